@@ -1,0 +1,42 @@
+# Fidelio: `make run` and `make test` work on a fresh clone (Python 3.11 needed).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+
+.PHONY: run test install lint chat clean help
+
+help:
+	@echo "make run    - set up, migrate SQLite, load the demo organisation, start Fidelio (console)"
+	@echo "make test   - set up and run the whole test suite"
+	@echo "make lint   - ruff and mypy"
+	@echo "make chat AS=email - chat in the terminal as one person"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/pip install --quiet -e '.[dev]'
+	rm -f $(VENV)/.installed-*
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(BIN)/fidelio db upgrade
+	$(BIN)/fidelio demo load
+	$(BIN)/fidelio run
+
+chat: install
+	$(BIN)/fidelio chat --as $(AS)
+
+test: install
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check bot handlers scheduler tests bench
+	$(BIN)/mypy bot handlers scheduler
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

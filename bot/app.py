@@ -1,0 +1,151 @@
+"""Assemble and run Fidelio: every configured channel, the scheduler and the outbox in one loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+from bot.channels.callbacks import CallbackCodec
+from bot.channels.console import ConsoleChannel
+from bot.channels.port import ChatPort
+from bot.clock import Clock, SystemClock
+from bot.config import Settings
+from bot.db.session import Database
+from bot.dispatch import Dispatcher
+from bot.outbox import OutboxDispatcher
+from bot.render import Renderer
+from bot.sender import Sender
+from handlers import build_registry
+from scheduler import Scheduler
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    """Everything a running Fidelio holds; built by :func:`build_runtime`."""
+
+    settings: Settings
+    clock: Clock
+    db: Database
+    renderer: Renderer
+    sender: Sender
+    dispatcher: Dispatcher
+    outbox: OutboxDispatcher
+    scheduler: Scheduler
+    channels: dict[str, Any] = field(default_factory=dict)
+    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    stop_event: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def start(self, *, console: bool = False, sync_slack: bool = True) -> None:
+        """Start channels (console only when asked), the scheduler and the outbox."""
+        started: list[str] = []
+        for name, channel in self.channels.items():
+            if name == "console":
+                continue
+            await channel.start()
+            started.append(name)
+        if sync_slack and "slack" in self.channels:
+            slack = self.channels["slack"]
+            self.tasks.append(asyncio.create_task(slack.sync_directory(self.db, self.clock)))
+        await self.scheduler.start()
+        self.tasks.append(asyncio.create_task(self.outbox.run_forever(self.stop_event)))
+        log.info(
+            "Fidelio started: channels=%s, scheduler=%s, outbox polling every %.1fs, database=%s",
+            ", ".join(started + (["console"] if console else [])) or "none",
+            "active" if self.scheduler.active else "passive",
+            self.settings.scheduler.outbox_poll_s,
+            "sqlite" if self.db.is_sqlite else "postgresql",
+        )
+
+    async def stop(self) -> None:
+        self.stop_event.set()
+        for name, channel in self.channels.items():
+            if name == "console":
+                continue
+            try:
+                await channel.stop()
+            except Exception:
+                log.exception("stopping %s failed", name)
+        await self.scheduler.stop()
+        for task in self.tasks:
+            task.cancel()
+        for task in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await self.db.dispose()
+        log.info("Fidelio stopped")
+
+
+def build_runtime(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    console_out: TextIO | None = None,
+    with_console: bool | None = None,
+) -> Runtime:
+    """Wire the pieces together from settings (no network activity yet)."""
+    clock = clock or SystemClock()
+    db = Database(settings.database.url, echo=settings.database.echo)
+    renderer = Renderer(settings.content_dir / "templates", settings.organisation.default_locale)
+    codec = CallbackCodec(settings.security.secret_key.get_secret_value())
+    channels: dict[str, Any] = {}
+    if settings.telegram.enabled:
+        from bot.channels.telegram import TelegramChannel
+
+        channels["telegram"] = TelegramChannel(settings.telegram, codec)
+    if settings.slack.enabled:
+        from bot.channels.slack import SlackChannel
+
+        channels["slack"] = SlackChannel(settings.slack, codec)
+    if settings.console.enabled if with_console is None else with_console:
+        channels["console"] = ConsoleChannel(out=console_out)
+    ports: dict[str, ChatPort] = dict(channels)
+    sender = Sender(ports, settings.rates)
+    dispatcher = Dispatcher(settings, db, renderer, build_registry(), sender, clock)
+    for channel in channels.values():
+        channel.on_event = dispatcher.handle
+    if "slack" in channels:
+        slack = channels["slack"]
+        dispatcher.resolvers["slack"] = lambda session, user: slack.resolve(session, user, clock)
+    outbox = OutboxDispatcher(settings, db, sender, renderer, clock)
+    return Runtime(
+        settings, clock, db, renderer, sender, dispatcher, outbox, Scheduler(settings, db, clock),
+        channels,
+    )
+
+
+async def run(settings: Settings, *, console_as: str | None = None) -> None:
+    """``fidelio run``: start everything and wait for Ctrl-C / SIGTERM (or the console's end)."""
+    runtime = build_runtime(settings)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, runtime.stop_event.set)
+    console = runtime.channels.get("console")
+    await runtime.start(console=console is not None)
+    try:
+        if console is not None:
+            from bot.console_session import console_person
+
+            email = await console_person(runtime, console_as or settings.console.as_email)
+            chat = asyncio.create_task(console.converse(email))
+            stop = asyncio.create_task(runtime.stop_event.wait())
+            done, _ = await asyncio.wait({chat, stop}, return_when=asyncio.FIRST_COMPLETED)
+            if chat in done:
+                chat.result()
+                others = [n for n in runtime.channels if n != "console"]
+                if others:
+                    log.info("console closed; still serving %s (Ctrl-C to stop)", ", ".join(others))
+                    await runtime.stop_event.wait()
+            else:
+                chat.cancel()
+            stop.cancel()
+        else:
+            await runtime.stop_event.wait()
+    finally:
+        await runtime.stop()

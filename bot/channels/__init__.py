@@ -1,0 +1,1 @@
+"""Chat channels: one small port (port.py) and one adapter per platform."""

@@ -1,0 +1,130 @@
+"""The console channel: a local terminal conversation as any person in the directory.
+
+Buttons are shown as numbered choices; typing the number presses the button. It works the same
+on a terminal and through a pipe (``echo help | fidelio chat --as someone@example.com``).
+Messages for other console users (broadcasts while ``fidelio run`` is open) are shown with
+their recipient so nothing is silently lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import sys
+import threading
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TextIO
+
+from bot.channels.port import Address, Button, Message, MessageRef
+from bot.events import ButtonPressed, ChannelUser, InboundEvent, TextReceived
+from bot.markup import to_plain
+
+EXIT_WORDS = {"quit", "exit", "esci", ":q"}
+
+
+class ConsoleChannel:
+    name = "console"
+
+    def __init__(self, out: TextIO | None = None, image_dir: Path | None = None):
+        self.out = out or sys.stdout
+        self.image_dir = image_dir or Path("var") / "console-images"
+        self._ids = itertools.count(1)
+        #: The person at the keyboard (their email), and the choices last shown to them.
+        self.active: str | None = None
+        self._choices: list[Button] = []
+        self.on_event: Callable[[InboundEvent], Awaitable[object]] | None = None
+
+    # --- ChatPort ---------------------------------------------------------------------------
+
+    async def send(self, to: Address, message: Message) -> MessageRef:
+        ref = MessageRef(self.name, to.chat_id, str(next(self._ids)))
+        self._show(to.chat_id, message.text, message.buttons)
+        return ref
+
+    async def edit(self, ref: MessageRef, message: Message) -> None:
+        self._show(ref.chat_id, "(updated) " + message.text, message.buttons)
+
+    async def send_image(self, to: Address, png: bytes, caption: str) -> MessageRef:
+        self.image_dir.mkdir(parents=True, exist_ok=True)
+        ref = MessageRef(self.name, to.chat_id, str(next(self._ids)))
+        path = self.image_dir / f"image-{ref.message_id}-{uuid.uuid4().hex[:6]}.png"
+        path.write_bytes(png)
+        self._show(to.chat_id, f"{caption}\n[image saved to {path.resolve()}]", ())
+        return ref
+
+    async def open(self, external_id: str) -> Address:
+        return Address(self.name, external_id)
+
+    # --- terminal ---------------------------------------------------------------------------
+
+    def _show(self, chat: str, text: str, buttons: tuple[Button, ...]) -> None:
+        plain = to_plain(text)
+        if chat != self.active:
+            self.out.write(f"\n[to {chat}] " + plain.replace("\n", "\n    ") + "\n")
+        else:
+            self.out.write("\nfidelio> " + plain.replace("\n", "\n         ") + "\n")
+            if buttons:
+                self._choices = list(buttons)
+                choices = "  ".join(f"[{i}] {b.label}" for i, b in enumerate(buttons, 1))
+                self.out.write("         " + choices + "\n")
+        self.out.flush()
+
+    def event_for(self, line: str, email: str) -> InboundEvent:
+        """Turn a typed line into an event: a number picks a shown choice, anything else is text."""
+        user = ChannelUser(self.name, email, email, display_name=email)
+        event_id = uuid.uuid4().hex
+        stripped = line.strip()
+        if stripped.isdigit() and self._choices:
+            index = int(stripped) - 1
+            if 0 <= index < len(self._choices):
+                chosen = self._choices[index]
+                self._choices = []
+                return ButtonPressed(user, event_id, chosen.action, chosen.value)
+        return TextReceived(user, event_id, stripped)
+
+    async def converse(self, email: str, stdin: TextIO | None = None, *, prompt: bool = True) -> None:
+        """Read lines until end of input or ``quit``; each line goes to the dispatcher."""
+        assert self.on_event is not None, "console channel not wired to a dispatcher"
+        source = stdin or sys.stdin
+        self.active = email
+        interactive = prompt and source.isatty()
+        lines = _read_lines_in_background(source)
+        while True:
+            if interactive:
+                self.out.write(f"{email}> ")
+                self.out.flush()
+            line = await lines.get()
+            if not line:
+                break
+            if not line.strip():
+                continue
+            if line.strip().lower() in EXIT_WORDS:
+                break
+            await self.on_event(self.event_for(line, email))
+
+
+def _read_lines_in_background(source: TextIO) -> asyncio.Queue[str]:
+    """Feed lines from a blocking stream into a queue ("" marks the end).
+
+    A daemon thread, not ``asyncio.to_thread``: a thread blocked in ``readline`` must not keep
+    the process alive after Ctrl-C / SIGTERM.
+    """
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[str] = asyncio.Queue()
+
+    def pump() -> None:
+        try:
+            for line in iter(source.readline, ""):
+                loop.call_soon_threadsafe(queue.put_nowait, line)
+        except (OSError, ValueError):
+            pass
+        finally:
+            try:
+                loop.call_soon_threadsafe(queue.put_nowait, "")
+            except RuntimeError:  # the loop is already closed
+                pass
+
+    threading.Thread(target=pump, name="console-stdin", daemon=True).start()
+    return queue

@@ -1,0 +1,101 @@
+"""The ChatPort: the only thing the core knows about a chat platform.
+
+Messages are neutral: text in Fidelio's Markdown subset (see bot/markup.py) and buttons.
+Each adapter turns them into Telegram HTML + inline keyboards, Slack Block Kit, or numbered
+console choices. Failures are raised as the SendError family so the outbox can decide
+what to do without knowing the platform.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+
+@dataclass(frozen=True)
+class Button:
+    """A choice under a message; pressing it produces ``ButtonPressed(action, value)``."""
+
+    label: str
+    action: str
+    value: str = ""
+
+
+@dataclass(frozen=True)
+class Message:
+    text: str
+    buttons: tuple[Button, ...] = ()
+    image: bytes | None = None
+    image_name: str = "chart.png"
+
+
+@dataclass(frozen=True)
+class Address:
+    """Where to send on one channel: Telegram chat id, Slack DM channel id, console email."""
+
+    channel: str
+    chat_id: str
+
+
+@dataclass(frozen=True)
+class MessageRef:
+    channel: str
+    chat_id: str
+    message_id: str
+
+
+class SendError(Exception):
+    """A send did not succeed; subclasses say whether and when to try again."""
+
+
+@dataclass
+class RateLimited(SendError):
+    retry_after: float
+    detail: str = ""
+
+    def __str__(self) -> str:
+        return f"rate limited, retry after {self.retry_after:g}s {self.detail}".strip()
+
+
+class TransientFailure(SendError):
+    """Server error or connection failure before the request was accepted: safe to retry."""
+
+
+class PermanentFailure(SendError):
+    """Blocked by the person, account gone, bad request: retrying will not help."""
+
+
+class UnknownOutcome(SendError):
+    """Timed out after sending: the platform may have delivered the message."""
+
+
+@runtime_checkable
+class ChatPort(Protocol):
+    """What the core needs from a platform."""
+
+    name: str
+
+    async def send(self, to: Address, message: Message) -> MessageRef:
+        """Send a message (with its buttons, and image if any)."""
+        ...
+
+    async def edit(self, ref: MessageRef, message: Message) -> None:
+        """Replace a sent message's text and buttons (e.g. remove buttons once pressed)."""
+        ...
+
+    async def send_image(self, to: Address, png: bytes, caption: str) -> MessageRef:
+        """Send a PNG (photo on Telegram, file on Slack, saved file on the console)."""
+        ...
+
+    async def open(self, external_id: str) -> Address:
+        """The address to message a platform user directly (Slack: conversations.open)."""
+        ...
+
+
+@dataclass
+class Outgoing:
+    """A rendered message for one address, produced by the dispatcher or the outbox."""
+
+    to: Address
+    message: Message
+    edit: MessageRef | None = field(default=None)

@@ -1,0 +1,299 @@
+"""Telegram adapter (python-telegram-bot 22).
+
+Started by hand inside Fidelio's event loop (never ``run_polling``, which owns the loop):
+long polling through the Updater, or a webhook served by our own aiohttp endpoint that checks
+``X-Telegram-Bot-Api-Secret-Token`` before anything else. Updates are processed concurrently,
+but one chat at a time, so a person's messages are handled in the order they were sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dtm
+import hmac
+import logging
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+from aiohttp import web
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions, Update
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Forbidden,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+    TimedOut,
+)
+from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
+from telegram.request import HTTPXRequest
+
+from bot.channels.callbacks import INVALID_ACTION, CallbackCodec
+from bot.channels.port import (
+    Address,
+    Button,
+    Message,
+    MessageRef,
+    PermanentFailure,
+    RateLimited,
+    SendError,
+    TransientFailure,
+    UnknownOutcome,
+)
+from bot.config import TelegramSettings
+from bot.events import ButtonPressed, ChannelUser, CommandInvoked, InboundEvent, TextReceived
+from bot.markup import to_telegram_html
+
+log = logging.getLogger(__name__)
+
+MAX_TEXT = 4096
+MAX_CAPTION = 1024
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+
+
+class TelegramChannel:
+    name = "telegram"
+
+    def __init__(self, settings: TelegramSettings, codec: CallbackCodec):
+        assert settings.token is not None
+        self.settings = settings
+        self.codec = codec
+        self.on_event: Callable[[InboundEvent], Awaitable[object]] | None = None
+        timeout = settings.request_timeout_s
+        self.app: Application[Any, Any, Any, Any, Any, Any] = (
+            ApplicationBuilder()
+            .token(settings.token.get_secret_value())
+            .base_url(settings.base_url)
+            .base_file_url(settings.base_file_url)
+            .request(
+                HTTPXRequest(
+                    connection_pool_size=128,
+                    connect_timeout=5.0,
+                    read_timeout=timeout,
+                    write_timeout=timeout,
+                    pool_timeout=timeout,
+                )
+            )
+            .get_updates_request(
+                HTTPXRequest(connect_timeout=5.0, read_timeout=settings.poll_timeout_s + 10.0)
+            )
+            .concurrent_updates(True)
+            .build()
+        )
+        self.app.add_handler(TypeHandler(Update, self._on_update))
+        self._chat_locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._webhook_runner: web.AppRunner | None = None
+        self.webhook_port: int | None = None
+        self.username: str | None = settings.bot_username
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.app.initialize()  # getMe: fails early on a bad token
+        self.username = self.settings.bot_username or self.app.bot.username
+        await self.app.start()
+        allowed = [Update.MESSAGE, Update.CALLBACK_QUERY]
+        if self.settings.mode == "polling":
+            await self.app.bot.delete_webhook(drop_pending_updates=False)
+            assert self.app.updater is not None
+            await self.app.updater.start_polling(
+                poll_interval=0.0,
+                timeout=dtm.timedelta(seconds=self.settings.poll_timeout_s),
+                allowed_updates=allowed,
+                drop_pending_updates=False,
+                error_callback=lambda exc: log.warning("telegram polling error: %s", exc),
+            )
+            log.info("telegram: long polling as @%s", self.username)
+        else:
+            await self._start_webhook_server()
+            assert self.settings.webhook_url and self.settings.webhook_secret
+            await self.app.bot.set_webhook(
+                url=self.settings.webhook_url,
+                secret_token=self.settings.webhook_secret.get_secret_value(),
+                allowed_updates=allowed,
+            )
+            log.info(
+                "telegram: webhook %s (listening on %s:%s) as @%s",
+                self.settings.webhook_url, self.settings.webhook_listen, self.webhook_port,
+                self.username,
+            )
+
+    async def stop(self) -> None:
+        if self.app.updater is not None and self.app.updater.running:
+            await self.app.updater.stop()
+        if self._webhook_runner is not None:
+            await self._webhook_runner.cleanup()
+            self._webhook_runner = None
+        if self.app.running:
+            await self.app.stop()
+        await self.app.shutdown()
+
+    async def _start_webhook_server(self) -> None:
+        web_app = web.Application(client_max_size=1 << 20)
+        web_app.router.add_post(self.settings.webhook_path, self._webhook)
+        runner = web.AppRunner(web_app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, self.settings.webhook_listen, self.settings.webhook_port)
+        await site.start()
+        self._webhook_runner = runner
+        server = site._server  # the bound port matters when port 0 was asked for
+        sockets = getattr(server, "sockets", None) or []
+        self.webhook_port = sockets[0].getsockname()[1] if sockets else self.settings.webhook_port
+
+    async def _webhook(self, request: web.Request) -> web.Response:
+        assert self.settings.webhook_secret is not None
+        given = request.headers.get(SECRET_HEADER, "")
+        if not hmac.compare_digest(given.encode(), self.settings.webhook_secret.get_secret_value().encode()):
+            log.warning("telegram webhook: wrong or missing secret token from %s", request.remote)
+            return web.Response(status=403, text="forbidden")
+        try:
+            data = await request.json()
+            update = Update.de_json(data, self.app.bot)
+        except Exception:
+            log.warning("telegram webhook: unreadable update body")
+            return web.Response(status=400, text="bad update")
+        # Handle before answering: Telegram retries a non-2xx answer, and de-duplication
+        # on update_id makes that retry harmless.
+        await self.app.process_update(update)
+        return web.Response(status=200, text="ok")
+
+    # --- inbound ------------------------------------------------------------------------------
+
+    async def _on_update(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        event = self.normalise(update)
+        if event is None or self.on_event is None:
+            return
+        chat = update.effective_chat
+        lock = self._chat_locks[chat.id if chat else 0]
+        async with lock:
+            await self.on_event(event)
+
+    def normalise(self, update: Update) -> InboundEvent | None:
+        """Platform update -> neutral event (None for updates Fidelio ignores)."""
+        event_id = str(update.update_id)
+        if update.callback_query is not None:
+            query = update.callback_query
+            message = query.message
+            chat_id = message.chat.id if message is not None else query.from_user.id
+            user = self._user(query.from_user, chat_id)
+            # Answer at once so the person's button stops spinning.
+            asyncio.create_task(self._answer(query.id))
+            decoded = self.codec.decode(query.data or "", str(chat_id))
+            action, value = decoded if decoded else (INVALID_ACTION, "")
+            ref = MessageRef(self.name, str(chat_id), str(message.message_id)) if message else None
+            return ButtonPressed(user, event_id, action, value, ref)
+        message = update.message
+        if message is None or message.from_user is None:
+            return None
+        if message.chat.type != "private":
+            log.info("telegram: ignoring message from non-private chat %s", message.chat.id)
+            return None
+        user = self._user(message.from_user, message.chat.id)
+        text = message.text or ""
+        entities = message.entities or ()
+        if text.startswith("/") and any(e.type == "bot_command" and e.offset == 0 for e in entities):
+            head, _, rest = text.partition(" ")
+            command = head[1:].split("@", 1)[0].lower()
+            return CommandInvoked(user, event_id, command, rest.strip())
+        if not text:
+            return TextReceived(user, event_id, "")
+        return TextReceived(user, event_id, text)
+
+    def _user(self, tg_user: Any, chat_id: int) -> ChannelUser:
+        return ChannelUser(
+            self.name,
+            str(tg_user.id),
+            str(chat_id),
+            display_name=tg_user.full_name,
+            language_code=tg_user.language_code,
+        )
+
+    async def _answer(self, query_id: str) -> None:
+        try:
+            await self.app.bot.answer_callback_query(query_id)
+        except TelegramError as exc:
+            log.debug("answerCallbackQuery failed: %s", exc)
+
+    # --- ChatPort -----------------------------------------------------------------------------
+
+    def _keyboard(self, buttons: tuple[Button, ...], chat_id: str) -> InlineKeyboardMarkup | None:
+        if not buttons:
+            return None
+        per_row = 6 if all(len(b.label) <= 3 for b in buttons) else 2
+        keys = [
+            InlineKeyboardButton(b.label, callback_data=self.codec.encode(b.action, b.value, chat_id))
+            for b in buttons
+        ]
+        return InlineKeyboardMarkup([keys[i : i + per_row] for i in range(0, len(keys), per_row)])
+
+    async def send(self, to: Address, message: Message) -> MessageRef:
+        text = _fit(to_telegram_html(message.text), MAX_TEXT)
+        async with _translate_errors():
+            sent = await self.app.bot.send_message(
+                chat_id=int(to.chat_id),
+                text=text,
+                parse_mode="HTML",
+                reply_markup=self._keyboard(message.buttons, to.chat_id),
+                link_preview_options=LinkPreviewOptions(is_disabled=True),
+            )
+        return MessageRef(self.name, to.chat_id, str(sent.message_id))
+
+    async def edit(self, ref: MessageRef, message: Message) -> None:
+        async with _translate_errors():
+            await self.app.bot.edit_message_text(
+                chat_id=int(ref.chat_id),
+                message_id=int(ref.message_id),
+                text=_fit(to_telegram_html(message.text), MAX_TEXT),
+                parse_mode="HTML",
+                reply_markup=self._keyboard(message.buttons, ref.chat_id),
+            )
+
+    async def send_image(self, to: Address, png: bytes, caption: str) -> MessageRef:
+        async with _translate_errors():
+            sent = await self.app.bot.send_photo(
+                chat_id=int(to.chat_id),
+                photo=png,
+                caption=_fit(to_telegram_html(caption), MAX_CAPTION),
+                parse_mode="HTML",
+            )
+        return MessageRef(self.name, to.chat_id, str(sent.message_id))
+
+    async def open(self, external_id: str) -> Address:
+        # In a private chat the chat id is the user id.
+        return Address(self.name, external_id)
+
+
+def _fit(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class _translate_errors:
+    """Map python-telegram-bot exceptions onto the port's SendError family."""
+
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(self, exc_type: Any, exc: BaseException | None, _tb: Any) -> bool:
+        if exc is None or not isinstance(exc, TelegramError):
+            return False
+        if isinstance(exc, RetryAfter):
+            delay = exc.retry_after
+            seconds = delay.total_seconds() if isinstance(delay, dtm.timedelta) else float(delay)
+            raise RateLimited(seconds, "telegram") from exc
+        if isinstance(exc, Forbidden | ChatMigrated):
+            raise PermanentFailure(f"telegram: {exc.message}") from exc
+        if isinstance(exc, BadRequest):
+            raise PermanentFailure(f"telegram bad request: {exc.message}") from exc
+        if isinstance(exc, TimedOut):
+            # A connect/pool timeout means nothing left this machine; a read timeout means
+            # Telegram may have delivered the message.
+            cause = exc.__cause__
+            if isinstance(cause, httpx.ConnectTimeout | httpx.PoolTimeout) or "pool" in exc.message.lower():
+                raise TransientFailure(f"telegram: {exc.message}") from exc
+            raise UnknownOutcome(f"telegram: timed out after sending ({exc.message})") from exc
+        if isinstance(exc, NetworkError):
+            raise TransientFailure(f"telegram: {exc.message}") from exc
+        raise SendError(f"telegram: {exc}") from exc

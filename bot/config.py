@@ -1,0 +1,348 @@
+"""Typed, frozen settings loaded once from config.yaml.
+
+Secrets never live in the file: it refers to the environment with ``${VAR}`` (required) or
+``${VAR:-default}`` (optional). Any environment variable ``FIDELIO_<SECTION>__<KEY>`` overrides
+the file as well (for example ``FIDELIO_DATABASE__URL``). Every problem is reported as a
+:class:`ConfigError` naming the key and the reason, so ``fidelio config check`` can print it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+SUPPORTED_LOCALES = ("en", "it")
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; ``problems`` lists ``(key, reason)`` pairs."""
+
+    def __init__(self, source: str, problems: list[tuple[str, str]]):
+        self.source = source
+        self.problems = problems
+        lines = "\n".join(f"  {key}: {reason}" for key, reason in problems)
+        super().__init__(f"{source}: invalid configuration\n{lines}")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class OrganisationSettings(_Section):
+    name: str = "Demo organisation"
+    default_locale: Literal["en", "it"] = "en"
+    default_timezone: str = "Europe/Rome"
+
+    @field_validator("default_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        return check_timezone(value)
+
+
+class DatabaseSettings(_Section):
+    url: str = "sqlite+aiosqlite:///var/fidelio.db"
+    echo: bool = False
+
+    @field_validator("url")
+    @classmethod
+    def _supported_driver(cls, value: str) -> str:
+        if not (value.startswith("sqlite+aiosqlite://") or value.startswith("postgresql+asyncpg://")):
+            raise ValueError(
+                "must start with sqlite+aiosqlite:// or postgresql+asyncpg:// (async drivers only)"
+            )
+        return value
+
+
+class ConsoleSettings(_Section):
+    enabled: bool = True
+    #: The person the terminal chats as when ``fidelio run`` opens the console.
+    as_email: str | None = None
+
+
+class TelegramSettings(_Section):
+    enabled: bool = False
+    token: SecretStr | None = None
+    #: Bot API root; the token is appended (``{base_url}{token}/{method}``).
+    base_url: str = "https://api.telegram.org/bot"
+    base_file_url: str = "https://api.telegram.org/file/bot"
+    #: Used to build ``https://t.me/<bot_username>?start=<code>`` invite links; asked from
+    #: Telegram (getMe) when empty.
+    bot_username: str | None = None
+    mode: Literal["polling", "webhook"] = "polling"
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = None
+    webhook_listen: str = "127.0.0.1"
+    webhook_port: int = Field(default=8443, ge=0, le=65535)
+    webhook_path: str = "/telegram/webhook"
+    poll_timeout_s: int = Field(default=10, ge=0, le=50)
+    request_timeout_s: float = Field(default=10.0, gt=0)
+
+
+class SlackSettings(_Section):
+    enabled: bool = False
+    bot_token: SecretStr | None = None
+    app_token: SecretStr | None = None
+    signing_secret: SecretStr | None = None
+    base_url: str = "https://slack.com/api/"
+    mode: Literal["socket", "http"] = "socket"
+    http_listen: str = "127.0.0.1"
+    http_port: int = Field(default=3000, ge=0, le=65535)
+    http_path: str = "/slack/events"
+    command: str = "/fidelio"
+    request_timeout_s: float = Field(default=10.0, gt=0)
+
+    @field_validator("base_url")
+    @classmethod
+    def _trailing_slash(cls, value: str) -> str:
+        return value if value.endswith("/") else value + "/"
+
+
+class InviteSettings(_Section):
+    ttl_hours: int = Field(default=168, ge=1, le=24 * 90)
+
+
+class SchedulerSettings(_Section):
+    #: How late a job may still run after downtime; APScheduler's 1 s default drops them.
+    misfire_grace_s: int = Field(default=6 * 3600, ge=1)
+    outbox_poll_s: float = Field(default=2.0, gt=0)
+
+
+class OutboxSettings(_Section):
+    max_attempts: int = Field(default=8, ge=1)
+    backoff_base_s: float = Field(default=2.0, gt=0)
+    backoff_max_s: float = Field(default=600.0, gt=0)
+    batch_size: int = Field(default=50, ge=1)
+    #: At-least-once: a send whose outcome is unknown (timeout) is retried this many times.
+    retry_unknown: int = Field(default=1, ge=0)
+
+
+class RateSettings(_Section):
+    """Our own pacing, kept just under the platforms' published limits."""
+
+    telegram_global_per_s: float = Field(default=28.0, gt=0)
+    telegram_per_chat_per_s: float = Field(default=1.0, gt=0)
+    slack_global_per_s: float = Field(default=40.0, gt=0)
+    slack_per_channel_per_s: float = Field(default=1.0, gt=0)
+
+
+class AnonymitySettings(_Section):
+    min_group: int = Field(default=5, ge=3)
+    comment_min_group: int = Field(default=10, ge=3)
+
+
+class SecuritySettings(_Section):
+    #: Signs button payloads so tampered callback data is refused.
+    secret_key: SecretStr = SecretStr("change-me-in-production")
+
+
+class LoggingSettings(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+class Settings(BaseSettings):
+    """Every setting Fidelio reads; built once by :func:`load_settings` and passed around."""
+
+    model_config = SettingsConfigDict(
+        frozen=True,
+        extra="forbid",
+        env_prefix="FIDELIO_",
+        env_nested_delimiter="__",
+    )
+
+    organisation: OrganisationSettings = OrganisationSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    content_dir: Path = Path("content")
+    console: ConsoleSettings = ConsoleSettings()
+    telegram: TelegramSettings = TelegramSettings()
+    slack: SlackSettings = SlackSettings()
+    invites: InviteSettings = InviteSettings()
+    scheduler: SchedulerSettings = SchedulerSettings()
+    outbox: OutboxSettings = OutboxSettings()
+    rates: RateSettings = RateSettings()
+    anonymity: AnonymitySettings = AnonymitySettings()
+    security: SecuritySettings = SecuritySettings()
+    logging: LoggingSettings = LoggingSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The environment wins over the file, so an operator can override one key without
+        # editing config.yaml.
+        return (env_settings, init_settings)
+
+
+def check_timezone(value: str) -> str:
+    """Return ``value`` if it is an IANA time zone name, else raise ValueError."""
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Europe/Rome)")
+    return value
+
+
+def substitute_env(node: Any, env: dict[str, str], path: str = "") -> tuple[Any, list[tuple[str, str]]]:
+    """Replace ``${VAR}`` / ``${VAR:-default}`` in every string of a parsed YAML tree."""
+    problems: list[tuple[str, str]] = []
+    if isinstance(node, dict):
+        out = {}
+        for key, value in node.items():
+            sub, found = substitute_env(value, env, f"{path}.{key}" if path else str(key))
+            out[key] = sub
+            problems.extend(found)
+        return out, problems
+    if isinstance(node, list):
+        items = []
+        for index, value in enumerate(node):
+            sub, found = substitute_env(value, env, f"{path}[{index}]")
+            items.append(sub)
+            problems.extend(found)
+        return items, problems
+    if isinstance(node, str):
+
+        def replace(match: re.Match[str]) -> str:
+            name, default = match.group(1), match.group(2)
+            if name in env and env[name] != "":
+                return env[name]
+            if default is not None:
+                return default
+            problems.append((path, f"environment variable {name} is not set"))
+            return ""
+
+        replaced = _ENV_REF.sub(replace, node)
+        # A value that was only an empty optional reference means "not configured".
+        if replaced == "" and _ENV_REF.fullmatch(node):
+            return None, problems
+        return replaced, problems
+    return node, problems
+
+
+def _format_location(loc: tuple[Any, ...]) -> str:
+    parts: list[str] = []
+    for item in loc:
+        if isinstance(item, int):
+            parts[-1:] = [f"{parts[-1]}[{item}]"] if parts else [f"[{item}]"]
+        else:
+            parts.append(str(item))
+    return ".".join(parts) or "(top level)"
+
+
+def load_settings(path: str | Path | None = None, env: dict[str, str] | None = None) -> Settings:
+    """Load, substitute and validate the configuration file.
+
+    Relative paths inside the file (``content_dir``, SQLite database files) are resolved
+    against the file's folder, so Fidelio behaves the same whatever the working directory.
+    """
+    env = dict(os.environ if env is None else env)
+    config_path = Path(path or env.get("FIDELIO_CONFIG") or "config.yaml")
+    source = str(config_path)
+    try:
+        text = config_path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(source, [("(file)", "file not found")]) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(source, [("(file)", f"not UTF-8 text ({exc.reason})")]) from None
+    try:
+        raw = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"
+        reason = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(source, [(where, f"YAML syntax error: {reason}")]) from None
+    if not isinstance(raw, dict):
+        raise ConfigError(source, [("(top level)", "must be a mapping of sections")])
+
+    data, problems = substitute_env(raw, env)
+    if problems:
+        raise ConfigError(source, problems)
+
+    base = config_path.resolve().parent
+    data.setdefault("content_dir", "content")
+    if isinstance(data.get("content_dir"), str):
+        data["content_dir"] = str((base / data["content_dir"]).resolve())
+    database = data.get("database")
+    if isinstance(database, dict) and isinstance(database.get("url"), str):
+        database["url"] = _resolve_sqlite_path(database["url"], base)
+    elif database is None:
+        data["database"] = {"url": _resolve_sqlite_path(DatabaseSettings().url, base)}
+
+    saved = {k: v for k, v in os.environ.items() if k.startswith("FIDELIO_")}
+    try:
+        # pydantic-settings reads os.environ; make it read exactly the env we were given.
+        for key in saved:
+            del os.environ[key]
+        os.environ.update({k: v for k, v in env.items() if k.startswith("FIDELIO_")})
+        settings = Settings(**data)
+    except ValidationError as exc:
+        raise ConfigError(
+            source,
+            [(_format_location(err["loc"]), _reason(err)) for err in exc.errors()],
+        ) from None
+    finally:
+        for key in [k for k in os.environ if k.startswith("FIDELIO_")]:
+            del os.environ[key]
+        os.environ.update(saved)
+    return _check_channels(settings, source)
+
+
+def _reason(err: Any) -> str:
+    if err["type"] == "extra_forbidden":
+        return "unknown key (check the spelling; see README, 'Configuration')"
+    if err["type"] == "missing":
+        return "required"
+    message = str(err["msg"])
+    return message.removeprefix("Value error, ")
+
+
+def _resolve_sqlite_path(url: str, base: Path) -> str:
+    prefix = "sqlite+aiosqlite:///"
+    if url.startswith(prefix):
+        file_part = url[len(prefix):]
+        if file_part and file_part != ":memory:" and not file_part.startswith("/"):
+            return prefix + str((base / file_part).resolve())
+    return url
+
+
+def _check_channels(settings: Settings, source: str) -> Settings:
+    """Cross-field rules: an enabled channel needs its secrets and mode-specific keys."""
+    problems: list[tuple[str, str]] = []
+    tg = settings.telegram
+    if tg.enabled:
+        if tg.token is None or not tg.token.get_secret_value():
+            problems.append(("telegram.token", "required when telegram.enabled is true"))
+        if tg.mode == "webhook":
+            if not tg.webhook_url:
+                problems.append(("telegram.webhook_url", "required in webhook mode"))
+            if tg.webhook_secret is None:
+                problems.append(("telegram.webhook_secret", "required in webhook mode"))
+            elif not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", tg.webhook_secret.get_secret_value()):
+                problems.append(
+                    ("telegram.webhook_secret", "1-256 characters of A-Z, a-z, 0-9, _ and -")
+                )
+    sl = settings.slack
+    if sl.enabled:
+        if sl.bot_token is None:
+            problems.append(("slack.bot_token", "required when slack.enabled is true"))
+        if sl.mode == "socket" and sl.app_token is None:
+            problems.append(("slack.app_token", "required in socket mode (an xapp- token)"))
+        if sl.mode == "http" and sl.signing_secret is None:
+            problems.append(("slack.signing_secret", "required in http mode"))
+    if not (settings.console.enabled or tg.enabled or sl.enabled):
+        problems.append(("(channels)", "enable at least one of console, telegram, slack"))
+    if problems:
+        raise ConfigError(source, problems)
+    return settings

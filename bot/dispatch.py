@@ -1,0 +1,260 @@
+"""Inbound events -> de-duplication -> identity -> role check -> handler -> rendered reply.
+
+One transaction per event: the de-duplication row, the handler's changes and its audit
+entries commit together, so a platform retry of an event that was fully handled is dropped,
+and an event whose handling failed can be retried by the platform.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.channels.callbacks import INVALID_ACTION
+from bot.channels.port import Address, Outgoing
+from bot.clock import Clock
+from bot.config import Settings
+from bot.db.models import AuditEntry, ConversationState, Person, ProcessedEvent
+from bot.db.session import Database
+from bot.errors import UserFacingError
+from bot.events import (
+    ButtonPressed,
+    ChannelUser,
+    CommandInvoked,
+    FormSubmitted,
+    InboundEvent,
+    TextReceived,
+    parse_command_text,
+)
+from bot.handling import HandlerContext, HandlerResult, Registry
+from bot.identities import person_for
+from bot.invites import redeem_invite
+from bot.render import Renderer
+from bot.replies import Reply
+from bot.sender import Sender
+
+log = logging.getLogger(__name__)
+
+IdentityResolver = Callable[[AsyncSession, ChannelUser], Awaitable[Person | None]]
+
+MAX_TEXT = 4000
+
+
+class _Duplicate(Exception):
+    pass
+
+
+@dataclass
+class DispatchResult:
+    """What happened to one event (tests and metrics read it)."""
+
+    duplicate: bool
+    replies: list[Outgoing]
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        renderer: Renderer,
+        registry: Registry,
+        sender: Sender,
+        clock: Clock,
+    ):
+        self.settings = settings
+        self.db = db
+        self.renderer = renderer
+        self.registry = registry
+        self.sender = sender
+        self.clock = clock
+        #: Per-channel lookups for people who write before being linked (Slack: by email).
+        self.resolvers: dict[str, IdentityResolver] = {}
+
+    async def handle(self, event: InboundEvent) -> DispatchResult:
+        """Process one inbound event and send its replies."""
+        result = await self.process(event)
+        for outgoing in result.replies:
+            await self.sender.reply(outgoing.to, outgoing.message, outgoing.edit)
+        return result
+
+    async def process(self, event: InboundEvent) -> DispatchResult:
+        """Process one event and return the rendered replies without sending them."""
+        to = Address(event.user.channel, event.user.address)
+        locale = self._platform_locale(event)
+        try:
+            async with self.db.session() as session:
+                await self._claim(session, event)
+                person = await person_for(session, event.user)
+                resolver = self.resolvers.get(event.user.channel)
+                if person is None and resolver is not None:
+                    person = await resolver(session, event.user)
+                if person is None:
+                    replies, locale = await self._onboard(session, event)
+                else:
+                    locale = person.locale
+                    replies = await self._route(session, person, event)
+                    # The handler may have changed the language.
+                    locale = person.locale
+                rendered = [self._render(r, locale, event, to) for r in replies]
+        except _Duplicate:
+            log.info("duplicate %s event %s dropped", event.user.channel, event.event_id)
+            return DispatchResult(True, [])
+        except UserFacingError as exc:
+            await self._remember(event, exc)
+            reply = Reply(exc.template_key, exc.context)
+            return DispatchResult(False, [self._render(reply, locale, event, to)])
+        except Exception:
+            log.exception(
+                "handling %s failed (channel=%s user=%s event=%s)",
+                type(event).__name__, event.user.channel, event.user.external_id, event.event_id,
+            )
+            await self._remember(event)
+            return DispatchResult(False, [self._render(Reply("errors/internal"), locale, event, to)])
+        return DispatchResult(False, rendered)
+
+    def _platform_locale(self, event: InboundEvent) -> str:
+        code = (event.user.language_code or "")[:2].lower()
+        return code if code in ("en", "it") else self.settings.organisation.default_locale
+
+    def _render(self, reply: Reply, locale: str, event: InboundEvent, to: Address) -> Outgoing:
+        return Outgoing(to, self.renderer.render(reply, locale, event.user.channel))
+
+    async def _claim(self, session: AsyncSession, event: InboundEvent) -> None:
+        session.add(
+            ProcessedEvent(
+                channel=event.user.channel, event_id=event.event_id, processed_at=self.clock.now()
+            )
+        )
+        try:
+            await session.flush()
+        except IntegrityError:
+            raise _Duplicate() from None
+
+    async def _remember(self, event: InboundEvent, error: Exception | None = None) -> None:
+        """After a failed handling, still record the event so a retry does not repeat it
+        (and, for a refused command, the refusal in the audit log)."""
+        try:
+            async with self.db.session() as session:
+                await self._claim(session, event)
+                if isinstance(error, _Refused):
+                    session.add(error.audit_entry)
+        except (_Duplicate, IntegrityError):
+            pass
+
+    async def _onboard(self, session: AsyncSession, event: InboundEvent) -> tuple[list[Reply], str]:
+        """Unknown people get onboarding and nothing else; a valid invite links them."""
+        locale = self._platform_locale(event)
+        if isinstance(event, CommandInvoked) and event.command == "start" and event.args:
+            person = await redeem_invite(session, event.args, event.user, self.clock)
+            ctx = self._context(session, person, event, "")
+            commands = [
+                {"name": c.name, "summary": c.summary}
+                for c in self.registry.visible_commands(person.role)
+            ]
+            return [
+                Reply(
+                    "onboarding/linked",
+                    {
+                        "name": person.name,
+                        "organisation": self.settings.organisation.name,
+                        "commands": commands,
+                    },
+                )
+            ], ctx.locale
+        return [
+            Reply("onboarding/unknown", {"organisation": self.settings.organisation.name})
+        ], locale
+
+    def _context(
+        self, session: AsyncSession, person: Person, event: InboundEvent, args: str
+    ) -> HandlerContext:
+        return HandlerContext(
+            person=person,
+            session=session,
+            settings=self.settings,
+            clock=self.clock,
+            event=event,
+            channel=event.user.channel,
+            args=args,
+            registry=self.registry,
+        )
+
+    async def _route(
+        self, session: AsyncSession, person: Person, event: InboundEvent
+    ) -> list[Reply]:
+        if not person.is_active(self.clock.now().date()):
+            return [Reply("onboarding/unknown", {"organisation": self.settings.organisation.name})]
+        if isinstance(event, CommandInvoked):
+            return await self._command(session, person, event, event.command, event.args)
+        if isinstance(event, TextReceived):
+            if len(event.text) > MAX_TEXT:
+                raise UserFacingError("errors/too_long", length=len(event.text), limit=MAX_TEXT)
+            state = await session.get(ConversationState, person.id)
+            parsed = parse_command_text(event.text)
+            if parsed and parsed[0] in self.registry.commands:
+                return await self._command(session, person, event, *parsed)
+            if state is not None and state.flow in self.registry.flows:
+                route = self.registry.flows[state.flow]
+                return _as_list(await route(self._context(session, person, event, event.text)))
+            if parsed and event.text.lstrip().startswith("/"):
+                raise UserFacingError("errors/unknown_command", command=parsed[0])
+            raise UserFacingError("errors/not_understood")
+        if isinstance(event, ButtonPressed):
+            return await self._button(session, person, event)
+        if isinstance(event, FormSubmitted):
+            route = self.registry.forms.get(event.form)
+            if route is None:
+                raise UserFacingError("errors/stale_button")
+            return _as_list(await route(self._context(session, person, event, "")))
+        raise TypeError(f"unsupported event {event!r}")
+
+    async def _command(
+        self, session: AsyncSession, person: Person, event: InboundEvent, name: str, args: str
+    ) -> list[Reply]:
+        command = self.registry.commands.get(name.lower())
+        if command is None:
+            raise UserFacingError("errors/unknown_command", command=name)
+        if person.role not in command.roles:
+            raise _Refused(
+                command.name,
+                AuditEntry(
+                    at=self.clock.now(), actor_person_id=person.id, actor_label=person.email,
+                    action="denied", detail={"command": command.name, "role": person.role.value},
+                ),
+            )
+        ctx = self._context(session, person, event, args)
+        if command.audited:
+            ctx.audit(f"command.{command.name}", args=args, channel=event.user.channel)
+        return _as_list(await command.handler(ctx))
+
+    async def _button(
+        self, session: AsyncSession, person: Person, event: ButtonPressed
+    ) -> list[Reply]:
+        route = self.registry.buttons.get(event.action)
+        if event.action == INVALID_ACTION or route is None:
+            log.warning(
+                "refused button %r from %s:%s", event.action, event.user.channel, event.user.external_id
+            )
+            raise UserFacingError("errors/stale_button")
+        if person.role not in route.roles:
+            raise UserFacingError("errors/not_allowed", command=event.action)
+        return _as_list(await route.handler(self._context(session, person, event, event.value)))
+
+
+class _Refused(UserFacingError):
+    """A role check failed; the refusal is audited although the transaction rolls back."""
+
+    def __init__(self, command: str, audit_entry: AuditEntry):
+        super().__init__("errors/not_allowed", command=command)
+        self.audit_entry = audit_entry
+
+
+def _as_list(result: HandlerResult) -> list[Reply]:
+    if result is None:
+        return []
+    return result if isinstance(result, list) else [result]

@@ -1,0 +1,68 @@
+"""Inbound events: every platform payload is normalised into one of these frozen dataclasses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.channels.port import MessageRef
+
+
+@dataclass(frozen=True)
+class ChannelUser:
+    """Who wrote, as the platform knows them, and where to answer."""
+
+    channel: str
+    external_id: str
+    address: str
+    display_name: str | None = None
+    language_code: str | None = None
+
+
+@dataclass(frozen=True)
+class CommandInvoked:
+    user: ChannelUser
+    event_id: str
+    command: str
+    args: str = ""
+
+
+@dataclass(frozen=True)
+class TextReceived:
+    user: ChannelUser
+    event_id: str
+    text: str
+
+
+@dataclass(frozen=True)
+class ButtonPressed:
+    user: ChannelUser
+    event_id: str
+    action: str
+    value: str
+    message: MessageRef | None = None
+
+
+@dataclass(frozen=True)
+class FormSubmitted:
+    user: ChannelUser
+    event_id: str
+    form: str
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+InboundEvent = CommandInvoked | TextReceived | ButtonPressed | FormSubmitted
+
+
+def parse_command_text(text: str) -> tuple[str, str] | None:
+    """Split ``/cmd args`` or ``cmd args`` into (command, args) when the first word is a command.
+
+    Used for plain-text channels (console, Slack DMs) where people type ``help`` as often as
+    ``/help``. Returns None for empty text.
+    """
+    stripped = text.strip()
+    if not stripped:
+        return None
+    head, _, rest = stripped.partition(" ")
+    head = head.lstrip("/").split("@", 1)[0].lower()
+    return head, rest.strip()

@@ -1,0 +1,122 @@
+"""The contract between the dispatcher and handlers/: context in, replies out.
+
+Handlers never import a platform library. They receive a :class:`HandlerContext`, may use its
+database session (one transaction per inbound event), and return :class:`Reply` data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.clock import Clock
+from bot.config import Settings
+from bot.db.models import AuditEntry, Person, Role
+from bot.events import InboundEvent
+from bot.replies import Reply
+
+EVERYONE = frozenset(Role)
+MANAGERS = frozenset({Role.manager, Role.hr, Role.admin})
+HR = frozenset({Role.hr, Role.admin})
+ADMINS = frozenset({Role.admin})
+
+
+@dataclass
+class HandlerContext:
+    person: Person
+    session: AsyncSession
+    settings: Settings
+    clock: Clock
+    event: InboundEvent
+    channel: str
+    args: str = ""
+    registry: Registry | None = None
+
+    @property
+    def locale(self) -> str:
+        return self.person.locale
+
+    def audit(self, action: str, **detail: Any) -> None:
+        """Record who did what; committed with the handler's transaction."""
+        self.session.add(
+            AuditEntry(
+                at=self.clock.now(),
+                actor_person_id=self.person.id,
+                actor_label=self.person.email,
+                action=action,
+                detail=detail,
+            )
+        )
+
+
+HandlerResult = Reply | list[Reply] | None
+Handler = Callable[[HandlerContext], Awaitable[HandlerResult]]
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    handler: Handler
+    roles: frozenset[Role]
+    #: Template with the one-line description shown by ``help``.
+    summary: str
+    aliases: tuple[str, ...] = ()
+    audited: bool = False
+
+
+@dataclass(frozen=True)
+class ButtonRoute:
+    action: str
+    handler: Handler
+    roles: frozenset[Role]
+
+
+@dataclass
+class Registry:
+    """Commands and button actions, filled by each handlers/ module's ``register``."""
+
+    commands: dict[str, Command] = field(default_factory=dict)
+    buttons: dict[str, ButtonRoute] = field(default_factory=dict)
+    #: Multi-step dialogues: free text goes to the flow named in the person's ConversationState.
+    flows: dict[str, Handler] = field(default_factory=dict)
+    #: Submitted forms (Slack modals), by form id.
+    forms: dict[str, Handler] = field(default_factory=dict)
+
+    def command(
+        self,
+        name: str,
+        *,
+        summary: str,
+        roles: Iterable[Role] = EVERYONE,
+        aliases: tuple[str, ...] = (),
+        audited: bool = False,
+    ) -> Callable[[Handler], Handler]:
+        def decorate(handler: Handler) -> Handler:
+            command = Command(name, handler, frozenset(roles), summary, aliases, audited)
+            for key in (name, *aliases):
+                if key in self.commands:
+                    raise ValueError(f"command {key!r} registered twice")
+                self.commands[key] = command
+            return handler
+
+        return decorate
+
+    def button(self, action: str, *, roles: Iterable[Role] = EVERYONE) -> Callable[[Handler], Handler]:
+        def decorate(handler: Handler) -> Handler:
+            if action in self.buttons:
+                raise ValueError(f"button action {action!r} registered twice")
+            self.buttons[action] = ButtonRoute(action, handler, frozenset(roles))
+            return handler
+
+        return decorate
+
+    def visible_commands(self, role: Role) -> list[Command]:
+        """Commands a role may use, each once, in registration order."""
+        seen: dict[str, Command] = {}
+        for command in self.commands.values():
+            if role in command.roles and command.name not in seen:
+                seen[command.name] = command
+        return list(seen.values())

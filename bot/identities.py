@@ -1,0 +1,73 @@
+"""Channel identity -> person, and linking a person to a channel account."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.clock import Clock
+from bot.db.models import ChannelIdentity, ChannelName, Person
+from bot.events import ChannelUser
+
+
+async def person_for(session: AsyncSession, user: ChannelUser) -> Person | None:
+    """The person behind a platform account, or None if the account is not linked."""
+    row = await session.execute(
+        select(Person)
+        .join(ChannelIdentity, ChannelIdentity.person_id == Person.id)
+        .where(
+            ChannelIdentity.channel == ChannelName(user.channel),
+            ChannelIdentity.external_id == user.external_id,
+        )
+    )
+    return row.scalar_one_or_none()
+
+
+async def link(
+    session: AsyncSession,
+    person: Person,
+    channel: ChannelName,
+    external_id: str,
+    address: str | None,
+    clock: Clock,
+) -> ChannelIdentity:
+    """Attach (or move) ``person``'s account on ``channel``.
+
+    A person has at most one account per channel and an account belongs to one person:
+    relinking replaces the previous account, and an account taken by someone else is freed
+    (the newest invite wins; the audit log keeps the history).
+    """
+    taken = await session.scalar(
+        select(ChannelIdentity).where(
+            ChannelIdentity.channel == channel, ChannelIdentity.external_id == external_id
+        )
+    )
+    if taken is not None and taken.person_id != person.id:
+        await session.delete(taken)
+        await session.flush()
+    identity = await session.scalar(
+        select(ChannelIdentity).where(
+            ChannelIdentity.person_id == person.id, ChannelIdentity.channel == channel
+        )
+    )
+    if identity is None:
+        identity = ChannelIdentity(
+            person_id=person.id,
+            channel=channel,
+            external_id=external_id,
+            address=address,
+            created_at=clock.now(),
+        )
+        session.add(identity)
+    else:
+        identity.external_id = external_id
+        identity.address = address
+    await session.flush()
+    return identity
+
+
+async def identities_of(session: AsyncSession, person_id: int) -> list[ChannelIdentity]:
+    rows = await session.scalars(
+        select(ChannelIdentity).where(ChannelIdentity.person_id == person_id)
+    )
+    return list(rows)

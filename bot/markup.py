@@ -1,0 +1,135 @@
+"""Fidelio's neutral Markdown subset and its conversion per platform.
+
+Templates write ``**bold**``, ``_italic_``, `` `code` `` and ``[label](https://url)``.
+Values put into templates are escaped with :func:`escape` (the renderer does it for every
+``{{ value }}``), so a name or a suggestion text can never inject markup, HTML or a Slack
+``<!channel>`` mention.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass
+
+_SPECIAL = "\\*_`[]"
+_LINK = re.compile(r"\[((?:\\.|[^\]\\])*)\]\((https?://[^\s)]+)\)")
+
+
+@dataclass(frozen=True)
+class Span:
+    kind: str  # text | bold | italic | code | link
+    text: str
+    url: str = ""
+
+
+def escape(value: object) -> str:
+    """Make any value literal inside neutral markup."""
+    return "".join("\\" + ch if ch in _SPECIAL else ch for ch in str(value))
+
+
+def _unescape(text: str) -> str:
+    return re.sub(r"\\(.)", r"\1", text)
+
+
+def parse(text: str) -> list[Span]:
+    """Split neutral markup into spans; unmatched markers are kept as literal text."""
+    spans: list[Span] = []
+    buf: list[str] = []
+    i, n = 0, len(text)
+
+    def flush() -> None:
+        if buf:
+            spans.append(Span("text", "".join(buf)))
+            buf.clear()
+
+    while i < n:
+        ch = text[i]
+        if ch == "\\" and i + 1 < n:
+            buf.append(text[i + 1])
+            i += 2
+            continue
+        if ch == "[":
+            match = _LINK.match(text, i)
+            if match:
+                flush()
+                spans.append(Span("link", _unescape(match.group(1)), match.group(2)))
+                i = match.end()
+                continue
+        for marker, kind in (("**", "bold"), ("_", "italic"), ("`", "code")):
+            if text.startswith(marker, i):
+                end = _find_closing(text, marker, i + len(marker))
+                if end is not None:
+                    flush()
+                    spans.append(Span(kind, _unescape(text[i + len(marker) : end])))
+                    i = end + len(marker)
+                    break
+        else:
+            buf.append(ch)
+            i += 1
+            continue
+    flush()
+    return spans
+
+
+def _find_closing(text: str, marker: str, start: int) -> int | None:
+    i = start
+    while i < len(text):
+        if text[i] == "\\":
+            i += 2
+            continue
+        if text[i] == "\n" and marker != "`":
+            return None
+        if text.startswith(marker, i):
+            return i if i > start else None
+        i += 1
+    return None
+
+
+def to_telegram_html(text: str) -> str:
+    """Telegram ``parse_mode=HTML``: only b, i, code and a tags; everything else escaped."""
+    out = []
+    for span in parse(text):
+        body = html.escape(span.text, quote=False)
+        if span.kind == "bold":
+            out.append(f"<b>{body}</b>")
+        elif span.kind == "italic":
+            out.append(f"<i>{body}</i>")
+        elif span.kind == "code":
+            out.append(f"<code>{body}</code>")
+        elif span.kind == "link":
+            out.append(f'<a href="{html.escape(span.url)}">{body}</a>')
+        else:
+            out.append(body)
+    return "".join(out)
+
+
+def _slack_escape(text: str) -> str:
+    # Slack's own rule: only &, < and > are control characters in mrkdwn text.
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def to_slack_mrkdwn(text: str) -> str:
+    """Slack mrkdwn: *bold*, _italic_, `code`, <url|label>."""
+    out = []
+    for span in parse(text):
+        body = _slack_escape(span.text)
+        if span.kind == "bold":
+            out.append(f"*{body}*")
+        elif span.kind == "italic":
+            out.append(f"_{body}_")
+        elif span.kind == "code":
+            out.append(f"`{body}`")
+        elif span.kind == "link":
+            out.append(f"<{_slack_escape(span.url)}|{body}>")
+        else:
+            out.append(body)
+    return "".join(out)
+
+
+def to_plain(text: str) -> str:
+    """Plain text for the console and for notification fallbacks."""
+    out = []
+    for span in parse(text):
+        out.append(f"{span.text} ({span.url})" if span.kind == "link" else span.text)
+    return "".join(out)

@@ -1,0 +1,24 @@
+"""What handlers return: data, not messages. The renderer turns it into text."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ReplyButton:
+    """``label`` is a key of content/templates/<locale>/labels.yaml, or literal text."""
+
+    label: str
+    action: str
+    value: str = ""
+
+
+@dataclass(frozen=True)
+class Reply:
+    template: str
+    context: dict[str, Any] = field(default_factory=dict)
+    buttons: tuple[ReplyButton, ...] = ()
+    image: bytes | None = None
+    image_name: str = "chart.png"

@@ -1,0 +1,15 @@
+"""Chat features, one module each. No module here imports a platform library."""
+
+from __future__ import annotations
+
+from bot.handling import Registry
+
+
+def build_registry() -> Registry:
+    """Every feature's commands and buttons, registered explicitly (no import side effects)."""
+    from handlers import admin, onboarding
+
+    registry = Registry()
+    onboarding.register(registry)
+    admin.register(registry)
+    return registry

@@ -1,0 +1,55 @@
+"""start, help and language: the first conversation with Fidelio."""
+
+from __future__ import annotations
+
+from bot.config import SUPPORTED_LOCALES
+from bot.errors import UserFacingError
+from bot.handling import HandlerContext, Registry
+from bot.replies import Reply, ReplyButton
+
+LANGUAGE_NAMES = {"en": "English", "it": "Italiano"}
+
+
+def register(registry: Registry) -> None:
+    registry.command("start", summary="help/start")(start)
+    registry.command("help", summary="help/help", aliases=("aiuto", "?"))(help_)
+    registry.command("language", summary="help/language", aliases=("lingua",))(language)
+    registry.button("language")(language_chosen)
+
+
+async def start(ctx: HandlerContext) -> Reply:
+    """A known person sending /start (again) is simply welcomed back."""
+    return Reply("welcome", {"name": ctx.person.name, "organisation": ctx.settings.organisation.name})
+
+
+async def help_(ctx: HandlerContext) -> Reply:
+    assert ctx.registry is not None
+    commands = [
+        {"name": c.name, "summary": c.summary} for c in ctx.registry.visible_commands(ctx.person.role)
+    ]
+    return Reply("help", {"name": ctx.person.name, "commands": commands, "role": ctx.person.role.value})
+
+
+async def language(ctx: HandlerContext) -> Reply:
+    choice = ctx.args.strip().lower()
+    if not choice:
+        return Reply(
+            "language/choose",
+            {"current": LANGUAGE_NAMES[ctx.person.locale]},
+            buttons=tuple(ReplyButton(LANGUAGE_NAMES[code], "language", code) for code in SUPPORTED_LOCALES),
+        )
+    return _set_language(ctx, choice)
+
+
+async def language_chosen(ctx: HandlerContext) -> Reply:
+    return _set_language(ctx, ctx.args)
+
+
+def _set_language(ctx: HandlerContext, choice: str) -> Reply:
+    aliases = {"english": "en", "inglese": "en", "italiano": "it", "italian": "it"}
+    code = aliases.get(choice, choice)
+    if code not in SUPPORTED_LOCALES:
+        raise UserFacingError("errors/unknown_language", given=choice, choices=", ".join(SUPPORTED_LOCALES))
+    ctx.person.locale = code
+    ctx.person.updated_at = ctx.clock.now()
+    return Reply("language/set", {"language": LANGUAGE_NAMES[code]})

@@ -1,0 +1,92 @@
+"""APScheduler wiring. The database owns schedules; the scheduler only wakes us up.
+
+Jobs are derived from the tables at start-up with stable ids and ``replace_existing=True``,
+so a restart rebuilds exactly the same set. On PostgreSQL a session-level advisory lock makes
+sure only one Fidelio process runs them; a second instance stays passive.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy import delete, text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bot.clock import Clock
+from bot.config import Settings
+from bot.db.models import ProcessedEvent
+from bot.db.session import Database
+
+log = logging.getLogger(__name__)
+
+#: Arbitrary constant shared by every Fidelio process on one database.
+ADVISORY_LOCK_KEY = 0x46494445  # "FIDE"
+EVENT_MEMORY = timedelta(days=7)
+
+JobFactory = Callable[[AsyncIOScheduler], Awaitable[None]]
+
+
+class Scheduler:
+    """Owns the AsyncIOScheduler and the single-instance lock."""
+
+    def __init__(self, settings: Settings, db: Database, clock: Clock):
+        self.settings = settings
+        self.db = db
+        self.clock = clock
+        self.scheduler = AsyncIOScheduler(
+            timezone="UTC",
+            job_defaults={
+                "misfire_grace_time": settings.scheduler.misfire_grace_s,
+                "coalesce": True,
+                "max_instances": 1,
+            },
+        )
+        self._lock_conn: AsyncConnection | None = None
+        self.active = False
+        #: Feature modules add job builders here (campaigns, rounds, digests).
+        self.job_factories: list[JobFactory] = []
+
+    async def _take_lock(self) -> bool:
+        if self.db.is_sqlite:
+            return True  # one process per SQLite file by design
+        self._lock_conn = await self.db.engine.connect()
+        got = await self._lock_conn.scalar(
+            text("SELECT pg_try_advisory_lock(:key)"), {"key": ADVISORY_LOCK_KEY}
+        )
+        if not got:
+            await self._lock_conn.close()
+            self._lock_conn = None
+        return bool(got)
+
+    async def start(self) -> None:
+        self.active = await self._take_lock()
+        if not self.active:
+            log.warning("scheduler: another Fidelio instance holds the lock; staying passive")
+            return
+        self.scheduler.add_job(
+            self.prune_processed_events, "interval", hours=6, id="maintenance:prune-events",
+            replace_existing=True,
+        )
+        for factory in self.job_factories:
+            await factory(self.scheduler)
+        self.scheduler.start()
+        log.info("scheduler: started with %d jobs", len(self.scheduler.get_jobs()))
+
+    async def stop(self) -> None:
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        if self._lock_conn is not None:
+            await self._lock_conn.close()
+            self._lock_conn = None
+
+    async def prune_processed_events(self) -> int:
+        """Forget de-duplication ids older than a week (platforms retry for minutes, not days)."""
+        cutoff = self.clock.now() - EVENT_MEMORY
+        async with self.db.session() as session:
+            result = await session.execute(
+                delete(ProcessedEvent).where(ProcessedEvent.processed_at < cutoff)
+            )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
