@@ -30,7 +30,7 @@ class Renderer:
             undefined=StrictUndefined,
             # Every {{ value }} is made literal, so user text cannot inject markup.
             finalize=lambda value: value if isinstance(value, Trusted) else escape(value),
-            trim_blocks=True,
+            trim_blocks=False,
             lstrip_blocks=True,
             keep_trailing_newline=False,
             autoescape=False,

@@ -40,7 +40,14 @@ def _is_loopback(address: Any) -> bool:
 
 @pytest.fixture(autouse=True, scope="session")
 def loopback_only() -> Iterator[None]:
-    """Any connection to a non-loopback address fails the test that made it."""
+    """Any connection to a non-loopback address fails the test that made it.
+
+    Proxy variables are cleared too: HTTP clients would otherwise route loopback traffic
+    through a proxy elsewhere.
+    """
+    for var in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        os.environ.pop(var, None)
+    os.environ["NO_PROXY"] = os.environ["no_proxy"] = "127.0.0.1,localhost,::1"
     real_connect = socket.socket.connect
     real_connect_ex = socket.socket.connect_ex
 

@@ -1,0 +1,201 @@
+"""End to end on Telegram: the real python-telegram-bot client against the fake Bot API."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.clock import ManualClock
+from bot.db.models import ChannelIdentity, ChannelName, Person, ProcessedEvent
+from bot.db.session import Database
+
+from .fakes.telegram import FakeTelegramServer
+from .harness import free_port, invite_code, load_demo, make_settings, running, telegram_section
+
+ITALIAN = "marco.bianchi@demo.fidelio.example"
+ENGLISH = "james.whitaker@demo.fidelio.example"
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeTelegramServer]:
+    async with FakeTelegramServer(rate_scale=20.0) as server:
+        yield server
+
+
+async def _reply_to(fake: FakeTelegramServer, user_id: int, text: str) -> str:
+    before = len(fake.messages_to(user_id))
+    await fake.send_text(user_id, text)
+    messages = await fake.wait_for_messages(user_id, before + 1)
+    return messages[before].text or ""
+
+
+async def test_invite_links_person_and_help_comes_in_their_language(
+    db: Database, clock: ManualClock, database_url: str, fake: FakeTelegramServer
+) -> None:
+    await load_demo(db, clock)
+    code_it = await invite_code(db, ITALIAN, clock)
+    code_en = await invite_code(db, ENGLISH, clock)
+    fake.add_user(501, "Marco", language_code="en")  # the app's language does not matter
+    fake.add_user(502, "James", language_code="it")
+    settings = make_settings(database_url, telegram=telegram_section(fake))
+    async with running(settings, clock):
+        welcome = await _reply_to(fake, 501, f"/start {code_it}")
+        assert "Benvenuto, Marco Bianchi" in welcome
+        assert "questo elenco" in welcome  # the Italian help list is part of the welcome
+        help_it = await _reply_to(fake, 501, "/help")
+        assert help_it.startswith("Ciao Marco Bianchi")
+        assert "<code>language</code>" in help_it  # rendered as Telegram HTML
+        help_en = await _reply_to(fake, 502, f"/start {code_en}")
+        assert "Welcome, James Whitaker" in help_en
+        assert "choose your language" in help_en
+    async with db.session() as session:
+        identity = await session.scalar(
+            select(ChannelIdentity)
+            .join(Person, Person.id == ChannelIdentity.person_id)
+            .where(Person.email == ITALIAN)
+        )
+    assert identity is not None
+    assert (identity.channel, identity.external_id, identity.address) == (
+        ChannelName.telegram, "501", "501"
+    )
+
+
+async def test_bad_used_and_expired_invites_grant_no_access(
+    db: Database, clock: ManualClock, database_url: str, fake: FakeTelegramServer
+) -> None:
+    await load_demo(db, clock)
+    code = await invite_code(db, ITALIAN, clock, hours=2)
+    expiring = await invite_code(db, ENGLISH, clock, hours=1)
+    for user_id in (601, 602, 603, 604):
+        fake.add_user(user_id, f"User {user_id}", language_code="en")
+    settings = make_settings(database_url, telegram=telegram_section(fake))
+    async with running(settings, clock):
+        bad = await _reply_to(fake, 601, "/start not-a-real-code")
+        assert "not valid" in bad
+        assert "I do not know you yet" in await _reply_to(fake, 601, "/help")
+
+        assert "Benvenuto" in await _reply_to(fake, 602, f"/start {code}")
+        used = await _reply_to(fake, 603, f"/start {code}")
+        assert "already been used" in used
+        assert "I do not know you yet" in await _reply_to(fake, 603, "/whoami")
+
+        clock.advance(timedelta(hours=1, minutes=1))
+        expired = await _reply_to(fake, 604, f"/start {expiring}")
+        assert "expired" in expired
+        assert "I do not know you yet" in await _reply_to(fake, 604, "/status")
+    async with db.session() as session:
+        linked = await session.scalar(
+            select(func.count()).select_from(ChannelIdentity).where(
+                ChannelIdentity.channel == ChannelName.telegram
+            )
+        )
+    assert linked == 1
+
+
+async def test_duplicated_update_is_processed_once(
+    db: Database, clock: ManualClock, database_url: str, fake: FakeTelegramServer
+) -> None:
+    await load_demo(db, clock)
+    code = await invite_code(db, ENGLISH, clock)
+    fake.add_user(701, "James")
+    settings = make_settings(database_url, telegram=telegram_section(fake))
+    async with running(settings, clock):
+        await _reply_to(fake, 701, f"/start {code}")
+        before = len(fake.messages_to(701))
+        update_id = await fake.send_text(701, "/whoami")
+        fake.redeliver(update_id)
+        fake.redeliver(update_id)
+        # A later message in the same chat is handled after the duplicates (per-chat order),
+        # so once its answer is there the duplicates have been dealt with.
+        await fake.send_text(701, "/help")
+        messages = await fake.wait_for_messages(701, before + 2)
+        await asyncio.sleep(0.2)
+        texts = [m.text or "" for m in fake.messages_to(701)[before:]]
+    assert len(texts) == 2, texts
+    assert "james.whitaker@demo.fidelio.example" in texts[0]
+    assert texts[1].startswith("Hi James Whitaker")
+    assert messages
+    async with db.session() as session:
+        seen = await session.scalar(
+            select(func.count()).select_from(ProcessedEvent).where(
+                ProcessedEvent.event_id == str(update_id)
+            )
+        )
+    assert seen == 1
+
+
+async def test_language_button_and_tampered_callback(
+    db: Database, clock: ManualClock, database_url: str, fake: FakeTelegramServer
+) -> None:
+    await load_demo(db, clock)
+    code = await invite_code(db, ITALIAN, clock)
+    fake.add_user(801, "Marco", language_code="it")
+    settings = make_settings(database_url, telegram=telegram_section(fake))
+    async with running(settings, clock):
+        await _reply_to(fake, 801, f"/start {code}")
+        choose = await _reply_to(fake, 801, "/language")
+        assert "Scegline una" in choose
+        card = fake.last_message(801)
+        assert [label for label, _ in card.buttons()] == ["English", "Italiano"]
+        before = len(fake.messages_to(801))
+        await fake.press(801, "English")
+        done = (await fake.wait_for_messages(801, before + 1))[before]
+        assert "I will write to you in <b>English</b>" in (done.text or "")
+        assert fake.answered_callbacks, "the button press must be answered"
+
+        # Forged data: same action, edited value, stale signature.
+        data = dict(fake.last_message(801).buttons() or card.buttons())["Italiano"]
+        forged = data.replace("|it|", "|en|")
+        before = len(fake.messages_to(801))
+        await fake.press_data(801, card.message_id, forged)
+        refused = (await fake.wait_for_messages(801, before + 1))[before]
+        assert "no longer valid" in (refused.text or "")
+    async with db.session() as session:
+        person = await session.scalar(select(Person).where(Person.email == ITALIAN))
+    assert person is not None and person.locale == "en"
+
+
+async def test_webhook_checks_the_secret_token(
+    db: Database, clock: ManualClock, database_url: str, fake: FakeTelegramServer
+) -> None:
+    await load_demo(db, clock)
+    code = await invite_code(db, ENGLISH, clock)
+    fake.add_user(901, "James")
+    port = free_port()
+    settings = make_settings(
+        database_url,
+        telegram=telegram_section(
+            fake,
+            mode="webhook",
+            webhook_url=f"http://127.0.0.1:{port}/telegram/webhook",
+            webhook_secret="s3cret-token_ok",
+            webhook_port=port,
+        ),
+    )
+    async with running(settings, clock):
+        assert fake.webhook_url == f"http://127.0.0.1:{port}/telegram/webhook"
+        welcome = await _reply_to(fake, 901, f"/start {code}")
+        assert "Welcome, James Whitaker" in welcome
+
+        forged = {
+            "update_id": 999_001,
+            "message": {
+                "message_id": 77, "date": 1_700_000_000, "text": "/status",
+                "chat": {"id": 901, "type": "private", "first_name": "James"},
+                "from": {"id": 901, "is_bot": False, "first_name": "James"},
+                "entities": [{"type": "bot_command", "offset": 0, "length": 7}],
+            },
+        }
+        before = len(fake.messages_to(901))
+        assert await fake.post_to_webhook(forged, secret="wrong-secret") == 403
+        assert await fake.post_to_webhook(forged, secret=None) == 403
+        assert await fake.post_to_webhook(forged) == 200  # the configured secret
+        after = await fake.wait_for_messages(901, before + 1)
+    assert len(after) == before + 1
+    async with db.session() as session:
+        ids = set(await session.scalars(select(ProcessedEvent.event_id)))
+    assert "999001" in ids
