@@ -109,17 +109,27 @@ def _slack_escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+_SLACK_FORMATTING = re.compile(r"([*_~`])")
+
+
+def _slack_literal(text: str) -> str:
+    """Literal text for mrkdwn. Slack has no escape for *, _, ~ and `, so a zero-width space
+    after each keeps a name like ``**boss**`` from turning bold."""
+    return _SLACK_FORMATTING.sub("\\1\u200b", _slack_escape(text))
+
+
 def to_slack_mrkdwn(text: str) -> str:
     """Slack mrkdwn: *bold*, _italic_, `code`, <url|label>."""
     out = []
     for span in parse(text):
-        body = _slack_escape(span.text)
+        body = _slack_literal(span.text)
         if span.kind == "bold":
             out.append(f"*{body}*")
         elif span.kind == "italic":
             out.append(f"_{body}_")
         elif span.kind == "code":
-            out.append(f"`{body}`")
+            # Inside code Slack does not format, so only the control characters are escaped.
+            out.append(f"`{_slack_escape(span.text).replace('`', 'ˋ')}`")
         elif span.kind == "link":
             out.append(f"<{_slack_escape(span.url)}|{body}>")
         else:

@@ -1,0 +1,206 @@
+"""The ``fidelio`` command, run as a real process."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import hashlib
+import os
+import signal
+import sys
+from pathlib import Path
+
+import yaml
+from sqlalchemy import func, select
+
+from bot.clock import ManualClock
+from bot.db.models import AuditEntry, Invite, Person
+from bot.db.session import Database
+
+from .fakes.telegram import FakeTelegramServer
+from .harness import REPO, load_demo
+
+HR = "hr@demo.fidelio.example"
+
+
+def write_config(tmp_path: Path, database_url: str, **sections: object) -> Path:
+    data: dict[str, object] = {
+        "database": {"url": database_url},
+        "content_dir": str(REPO / "content"),
+        "organisation": {"name": "Demo Elettronica"},
+        "logging": {"level": "INFO"},
+        **sections,
+    }
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return path
+
+
+async def fidelio(
+    config: Path, *args: str, stdin: str | None = None, timeout: float = 60.0
+) -> tuple[int, str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FIDELIO_")}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot.cli", "-c", str(config), *args,
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE, env=env, cwd=str(config.parent),
+    )
+    out, err = await asyncio.wait_for(
+        process.communicate(stdin.encode() if stdin is not None else None), timeout
+    )
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+async def test_chat_through_a_pipe_answers_help(
+    tmp_path: Path, database_url: str, db: Database, clock: ManualClock
+) -> None:
+    await load_demo(db, clock)
+    config = write_config(tmp_path, database_url)
+    code, out, err = await fidelio(config, "chat", "--as", HR, stdin="help\nlanguage\n1\nwhoami\n")
+    assert code == 0, err
+    # Marta's directory language is Italian, until she picks English.
+    assert "fidelio> Ciao Marta Galli, ecco cosa posso fare per te:" in out
+    assert "• status — dimensione dell’anagrafica e copertura per canale (HR)" in out
+    assert "[1] English  [2] Italiano" in out
+    assert "I will write to you in English" in out
+    assert out.rstrip().endswith("language: en · channel: console")
+
+
+async def test_chat_as_unknown_person_is_a_clear_error(
+    tmp_path: Path, database_url: str, db: Database, clock: ManualClock
+) -> None:
+    await load_demo(db, clock)
+    config = write_config(tmp_path, database_url)
+    code, _, err = await fidelio(config, "chat", "--as", "ghost@nowhere.example", stdin="help\n")
+    assert code == 2
+    assert "--as" in err and "ghost@nowhere.example" in err
+    assert "Traceback" not in err
+
+
+async def test_config_check_reports_key_and_reason(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text("anonymity:\n  min_group: 1\nslack:\n  enabled: true\n", encoding="utf-8")
+    code, out, err = await fidelio(path, "config", "check")
+    assert code == 2
+    assert "anonymity.min_group" in err and "greater than or equal to 3" in err
+    assert "Traceback" not in err
+    good = tmp_path / "good" / "config.yaml"
+    good.parent.mkdir()
+    good.write_text((REPO / "config.yaml").read_text(), encoding="utf-8")
+    code, out, err = await fidelio(good, "config", "check")
+    assert code == 0, err
+    assert "Configuration OK" in out and "channels: console" in out
+
+
+async def test_db_upgrade_then_demo_load_is_repeatable(tmp_path: Path) -> None:
+    config = write_config(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'new' / 'f.db'}")
+    code, out, err = await fidelio(config, "db", "upgrade")
+    assert code == 0, err
+    assert "Database at revision 0001" in out
+    code, out, _ = await fidelio(config, "demo", "load")
+    assert code == 0 and "48 created" in out
+    code, out, _ = await fidelio(config, "demo", "load")
+    assert code == 0 and "48 unchanged" in out
+
+
+async def test_people_import_reports_every_bad_line_and_changes_nothing(
+    tmp_path: Path, database_url: str, db: Database, clock: ManualClock
+) -> None:
+    await load_demo(db, clock)
+    bad = tmp_path / "people.csv"
+    bad.write_text(
+        "email,name,team,role,locale,hire_date\n"
+        "new.person@demo.fidelio.example,New Person,Marketing,employee,en,2024-01-01\n"
+        "not-an-email,Someone,Marketing,employee,en,2024-01-01\n"
+        "other@demo.fidelio.example,Other,Marketing,chief,en,2024-01-01\n"
+        "third@demo.fidelio.example,Third,Marketing,employee,fr,2024-13-01\n",
+        encoding="utf-8",
+    )
+    config = write_config(tmp_path, database_url)
+    code, _, err = await fidelio(config, "people", "import", str(bad))
+    assert code == 2
+    assert "Nothing was imported" in err
+    for line in ("people.csv:3", "people.csv:4", "people.csv:5"):
+        assert line in err
+    assert "people.csv:2" not in err
+    async with db.session() as session:
+        assert await session.scalar(select(func.count()).select_from(Person)) == 48
+
+
+async def test_invites_exported_to_csv_with_hashed_codes(
+    tmp_path: Path, database_url: str, db: Database, clock: ManualClock
+) -> None:
+    await load_demo(db, clock)
+    config = write_config(tmp_path, database_url)
+    target = tmp_path / "links.csv"
+    code, out, err = await fidelio(
+        config, "people", "invite", "--team", "Customer Care", "--bot-username", "fidelio_demo_bot",
+        "-o", str(target),
+    )
+    assert code == 0, err
+    rows = list(csv.DictReader(target.open(encoding="utf-8")))
+    assert rows and all(r["team"] == "Customer Care" for r in rows)
+    codes = [r["link"].removeprefix("https://t.me/fidelio_demo_bot?start=") for r in rows]
+    assert all(len(c) >= 30 and "/" not in c for c in codes)
+    async with db.session() as session:
+        hashes = set(await session.scalars(select(Invite.code_hash)))
+        assert {hashlib.sha256(c.encode()).hexdigest() for c in codes} == hashes
+        audit = await session.scalar(select(AuditEntry).where(AuditEntry.action == "invites.issue"))
+        assert audit is not None and audit.detail["count"] == len(rows)
+
+    code, _, err = await fidelio(config, "people", "invite", "--team", "Nowhere", "--bot-username", "b")
+    assert code == 2 and "--team" in err and "Nowhere" in err
+
+
+async def test_run_serves_telegram_and_stops_cleanly_on_sigterm(
+    tmp_path: Path, database_url: str, db: Database, clock: ManualClock
+) -> None:
+    await load_demo(db, clock)
+    async with FakeTelegramServer(rate_scale=20.0) as fake:
+        fake.add_user(4242, "Stranger", language_code="it")
+        config = write_config(
+            tmp_path, database_url,
+            console={"enabled": False},
+            telegram={
+                "enabled": True, "token": fake.token, "base_url": fake.base_url,
+                "base_file_url": fake.base_file_url, "poll_timeout_s": 1,
+            },
+        )
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FIDELIO_")}
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot.cli", "-c", str(config), "run",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
+        )
+        assert process.stderr is not None
+        lines: list[str] = []
+        try:
+            while not any("Fidelio started" in line for line in lines):
+                line = (await asyncio.wait_for(process.stderr.readline(), 30)).decode()
+                assert line, "fidelio run exited early:\n" + "".join(lines)
+                lines.append(line)
+            started = next(line for line in lines if "Fidelio started" in line)
+            assert "channels=telegram" in started and "scheduler=active" in started
+            await fake.send_text(4242, "/start")
+            reply = (await fake.wait_for_messages(4242, 1, timeout=15))[0]
+            assert "Non ti conosco ancora" in (reply.text or "")
+        finally:
+            process.send_signal(signal.SIGTERM)
+            rest = (await asyncio.wait_for(process.stderr.read(), 30)).decode()
+            code = await process.wait()
+    assert code == 0, rest
+    assert "Fidelio stopped" in rest
+    assert "Traceback" not in rest
+
+
+async def test_run_with_console_ends_with_its_input(
+    tmp_path: Path, database_url: str, db: Database, clock: ManualClock
+) -> None:
+    """What ``make run`` starts: the console as the demo HR person; end of input stops it."""
+    await load_demo(db, clock)
+    config = write_config(tmp_path, database_url, console={"enabled": True, "as_email": HR})
+    code, out, err = await fidelio(config, "run", stdin="whoami\n")
+    assert code == 0, err
+    assert "Marta Galli (hr@demo.fidelio.example)" in out
+    assert "Fidelio started: channels=console" in err
+    assert "Fidelio stopped" in err
