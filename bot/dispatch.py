@@ -207,10 +207,10 @@ class Dispatcher:
         if isinstance(event, ButtonPressed):
             return await self._button(session, person, event)
         if isinstance(event, FormSubmitted):
-            route = self.registry.forms.get(event.form)
-            if route is None:
+            form = self.registry.forms.get(event.form)
+            if form is None:
                 raise UserFacingError("errors/stale_button")
-            return _as_list(await route(self._context(session, person, event, "")))
+            return _as_list(await form(self._context(session, person, event, "")))
         raise TypeError(f"unsupported event {event!r}")
 
     async def _command(

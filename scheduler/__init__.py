@@ -7,6 +7,7 @@ sure only one Fidelio process runs them; a second instance stays passive.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -78,6 +79,9 @@ class Scheduler:
     async def stop(self) -> None:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+            # AsyncIOScheduler performs the shutdown on the next loop iteration; let it happen
+            # so "stopped" means stopped when this returns.
+            await asyncio.sleep(0)
         if self._lock_conn is not None:
             await self._lock_conn.close()
             self._lock_conn = None

@@ -78,3 +78,61 @@ async def running(settings: Settings, clock: Clock) -> AsyncIterator[Runtime]:
         yield runtime
     finally:
         await runtime.stop()
+
+
+class TelegramDialog:
+    """One person talking to Fidelio through the fake Telegram server."""
+
+    def __init__(self, fake: Any, user_id: int):
+        self.fake = fake
+        self.user_id = user_id
+
+    async def say(self, text: str, *, replies: int = 1) -> list[str]:
+        """Send a text and return the texts of the next ``replies`` messages Fidelio sends."""
+        before = len(self.fake.messages_to(self.user_id))
+        await self.fake.send_text(self.user_id, text)
+        messages = await self.fake.wait_for_messages(self.user_id, before + replies)
+        return [m.text or "" for m in messages[before : before + replies]]
+
+    async def press(self, label: str, *, replies: int = 1) -> list[str]:
+        before = len(self.fake.messages_to(self.user_id))
+        await self.fake.press(self.user_id, label)
+        messages = await self.fake.wait_for_messages(self.user_id, before + replies)
+        return [m.text or "" for m in messages[before : before + replies]]
+
+    def last_message(self) -> Any:
+        return self.fake.last_message(self.user_id)
+
+
+class ConsoleDialog:
+    """In-process console conversation: the dispatcher and the console port, no subprocess."""
+
+    def __init__(self, runtime: Runtime, email: str):
+        import io
+
+        self.runtime = runtime
+        self.email = email
+        self.console = runtime.channels["console"]
+        self.console.out = io.StringIO()
+        self.console.active = email
+
+    async def say(self, text: str) -> str:
+        out = self.console.out
+        start = out.tell()
+        await self.runtime.dispatcher.handle(self.console.event_for(text, self.email))
+        out.seek(start)
+        written = out.read()
+        return written
+
+    async def press(self, number: int) -> str:
+        return await self.say(str(number))
+
+
+@asynccontextmanager
+async def console_runtime(settings: Settings, clock: Clock) -> AsyncIterator[Runtime]:
+    """A runtime with only the console port wired (nothing started, no network)."""
+    runtime = build_runtime(settings, clock=clock, with_console=True)
+    try:
+        yield runtime
+    finally:
+        await runtime.db.dispose()

@@ -25,7 +25,9 @@ def _run(connection) -> None:  # type: ignore[no-untyped-def]
 
 
 async def _run_async() -> None:
-    engine = create_async_engine(config.get_main_option("sqlalchemy.url"))
+    url = config.get_main_option("sqlalchemy.url")
+    assert url, "sqlalchemy.url is not set (use bot.db.migrate.alembic_config)"
+    engine = create_async_engine(url)
     try:
         async with engine.connect() as connection:
             await connection.run_sync(_run)
