@@ -9,6 +9,7 @@ import signal
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+from bot.briefings.service import BriefingService
 from bot.channels.callbacks import CallbackCodec
 from bot.channels.console import ConsoleChannel
 from bot.channels.port import ChatPort
@@ -21,6 +22,7 @@ from bot.render import Renderer
 from bot.sender import Sender
 from handlers import build_registry
 from scheduler import Scheduler
+from scheduler.campaigns import briefing_jobs
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +39,7 @@ class Runtime:
     dispatcher: Dispatcher
     outbox: OutboxDispatcher
     scheduler: Scheduler
+    briefings: BriefingService
     channels: dict[str, Any] = field(default_factory=dict)
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     stop_event: asyncio.Event = field(default_factory=asyncio.Event)
@@ -91,7 +94,11 @@ def build_runtime(
     """Wire the pieces together from settings (no network activity yet)."""
     clock = clock or SystemClock()
     db = Database(settings.database.url, echo=settings.database.echo)
-    renderer = Renderer(settings.content_dir / "templates", settings.organisation.default_locale)
+    renderer = Renderer(
+        settings.content_dir / "templates",
+        settings.organisation.default_locale,
+        settings.organisation.default_timezone,
+    )
     codec = CallbackCodec(settings.security.secret_key.get_secret_value())
     channels: dict[str, Any] = {}
     if settings.telegram.enabled:
@@ -113,9 +120,11 @@ def build_runtime(
         slack = channels["slack"]
         dispatcher.resolvers["slack"] = lambda session, user: slack.resolve(session, user, clock)
     outbox = OutboxDispatcher(settings, db, sender, renderer, clock)
+    briefings = BriefingService(settings, db, clock)
+    scheduler = Scheduler(settings, db, clock)
+    scheduler.job_factories.append(briefing_jobs(briefings, settings.scheduler.sweep_s))
     return Runtime(
-        settings, clock, db, renderer, sender, dispatcher, outbox, Scheduler(settings, db, clock),
-        channels,
+        settings, clock, db, renderer, sender, dispatcher, outbox, scheduler, briefings, channels
     )
 
 

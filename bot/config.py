@@ -114,6 +114,8 @@ class SchedulerSettings(_Section):
     #: How late a job may still run after downtime; APScheduler's 1 s default drops them.
     misfire_grace_s: int = Field(default=6 * 3600, ge=1)
     outbox_poll_s: float = Field(default=2.0, gt=0)
+    #: How often due campaign work is recomputed (late joiners, missed wake-ups).
+    sweep_s: float = Field(default=30.0, gt=0)
 
 
 class OutboxSettings(_Section):

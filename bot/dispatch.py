@@ -93,14 +93,15 @@ class Dispatcher:
                 resolver = self.resolvers.get(event.user.channel)
                 if person is None and resolver is not None:
                     person = await resolver(session, event.user)
+                timezone = None
                 if person is None:
                     replies, locale = await self._onboard(session, event)
                 else:
                     locale = person.locale
                     replies = await self._route(session, person, event)
                     # The handler may have changed the language.
-                    locale = person.locale
-                rendered = [self._render(r, locale, event, to) for r in replies]
+                    locale, timezone = person.locale, person.timezone
+                rendered = [self._render(r, locale, event, to, timezone) for r in replies]
         except _Duplicate:
             log.info("duplicate %s event %s dropped", event.user.channel, event.event_id)
             return DispatchResult(True, [])
@@ -121,8 +122,10 @@ class Dispatcher:
         code = (event.user.language_code or "")[:2].lower()
         return code if code in ("en", "it") else self.settings.organisation.default_locale
 
-    def _render(self, reply: Reply, locale: str, event: InboundEvent, to: Address) -> Outgoing:
-        return Outgoing(to, self.renderer.render(reply, locale, event.user.channel))
+    def _render(
+        self, reply: Reply, locale: str, event: InboundEvent, to: Address, timezone: str | None = None
+    ) -> Outgoing:
+        return Outgoing(to, self.renderer.render(reply, locale, event.user.channel, timezone))
 
     async def _claim(self, session: AsyncSession, event: InboundEvent) -> None:
         session.add(

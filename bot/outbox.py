@@ -110,7 +110,7 @@ class OutboxDispatcher:
         self.concurrency = concurrency
         self.totals = RunStats()
 
-    async def _claim(self, limit: int) -> list[int]:
+    async def _claim(self, limit: int, stats: RunStats) -> list[int]:
         now = self.clock.now()
         async with self.db.session() as session:
             due = or_(
@@ -148,7 +148,10 @@ class OutboxDispatcher:
                         .values(status=DeliveryStatus.unknown, claimed_until=None,
                                 last_error="lease expired during send (process stopped?)")
                     )
-                    self.totals.unknown += len(dead)
+                    # Reported in this round's stats (run_once adds them to the totals), so
+                    # callers see them and drain() does not stop on a round that only gave up
+                    # expired leases while due rows are still queued behind them.
+                    stats.unknown += len(dead)
                     ids = [i for i in ids if i not in set(dead)]
             if ids:
                 await session.execute(
@@ -161,7 +164,7 @@ class OutboxDispatcher:
     async def run_once(self, limit: int | None = None) -> RunStats:
         """Send every delivery that is due now (up to ``limit``); returns what happened."""
         stats = RunStats()
-        ids = await self._claim(limit or self.settings.outbox.batch_size)
+        ids = await self._claim(limit or self.settings.outbox.batch_size, stats)
         stats.claimed = len(ids)
         semaphore = asyncio.Semaphore(self.concurrency)
 
@@ -181,7 +184,7 @@ class OutboxDispatcher:
             stats = await self.run_once()
             for field in ("claimed", "sent", "retried", "rate_limited", "failed", "unknown"):
                 setattr(total, field, getattr(total, field) + getattr(stats, field))
-            if stats.claimed == 0:
+            if stats.claimed == 0 and stats.unknown == 0:  # unknown here = expired leases given up
                 break
         return total
 
@@ -194,7 +197,7 @@ class OutboxDispatcher:
             except Exception:
                 log.exception("outbox round failed; retrying in %.1fs", poll)
                 stats = RunStats()
-            if stats.claimed == 0:
+            if stats.claimed == 0 and stats.unknown == 0:  # as in drain(): more may be due now
                 try:
                     await asyncio.wait_for(stop.wait(), timeout=poll)
                 except TimeoutError:
@@ -228,7 +231,9 @@ class OutboxDispatcher:
             stats.failed += 1
             return
         person, address = target
-        message = self.renderer.render(Reply(template, context, buttons), person.locale, address.channel)
+        message = self.renderer.render(
+            Reply(template, context, buttons), person.locale, address.channel, person.timezone
+        )
         try:
             ref = await self.sender.send(address, message)
         except RateLimited as exc:
@@ -261,8 +266,11 @@ class OutboxDispatcher:
         error: str | None = None,
         message_id: str | None = None,
         channel: str | None = None,
+        attempts: int | None = None,
     ) -> None:
         values: dict[str, Any] = {"status": status, "claimed_until": None, "last_error": error}
+        if attempts is not None:
+            values["attempts"] = attempts
         if status == DeliveryStatus.sent:
             values.update(sent_at=self.clock.now(), platform_message_id=message_id, channel=channel)
         async with self.db.session() as session:
@@ -285,7 +293,11 @@ class OutboxDispatcher:
             attempts = await session.scalar(select(Delivery.attempts).where(Delivery.id == delivery_id))
         attempts = (attempts or 0) + 1
         if attempts >= self.settings.outbox.max_attempts:
-            await self._finish(delivery_id, DeliveryStatus.failed, error=f"gave up: {error}")
+            # Record the final failed attempt too, so a row given up after max_attempts
+            # failures says attempts == max_attempts (it used to stop one short).
+            await self._finish(
+                delivery_id, DeliveryStatus.failed, error=f"gave up: {error}", attempts=attempts
+            )
             stats.failed += 1
             return
         backoff = min(

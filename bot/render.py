@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateNotFound
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateNotFound, pass_context
+from jinja2.runtime import Context
 
 from bot.channels.port import Button, Message
 from bot.config import SUPPORTED_LOCALES
@@ -22,9 +23,12 @@ class Trusted(str):
 class Renderer:
     """Renders replies in a person's locale, falling back to the default locale."""
 
-    def __init__(self, templates_dir: Path, default_locale: str = "en"):
+    def __init__(
+        self, templates_dir: Path, default_locale: str = "en", timezone: str = "Europe/Rome"
+    ):
         self.templates_dir = templates_dir
         self.default_locale = default_locale
+        self.timezone = timezone
         self.env = Environment(
             loader=FileSystemLoader(str(templates_dir)),
             undefined=StrictUndefined,
@@ -36,6 +40,9 @@ class Renderer:
             autoescape=False,
         )
         self.env.filters["trusted"] = Trusted
+        self.env.globals["pick"] = _pick
+        self.env.filters["local_time"] = _local_time
+        self.env.filters["pct"] = _pct
         self._labels = {locale: self._load_labels(locale) for locale in SUPPORTED_LOCALES}
 
     def _load_labels(self, locale: str) -> dict[str, str]:
@@ -59,17 +66,20 @@ class Renderer:
         locale: str | None,
         context: dict[str, Any] | None = None,
         channel: str = "console",
+        timezone: str | None = None,
     ) -> str:
         """Render ``<locale>/<template>.j2``; a template missing in that locale falls back.
 
-        ``locale`` and ``channel`` are available to every template (for per-channel hints).
+        ``locale``, ``channel`` and ``timezone`` are available to every template (for
+        per-channel hints, ``pick(texts)`` and ``when | local_time``).
         """
         chosen = self._locale(locale)
         names = [f"{chosen}/{template}.j2"]
         if chosen != self.default_locale:
             names.append(f"{self.default_locale}/{template}.j2")
         tmpl = self.env.select_template(names)
-        return tmpl.render({**(context or {}), "locale": chosen, "channel": channel}).strip()
+        extra = {"locale": chosen, "channel": channel, "timezone": timezone or self.timezone}
+        return tmpl.render({**(context or {}), **extra}).strip()
 
     def has(self, template: str, locale: str) -> bool:
         try:
@@ -86,13 +96,45 @@ class Renderer:
             or key
         )
 
-    def render(self, reply: Reply, locale: str | None, channel: str = "console") -> Message:
+    def render(
+        self, reply: Reply, locale: str | None, channel: str = "console", timezone: str | None = None
+    ) -> Message:
         """Turn a handler's Reply into a neutral Message."""
         return Message(
-            text=self.text(reply.template, locale, reply.context, channel),
+            text=self.text(reply.template, locale, reply.context, channel, timezone),
             buttons=tuple(
                 Button(self.label(b.label, locale), b.action, b.value) for b in reply.buttons
             ),
             image=reply.image,
             image_name=reply.image_name,
         )
+
+
+MONTHS = {
+    "en": "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split(),
+    "it": "gen feb mar apr mag giu lug ago set ott nov dic".split(),
+}
+
+
+@pass_context
+def _pick(ctx: Context, values: Any) -> Any:
+    """The text for the current locale from ``{"en": ..., "it": ...}`` (or a plain value)."""
+    if not isinstance(values, dict):
+        return values
+    return values.get(ctx.get("locale")) or next(iter(values.values()), "")
+
+
+@pass_context
+def _local_time(ctx: Context, value: Any) -> str:
+    """An ISO time shown in the reader's time zone and language: ``15 Mar 2027, 09:00``."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    when = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    local = when.astimezone(ZoneInfo(ctx.get("timezone") or "UTC"))
+    month = MONTHS.get(ctx.get("locale") or "en", MONTHS["en"])[local.month - 1]
+    return f"{local.day} {month} {local.year}, {local:%H:%M}"
+
+
+def _pct(value: Any) -> str:
+    return "–" if value is None else f"{value:.0f}%"

@@ -7,9 +7,10 @@ from bot.handling import Registry
 
 def build_registry() -> Registry:
     """Every feature's commands and buttons, registered explicitly (no import side effects)."""
-    from handlers import admin, onboarding
+    from handlers import admin, briefings, onboarding
 
     registry = Registry()
     onboarding.register(registry)
+    briefings.register(registry)
     admin.register(registry)
     return registry

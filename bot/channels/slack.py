@@ -77,7 +77,7 @@ class SlackChannel:
         self.client = AsyncWebClient(
             token=settings.bot_token.get_secret_value(),
             base_url=settings.base_url,
-            timeout=int(max(1, settings.request_timeout_s)),
+            timeout=settings.request_timeout_s,  # type: ignore[arg-type]
             retry_handlers=[],
         )
         self.app = AsyncApp(
@@ -368,7 +368,7 @@ class _translate_errors:
             if error in PERMANENT_ERRORS or status in (400, 403, 404):
                 raise PermanentFailure(f"slack: {error or status}") from exc
             raise TransientFailure(f"slack: {error or status}") from exc
-        if isinstance(exc, aiohttp.ClientConnectorError):
+        if isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError):
             raise TransientFailure(f"slack: cannot connect ({exc})") from exc
         if isinstance(exc, asyncio.TimeoutError | aiohttp.ServerTimeoutError):
             raise UnknownOutcome("slack: timed out after sending") from exc

@@ -295,5 +295,12 @@ class _translate_errors:
                 raise TransientFailure(f"telegram: {exc.message}") from exc
             raise UnknownOutcome(f"telegram: timed out after sending ({exc.message})") from exc
         if isinstance(exc, NetworkError):
+            # A 5xx answer or a failed connect: nothing was delivered. A transport error after
+            # the request left (reset, protocol error) may follow Telegram's acceptance.
+            cause = exc.__cause__
+            if isinstance(cause, httpx.TransportError) and not isinstance(
+                cause, httpx.ConnectError | httpx.ConnectTimeout
+            ):
+                raise UnknownOutcome(f"telegram: connection lost ({exc.message})") from exc
             raise TransientFailure(f"telegram: {exc.message}") from exc
         raise SendError(f"telegram: {exc}") from exc

@@ -231,3 +231,62 @@ class ConversationState(Base):
     flow: Mapped[str] = mapped_column(String(64))
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class CampaignKind(str, enum.Enum):
+    briefing = "briefing"
+    pulse = "pulse"
+
+
+class CampaignStatus(str, enum.Enum):
+    scheduled = "scheduled"
+    cancelled = "cancelled"
+    done = "done"
+
+
+class Campaign(Base):
+    """A scheduled briefing (or pulse). ``snapshot`` is the content as scheduled."""
+
+    __tablename__ = "campaigns"
+    __table_args__ = (Index("ix_campaigns_status_starts", "status", "starts_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[CampaignKind] = mapped_column(Enum(CampaignKind, native_enum=False, length=16))
+    content_id: Mapped[str] = mapped_column(String(64), index=True)
+    title: Mapped[str] = mapped_column(String(300))
+    status: Mapped[CampaignStatus] = mapped_column(
+        Enum(CampaignStatus, native_enum=False, length=16), default=CampaignStatus.scheduled
+    )
+    snapshot: Mapped[dict[str, Any]] = mapped_column(JSON)
+    starts_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    launch_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    ends_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    created_by: Mapped[str] = mapped_column(String(254))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    cancelled_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class BriefingReceipt(Base):
+    """One person's copy of a briefing: when it was queued, acknowledged, and the quiz.
+
+    Briefings are not anonymous: readiness notes may name who has not acknowledged.
+    """
+
+    __tablename__ = "briefing_receipts"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "person_id", name="uq_receipt_campaign_person"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), index=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
+    #: The person's team when the briefing was queued (readiness is reported per team).
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id"))
+    queued_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    #: Queued after launch: no longer a pre-launch briefing.
+    late: Mapped[bool] = mapped_column(default=False)
+    read_more_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    quiz_answers: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
+    quiz_score: Mapped[int | None] = mapped_column(Integer)
+    quiz_completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())

@@ -1,0 +1,1 @@
+"""Briefings: staff know first. Content, audience, scheduling, delivery, quiz, readiness, search."""

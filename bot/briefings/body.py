@@ -1,0 +1,50 @@
+"""Render a briefing body for one reader: Jinja2 (sandboxed) then Markdown -> neutral markup."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from jinja2 import StrictUndefined
+from jinja2.sandbox import SandboxedEnvironment
+
+from bot.briefings.content import Briefing
+from bot.render import MONTHS
+
+_ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+_HEADING = re.compile(r"^#{1,6}\s+(.*)$")
+_BULLET = re.compile(r"^(\s*)[-*+]\s+(.*)$")
+
+
+def local_time(when: datetime, timezone: str, locale: str) -> str:
+    local = when.astimezone(ZoneInfo(timezone))
+    month = MONTHS.get(locale, MONTHS["en"])[local.month - 1]
+    return f"{local.day} {month} {local.year}, {local:%H:%M}"
+
+
+def render_body(briefing: Briefing, locale: str, timezone: str) -> str:
+    """The body in the reader's language with dates in their time zone, as neutral markup."""
+    chosen = briefing.locale_for(locale)
+    text = _ENV.from_string(briefing.body[chosen]).render(
+        title=briefing.text(briefing.title, chosen),
+        kind=briefing.kind,
+        launch_local=local_time(briefing.launch_at, timezone, chosen),
+        expires_local=local_time(briefing.expires_at, timezone, chosen),
+    )
+    return markdown_to_neutral(text)
+
+
+def markdown_to_neutral(text: str) -> str:
+    """Headings become bold lines and list markers bullets; the rest is already our subset."""
+    lines = []
+    for line in text.splitlines():
+        heading = _HEADING.match(line)
+        bullet = _BULLET.match(line)
+        if heading:
+            lines.append(f"**{heading.group(1).strip()}**")
+        elif bullet:
+            lines.append(f"{bullet.group(1)}• {bullet.group(2)}")
+        else:
+            lines.append(line.rstrip())
+    return "\n".join(lines).strip()

@@ -1,0 +1,512 @@
+"""Briefing files: ``content/briefings/*.md`` = YAML front matter + Markdown body per locale.
+
+Format (README, "Writing a briefing", has a full example)::
+
+    ---
+    id: aurora-oled-2027          # 3-32 chars of a-z 0-9 -; unique; travels in button data
+    kind: product                 # product | promotion
+    title: {en: ..., it: ...}     # a text, or one text per locale
+    summary: {en: ..., it: ...}
+    launch_at: 2027-03-15 09:00 Europe/Rome     # or 2027-03-15T09:00+01:00
+    brief: 3d                     # lead time before launch, or a date-time
+    expires_at: 2027-04-30 23:59 Europe/Rome    # optional: launch + 30 days
+    audience:                     # everyone: true, or any of:
+      teams: [Sales Milano]       #   these teams and their sub-teams
+      teams_only: [Headquarters]  #   these teams without sub-teams
+      roles: [employee, manager]  #   and only these roles
+      locations: [Milano]         #   and only these locations
+    locales: [it, en]
+    ack_required: true
+    quiz:                         # 2-5 questions (optional)
+      - question: {en: ..., it: ...}
+        options: {en: [..], it: [..]}   # 2-5 options
+        correct: 2                        # 1-based
+        explanation: {en: ..., it: ...}
+    faq:
+      - q: {en: ..., it: ...}
+        a: {en: ..., it: ...}
+    reminders: [24h after briefing, 6h before launch]
+    ---
+    ::: en
+    English body (Markdown; Jinja2 allowed: {{ launch_local }}, {{ title }}) ...
+    ::: it
+    Corpo in italiano ...
+
+Every problem is reported as ``InputError("<file>: <field>", reason)``; ``check`` also returns
+warnings (e.g. a lead time already past, so the briefing cannot arrive before launch).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jinja2 import Environment, StrictUndefined, TemplateSyntaxError
+
+from bot.config import SUPPORTED_LOCALES
+from bot.db.models import Role
+from bot.durations import parse_duration, parse_local_datetime
+from bot.errors import InputError
+
+ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{2,31}")
+_FRONT = re.compile(r"\A---[ \t]*\n(.*?)\n---[ \t]*\n?(.*)\Z", re.S)
+_SECTION = re.compile(r"^:::[ \t]*([a-z]{2})[ \t]*$", re.M)
+_REMINDER = re.compile(r"^\s*(\S+)\s+(after briefing|before launch)\s*$")
+DEFAULT_EXPIRY = timedelta(days=30)
+KINDS = ("product", "promotion")
+_BODY_ENV = Environment(undefined=StrictUndefined, autoescape=False)
+
+
+@dataclass(frozen=True)
+class QuizQuestion:
+    question: dict[str, str]
+    options: dict[str, list[str]]
+    correct: int  # 0-based index
+    explanation: dict[str, str]
+
+
+@dataclass(frozen=True)
+class FaqEntry:
+    q: dict[str, str]
+    a: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Audience:
+    everyone: bool = False
+    teams: tuple[str, ...] = ()
+    teams_only: tuple[str, ...] = ()
+    roles: tuple[str, ...] = ()
+    locations: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Reminder:
+    """``offset`` after the briefing (``anchor='brief'``) or before the launch (``'launch'``)."""
+
+    anchor: str
+    offset_s: int
+
+    def label(self) -> str:
+        hours = self.offset_s / 3600
+        amount = f"{hours:g}h" if hours >= 1 else f"{self.offset_s // 60}m"
+        return f"{amount} {'after briefing' if self.anchor == 'brief' else 'before launch'}"
+
+
+@dataclass(frozen=True)
+class Briefing:
+    id: str
+    kind: str
+    title: dict[str, str]
+    summary: dict[str, str]
+    body: dict[str, str]
+    launch_at: datetime
+    brief_at: datetime
+    expires_at: datetime
+    audience: Audience
+    locales: tuple[str, ...]
+    ack_required: bool
+    quiz: tuple[QuizQuestion, ...] = ()
+    faq: tuple[FaqEntry, ...] = ()
+    reminders: tuple[Reminder, ...] = ()
+    source: str = ""
+
+    def text(self, values: dict[str, str], locale: str) -> str:
+        """The text in ``locale``, else in the briefing's first locale."""
+        return values.get(locale) or values[self.locales[0]]
+
+    def locale_for(self, locale: str) -> str:
+        return locale if locale in self.locales else self.locales[0]
+
+    def reminder_times(self) -> list[tuple[int, datetime]]:
+        """(index, when) for each reminder; 'after briefing' counts from the scheduled time."""
+        out = []
+        for index, reminder in enumerate(self.reminders):
+            delta = timedelta(seconds=reminder.offset_s)
+            when = self.brief_at + delta if reminder.anchor == "brief" else self.launch_at - delta
+            out.append((index, when))
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        """A snapshot stored with a scheduled campaign (what people receive is what was
+        scheduled, even if the file changes later)."""
+        data = asdict(self)
+        for key in ("launch_at", "brief_at", "expires_at"):
+            data[key] = getattr(self, key).isoformat()
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Briefing:
+        return cls(
+            id=data["id"],
+            kind=data["kind"],
+            title=data["title"],
+            summary=data["summary"],
+            body=data["body"],
+            launch_at=datetime.fromisoformat(data["launch_at"]),
+            brief_at=datetime.fromisoformat(data["brief_at"]),
+            expires_at=datetime.fromisoformat(data["expires_at"]),
+            audience=Audience(
+                everyone=bool(data["audience"]["everyone"]),
+                teams=tuple(data["audience"]["teams"]),
+                teams_only=tuple(data["audience"]["teams_only"]),
+                roles=tuple(data["audience"]["roles"]),
+                locations=tuple(data["audience"]["locations"]),
+            ),
+            locales=tuple(data["locales"]),
+            ack_required=data["ack_required"],
+            quiz=tuple(QuizQuestion(**q) for q in data["quiz"]),
+            faq=tuple(FaqEntry(**f) for f in data["faq"]),
+            reminders=tuple(Reminder(**r) for r in data["reminders"]),
+            source=data.get("source", ""),
+        )
+
+
+@dataclass
+class CheckResult:
+    briefings: list[Briefing] = field(default_factory=list)
+    problems: list[InputError] = field(default_factory=list)
+    warnings: list[InputError] = field(default_factory=list)
+
+
+class _Problems:
+    def __init__(self, source: str):
+        self.source = source
+        self.items: list[InputError] = []
+
+    def add(self, path: str, reason: str) -> None:
+        self.items.append(InputError(f"{self.source}: {path}", reason))
+
+
+def _localised(value: Any, path: str, locales: tuple[str, ...], problems: _Problems, *, required: bool = True) -> dict[str, str]:
+    if value is None:
+        if required:
+            problems.add(path, "required")
+        return {}
+    if isinstance(value, str):
+        if not value.strip() and required:
+            problems.add(path, "must not be empty")
+        return {locale: value.strip() for locale in locales}
+    if isinstance(value, dict):
+        out: dict[str, str] = {}
+        for locale in locales:
+            text = value.get(locale)
+            if not isinstance(text, str) or not text.strip():
+                problems.add(f"{path}.{locale}", "missing text for this locale")
+            else:
+                out[locale] = text.strip()
+        extra = set(value) - set(locales)
+        if extra:
+            problems.add(path, f"locale(s) {', '.join(sorted(map(str, extra)))} not listed in locales")
+        return out
+    problems.add(path, "must be a text or a mapping of locale to text")
+    return {}
+
+
+def _string_list(value: Any, path: str, problems: _Problems) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        problems.add(path, "must be a list of names")
+        return ()
+    return tuple(v.strip() for v in value)
+
+
+def parse_briefing(text: str, source: str, default_zone: str = "Europe/Rome") -> tuple[Briefing | None, list[InputError]]:
+    """Parse one file's text. Returns the briefing, or None and every problem found."""
+    problems = _Problems(source)
+    match = _FRONT.match(text.replace("\r\n", "\n"))
+    if not match:
+        problems.add("(file)", "must start with YAML front matter between two '---' lines")
+        return None, problems.items
+    try:
+        meta = yaml.safe_load(match.group(1)) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"front matter line {mark.line + 2}" if mark else "front matter"
+        problems.add(where, f"YAML syntax error: {getattr(exc, 'problem', None) or exc}")
+        return None, problems.items
+    if not isinstance(meta, dict):
+        problems.add("front matter", "must be a mapping of fields")
+        return None, problems.items
+
+    known = {
+        "id", "kind", "title", "summary", "launch_at", "brief", "expires_at", "audience", "locales",
+        "ack_required", "quiz", "faq", "reminders",
+    }
+    for key in sorted(set(map(str, meta)) - known):
+        problems.add(key, "unknown field (check the spelling)")
+
+    briefing_id = meta.get("id")
+    if not isinstance(briefing_id, str) or not ID_PATTERN.fullmatch(briefing_id):
+        problems.add("id", "required: 3-32 characters of a-z, 0-9 and '-', starting with a letter or digit")
+        briefing_id = "?"
+    kind = meta.get("kind")
+    if kind not in KINDS:
+        problems.add("kind", f"must be one of {', '.join(KINDS)}")
+
+    raw_locales = meta.get("locales", list(SUPPORTED_LOCALES))
+    if not isinstance(raw_locales, list) or not raw_locales:
+        problems.add("locales", "must be a non-empty list")
+        raw_locales = list(SUPPORTED_LOCALES)
+    bad = [x for x in raw_locales if x not in SUPPORTED_LOCALES]
+    if bad:
+        problems.add("locales", f"unsupported: {', '.join(map(str, bad))} (supported: {', '.join(SUPPORTED_LOCALES)})")
+    locales = tuple(x for x in raw_locales if x in SUPPORTED_LOCALES) or SUPPORTED_LOCALES
+
+    title = _localised(meta.get("title"), "title", locales, problems)
+    summary = _localised(meta.get("summary"), "summary", locales, problems)
+
+    launch_at = brief_at = expires_at = None
+    try:
+        if meta.get("launch_at") is None:
+            raise ValueError("required")
+        launch_at = parse_local_datetime(meta["launch_at"], default_zone)
+    except ValueError as exc:
+        problems.add("launch_at", str(exc))
+    brief = meta.get("brief")
+    if brief is None:
+        problems.add("brief", "required: a lead time such as 3d, or a date-time")
+    elif launch_at is not None:
+        try:
+            brief_at = launch_at - parse_duration(str(brief))
+        except ValueError:
+            try:
+                brief_at = parse_local_datetime(brief, default_zone)
+            except ValueError as exc:
+                problems.add("brief", f"neither a lead time (3d, 24h) nor a date-time: {exc}")
+        if brief_at is not None and brief_at >= launch_at:
+            problems.add("brief", "must be before launch_at")
+    if launch_at is not None:
+        if meta.get("expires_at") is None:
+            expires_at = launch_at + DEFAULT_EXPIRY
+        else:
+            try:
+                expires_at = parse_local_datetime(meta["expires_at"], default_zone)
+                if expires_at <= launch_at:
+                    problems.add("expires_at", "must be after launch_at")
+            except ValueError as exc:
+                problems.add("expires_at", str(exc))
+
+    audience = _parse_audience(meta.get("audience"), problems)
+    ack_required = meta.get("ack_required", True)
+    if not isinstance(ack_required, bool):
+        problems.add("ack_required", "must be true or false")
+        ack_required = True
+    quiz = _parse_quiz(meta.get("quiz"), locales, problems)
+    faq = _parse_faq(meta.get("faq"), locales, problems)
+    reminders = _parse_reminders(meta.get("reminders"), problems)
+    body = _parse_body(match.group(2), locales, problems)
+
+    if problems.items or launch_at is None or brief_at is None or expires_at is None:
+        return None, problems.items
+    return (
+        Briefing(
+            id=str(briefing_id), kind=str(kind), title=title, summary=summary, body=body,
+            launch_at=launch_at, brief_at=brief_at, expires_at=expires_at, audience=audience,
+            locales=locales, ack_required=ack_required, quiz=quiz, faq=faq,
+            reminders=reminders, source=source,
+        ),
+        [],
+    )
+
+
+def _parse_audience(value: Any, problems: _Problems) -> Audience:
+    if not isinstance(value, dict):
+        problems.add("audience", "required: everyone: true, or teams / teams_only / roles / locations")
+        return Audience()
+    for key in sorted(set(map(str, value)) - {"everyone", "teams", "teams_only", "roles", "locations"}):
+        problems.add(f"audience.{key}", "unknown field")
+    everyone = value.get("everyone", False)
+    if not isinstance(everyone, bool):
+        problems.add("audience.everyone", "must be true or false")
+        everyone = False
+    audience = Audience(
+        everyone=everyone,
+        teams=_string_list(value.get("teams"), "audience.teams", problems),
+        teams_only=_string_list(value.get("teams_only"), "audience.teams_only", problems),
+        roles=_string_list(value.get("roles"), "audience.roles", problems),
+        locations=_string_list(value.get("locations"), "audience.locations", problems),
+    )
+    roles = {r.value for r in Role}
+    for role in audience.roles:
+        if role not in roles:
+            problems.add("audience.roles", f"unknown role {role!r} (roles: {', '.join(sorted(roles))})")
+    if not (audience.everyone or audience.teams or audience.teams_only or audience.roles or audience.locations):
+        problems.add("audience", "names nobody: set everyone: true or list teams, roles or locations")
+    if audience.everyone and (audience.teams or audience.teams_only):
+        problems.add("audience", "everyone: true cannot be combined with teams")
+    return audience
+
+
+def _parse_quiz(value: Any, locales: tuple[str, ...], problems: _Problems) -> tuple[QuizQuestion, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not 2 <= len(value) <= 5:
+        problems.add("quiz", "must be a list of 2 to 5 questions")
+        return ()
+    questions = []
+    for index, item in enumerate(value, 1):
+        path = f"quiz[{index}]"
+        if not isinstance(item, dict):
+            problems.add(path, "must be a mapping with question, options, correct, explanation")
+            continue
+        question = _localised(item.get("question"), f"{path}.question", locales, problems)
+        explanation = _localised(item.get("explanation"), f"{path}.explanation", locales, problems)
+        raw = item.get("options")
+        options: dict[str, list[str]] = {}
+        if isinstance(raw, list):
+            raw = {locale: raw for locale in locales}
+        if not isinstance(raw, dict):
+            problems.add(f"{path}.options", "must be a list, or a list per locale")
+            continue
+        counts = set()
+        for locale in locales:
+            opts = raw.get(locale)
+            if not isinstance(opts, list) or not 2 <= len(opts) <= 5 or not all(isinstance(o, str | int | float) for o in opts):
+                problems.add(f"{path}.options.{locale}", "must be a list of 2 to 5 options")
+                continue
+            options[locale] = [str(o).strip() for o in opts]
+            counts.add(len(opts))
+        if len(counts) > 1:
+            problems.add(f"{path}.options", "every locale needs the same number of options")
+        correct = item.get("correct")
+        n = next(iter(counts)) if len(counts) == 1 else 0
+        if not isinstance(correct, int) or isinstance(correct, bool) or not (n and 1 <= correct <= n):
+            problems.add(f"{path}.correct", f"must be the number of the right option (1 to {n or '?'})")
+            continue
+        questions.append(QuizQuestion(question, options, correct - 1, explanation))
+    return tuple(questions)
+
+
+def _parse_faq(value: Any, locales: tuple[str, ...], problems: _Problems) -> tuple[FaqEntry, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        problems.add("faq", "must be a list of q/a pairs")
+        return ()
+    entries = []
+    for index, item in enumerate(value, 1):
+        if not isinstance(item, dict):
+            problems.add(f"faq[{index}]", "must be a mapping with q and a")
+            continue
+        q = _localised(item.get("q"), f"faq[{index}].q", locales, problems)
+        a = _localised(item.get("a"), f"faq[{index}].a", locales, problems)
+        entries.append(FaqEntry(q, a))
+    return tuple(entries)
+
+
+def _parse_reminders(value: Any, problems: _Problems) -> tuple[Reminder, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        problems.add("reminders", "must be a list like [24h after briefing, 6h before launch]")
+        return ()
+    out = []
+    for index, item in enumerate(value, 1):
+        match = _REMINDER.match(str(item))
+        if not match:
+            problems.add(f"reminders[{index}]", f"{item!r}: use '<duration> after briefing' or '<duration> before launch'")
+            continue
+        try:
+            offset = parse_duration(match.group(1))
+        except ValueError as exc:
+            problems.add(f"reminders[{index}]", str(exc))
+            continue
+        anchor = "brief" if match.group(2) == "after briefing" else "launch"
+        out.append(Reminder(anchor, int(offset.total_seconds())))
+    return tuple(out)
+
+
+def _parse_body(text: str, locales: tuple[str, ...], problems: _Problems) -> dict[str, str]:
+    markers = list(_SECTION.finditer(text))
+    sections: dict[str, str] = {}
+    if not markers:
+        if len(locales) > 1 and text.strip():
+            problems.add("body", f"needs one '::: <locale>' section per locale ({', '.join(locales)})")
+            return {}
+        sections = {locale: text.strip() for locale in locales}
+    else:
+        if text[: markers[0].start()].strip():
+            problems.add("body", "text before the first '::: <locale>' line")
+        for i, marker in enumerate(markers):
+            end = markers[i + 1].start() if i + 1 < len(markers) else len(text)
+            locale = marker.group(1)
+            if locale not in locales:
+                problems.add("body", f"section '::: {locale}' for a locale not in locales")
+            elif locale in sections:
+                problems.add("body", f"two '::: {locale}' sections")
+            else:
+                sections[locale] = text[marker.end() : end].strip()
+    for locale in locales:
+        body = sections.get(locale, "")
+        if not body:
+            problems.add(f"body.{locale}", "missing or empty")
+            continue
+        try:
+            _BODY_ENV.parse(body)
+        except TemplateSyntaxError as exc:
+            problems.add(f"body.{locale}", f"template error on body line {exc.lineno}: {exc.message}")
+    return sections
+
+
+def check_briefings(folder: Path, now: datetime, default_zone: str = "Europe/Rome") -> CheckResult:
+    """Validate every ``*.md`` in ``folder``: problems stop scheduling, warnings inform."""
+    result = CheckResult()
+    seen: dict[str, str] = {}
+    for path in sorted(folder.glob("*.md")):
+        source = str(path)
+        try:
+            text = path.read_text(encoding="utf-8-sig")
+        except UnicodeDecodeError as exc:
+            result.problems.append(InputError(f"{source}: (file)", f"not UTF-8 text ({exc.reason})"))
+            continue
+        briefing, problems = parse_briefing(text, source, default_zone)
+        result.problems.extend(problems)
+        if briefing is None:
+            continue
+        if briefing.id in seen:
+            result.problems.append(InputError(f"{source}: id", f"{briefing.id!r} is also used by {seen[briefing.id]}"))
+            continue
+        seen[briefing.id] = source
+        result.briefings.append(briefing)
+        result.warnings.extend(timing_warnings(briefing, now))
+    return result
+
+
+def timing_warnings(briefing: Briefing, now: datetime) -> list[InputError]:
+    """A briefing whose lead time is already past cannot reach people before launch."""
+    where = f"{briefing.source}: brief"
+    if briefing.expires_at <= now:
+        return [InputError(f"{briefing.source}: expires_at", "already expired: it will not be delivered")]
+    if briefing.launch_at <= now:
+        return [InputError(where, "launch is already past: deliveries will be labelled late, not pre-launch")]
+    if briefing.brief_at < now:
+        return [InputError(where, f"briefing time {briefing.brief_at.isoformat(timespec='minutes')} is already past: "
+                                  f"sent at once, only {_human(briefing.launch_at - now)} before launch")]
+    return []
+
+
+def _human(delta: timedelta) -> str:
+    hours = delta.total_seconds() / 3600
+    return f"{hours:.0f} h" if hours >= 1 else f"{delta.total_seconds() / 60:.0f} min"
+
+
+def load_briefing(folder: Path, briefing_id: str, default_zone: str = "Europe/Rome") -> Briefing:
+    """The valid briefing with that id, or InputError saying what is wrong."""
+    for path in sorted(folder.glob("*.md")):
+        text = path.read_text(encoding="utf-8-sig")
+        if f"id: {briefing_id}" not in text and f"id: '{briefing_id}'" not in text and f'id: "{briefing_id}"' not in text:
+            continue
+        briefing, problems = parse_briefing(text, str(path), default_zone)
+        if problems:
+            raise InputError(problems[0].where, problems[0].reason + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""))
+        if briefing is not None and briefing.id == briefing_id:
+            return briefing
+    raise InputError(briefing_id, f"no briefing with this id in {folder}")

@@ -1,0 +1,283 @@
+"""Scheduling briefings and computing what is due at a moment.
+
+``run_due`` is the one job: APScheduler (or a test moving the clock) calls it, and it works out
+from the tables what should have happened by now — briefings to queue for the audience as it
+stands (late joiners included), reminders for who has not acknowledged, readiness notes for
+managers 24 h before launch. Every message goes through the outbox with a unique key, so
+running it twice, or after a crash, sends nothing twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.briefings.audience import audience_team_ids, resolve_audience
+from bot.briefings.content import Briefing, timing_warnings
+from bot.briefings.readiness import team_readiness
+from bot.clock import Clock
+from bot.config import Settings
+from bot.db.models import (
+    AuditEntry,
+    BriefingReceipt,
+    Campaign,
+    CampaignKind,
+    CampaignStatus,
+    Person,
+    Team,
+)
+from bot.db.session import Database
+from bot.errors import InputError
+from bot.outbox import enqueue
+from bot.replies import Reply, ReplyButton
+
+log = logging.getLogger(__name__)
+
+READINESS_LEAD = timedelta(hours=24)
+
+
+def brief_key(campaign_id: int, person_id: int) -> str:
+    return f"briefing:{campaign_id}:brief:{person_id}"
+
+
+def reminder_key(campaign_id: int, index: int, person_id: int) -> str:
+    return f"briefing:{campaign_id}:reminder:{index}:{person_id}"
+
+
+def readiness_key(campaign_id: int, manager_id: int) -> str:
+    return f"briefing:{campaign_id}:readiness:{manager_id}"
+
+
+def card_reply(campaign: Campaign, briefing: Briefing, *, late: bool, reminder: bool = False) -> Reply:
+    """The briefing card: title, summary, launch time, Read more / Got it."""
+    buttons = [ReplyButton("read_more", "brief_more", str(campaign.id))]
+    if briefing.ack_required:
+        buttons.append(ReplyButton("got_it", "brief_ack", str(campaign.id)))
+    return Reply(
+        "briefings/reminder" if reminder else "briefings/card",
+        {
+            "campaign_id": campaign.id,
+            "kind": briefing.kind,
+            "title": briefing.title,
+            "summary": briefing.summary,
+            "launch_at": briefing.launch_at.isoformat(),
+            "late": late,
+            "quiz_questions": len(briefing.quiz),
+        },
+        tuple(buttons),
+    )
+
+
+@dataclass
+class DueStats:
+    queued: int = 0
+    late: int = 0
+    reminders: int = 0
+    readiness_notes: int = 0
+    closed: int = 0
+
+
+class BriefingService:
+    def __init__(self, settings: Settings, db: Database | None, clock: Clock):
+        """``db`` may be None when only the ``*_in(session, ...)`` methods are used."""
+        self.settings = settings
+        self.db = db
+        self.clock = clock
+
+    async def schedule(self, briefing: Briefing, actor: str) -> tuple[Campaign, list[str]]:
+        """Store a campaign for ``briefing`` (content snapshot included); returns warnings."""
+        assert self.db is not None
+        async with self.db.session() as session:
+            return await self.schedule_in(session, briefing, actor)
+
+    async def schedule_in(
+        self, session: AsyncSession, briefing: Briefing, actor: str
+    ) -> tuple[Campaign, list[str]]:
+        """:meth:`schedule` inside the caller's transaction (chat commands)."""
+        now = self.clock.now()
+        if briefing.expires_at <= now:
+            raise InputError(f"{briefing.source}: expires_at", "already expired: nothing would be delivered")
+        await audience_team_ids(session, briefing.audience)  # unknown teams fail here
+        existing = await session.scalar(
+            select(Campaign).where(
+                Campaign.kind == CampaignKind.briefing,
+                Campaign.content_id == briefing.id,
+                Campaign.status == CampaignStatus.scheduled,
+            )
+        )
+        if existing is not None:
+            raise InputError(
+                briefing.id, f"already scheduled as campaign {existing.id}; cancel it first to reschedule"
+            )
+        campaign = Campaign(
+            kind=CampaignKind.briefing,
+            content_id=briefing.id,
+            title=briefing.text(briefing.title, self.settings.organisation.default_locale),
+            status=CampaignStatus.scheduled,
+            snapshot=briefing.to_json(),
+            starts_at=briefing.brief_at,
+            launch_at=briefing.launch_at,
+            ends_at=briefing.expires_at,
+            created_by=actor,
+            created_at=now,
+        )
+        session.add(campaign)
+        await session.flush()
+        session.add(
+            AuditEntry(at=now, actor_label=actor, action="campaign.schedule",
+                       detail={"campaign": campaign.id, "briefing": briefing.id})
+        )
+        return campaign, [w.reason for w in timing_warnings(briefing, now)]
+
+    async def cancel(self, campaign_id: int, actor: str) -> Campaign:
+        """Stop a campaign: nothing more is queued; queued messages not yet sent are dropped."""
+        assert self.db is not None
+        async with self.db.session() as session:
+            return await self.cancel_in(session, campaign_id, actor)
+
+    async def cancel_in(self, session: AsyncSession, campaign_id: int, actor: str) -> Campaign:
+        """:meth:`cancel` inside the caller's transaction (chat commands)."""
+        from sqlalchemy import update
+
+        from bot.db.models import Delivery, DeliveryStatus
+
+        now = self.clock.now()
+        campaign = await session.get(Campaign, campaign_id)
+        if campaign is None or campaign.kind != CampaignKind.briefing:
+            raise InputError(str(campaign_id), "no briefing campaign with this id")
+        if campaign.status != CampaignStatus.scheduled:
+            raise InputError(str(campaign_id), f"campaign is already {campaign.status.value}")
+        campaign.status = CampaignStatus.cancelled
+        campaign.cancelled_at = now
+        await session.execute(
+            update(Delivery)
+            .where(
+                Delivery.key.like(f"briefing:{campaign_id}:%"),
+                Delivery.status == DeliveryStatus.pending,
+            )
+            .values(status=DeliveryStatus.failed, last_error="campaign cancelled")
+        )
+        session.add(AuditEntry(at=now, actor_label=actor, action="campaign.cancel",
+                               detail={"campaign": campaign_id}))
+        return campaign
+
+    async def run_due(self) -> DueStats:
+        """Queue everything that is due now, for every scheduled briefing campaign."""
+        assert self.db is not None
+        stats = DueStats()
+        now = self.clock.now()
+        async with self.db.session() as session:
+            campaigns = list(
+                await session.scalars(
+                    select(Campaign).where(
+                        Campaign.kind == CampaignKind.briefing,
+                        Campaign.status == CampaignStatus.scheduled,
+                        Campaign.starts_at <= now,
+                    )
+                )
+            )
+        for campaign in campaigns:
+            try:
+                await self._campaign_due(campaign.id, stats)
+            except Exception:
+                log.exception("briefing campaign %s: due work failed", campaign.id)
+        return stats
+
+    async def _campaign_due(self, campaign_id: int, stats: DueStats) -> None:
+        assert self.db is not None
+        now = self.clock.now()
+        async with self.db.session() as session:
+            campaign = await session.get(Campaign, campaign_id)
+            if campaign is None or campaign.status != CampaignStatus.scheduled:
+                return
+            if now >= campaign.ends_at:
+                campaign.status = CampaignStatus.done
+                stats.closed += 1
+                return
+            briefing = Briefing.from_json(campaign.snapshot)
+            await self._queue_briefings(session, campaign, briefing, stats)
+            await self._queue_reminders(session, campaign, briefing, stats)
+            if briefing.launch_at - READINESS_LEAD <= now < briefing.launch_at:
+                await self._queue_readiness(session, campaign, briefing, stats)
+
+    async def _queue_briefings(
+        self, session: AsyncSession, campaign: Campaign, briefing: Briefing, stats: DueStats
+    ) -> None:
+        now = self.clock.now()
+        people = await resolve_audience(session, briefing.audience, now.date())
+        have = set(
+            await session.scalars(
+                select(BriefingReceipt.person_id).where(BriefingReceipt.campaign_id == campaign.id)
+            )
+        )
+        late = now >= briefing.launch_at
+        for person in people:
+            if person.id in have:
+                continue
+            session.add(
+                BriefingReceipt(
+                    campaign_id=campaign.id, person_id=person.id, team_id=person.team_id,
+                    queued_at=now, late=late, quiz_answers={},
+                )
+            )
+            await enqueue(
+                session, key=brief_key(campaign.id, person.id), person_id=person.id,
+                purpose="briefing", reply=card_reply(campaign, briefing, late=late), now=now,
+            )
+            stats.queued += 1
+            stats.late += int(late)
+
+    async def _queue_reminders(
+        self, session: AsyncSession, campaign: Campaign, briefing: Briefing, stats: DueStats
+    ) -> None:
+        if not briefing.ack_required:
+            return
+        now = self.clock.now()
+        for index, when in briefing.reminder_times():
+            anchor = briefing.reminders[index].anchor
+            # A "before launch" reminder makes no sense once the product is out.
+            if when > now or (anchor == "launch" and now >= briefing.launch_at):
+                continue
+            pending = await session.scalars(
+                select(BriefingReceipt).where(
+                    BriefingReceipt.campaign_id == campaign.id,
+                    BriefingReceipt.acknowledged_at.is_(None),
+                    # Only people who had the briefing before the reminder was due.
+                    BriefingReceipt.queued_at < when,
+                )
+            )
+            for receipt in pending:
+                added = await enqueue(
+                    session, key=reminder_key(campaign.id, index, receipt.person_id),
+                    person_id=receipt.person_id, purpose="briefing-reminder",
+                    reply=card_reply(campaign, briefing, late=receipt.late, reminder=True), now=now,
+                )
+                stats.reminders += int(added)
+
+    async def _queue_readiness(
+        self, session: AsyncSession, campaign: Campaign, briefing: Briefing, stats: DueStats
+    ) -> None:
+        """Each manager whose team subtree is in the audience gets a readiness note once."""
+        now = self.clock.now()
+        managers = await session.execute(
+            select(Team.manager_id)
+            .join(BriefingReceipt, BriefingReceipt.team_id == Team.id)
+            .where(BriefingReceipt.campaign_id == campaign.id, Team.manager_id.is_not(None))
+            .distinct()
+        )
+        for (manager_id,) in managers.all():
+            manager = await session.get(Person, manager_id)
+            if manager is None or not manager.is_active(now.date()):
+                continue
+            report = await team_readiness(session, campaign, briefing, viewer=manager)
+            added = await enqueue(
+                session, key=readiness_key(campaign.id, manager.id), person_id=manager.id,
+                purpose="briefing-readiness",
+                reply=Reply("briefings/readiness_note", report.context(briefing, with_names=True)),
+                now=now,
+            )
+            stats.readiness_notes += int(added)

@@ -1,0 +1,286 @@
+"""Briefings in chat: the card, Read more, Got it, the quiz, `briefings`, `ask`, readiness and
+HR's `campaign` command."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from bot.briefings.body import render_body
+from bot.briefings.content import Briefing, load_briefing
+from bot.briefings.readiness import team_readiness
+from bot.briefings.search import passages_for, search
+from bot.briefings.service import BriefingService
+from bot.db.models import BriefingReceipt, Campaign, CampaignKind, CampaignStatus
+from bot.errors import InputError, UserFacingError
+from bot.handling import HR, MANAGERS, HandlerContext, Registry
+from bot.render import Trusted
+from bot.replies import Reply, ReplyButton
+
+MAX_OPTION_LABEL = 60
+
+
+def register(registry: Registry) -> None:
+    registry.command("briefings", summary="help/briefings", aliases=("novita",))(list_briefings)
+    registry.command("ask", summary="help/ask", aliases=("chiedi",))(ask)
+    registry.command("readiness", summary="help/readiness", roles=MANAGERS, audited=True)(readiness)
+    registry.command("campaign", summary="help/campaign", roles=HR, audited=True)(campaign)
+    registry.button("brief_more")(read_more)
+    registry.button("brief_ack")(acknowledge)
+    registry.button("quiz")(answer_quiz)
+
+
+# --- shared lookups -------------------------------------------------------------------------
+
+async def _receipt(ctx: HandlerContext, campaign_id: str) -> tuple[Campaign, BriefingReceipt, Briefing]:
+    """The person's copy of an open briefing, or a polite refusal."""
+    if not campaign_id.isdigit():
+        raise UserFacingError("errors/stale_button")
+    campaign = await ctx.session.get(Campaign, int(campaign_id))
+    receipt = await ctx.session.scalar(
+        select(BriefingReceipt).where(
+            BriefingReceipt.campaign_id == int(campaign_id),
+            BriefingReceipt.person_id == ctx.person.id,
+        )
+    )
+    if campaign is None or receipt is None or campaign.kind != CampaignKind.briefing:
+        raise UserFacingError("errors/stale_button")
+    if campaign.status != CampaignStatus.scheduled or ctx.clock.now() >= campaign.ends_at:
+        raise UserFacingError("briefings/closed", title=campaign.title)
+    return campaign, receipt, Briefing.from_json(campaign.snapshot)
+
+
+def _question(campaign: Campaign, briefing: Briefing, index: int, locale: str) -> Reply:
+    question = briefing.quiz[index]
+    chosen = briefing.locale_for(locale)
+    options = question.options[chosen]
+    return Reply(
+        "briefings/quiz_question",
+        {
+            "title": briefing.title,
+            "number": index + 1,
+            "total": len(briefing.quiz),
+            "question": question.question,
+        },
+        tuple(
+            ReplyButton(_short(option), "quiz", f"{campaign.id}.{index}.{choice}")
+            for choice, option in enumerate(options)
+        ),
+    )
+
+
+def _short(label: str) -> str:
+    return label if len(label) <= MAX_OPTION_LABEL else label[: MAX_OPTION_LABEL - 1] + "…"
+
+
+def _next_question(receipt: BriefingReceipt, briefing: Briefing) -> int | None:
+    for index in range(len(briefing.quiz)):
+        if str(index) not in (receipt.quiz_answers or {}):
+            return index
+    return None
+
+
+# --- buttons --------------------------------------------------------------------------------
+
+async def read_more(ctx: HandlerContext) -> Reply:
+    campaign, receipt, briefing = await _receipt(ctx, ctx.args)
+    if receipt.read_more_at is None:
+        receipt.read_more_at = ctx.clock.now()
+    chosen = briefing.locale_for(ctx.locale)
+    buttons: tuple[ReplyButton, ...] = ()
+    if briefing.ack_required and receipt.acknowledged_at is None:
+        buttons = (ReplyButton("got_it", "brief_ack", str(campaign.id)),)
+    return Reply(
+        "briefings/body",
+        {
+            "title": briefing.title,
+            "body": Trusted(render_body(briefing, ctx.locale, ctx.person.timezone)),
+            "faq": [{"q": f.q[chosen], "a": f.a[chosen]} for f in briefing.faq],
+        },
+        buttons,
+    )
+
+
+async def acknowledge(ctx: HandlerContext) -> list[Reply]:
+    campaign, receipt, briefing = await _receipt(ctx, ctx.args)
+    replies: list[Reply] = []
+    if receipt.acknowledged_at is None:
+        receipt.acknowledged_at = ctx.clock.now()
+        before_launch = receipt.acknowledged_at < briefing.launch_at
+        replies.append(
+            Reply("briefings/acknowledged", {
+                "title": briefing.title, "before_launch": before_launch,
+                "quiz_questions": len(briefing.quiz),
+            })
+        )
+    elif receipt.quiz_completed_at is not None or not briefing.quiz:
+        return [Reply("briefings/already_acknowledged", {"title": briefing.title})]
+    index = _next_question(receipt, briefing)
+    if index is not None:
+        replies.append(_question(campaign, briefing, index, ctx.locale))
+    return replies
+
+
+async def answer_quiz(ctx: HandlerContext) -> Reply | list[Reply]:
+    parts = ctx.args.split(".")
+    if len(parts) != 3 or not all(p.isdigit() for p in parts):
+        raise UserFacingError("errors/stale_button")
+    campaign_id, index, choice = parts[0], int(parts[1]), int(parts[2])
+    campaign, receipt, briefing = await _receipt(ctx, campaign_id)
+    if index >= len(briefing.quiz) or choice >= len(briefing.quiz[index].options[briefing.locales[0]]):
+        raise UserFacingError("errors/stale_button")
+    if receipt.acknowledged_at is None:
+        # The quiz follows "Got it"; a press on an old quiz card counts as acknowledgement.
+        receipt.acknowledged_at = ctx.clock.now()
+    answers = dict(receipt.quiz_answers or {})
+    if str(index) in answers:
+        next_index = _next_question(receipt, briefing)
+        note = Reply("briefings/quiz_already_answered", {"number": index + 1})
+        if next_index is None:
+            return note
+        return [note, _question(campaign, briefing, next_index, ctx.locale)]
+    answers[str(index)] = choice
+    receipt.quiz_answers = answers
+    next_index = _next_question(receipt, briefing)
+    if next_index is not None:
+        return _question(campaign, briefing, next_index, ctx.locale)
+    return _finish_quiz(ctx, receipt, briefing)
+
+
+def _finish_quiz(ctx: HandlerContext, receipt: BriefingReceipt, briefing: Briefing) -> Reply:
+    chosen = briefing.locale_for(ctx.locale)
+    answers = receipt.quiz_answers
+    wrong = []
+    score = 0
+    for index, question in enumerate(briefing.quiz):
+        picked = answers.get(str(index))
+        if picked == question.correct:
+            score += 1
+        else:
+            wrong.append({
+                "number": index + 1,
+                "question": question.question[chosen],
+                "correct": question.options[chosen][question.correct],
+                "explanation": question.explanation[chosen],
+            })
+    receipt.quiz_score = score
+    receipt.quiz_completed_at = ctx.clock.now()
+    return Reply("briefings/quiz_result", {
+        "title": briefing.title, "score": score, "total": len(briefing.quiz), "wrong": wrong,
+    })
+
+
+# --- commands -------------------------------------------------------------------------------
+
+async def _active_receipts(ctx: HandlerContext) -> list[tuple[Campaign, BriefingReceipt]]:
+    now = ctx.clock.now()
+    rows = await ctx.session.execute(
+        select(Campaign, BriefingReceipt)
+        .join(BriefingReceipt, BriefingReceipt.campaign_id == Campaign.id)
+        .where(
+            BriefingReceipt.person_id == ctx.person.id,
+            Campaign.status == CampaignStatus.scheduled,
+            Campaign.ends_at > now,
+        )
+        .order_by(Campaign.launch_at)
+    )
+    return [(c, r) for c, r in rows.tuples().all()]
+
+
+async def list_briefings(ctx: HandlerContext) -> Reply:
+    items = []
+    buttons = []
+    for campaign, receipt in await _active_receipts(ctx):
+        briefing = Briefing.from_json(campaign.snapshot)
+        items.append({
+            "title": briefing.title,
+            "launch_at": briefing.launch_at.isoformat(),
+            "launched": ctx.clock.now() >= briefing.launch_at,
+            "acknowledged": receipt.acknowledged_at is not None,
+            "score": receipt.quiz_score,
+            "total": len(briefing.quiz),
+        })
+        buttons.append(ReplyButton(_short(briefing.text(briefing.title, ctx.locale)), "brief_more", str(campaign.id)))
+    return Reply("briefings/list", {"items": items}, tuple(buttons[:10]))
+
+
+async def ask(ctx: HandlerContext) -> Reply:
+    query = ctx.args.strip()
+    if not query:
+        return Reply("briefings/ask_usage")
+    passages = []
+    for campaign, _receipt_row in await _active_receipts(ctx):
+        briefing = Briefing.from_json(campaign.snapshot)
+        body = render_body(briefing, ctx.locale, ctx.person.timezone)
+        passages.extend(passages_for(briefing, campaign.id, ctx.locale, body))
+    hits = search(passages, query)
+    ctx.audit("briefings.ask", hits=len(hits))
+    return Reply("briefings/ask_result", {
+        "query": query,
+        "hits": [
+            {"title": h.passage.title, "question": h.passage.question, "text": h.passage.text,
+             "kind": h.passage.kind}
+            for h in hits
+        ],
+        "searched": len({p.campaign_id for p in passages}),
+    })
+
+
+async def readiness(ctx: HandlerContext) -> Reply:
+    campaign = await _campaign_arg(ctx, ctx.args.strip())
+    briefing = Briefing.from_json(campaign.snapshot)
+    report = await team_readiness(ctx.session, campaign, briefing, viewer=ctx.person)
+    if not report.rows:
+        raise UserFacingError("briefings/readiness_none", title=briefing.title)
+    return Reply("briefings/readiness_note", report.context(briefing, with_names=True))
+
+
+async def _campaign_arg(ctx: HandlerContext, text: str) -> Campaign:
+    if not text.isdigit():
+        raise UserFacingError("briefings/campaign_usage")
+    campaign = await ctx.session.get(Campaign, int(text))
+    if campaign is None or campaign.kind != CampaignKind.briefing:
+        raise UserFacingError("briefings/no_campaign", id=text)
+    return campaign
+
+
+async def campaign(ctx: HandlerContext) -> Reply:
+    """``campaign list | show ID | schedule BRIEFING_ID | cancel ID`` (HR)."""
+    action, _, rest = ctx.args.strip().partition(" ")
+    action, rest = action.lower(), rest.strip()
+    service = BriefingService(ctx.settings, None, ctx.clock)
+    actor = ctx.person.email
+    try:
+        if action in ("", "list"):
+            rows = await ctx.session.scalars(
+                select(Campaign).where(Campaign.kind == CampaignKind.briefing).order_by(Campaign.id.desc()).limit(15)
+            )
+            return Reply("briefings/campaign_list", {"campaigns": [
+                {"id": c.id, "title": c.title, "status": c.status.value,
+                 "starts_at": c.starts_at.isoformat(), "launch_at": (c.launch_at or c.starts_at).isoformat()}
+                for c in rows
+            ]})
+        if action == "show":
+            return await readiness(_with_args(ctx, rest))
+        if action == "schedule":
+            briefing = load_briefing(
+                ctx.settings.content_dir / "briefings", rest, ctx.settings.organisation.default_timezone
+            )
+            scheduled, warnings = await service.schedule_in(ctx.session, briefing, actor)
+            return Reply("briefings/scheduled", {
+                "id": scheduled.id, "title": briefing.title, "brief_at": briefing.brief_at.isoformat(),
+                "launch_at": briefing.launch_at.isoformat(), "warnings": warnings,
+            })
+        if action == "cancel":
+            if not rest.isdigit():
+                raise UserFacingError("briefings/campaign_usage")
+            cancelled = await service.cancel_in(ctx.session, int(rest), actor)
+            return Reply("briefings/cancelled", {"id": cancelled.id, "title": cancelled.title})
+    except InputError as exc:
+        raise UserFacingError("errors/input", where=exc.where, reason=exc.reason) from None
+    raise UserFacingError("briefings/campaign_usage")
+
+
+def _with_args(ctx: HandlerContext, args: str) -> HandlerContext:
+    from dataclasses import replace
+
+    return replace(ctx, args=args)
