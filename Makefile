@@ -25,7 +25,7 @@ install: $(STAMP)
 
 run: install
 	$(BIN)/fidelio db upgrade
-	$(BIN)/fidelio demo load
+	$(BIN)/fidelio demo load --if-empty
 	$(BIN)/fidelio run
 
 chat: install
@@ -35,7 +35,7 @@ test: install
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 lint: install
-	$(BIN)/ruff check bot handlers scheduler tests bench
+	$(BIN)/ruff check bot handlers scheduler tests $(wildcard bench)
 	$(BIN)/mypy bot handlers scheduler
 
 clean:

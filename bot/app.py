@@ -44,8 +44,14 @@ class Runtime:
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     stop_event: asyncio.Event = field(default_factory=asyncio.Event)
 
-    async def start(self, *, console: bool = False, sync_slack: bool = True) -> None:
-        """Start channels (console only when asked), the scheduler and the outbox."""
+    async def start(
+        self, *, console: bool = False, sync_slack: bool = True, background: bool = True
+    ) -> None:
+        """Start channels (console only when asked), the scheduler and the outbox.
+
+        ``background=False`` starts only the channels: tests then drive the due-work and the
+        outbox themselves with an injected clock.
+        """
         started: list[str] = []
         for name, channel in self.channels.items():
             if name == "console":
@@ -55,8 +61,9 @@ class Runtime:
         if sync_slack and "slack" in self.channels:
             slack = self.channels["slack"]
             self.tasks.append(asyncio.create_task(slack.sync_directory(self.db, self.clock)))
-        await self.scheduler.start()
-        self.tasks.append(asyncio.create_task(self.outbox.run_forever(self.stop_event)))
+        if background:
+            await self.scheduler.start()
+            self.tasks.append(asyncio.create_task(self.outbox.run_forever(self.stop_event)))
         log.info(
             "Fidelio started: channels=%s, scheduler=%s, outbox polling every %.1fs, database=%s",
             ", ".join(started + (["console"] if console else [])) or "none",

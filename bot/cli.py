@@ -32,18 +32,22 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 people_app = typer.Typer(help="The people directory.", no_args_is_help=True)
 demo_app = typer.Typer(help="The demo organisation.", no_args_is_help=True)
 slack_app = typer.Typer(help="Slack workspace housekeeping.", no_args_is_help=True)
+content_app = typer.Typer(help="Briefing and survey content files.", no_args_is_help=True)
+campaign_app = typer.Typer(help="Briefing campaigns: schedule, follow, cancel.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(db_app, name="db")
 app.add_typer(people_app, name="people")
 app.add_typer(demo_app, name="demo")
 app.add_typer(slack_app, name="slack")
+app.add_typer(content_app, name="content")
+app.add_typer(campaign_app, name="campaign")
 
 out = Console()
 err = Console(stderr=True)
 
 ConfigOption = Annotated[
     Path | None,
-    typer.Option("--config", "-c", help="Configuration file [default: $FIDELIO_CONFIG or ./config.yaml]"),
+    typer.Option("--config", "-c", help="Configuration file \\[default: $FIDELIO_CONFIG or ./config.yaml]"),
 ]
 
 
@@ -159,7 +163,10 @@ async def _chat(settings: Settings, email: str) -> None:
 def config_check() -> None:
     """Validate the configuration file and print a summary (secrets hidden)."""
     settings = _load()
-    out.print(f"[green]Configuration OK[/green] ({state.config_path or 'config.yaml'})")
+    import os
+
+    used = state.config_path or os.environ.get("FIDELIO_CONFIG") or "config.yaml"
+    out.print(f"[green]Configuration OK[/green] ({used})")
     channels = [n for n in ("console", "telegram", "slack") if getattr(settings, n).enabled]
     out.print(f"  database: {settings.database.url.split('@')[-1]}")
     out.print(f"  channels: {', '.join(channels)}")
@@ -243,7 +250,7 @@ def people_list(
     """List people with their team, role and linked channels."""
     settings = _load()
     rows = _run(_people_rows(settings, team))
-    table = Table("email", "name", "team", "role", "locale", "channels")
+    table = Table("email", "name", "team", "role", "locale", "channels", "left")
     for row in rows:
         table.add_row(*row)
     out.print(table)
@@ -272,7 +279,11 @@ async def _people_rows(settings: Settings, team: str | None) -> list[tuple[str, 
             for identity in await session.scalars(select(ChannelIdentity)):
                 links.setdefault(identity.person_id, []).append(identity.channel.value)
             return [
-                (p.email, p.name, p.team.name, p.role.value, p.locale, ", ".join(sorted(links.get(p.id, []))))
+                (
+                    p.email, p.name, p.team.name, p.role.value, p.locale,
+                    ", ".join(sorted(links.get(p.id, []))),
+                    p.leave_date.isoformat() if p.leave_date else "",
+                )
                 for p in people
             ]
     finally:
@@ -284,7 +295,7 @@ def people_invite(
     team: Annotated[str | None, typer.Option(help="Invite this team and its sub-teams")] = None,
     email: Annotated[list[str] | None, typer.Option(help="Invite this person (repeatable)")] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the links to this CSV instead of printing them")] = None,
-    bot_username: Annotated[str | None, typer.Option(help="Telegram bot username [default: telegram.bot_username, else asked from Telegram]")] = None,
+    bot_username: Annotated[str | None, typer.Option(help="Telegram bot username \\[default: telegram.bot_username, else asked from Telegram]")] = None,
     include_linked: Annotated[bool, typer.Option(help="Also invite people already linked on Telegram")] = False,
 ) -> None:
     """Create one-time, expiring Telegram invite links (earlier unused links are revoked)."""
@@ -301,11 +312,13 @@ def people_invite(
                 writer.writerow([inv.email, inv.name, inv.team, inv.link(username), inv.expires_at_iso])
         out.print(f"[green]{len(issued)} invite links written to {output}[/green] (valid {settings.invites.ttl_hours} h)")
         return
-    table = Table("email", "name", "team", "link", "expires (UTC)")
+    # One line each, never wrapped or cropped: a cut link is a useless link.
     for inv in issued:
-        table.add_row(inv.email, inv.name, inv.team, inv.link(username), inv.expires_at_iso)
-    out.print(table)
-    out.print(f"{len(issued)} invites, valid {settings.invites.ttl_hours} h, each usable once.")
+        print(f"{inv.email}\t{inv.name}\t{inv.team}\t{inv.link(username)}")
+    out.print(
+        f"{len(issued)} invites, valid {settings.invites.ttl_hours} h (until {issued[0].expires_at_iso} UTC), "
+        "each usable once. Use -o FILE.csv to export them."
+    )
 
 
 async def _invite(
@@ -369,15 +382,34 @@ async def _telegram_username(settings: Settings) -> str:
 # --- demo -------------------------------------------------------------------------------------
 
 @demo_app.command("load")
-def demo_load() -> None:
+def demo_load(
+    if_empty: Annotated[bool, typer.Option("--if-empty", help="Do nothing when the directory already has people")] = False,
+) -> None:
     """Import the demo organisation from content/demo/people.csv (safe to repeat)."""
     settings = _load()
+    if if_empty and _run(_people_count(settings)):
+        out.print("Directory already loaded; demo not imported again.")
+        return
     file = settings.content_dir / "demo" / "people.csv"
     summary = _run(_import(settings, file))
     out.print(
         f"[green]Demo organisation loaded[/green]: {summary.created} created, {summary.updated} updated, "
         f"{summary.unchanged} unchanged."
     )
+
+
+async def _people_count(settings: Settings) -> int:
+    from sqlalchemy import func, select
+
+    from bot.db.models import Person
+    from bot.db.session import Database
+
+    db = Database(settings.database.url)
+    try:
+        async with db.session() as session:
+            return int(await session.scalar(select(func.count()).select_from(Person)) or 0)
+    finally:
+        await db.dispose()
 
 
 # --- slack ------------------------------------------------------------------------------------
@@ -405,6 +437,184 @@ async def _slack_sync(settings: Settings) -> tuple[int, int]:
         return await channel.sync_directory(db, SystemClock())
     finally:
         await channel.stop()
+        await db.dispose()
+
+
+# --- content ----------------------------------------------------------------------------------
+
+@content_app.command("check")
+def content_check() -> None:
+    """Validate every briefing file; report file, field and reason. Exit 2 on any problem."""
+    from bot.briefings.content import check_briefings
+    from bot.clock import SystemClock
+
+    settings = _load()
+    folder = settings.content_dir / "briefings"
+    result = check_briefings(folder, SystemClock().now(), settings.organisation.default_timezone)
+    for problem in result.problems:
+        err.print(f"[red]error[/red] {problem.where}: {problem.reason}", highlight=False)
+    for warning in result.warnings:
+        err.print(f"[yellow]warning[/yellow] {warning.where}: {warning.reason}", highlight=False)
+    for briefing in result.briefings:
+        out.print(
+            f"[green]ok[/green] {briefing.id} ({briefing.kind}): launch "
+            f"{briefing.launch_at.isoformat(timespec='minutes')}, briefing "
+            f"{briefing.brief_at.isoformat(timespec='minutes')}, {len(briefing.quiz)} quiz questions, "
+            f"{len(briefing.faq)} FAQ, locales {', '.join(briefing.locales)}",
+            highlight=False,
+        )
+    out.print(
+        f"{len(result.briefings)} valid briefing(s), {len(result.problems)} problem(s), "
+        f"{len(result.warnings)} warning(s) in {folder}"
+    )
+    if result.problems:
+        raise typer.Exit(2)
+
+
+# --- campaigns --------------------------------------------------------------------------------
+
+def _briefing_service(settings: Settings) -> Any:
+    from bot.briefings.service import BriefingService
+    from bot.clock import SystemClock
+    from bot.db.session import Database
+
+    return BriefingService(settings, Database(settings.database.url), SystemClock())
+
+
+@campaign_app.command("schedule")
+def campaign_schedule(
+    briefing_id: Annotated[str, typer.Argument(help="The id in the briefing file's front matter")],
+) -> None:
+    """Schedule a briefing: delivered at its briefing time to its audience as it stands then."""
+    from bot.briefings.content import load_briefing
+
+    settings = _load()
+
+    async def go() -> tuple[Any, list[str], Any]:
+        briefing = load_briefing(
+            settings.content_dir / "briefings", briefing_id, settings.organisation.default_timezone
+        )
+        service = _briefing_service(settings)
+        try:
+            campaign, warnings = await service.schedule(briefing, actor="cli")
+            return campaign, warnings, briefing
+        finally:
+            await service.db.dispose()
+
+    campaign, warnings, briefing = _run(go())
+    out.print(
+        f"[green]Scheduled campaign {campaign.id}[/green]: {campaign.title}\n"
+        f"  briefing {briefing.brief_at.isoformat(timespec='minutes')}, launch "
+        f"{briefing.launch_at.isoformat(timespec='minutes')}, expires "
+        f"{briefing.expires_at.isoformat(timespec='minutes')}",
+        highlight=False,
+    )
+    for warning in warnings:
+        err.print(f"[yellow]warning[/yellow]: {warning}", highlight=False)
+
+
+@campaign_app.command("cancel")
+def campaign_cancel(campaign_id: Annotated[int, typer.Argument(help="Campaign id (see campaign list)")]) -> None:
+    """Cancel a campaign; messages not yet sent are dropped."""
+    settings = _load()
+
+    async def go() -> Any:
+        service = _briefing_service(settings)
+        try:
+            return await service.cancel(campaign_id, actor="cli")
+        finally:
+            await service.db.dispose()
+
+    campaign = _run(go())
+    out.print(f"[green]Campaign {campaign.id} cancelled[/green]: {campaign.title}")
+
+
+@campaign_app.command("list")
+def campaign_list() -> None:
+    """Every briefing campaign with its status and times."""
+    settings = _load()
+    rows = _run(_campaign_rows(settings))
+    table = Table("id", "briefing", "title", "status", "briefing at", "launch", "expires")
+    for row in rows:
+        table.add_row(*row)
+    out.print(table)
+
+
+async def _campaign_rows(settings: Settings) -> list[tuple[str, ...]]:
+    from sqlalchemy import select
+
+    from bot.db.models import Campaign
+    from bot.db.session import Database
+
+    db = Database(settings.database.url)
+    try:
+        async with db.session() as session:
+            campaigns = await session.scalars(select(Campaign).order_by(Campaign.id))
+            return [
+                (
+                    str(c.id), c.content_id, c.title, c.status.value,
+                    c.starts_at.isoformat(timespec="minutes"),
+                    (c.launch_at or c.starts_at).isoformat(timespec="minutes"),
+                    c.ends_at.isoformat(timespec="minutes"),
+                )
+                for c in campaigns
+            ]
+    finally:
+        await db.dispose()
+
+
+@campaign_app.command("show")
+def campaign_show(
+    campaign_id: Annotated[int, typer.Argument(help="Campaign id (see campaign list)")],
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,
+) -> None:
+    """Readiness per team: reached, acknowledged before launch, quiz mean, most-missed question."""
+    import json
+
+    settings = _load()
+    report = _run(_readiness(settings, campaign_id))
+    if as_json:
+        print(json.dumps(report, ensure_ascii=False, indent=2))
+        return
+    title = report["title"].get(settings.organisation.default_locale) or next(iter(report["title"].values()))
+    out.print(f"[bold]Campaign {campaign_id}[/bold]: {title} ({report['status']}), launch {report['launch_at']}")
+    table = Table("team", "audience", "reached", "read before launch", "read", "quiz done", "quiz mean", "most missed")
+
+    def pct(value: float | None) -> str:
+        return "-" if value is None else f"{value:.0f}%"
+
+    for row in [*report["teams"], {**report["total"], "team": "ALL"}]:
+        table.add_row(
+            row["team"], str(row["audience"]), pct(row["reached_pct"]), pct(row["ack_before_launch_pct"]),
+            pct(row["ack_pct"]), str(row["quiz_done"]), pct(row["mean_score_pct"]),
+            "-" if row["most_missed"] is None else f"Q{row['most_missed']}",
+        )
+    out.print(table)
+
+
+async def _readiness(settings: Settings, campaign_id: int) -> dict[str, Any]:
+    from bot.briefings.content import Briefing
+    from bot.briefings.readiness import team_readiness
+    from bot.db.models import AuditEntry, Campaign, CampaignKind
+    from bot.db.session import Database
+
+    db = Database(settings.database.url)
+    try:
+        async with db.session() as session:
+            campaign = await session.get(Campaign, campaign_id)
+            if campaign is None or campaign.kind != CampaignKind.briefing:
+                raise InputError(str(campaign_id), "no briefing campaign with this id (see fidelio campaign list)")
+            briefing = Briefing.from_json(campaign.snapshot)
+            report = await team_readiness(session, campaign, briefing)
+            from bot.clock import SystemClock
+
+            session.add(AuditEntry(at=SystemClock().now(), actor_label="cli", action="campaign.show",
+                                   detail={"campaign": campaign_id}))
+            context = report.context(briefing, with_names=True)
+            context["status"] = campaign.status.value
+            context["launch_at"] = briefing.launch_at.isoformat(timespec="minutes")
+            return context
+    finally:
         await db.dispose()
 
 

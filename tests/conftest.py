@@ -22,6 +22,9 @@ from bot.db.models import Base
 from bot.db.session import Database
 
 REPO = Path(__file__).resolve().parent.parent
+# As in production (bot/channels/telegram.py): PTB's timedelta durations, whichever test
+# happens to import the adapter first.
+os.environ.setdefault("PTB_TIMEDELTA", "1")
 PG_URL = os.environ.get("FIDELIO_TEST_DATABASE_URL")
 DATABASES = ["sqlite"] + (["postgresql"] if PG_URL else [])
 

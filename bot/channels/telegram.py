@@ -12,6 +12,7 @@ import asyncio
 import datetime as dtm
 import hmac
 import logging
+import os
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -48,6 +49,10 @@ from bot.events import ButtonPressed, ChannelUser, CommandInvoked, InboundEvent,
 from bot.markup import to_telegram_html
 
 log = logging.getLogger(__name__)
+
+# Opt in to python-telegram-bot's timedelta durations (its next major version's default):
+# without it PTB 22 emits a deprecation warning on every 429. The code below handles both.
+os.environ.setdefault("PTB_TIMEDELTA", "1")
 
 MAX_TEXT = 4096
 MAX_CAPTION = 1024
