@@ -1,0 +1,110 @@
+"""Briefing commands in chat: HR schedules and follows campaigns; managers see their teams."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+
+from bot.clock import ManualClock
+from bot.db.models import AuditEntry, Campaign, CampaignStatus
+from bot.db.session import Database
+from bot.events import ButtonPressed, ChannelUser
+
+from .harness import ConsoleDialog, console_runtime, load_demo, make_settings
+
+ROME = ZoneInfo("Europe/Rome")
+HR = "hr@demo.fidelio.example"
+SALES_MILANO_MANAGER = "luca.moretti@demo.fidelio.example"
+MARKETING_EMPLOYEE = "olivia.bennett@demo.fidelio.example"
+SALES_EMPLOYEE = "kevin.liu@demo.fidelio.example"
+
+
+async def _link(runtime: object, *emails: str) -> None:
+    from bot.console_session import console_person
+
+    for email in emails:
+        await console_person(runtime, email)
+
+
+async def test_hr_schedules_and_cancels_in_chat_and_employees_cannot(
+    db: Database, clock: ManualClock, database_url: str
+) -> None:
+    await load_demo(db, clock)
+    clock.set(datetime(2027, 2, 1, 10, 0, tzinfo=ROME))
+    settings = make_settings(database_url, console={"enabled": True})
+    async with console_runtime(settings, clock) as runtime:
+        await _link(runtime, HR, SALES_EMPLOYEE)
+        hr = ConsoleDialog(runtime, HR)
+        scheduled = await hr.say("campaign schedule spring-trade-in")
+        assert "Programmata la campagna 1" in scheduled
+        assert "26 feb 2027, 09:00" in scheduled and "1 mar 2027, 09:00" in scheduled
+        again = await hr.say("campaign schedule spring-trade-in")
+        assert "already scheduled as campaign 1" in again
+        missing = await hr.say("campaign schedule no-such-briefing")
+        assert "no briefing with this id" in missing
+        listing = await hr.say("campaign list")
+        assert "1: Spring trade-in" in listing and "(scheduled)" in listing
+
+        refused = await ConsoleDialog(runtime, SALES_EMPLOYEE).say("campaign cancel 1")
+        assert "not available to you" in refused
+
+        assert "annullata" in await hr.say("campaign cancel 1")
+        assert "already cancelled" in await hr.say("campaign cancel 1")
+    async with db.session() as session:
+        campaign = await session.get(Campaign, 1)
+        assert campaign is not None and campaign.status == CampaignStatus.cancelled
+        actions = [a.action for a in await session.scalars(select(AuditEntry).order_by(AuditEntry.id))]
+    assert "campaign.schedule" in actions and "campaign.cancel" in actions and "denied" in actions
+
+
+async def test_readiness_is_scoped_to_the_managers_subtree(
+    db: Database, clock: ManualClock, database_url: str
+) -> None:
+    await load_demo(db, clock)
+    clock.set(datetime(2027, 2, 26, 9, 0, tzinfo=ROME))
+    settings = make_settings(database_url, console={"enabled": True})
+    async with console_runtime(settings, clock) as runtime:
+        await _link(runtime, HR, SALES_MILANO_MANAGER, SALES_EMPLOYEE, MARKETING_EMPLOYEE)
+        from bot.briefings.content import load_briefing
+
+        campaign, _ = await runtime.briefings.schedule(
+            load_briefing(settings.content_dir / "briefings", "spring-trade-in"), actor="hr"
+        )
+        await runtime.briefings.run_due()
+
+        employee = ConsoleDialog(runtime, SALES_EMPLOYEE)
+        listing = await employee.say("briefings")
+        assert "Spring trade-in" in listing and "not read yet" in listing
+        assert "[1] Spring trade-in" in listing
+        await employee.say("1")  # Read more
+        assert "Got it" in employee.console.out.getvalue().splitlines()[-1]
+        await employee.say("1")  # Got it
+        assert "1 of 2" not in await employee.say("briefings")
+
+        manager = await ConsoleDialog(runtime, SALES_MILANO_MANAGER).say(f"readiness {campaign.id}")
+        assert "Sales Milano" in manager and "Customer Care" not in manager
+        assert "Kevin Liu" not in manager.split("Non ancora letto:")[1]  # he has read it
+        assert "Aisha Khan" in manager
+
+        everything = await ConsoleDialog(runtime, HR).say(f"campaign show {campaign.id}")
+        for team in ("Sales Milano", "Sales Roma", "Customer Care"):
+            assert team in everything
+        assert "Totale (29)" in everything
+
+        outsider = await ConsoleDialog(runtime, MARKETING_EMPLOYEE).say("briefings")
+        assert "no active briefings" in outsider
+        assert "not available to you" in await ConsoleDialog(runtime, MARKETING_EMPLOYEE).say("readiness 1")
+
+        # After expiry the briefing is closed: buttons are refused politely.
+        clock.set(datetime(2027, 5, 1, 9, 0, tzinfo=ROME) + timedelta(days=1))
+        await runtime.briefings.run_due()
+        user = ChannelUser("console", SALES_EMPLOYEE, SALES_EMPLOYEE)
+        closed = await runtime.dispatcher.process(
+            ButtonPressed(user, "late-press", "brief_more", str(campaign.id))
+        )
+        assert "is closed" in closed.replies[0].message.text
+    async with db.session() as session:
+        stored = await session.get(Campaign, campaign.id)
+        assert stored is not None and stored.status == CampaignStatus.done
