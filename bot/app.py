@@ -117,7 +117,9 @@ def build_runtime(
 
         channels["slack"] = SlackChannel(settings.slack, codec)
     if settings.console.enabled if with_console is None else with_console:
-        channels["console"] = ConsoleChannel(out=console_out)
+        channels["console"] = ConsoleChannel(
+            out=console_out, image_dir=settings.content_dir.parent / "var" / "console-images"
+        )
     ports: dict[str, ChatPort] = dict(channels)
     sender = Sender(ports, settings.rates)
     dispatcher = Dispatcher(settings, db, renderer, build_registry(), sender, clock)

@@ -343,6 +343,10 @@ def _check_channels(settings: Settings, source: str) -> Settings:
             problems.append(("slack.app_token", "required in socket mode (an xapp- token)"))
         if sl.mode == "http" and sl.signing_secret is None:
             problems.append(("slack.signing_secret", "required in http mode"))
+    if not (settings.content_dir / "templates").is_dir():
+        problems.append(
+            ("content_dir", f"{settings.content_dir} has no templates/ folder (is the path right?)")
+        )
     if not (settings.console.enabled or tg.enabled or sl.enabled):
         problems.append(("(channels)", "enable at least one of console, telegram, slack"))
     if problems:

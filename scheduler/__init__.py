@@ -65,7 +65,7 @@ class Scheduler:
     async def start(self) -> None:
         self.active = await self._take_lock()
         if not self.active:
-            log.warning("scheduler: another Fidelio instance holds the lock; staying passive")
+            log.warning("another Fidelio instance holds the scheduler lock; staying passive")
             return
         self.scheduler.add_job(
             self.prune_processed_events, "interval", hours=6, id="maintenance:prune-events",
@@ -74,7 +74,7 @@ class Scheduler:
         for factory in self.job_factories:
             await factory(self.scheduler)
         self.scheduler.start()
-        log.info("scheduler: started with %d jobs", len(self.scheduler.get_jobs()))
+        log.info("started with %d jobs", len(self.scheduler.get_jobs()))
 
     async def stop(self) -> None:
         if self.scheduler.running:

@@ -87,6 +87,7 @@ async def test_config_check_reports_key_and_reason(tmp_path: Path) -> None:
     assert "Traceback" not in err
     good = tmp_path / "good" / "config.yaml"
     good.parent.mkdir()
+    (good.parent / "content").symlink_to(REPO / "content")
     good.write_text((REPO / "config.yaml").read_text(), encoding="utf-8")
     code, out, err = await fidelio(good, "config", "check")
     assert code == 0, err

@@ -12,6 +12,8 @@ from .harness import REPO
 
 
 def write(tmp_path: Path, text: str) -> Path:
+    if not (tmp_path / "content").exists():
+        (tmp_path / "content").symlink_to(REPO / "content")
     path = tmp_path / "config.yaml"
     path.write_text(text, encoding="utf-8")
     return path
@@ -81,6 +83,13 @@ def test_yaml_syntax_error_gives_line(tmp_path: Path) -> None:
     where, reason = caught.value.problems[0]
     assert where.startswith("line ")
     assert "YAML syntax error" in reason
+
+
+def test_content_dir_must_hold_templates(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(write(tmp_path, "content_dir: elsewhere\n"), env={})
+    assert "content_dir" in dict(caught.value.problems)
+    assert "no templates/ folder" in dict(caught.value.problems)["content_dir"]
 
 
 def test_missing_file(tmp_path: Path) -> None:
