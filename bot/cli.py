@@ -452,9 +452,11 @@ def content_check() -> None:
     folder = settings.content_dir / "briefings"
     result = check_briefings(folder, SystemClock().now(), settings.organisation.default_timezone)
     for problem in result.problems:
-        err.print(f"[red]error[/red] {problem.where}: {problem.reason}", highlight=False)
+        err.print(f"[red]error[/red] {problem.where}: {problem.reason}", highlight=False, soft_wrap=True)
     for warning in result.warnings:
-        err.print(f"[yellow]warning[/yellow] {warning.where}: {warning.reason}", highlight=False)
+        err.print(
+            f"[yellow]warning[/yellow] {warning.where}: {warning.reason}", highlight=False, soft_wrap=True
+        )
     for briefing in result.briefings:
         out.print(
             f"[green]ok[/green] {briefing.id} ({briefing.kind}): launch "
@@ -462,6 +464,7 @@ def content_check() -> None:
             f"{briefing.brief_at.isoformat(timespec='minutes')}, {len(briefing.quiz)} quiz questions, "
             f"{len(briefing.faq)} FAQ, locales {', '.join(briefing.locales)}",
             highlight=False,
+            soft_wrap=True,
         )
     out.print(
         f"{len(result.briefings)} valid briefing(s), {len(result.problems)} problem(s), "
@@ -534,7 +537,8 @@ def campaign_list() -> None:
     """Every briefing campaign with its status and times."""
     settings = _load()
     rows = _run(_campaign_rows(settings))
-    table = Table("id", "briefing", "title", "status", "briefing at", "launch", "expires")
+    zone = settings.organisation.default_timezone
+    table = Table("id", "briefing", "title", "status", f"briefing at ({zone})", "launch", "expires")
     for row in rows:
         table.add_row(*row)
     out.print(table)
@@ -549,13 +553,18 @@ async def _campaign_rows(settings: Settings) -> list[tuple[str, ...]]:
     db = Database(settings.database.url)
     try:
         async with db.session() as session:
+            from zoneinfo import ZoneInfo
+
+            zone = ZoneInfo(settings.organisation.default_timezone)
+
+            def local(when: Any) -> str:
+                return str(when.astimezone(zone).strftime("%Y-%m-%d %H:%M"))
+
             campaigns = await session.scalars(select(Campaign).order_by(Campaign.id))
             return [
                 (
-                    str(c.id), c.content_id, c.title, c.status.value,
-                    c.starts_at.isoformat(timespec="minutes"),
-                    (c.launch_at or c.starts_at).isoformat(timespec="minutes"),
-                    c.ends_at.isoformat(timespec="minutes"),
+                    str(c.id), c.content_id, c.title, c.status.value, local(c.starts_at),
+                    local(c.launch_at or c.starts_at), local(c.ends_at),
                 )
                 for c in campaigns
             ]

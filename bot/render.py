@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,9 @@ from bot.config import SUPPORTED_LOCALES
 from bot.errors import InputError
 from bot.markup import escape
 from bot.replies import Reply
+
+
+_BLANK_RUNS = re.compile(r"\n[ \t]*\n(?:[ \t]*\n)+")
 
 
 class Trusted(str):
@@ -79,7 +83,9 @@ class Renderer:
             names.append(f"{self.default_locale}/{template}.j2")
         tmpl = self.env.select_template(names)
         extra = {"locale": chosen, "channel": channel, "timezone": timezone or self.timezone}
-        return tmpl.render({**(context or {}), **extra}).strip()
+        text = tmpl.render({**(context or {}), **extra})
+        # Template control flow leaves runs of empty lines; one empty line is the most we show.
+        return _BLANK_RUNS.sub("\n\n", text).strip()
 
     def has(self, template: str, locale: str) -> bool:
         try:

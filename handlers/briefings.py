@@ -3,6 +3,8 @@ HR's `campaign` command."""
 
 from __future__ import annotations
 
+import logging
+
 from sqlalchemy import select
 
 from bot.briefings.body import render_body
@@ -17,6 +19,7 @@ from bot.render import Trusted
 from bot.replies import Reply, ReplyButton
 
 MAX_OPTION_LABEL = 60
+log = logging.getLogger(__name__)
 
 
 def register(registry: Registry) -> None:
@@ -210,7 +213,12 @@ async def ask(ctx: HandlerContext) -> Reply:
     passages = []
     for campaign, _receipt_row in await _active_receipts(ctx):
         briefing = Briefing.from_json(campaign.snapshot)
-        body = render_body(briefing, ctx.locale, ctx.person.timezone)
+        try:
+            body: str | None = render_body(briefing, ctx.locale, ctx.person.timezone)
+        except Exception:
+            # One broken body must not break the lookup of every other briefing.
+            log.exception("briefing %s: body does not render; searching its FAQ only", briefing.id)
+            body = ""
         passages.extend(passages_for(briefing, campaign.id, ctx.locale, body))
     hits = search(passages, query)
     ctx.audit("briefings.ask", hits=len(hits))
@@ -230,7 +238,10 @@ async def readiness(ctx: HandlerContext) -> Reply:
     briefing = Briefing.from_json(campaign.snapshot)
     report = await team_readiness(ctx.session, campaign, briefing, viewer=ctx.person)
     if not report.rows:
-        raise UserFacingError("briefings/readiness_none", title=briefing.title)
+        raise UserFacingError(
+            "briefings/readiness_none", title=briefing.title,
+            not_yet=ctx.clock.now() < campaign.starts_at, brief_at=campaign.starts_at.isoformat(),
+        )
     return Reply("briefings/readiness_note", report.context(briefing, with_names=True))
 
 

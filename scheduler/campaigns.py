@@ -8,13 +8,13 @@ Every job just calls ``BriefingService.run_due``, which works out from the table
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import select
 
 from bot.briefings.content import Briefing
-from bot.briefings.service import READINESS_LEAD, BriefingService
+from bot.briefings.service import BriefingService, readiness_at
 from bot.db.models import Campaign, CampaignKind, CampaignStatus
 from scheduler import JobFactory
 
@@ -23,7 +23,7 @@ def campaign_moments(briefing: Briefing) -> dict[str, datetime]:
     """The moments at which a briefing campaign has work to do."""
     moments = {
         "brief": briefing.brief_at,
-        "readiness": briefing.launch_at - READINESS_LEAD,
+        "readiness": readiness_at(briefing),
         "launch": briefing.launch_at,
         "expire": briefing.expires_at,
     }
@@ -35,9 +35,11 @@ def campaign_moments(briefing: Briefing) -> dict[str, datetime]:
 def briefing_jobs(service: BriefingService, sweep_s: float) -> JobFactory:
     async def factory(scheduler: AsyncIOScheduler) -> None:
         now = service.clock.now()
+        # APScheduler runs on real time: it only wakes us up. What is due is decided by
+        # run_due with the injected clock, so the first sweep is "right now" in real time.
         scheduler.add_job(
             service.run_due, "interval", seconds=sweep_s, id="briefings:sweep",
-            replace_existing=True, next_run_time=now,
+            replace_existing=True, next_run_time=datetime.now(UTC),
         )
         assert service.db is not None
         async with service.db.session() as session:

@@ -87,6 +87,24 @@ def test_template_errors_in_the_body_are_caught() -> None:
     assert "body.en" in problems and "template error" in problems["body.en"]
 
 
+def test_a_quiz_needs_acknowledgement_and_body_variables_must_exist() -> None:
+    problems = problems_of(GOOD.replace("ack_required: true", "ack_required: false"))
+    assert "needs ack_required: true" in problems["quiz"]
+    problems = problems_of(GOOD.replace("{{ launch_local }} until", "{{ launch_date }} until"))
+    assert "launch_date" in problems["body.en"] and "launch_local" in problems["body.en"]
+
+
+def test_readiness_note_time_follows_the_lead_time() -> None:
+    from bot.briefings.service import readiness_at
+
+    briefing, _ = parse_briefing(GOOD, "x.md")
+    assert briefing is not None
+    assert readiness_at(briefing) == briefing.launch_at - timedelta(hours=24)
+    short, _ = parse_briefing(GOOD.replace("brief: 3d", "brief: 10h"), "x.md")
+    assert short is not None
+    assert readiness_at(short) == short.launch_at - timedelta(hours=5)
+
+
 def test_late_lead_time_is_a_warning(tmp_path: Path) -> None:
     (tmp_path / "b.md").write_text(GOOD, encoding="utf-8")
     result = check_briefings(tmp_path, datetime(2027, 2, 27, 12, 0, tzinfo=UTC))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -83,7 +84,7 @@ def settings_for(database_url: str, fake: FakeTelegramServer, **extra: Any) -> A
 
 
 async def test_briefing_reaches_its_audience_on_time_in_each_language_and_tracks_readiness(
-    db: Database, clock: ManualClock, database_url: str, fake: FakeTelegramServer
+    db: Database, clock: ManualClock, database_url: str, fake: FakeTelegramServer, tmp_path: Path
 ) -> None:
     await load_demo(db, clock)
     people = await link_everyone(db, fake, clock)
@@ -163,6 +164,9 @@ async def test_briefing_reaches_its_audience_on_time_in_each_language_and_tracks
         assert "domanda 1" in note  # the most-missed question
         hr = people["hr@demo.fidelio.example"]
         assert fake.messages_to(user_id(hr.id)) == []  # HR is not in the audience
+        # The Headquarters manager sees every audience team below her.
+        top = fake.last_message(user_id(people["giulia.ferretti@demo.fidelio.example"].id)).text or ""
+        assert all(team in top for team in AUDIENCE_TEAMS) and "<b>Totale</b> (29)" in top
 
         # A person who joins Sales Roma after launch gets the briefing, labelled late.
         clock.set(LAUNCH + timedelta(days=2))
@@ -171,13 +175,9 @@ async def test_briefing_reaches_its_audience_on_time_in_each_language_and_tracks
             "new.hire@demo.fidelio.example,Nuovo Assunto,Sales Roma,Headquarters,"
             "roberta.esposito@demo.fidelio.example,employee,it,Europe/Rome,Roma,2027-03-02,\n"
         )
-        path = REPO / "var" / "test-newcomer.csv"
-        path.parent.mkdir(exist_ok=True)
+        path = tmp_path / "people.csv"
         path.write_text(extra, encoding="utf-8")
-        try:
-            await import_people(db, path, clock)
-        finally:
-            path.unlink()
+        await import_people(db, path, clock)
         async with db.session() as session:
             new = await session.scalar(select(Person).where(Person.email == "new.hire@demo.fidelio.example"))
             assert new is not None
@@ -200,6 +200,32 @@ async def test_briefing_reaches_its_audience_on_time_in_each_language_and_tracks
             select(BriefingReceipt).where(BriefingReceipt.person_id == new.id)
         )
         assert late_receipt is not None and late_receipt.late
+
+
+async def test_person_who_links_an_account_later_still_gets_the_briefing(
+    db: Database, clock: ManualClock, database_url: str, fake: FakeTelegramServer
+) -> None:
+    await load_demo(db, clock)
+    people = await link_everyone(db, fake, clock)
+    kevin = people["kevin.liu@demo.fidelio.example"]
+    async with db.session() as session:
+        from bot.db.models import ChannelIdentity
+
+        identity = await session.scalar(select(ChannelIdentity).where(ChannelIdentity.person_id == kevin.id))
+        await session.delete(identity)
+    clock.set(BRIEF_AT)
+    async with running(settings_for(database_url, fake), clock, background=False) as runtime:
+        await runtime.briefings.schedule(load_briefing(BRIEFINGS, "spring-trade-in"), actor="hr")
+        await tick(runtime)
+        assert fake.messages_to(user_id(kevin.id)) == []
+        async with db.session() as session:
+            failed = await session.scalar(select(Delivery).where(Delivery.person_id == kevin.id))
+            assert failed is not None and failed.status == DeliveryStatus.failed
+            await link(session, kevin, ChannelName.telegram, str(user_id(kevin.id)), str(user_id(kevin.id)), clock)
+        clock.advance(timedelta(hours=1))
+        await tick(runtime)
+        card = fake.messages_to(user_id(kevin.id))
+        assert len(card) == 1 and "Before launch" in (card[0].text or "")
 
 
 async def test_broadcast_killed_midway_resumes_without_duplicates(
@@ -312,3 +338,24 @@ async def test_briefing_on_slack_with_buttons(
             assert await slack.press("U0GRACE", "TVs over 699 euro") == 200
             result = (await slack.wait_for_messages(dm, 5))[4]
             assert "2 of 2 right" in (result.text or "")
+
+
+async def test_the_scheduler_wakes_the_due_work_and_rebuilds_jobs_from_the_table(
+    db: Database, clock: ManualClock, database_url: str, fake: FakeTelegramServer
+) -> None:
+    """Not driven by the test: APScheduler's sweep calls the due-work and the outbox loop sends."""
+    await load_demo(db, clock)
+    people = await link_everyone(db, fake, clock)
+    clock.set(datetime(2027, 2, 20, 12, 0, tzinfo=ROME))
+    settings = settings_for(database_url, fake, scheduler={"sweep_s": 0.2, "outbox_poll_s": 0.05})
+    async with running(settings, clock, background=False) as runtime:
+        campaign, _ = await runtime.briefings.schedule(load_briefing(BRIEFINGS, "spring-trade-in"), actor="hr")
+    # A fresh start rebuilds the campaign's wake-up jobs from the table, with stable ids.
+    async with running(settings, clock) as runtime:
+        job_ids = {job.id for job in runtime.scheduler.scheduler.get_jobs()}
+        assert {"briefings:sweep", f"campaign:{campaign.id}:brief", f"campaign:{campaign.id}:readiness",
+                f"campaign:{campaign.id}:reminder-0", f"campaign:{campaign.id}:reminder-1"} <= job_ids
+        clock.set(BRIEF_AT)
+        kevin = user_id(people["kevin.liu@demo.fidelio.example"].id)
+        card = (await fake.wait_for_messages(kevin, 1, timeout=10))[0]
+        assert "Before launch: Spring trade-in" in (card.text or "")

@@ -45,7 +45,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from jinja2 import Environment, StrictUndefined, TemplateSyntaxError
+from jinja2 import StrictUndefined, TemplateSyntaxError
+from jinja2.sandbox import SandboxedEnvironment
 
 from bot.config import SUPPORTED_LOCALES
 from bot.db.models import Role
@@ -58,7 +59,12 @@ _SECTION = re.compile(r"^:::[ \t]*([a-z]{2})[ \t]*$", re.M)
 _REMINDER = re.compile(r"^\s*(\S+)\s+(after briefing|before launch)\s*$")
 DEFAULT_EXPIRY = timedelta(days=30)
 KINDS = ("product", "promotion")
-_BODY_ENV = Environment(undefined=StrictUndefined, autoescape=False)
+_BODY_ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+#: What a body may use; sample values let `content check` catch a misspelt name.
+BODY_VARIABLES = {
+    "title": "Title", "kind": "product", "launch_local": "1 Mar 2027, 09:00",
+    "expires_local": "30 Apr 2027, 20:00",
+}
 
 
 @dataclass(frozen=True)
@@ -300,6 +306,8 @@ def parse_briefing(text: str, source: str, default_zone: str = "Europe/Rome") ->
         problems.add("ack_required", "must be true or false")
         ack_required = True
     quiz = _parse_quiz(meta.get("quiz"), locales, problems)
+    if quiz and not ack_required:
+        problems.add("quiz", "the quiz follows \"Got it\": it needs ack_required: true")
     faq = _parse_faq(meta.get("faq"), locales, problems)
     reminders = _parse_reminders(meta.get("reminders"), problems)
     body = _parse_body(match.group(2), locales, problems)
@@ -450,9 +458,14 @@ def _parse_body(text: str, locales: tuple[str, ...], problems: _Problems) -> dic
             problems.add(f"body.{locale}", "missing or empty")
             continue
         try:
-            _BODY_ENV.parse(body)
+            _BODY_ENV.from_string(body).render(BODY_VARIABLES)
         except TemplateSyntaxError as exc:
             problems.add(f"body.{locale}", f"template error on body line {exc.lineno}: {exc.message}")
+        except Exception as exc:  # undefined variable, bad filter use
+            problems.add(
+                f"body.{locale}",
+                f"template error: {exc} (variables: {', '.join(sorted(BODY_VARIABLES))})",
+            )
     return sections
 
 
@@ -499,14 +512,32 @@ def _human(delta: timedelta) -> str:
 
 
 def load_briefing(folder: Path, briefing_id: str, default_zone: str = "Europe/Rome") -> Briefing:
-    """The valid briefing with that id, or InputError saying what is wrong."""
+    """The valid briefing with that id, or InputError saying what is wrong with its file."""
     for path in sorted(folder.glob("*.md")):
-        text = path.read_text(encoding="utf-8-sig")
-        if f"id: {briefing_id}" not in text and f"id: '{briefing_id}'" not in text and f'id: "{briefing_id}"' not in text:
+        try:
+            text = path.read_text(encoding="utf-8-sig")
+        except UnicodeDecodeError:
             continue
         briefing, problems = parse_briefing(text, str(path), default_zone)
-        if problems:
-            raise InputError(problems[0].where, problems[0].reason + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""))
-        if briefing is not None and briefing.id == briefing_id:
-            return briefing
+        if briefing is not None:
+            if briefing.id == briefing_id:
+                return briefing
+            continue
+        if _declared_id(text) == briefing_id:
+            first = problems[0]
+            more = f" (and {len(problems) - 1} more; run fidelio content check)" if len(problems) > 1 else ""
+            raise InputError(first.where, first.reason + more)
     raise InputError(briefing_id, f"no briefing with this id in {folder}")
+
+
+def _declared_id(text: str) -> str | None:
+    """The id a possibly broken file declares, to report its problems under the right name."""
+    match = _FRONT.match(text.replace("\r\n", "\n"))
+    if not match:
+        return None
+    try:
+        meta = yaml.safe_load(match.group(1))
+    except yaml.YAMLError:
+        found = re.search(r"^id:\s*['\"]?([^'\"\s]+)", match.group(1), re.M)
+        return found.group(1) if found else None
+    return str(meta.get("id")) if isinstance(meta, dict) and meta.get("id") else None

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -32,12 +32,21 @@ from bot.db.models import (
 )
 from bot.db.session import Database
 from bot.errors import InputError
+from bot.people import team_subtree_ids
 from bot.outbox import enqueue
 from bot.replies import Reply, ReplyButton
 
 log = logging.getLogger(__name__)
 
 READINESS_LEAD = timedelta(hours=24)
+NO_ACCOUNT = "no reachable chat account"
+
+
+def readiness_at(briefing: Briefing) -> datetime:
+    """When managers get the readiness note: 24 h before launch, or half-way between the
+    briefing and the launch when the lead time is shorter (a note sent with the cards would
+    only say 0 %)."""
+    return briefing.launch_at - min(READINESS_LEAD, (briefing.launch_at - briefing.brief_at) / 2)
 
 
 def brief_key(campaign_id: int, person_id: int) -> str:
@@ -201,7 +210,7 @@ class BriefingService:
             briefing = Briefing.from_json(campaign.snapshot)
             await self._queue_briefings(session, campaign, briefing, stats)
             await self._queue_reminders(session, campaign, briefing, stats)
-            if briefing.launch_at - READINESS_LEAD <= now < briefing.launch_at:
+            if readiness_at(briefing) <= now < briefing.launch_at:
                 await self._queue_readiness(session, campaign, briefing, stats)
 
     async def _queue_briefings(
@@ -214,6 +223,7 @@ class BriefingService:
                 select(BriefingReceipt.person_id).where(BriefingReceipt.campaign_id == campaign.id)
             )
         )
+        await self._retry_unreachable(session, campaign, now)
         late = now >= briefing.launch_at
         for person in people:
             if person.id in have:
@@ -230,6 +240,25 @@ class BriefingService:
             )
             stats.queued += 1
             stats.late += int(late)
+
+    async def _retry_unreachable(self, session: AsyncSession, campaign: Campaign, now: datetime) -> None:
+        """A person who had no chat account when the briefing went out gets it once they link one."""
+        from sqlalchemy import update
+
+        from bot.db.models import ChannelIdentity, Delivery, DeliveryStatus
+
+        linked = select(ChannelIdentity.person_id)
+        await session.execute(
+            update(Delivery)
+            .where(
+                Delivery.key.like(f"briefing:{campaign.id}:brief:%"),
+                Delivery.status == DeliveryStatus.failed,
+                Delivery.last_error == NO_ACCOUNT,
+                Delivery.person_id.in_(linked),
+            )
+            .values(status=DeliveryStatus.pending, not_before=now, last_error=None)
+            .execution_options(synchronize_session=False)
+        )
 
     async def _queue_reminders(
         self, session: AsyncSession, campaign: Campaign, briefing: Briefing, stats: DueStats
@@ -263,13 +292,19 @@ class BriefingService:
     ) -> None:
         """Each manager whose team subtree is in the audience gets a readiness note once."""
         now = self.clock.now()
-        managers = await session.execute(
-            select(Team.manager_id)
-            .join(BriefingReceipt, BriefingReceipt.team_id == Team.id)
-            .where(BriefingReceipt.campaign_id == campaign.id, Team.manager_id.is_not(None))
-            .distinct()
+        audience_teams = set(
+            await session.scalars(
+                select(BriefingReceipt.team_id).where(BriefingReceipt.campaign_id == campaign.id).distinct()
+            )
         )
-        for (manager_id,) in managers.all():
+        # Every manager whose team subtree reaches the audience, at any level of the tree.
+        manager_ids = set()
+        for team_id, manager_id in (
+            await session.execute(select(Team.id, Team.manager_id).where(Team.manager_id.is_not(None)))
+        ).tuples():
+            if await team_subtree_ids(session, team_id) & audience_teams:
+                manager_ids.add(manager_id)
+        for manager_id in sorted(manager_ids):
             manager = await session.get(Person, manager_id)
             if manager is None or not manager.is_active(now.date()):
                 continue
