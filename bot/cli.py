@@ -33,7 +33,9 @@ people_app = typer.Typer(help="The people directory.", no_args_is_help=True)
 demo_app = typer.Typer(help="The demo organisation.", no_args_is_help=True)
 slack_app = typer.Typer(help="Slack workspace housekeeping.", no_args_is_help=True)
 content_app = typer.Typer(help="Briefing and survey content files.", no_args_is_help=True)
-campaign_app = typer.Typer(help="Briefing campaigns: schedule, follow, cancel.", no_args_is_help=True)
+campaign_app = typer.Typer(
+    help="Briefing campaigns: schedule, follow, cancel.", no_args_is_help=True
+)
 app.add_typer(config_app, name="config")
 app.add_typer(db_app, name="db")
 app.add_typer(people_app, name="people")
@@ -47,7 +49,9 @@ err = Console(stderr=True)
 
 ConfigOption = Annotated[
     Path | None,
-    typer.Option("--config", "-c", help="Configuration file \\[default: $FIDELIO_CONFIG or ./config.yaml]"),
+    typer.Option(
+        "--config", "-c", help="Configuration file \\[default: $FIDELIO_CONFIG or ./config.yaml]"
+    ),
 ]
 
 
@@ -115,10 +119,12 @@ def _load(config: Path | None = None) -> Settings:
 
 # --- run / chat -------------------------------------------------------------------------------
 
+
 @app.command()
 def run(
     as_email: Annotated[
-        str | None, typer.Option("--as", help="Console: chat as this person (default: console.as_email)")
+        str | None,
+        typer.Option("--as", help="Console: chat as this person (default: console.as_email)"),
     ] = None,
 ) -> None:
     """Start every configured channel, the scheduler and the outbox; Ctrl-C stops cleanly."""
@@ -159,6 +165,7 @@ async def _chat(settings: Settings, email: str) -> None:
 
 # --- config -----------------------------------------------------------------------------------
 
+
 @config_app.command("check")
 def config_check() -> None:
     """Validate the configuration file and print a summary (secrets hidden)."""
@@ -185,6 +192,7 @@ def config_check() -> None:
 
 
 # --- db ---------------------------------------------------------------------------------------
+
 
 @db_app.command("upgrade")
 def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision")] = "head") -> None:
@@ -214,9 +222,15 @@ def db_current() -> None:
 
 # --- people -----------------------------------------------------------------------------------
 
+
 @people_app.command("import")
 def people_import(
-    file: Annotated[Path, typer.Argument(help="CSV with email, name, team, parent_team, manager_email, role, locale, timezone, location, hire_date, leave_date")],
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="CSV with email, name, team, parent_team, manager_email, role, locale, timezone, location, hire_date, leave_date"
+        ),
+    ],
 ) -> None:
     """Upsert people by email. All or nothing: any bad row stops the whole import."""
     settings = _load()
@@ -235,7 +249,9 @@ async def _import(settings: Settings, file: Path) -> Any:
     db = Database(settings.database.url)
     try:
         return await import_people(
-            db, file, SystemClock(),
+            db,
+            file,
+            SystemClock(),
             default_locale=settings.organisation.default_locale,
             default_timezone=settings.organisation.default_timezone,
         )
@@ -280,7 +296,11 @@ async def _people_rows(settings: Settings, team: str | None) -> list[tuple[str, 
                 links.setdefault(identity.person_id, []).append(identity.channel.value)
             return [
                 (
-                    p.email, p.name, p.team.name, p.role.value, p.locale,
+                    p.email,
+                    p.name,
+                    p.team.name,
+                    p.role.value,
+                    p.locale,
                     ", ".join(sorted(links.get(p.id, []))),
                     p.leave_date.isoformat() if p.leave_date else "",
                 )
@@ -294,9 +314,19 @@ async def _people_rows(settings: Settings, team: str | None) -> list[tuple[str, 
 def people_invite(
     team: Annotated[str | None, typer.Option(help="Invite this team and its sub-teams")] = None,
     email: Annotated[list[str] | None, typer.Option(help="Invite this person (repeatable)")] = None,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the links to this CSV instead of printing them")] = None,
-    bot_username: Annotated[str | None, typer.Option(help="Telegram bot username \\[default: telegram.bot_username, else asked from Telegram]")] = None,
-    include_linked: Annotated[bool, typer.Option(help="Also invite people already linked on Telegram")] = False,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Write the links to this CSV instead of printing them"),
+    ] = None,
+    bot_username: Annotated[
+        str | None,
+        typer.Option(
+            help="Telegram bot username \\[default: telegram.bot_username, else asked from Telegram]"
+        ),
+    ] = None,
+    include_linked: Annotated[
+        bool, typer.Option(help="Also invite people already linked on Telegram")
+    ] = False,
 ) -> None:
     """Create one-time, expiring Telegram invite links (earlier unused links are revoked)."""
     settings = _load()
@@ -309,8 +339,12 @@ def people_invite(
             writer = csv.writer(handle)
             writer.writerow(["email", "name", "team", "link", "expires_at"])
             for inv in issued:
-                writer.writerow([inv.email, inv.name, inv.team, inv.link(username), inv.expires_at_iso])
-        out.print(f"[green]{len(issued)} invite links written to {output}[/green] (valid {settings.invites.ttl_hours} h)")
+                writer.writerow(
+                    [inv.email, inv.name, inv.team, inv.link(username), inv.expires_at_iso]
+                )
+        out.print(
+            f"[green]{len(issued)} invite links written to {output}[/green] (valid {settings.invites.ttl_hours} h)"
+        )
         return
     # One line each, never wrapped or cropped: a cut link is a useless link.
     for inv in issued:
@@ -322,7 +356,11 @@ def people_invite(
 
 
 async def _invite(
-    settings: Settings, team: str | None, emails: list[str], bot_username: str | None, include_linked: bool
+    settings: Settings,
+    team: str | None,
+    emails: list[str],
+    bot_username: str | None,
+    include_linked: bool,
 ) -> tuple[list[Any], str]:
     from sqlalchemy import select
     from sqlalchemy.orm import selectinload
@@ -351,11 +389,16 @@ async def _invite(
             if emails:
                 missing = set(wanted) - {p.email for p in people}
                 if missing:
-                    raise InputError("--email", f"not in the directory (or has left): {', '.join(sorted(missing))}")
+                    raise InputError(
+                        "--email",
+                        f"not in the directory (or has left): {', '.join(sorted(missing))}",
+                    )
             if not include_linked:
                 linked = set(
                     await session.scalars(
-                        select(ChannelIdentity.person_id).where(ChannelIdentity.channel == ChannelName.telegram)
+                        select(ChannelIdentity.person_id).where(
+                            ChannelIdentity.channel == ChannelName.telegram
+                        )
                     )
                 )
                 people = [p for p in people if p.id not in linked]
@@ -375,15 +418,20 @@ async def _telegram_username(settings: Settings) -> str:
         )
     from telegram import Bot
 
-    async with Bot(settings.telegram.token.get_secret_value(), base_url=settings.telegram.base_url) as bot:
+    async with Bot(
+        settings.telegram.token.get_secret_value(), base_url=settings.telegram.base_url
+    ) as bot:
         return str(bot.username)
 
 
 # --- demo -------------------------------------------------------------------------------------
 
+
 @demo_app.command("load")
 def demo_load(
-    if_empty: Annotated[bool, typer.Option("--if-empty", help="Do nothing when the directory already has people")] = False,
+    if_empty: Annotated[
+        bool, typer.Option("--if-empty", help="Do nothing when the directory already has people")
+    ] = False,
 ) -> None:
     """Import the demo organisation from content/demo/people.csv (safe to repeat)."""
     settings = _load()
@@ -414,6 +462,7 @@ async def _people_count(settings: Settings) -> int:
 
 # --- slack ------------------------------------------------------------------------------------
 
+
 @slack_app.command("sync")
 def slack_sync() -> None:
     """Match directory people to Slack users by email (users.lookupByEmail) and open DMs."""
@@ -431,7 +480,9 @@ async def _slack_sync(settings: Settings) -> tuple[int, int]:
     from bot.clock import SystemClock
     from bot.db.session import Database
 
-    channel = SlackChannel(settings.slack, CallbackCodec(settings.security.secret_key.get_secret_value()))
+    channel = SlackChannel(
+        settings.slack, CallbackCodec(settings.security.secret_key.get_secret_value())
+    )
     db = Database(settings.database.url)
     try:
         return await channel.sync_directory(db, SystemClock())
@@ -441,6 +492,7 @@ async def _slack_sync(settings: Settings) -> tuple[int, int]:
 
 
 # --- content ----------------------------------------------------------------------------------
+
 
 @content_app.command("check")
 def content_check() -> None:
@@ -452,10 +504,14 @@ def content_check() -> None:
     folder = settings.content_dir / "briefings"
     result = check_briefings(folder, SystemClock().now(), settings.organisation.default_timezone)
     for problem in result.problems:
-        err.print(f"[red]error[/red] {problem.where}: {problem.reason}", highlight=False, soft_wrap=True)
+        err.print(
+            f"[red]error[/red] {problem.where}: {problem.reason}", highlight=False, soft_wrap=True
+        )
     for warning in result.warnings:
         err.print(
-            f"[yellow]warning[/yellow] {warning.where}: {warning.reason}", highlight=False, soft_wrap=True
+            f"[yellow]warning[/yellow] {warning.where}: {warning.reason}",
+            highlight=False,
+            soft_wrap=True,
         )
     for briefing in result.briefings:
         out.print(
@@ -475,6 +531,7 @@ def content_check() -> None:
 
 
 # --- campaigns --------------------------------------------------------------------------------
+
 
 def _briefing_service(settings: Settings) -> Any:
     from bot.briefings.service import BriefingService
@@ -517,7 +574,9 @@ def campaign_schedule(
 
 
 @campaign_app.command("cancel")
-def campaign_cancel(campaign_id: Annotated[int, typer.Argument(help="Campaign id (see campaign list)")]) -> None:
+def campaign_cancel(
+    campaign_id: Annotated[int, typer.Argument(help="Campaign id (see campaign list)")],
+) -> None:
     """Cancel a campaign; messages not yet sent are dropped."""
     settings = _load()
 
@@ -563,8 +622,13 @@ async def _campaign_rows(settings: Settings) -> list[tuple[str, ...]]:
             campaigns = await session.scalars(select(Campaign).order_by(Campaign.id))
             return [
                 (
-                    str(c.id), c.content_id, c.title, c.status.value, local(c.starts_at),
-                    local(c.launch_at or c.starts_at), local(c.ends_at),
+                    str(c.id),
+                    c.content_id,
+                    c.title,
+                    c.status.value,
+                    local(c.starts_at),
+                    local(c.launch_at or c.starts_at),
+                    local(c.ends_at),
                 )
                 for c in campaigns
             ]
@@ -585,17 +649,35 @@ def campaign_show(
     if as_json:
         print(json.dumps(report, ensure_ascii=False, indent=2))
         return
-    title = report["title"].get(settings.organisation.default_locale) or next(iter(report["title"].values()))
-    out.print(f"[bold]Campaign {campaign_id}[/bold]: {title} ({report['status']}), launch {report['launch_at']}")
-    table = Table("team", "audience", "reached", "read before launch", "read", "quiz done", "quiz mean", "most missed")
+    title = report["title"].get(settings.organisation.default_locale) or next(
+        iter(report["title"].values())
+    )
+    out.print(
+        f"[bold]Campaign {campaign_id}[/bold]: {title} ({report['status']}), launch {report['launch_at']}"
+    )
+    table = Table(
+        "team",
+        "audience",
+        "reached",
+        "read before launch",
+        "read",
+        "quiz done",
+        "quiz mean",
+        "most missed",
+    )
 
     def pct(value: float | None) -> str:
         return "-" if value is None else f"{value:.0f}%"
 
     for row in [*report["teams"], {**report["total"], "team": "ALL"}]:
         table.add_row(
-            row["team"], str(row["audience"]), pct(row["reached_pct"]), pct(row["ack_before_launch_pct"]),
-            pct(row["ack_pct"]), str(row["quiz_done"]), pct(row["mean_score_pct"]),
+            row["team"],
+            str(row["audience"]),
+            pct(row["reached_pct"]),
+            pct(row["ack_before_launch_pct"]),
+            pct(row["ack_pct"]),
+            str(row["quiz_done"]),
+            pct(row["mean_score_pct"]),
             "-" if row["most_missed"] is None else f"Q{row['most_missed']}",
         )
     out.print(table)
@@ -612,13 +694,22 @@ async def _readiness(settings: Settings, campaign_id: int) -> dict[str, Any]:
         async with db.session() as session:
             campaign = await session.get(Campaign, campaign_id)
             if campaign is None or campaign.kind != CampaignKind.briefing:
-                raise InputError(str(campaign_id), "no briefing campaign with this id (see fidelio campaign list)")
+                raise InputError(
+                    str(campaign_id),
+                    "no briefing campaign with this id (see fidelio campaign list)",
+                )
             briefing = Briefing.from_json(campaign.snapshot)
             report = await team_readiness(session, campaign, briefing)
             from bot.clock import SystemClock
 
-            session.add(AuditEntry(at=SystemClock().now(), actor_label="cli", action="campaign.show",
-                                   detail={"campaign": campaign_id}))
+            session.add(
+                AuditEntry(
+                    at=SystemClock().now(),
+                    actor_label="cli",
+                    action="campaign.show",
+                    detail={"campaign": campaign_id},
+                )
+            )
             context = report.context(briefing, with_names=True)
             context["status"] = campaign.status.value
             context["launch_at"] = briefing.launch_at.isoformat(timespec="minutes")

@@ -55,7 +55,9 @@ class DatabaseSettings(_Section):
     @field_validator("url")
     @classmethod
     def _supported_driver(cls, value: str) -> str:
-        if not (value.startswith("sqlite+aiosqlite://") or value.startswith("postgresql+asyncpg://")):
+        if not (
+            value.startswith("sqlite+aiosqlite://") or value.startswith("postgresql+asyncpg://")
+        ):
             raise ValueError(
                 "must start with sqlite+aiosqlite:// or postgresql+asyncpg:// (async drivers only)"
             )
@@ -193,11 +195,15 @@ def check_timezone(value: str) -> str:
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Europe/Rome)")
+        raise ValueError(
+            f"unknown time zone {value!r} (use an IANA name such as Europe/Rome)"
+        ) from None
     return value
 
 
-def substitute_env(node: Any, env: dict[str, str], path: str = "") -> tuple[Any, list[tuple[str, str]]]:
+def substitute_env(
+    node: Any, env: dict[str, str], path: str = ""
+) -> tuple[Any, list[tuple[str, str]]]:
     """Replace ``${VAR}`` / ``${VAR:-default}`` in every string of a parsed YAML tree."""
     problems: list[tuple[str, str]] = []
     if isinstance(node, dict):
@@ -313,7 +319,7 @@ def _reason(err: Any) -> str:
 def _resolve_sqlite_path(url: str, base: Path) -> str:
     prefix = "sqlite+aiosqlite:///"
     if url.startswith(prefix):
-        file_part = url[len(prefix):]
+        file_part = url[len(prefix) :]
         if file_part and file_part != ":memory:" and not file_part.startswith("/"):
             return prefix + str((base / file_part).resolve())
     return url

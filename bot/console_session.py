@@ -19,20 +19,26 @@ async def console_person(runtime: object, email: str | None) -> str:
     clock = runtime.clock  # type: ignore[attr-defined]
     async with db.session() as session:
         if email:
-            person = await session.scalar(select(Person).where(Person.email == email.strip().lower()))
-            if person is None:
-                raise InputError(
-                    "--as", f"nobody with email {email!r} in the directory "
-                    "(import people first: fidelio people import FILE.csv)"
-                )
-        else:
             person = await session.scalar(
-                select(Person).where(Person.role.in_([Role.hr, Role.admin])).order_by(Person.role, Person.id)
+                select(Person).where(Person.email == email.strip().lower())
             )
             if person is None:
                 raise InputError(
-                    "console.as_email", "the directory is empty; load it with "
-                    "`fidelio people import FILE.csv` or `fidelio demo load`"
+                    "--as",
+                    f"nobody with email {email!r} in the directory "
+                    "(import people first: fidelio people import FILE.csv)",
+                )
+        else:
+            person = await session.scalar(
+                select(Person)
+                .where(Person.role.in_([Role.hr, Role.admin]))
+                .order_by(Person.role, Person.id)
+            )
+            if person is None:
+                raise InputError(
+                    "console.as_email",
+                    "the directory is empty; load it with "
+                    "`fidelio people import FILE.csv` or `fidelio demo load`",
                 )
         await link(session, person, ChannelName.console, person.email, person.email, clock)
         return person.email

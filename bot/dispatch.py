@@ -112,10 +112,15 @@ class Dispatcher:
         except Exception:
             log.exception(
                 "handling %s failed (channel=%s user=%s event=%s)",
-                type(event).__name__, event.user.channel, event.user.external_id, event.event_id,
+                type(event).__name__,
+                event.user.channel,
+                event.user.external_id,
+                event.event_id,
             )
             await self._remember(event)
-            return DispatchResult(False, [self._render(Reply("errors/internal"), locale, event, to)])
+            return DispatchResult(
+                False, [self._render(Reply("errors/internal"), locale, event, to)]
+            )
         return DispatchResult(False, rendered)
 
     def _platform_locale(self, event: InboundEvent) -> str:
@@ -123,7 +128,12 @@ class Dispatcher:
         return code if code in ("en", "it") else self.settings.organisation.default_locale
 
     def _render(
-        self, reply: Reply, locale: str, event: InboundEvent, to: Address, timezone: str | None = None
+        self,
+        reply: Reply,
+        locale: str,
+        event: InboundEvent,
+        to: Address,
+        timezone: str | None = None,
     ) -> Outgoing:
         return Outgoing(to, self.renderer.render(reply, locale, event.user.channel, timezone))
 
@@ -226,8 +236,11 @@ class Dispatcher:
             raise _Refused(
                 command.name,
                 AuditEntry(
-                    at=self.clock.now(), actor_person_id=person.id, actor_label=person.email,
-                    action="denied", detail={"command": command.name, "role": person.role.value},
+                    at=self.clock.now(),
+                    actor_person_id=person.id,
+                    actor_label=person.email,
+                    action="denied",
+                    detail={"command": command.name, "role": person.role.value},
                 ),
             )
         ctx = self._context(session, person, event, args)
@@ -241,7 +254,10 @@ class Dispatcher:
         route = self.registry.buttons.get(event.action)
         if event.action == INVALID_ACTION or route is None:
             log.warning(
-                "refused button %r from %s:%s", event.action, event.user.channel, event.user.external_id
+                "refused button %r from %s:%s",
+                event.action,
+                event.user.channel,
+                event.user.external_id,
             )
             raise UserFacingError("errors/stale_button")
         if person.role not in route.roles:

@@ -49,7 +49,9 @@ def parse_local_datetime(value: object, default_zone: str | None = None) -> date
         return parsed
     zone_name = zone_name or default_zone
     if not zone_name:
-        raise ValueError(f"{value!r} has no time zone (add an offset or a zone such as Europe/Rome)")
+        raise ValueError(
+            f"{value!r} has no time zone (add an offset or a zone such as Europe/Rome)"
+        )
     try:
         return parsed.replace(tzinfo=ZoneInfo(zone_name))
     except (ZoneInfoNotFoundError, ValueError):

@@ -104,7 +104,9 @@ class Registry:
 
         return decorate
 
-    def button(self, action: str, *, roles: Iterable[Role] = EVERYONE) -> Callable[[Handler], Handler]:
+    def button(
+        self, action: str, *, roles: Iterable[Role] = EVERYONE
+    ) -> Callable[[Handler], Handler]:
         def decorate(handler: Handler) -> Handler:
             if action in self.buttons:
                 raise ValueError(f"button action {action!r} registered twice")

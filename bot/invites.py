@@ -78,13 +78,19 @@ async def issue_invites(
         session.add(invite)
         issued.append(
             IssuedInvite(
-                person.id, person.email, person.name, person.team.name, code,
+                person.id,
+                person.email,
+                person.name,
+                person.team.name,
+                code,
                 (now + ttl).isoformat(timespec="minutes"),
             )
         )
     session.add(
         AuditEntry(
-            at=now, actor_label=actor, action="invites.issue",
+            at=now,
+            actor_label=actor,
+            action="invites.issue",
             detail={"count": len(issued), "channel": channel.value},
         )
     )
@@ -111,9 +117,7 @@ async def redeem_invite(
     if invite.expires_at <= now:
         raise UserFacingError("errors/invite_expired")
     claimed = await session.execute(
-        update(Invite)
-        .where(Invite.id == invite.id, Invite.used_at.is_(None))
-        .values(used_at=now)
+        update(Invite).where(Invite.id == invite.id, Invite.used_at.is_(None)).values(used_at=now)
     )
     if claimed.rowcount != 1:  # type: ignore[attr-defined]
         raise UserFacingError("errors/invite_used")
@@ -124,8 +128,11 @@ async def redeem_invite(
     await link(session, person, ChannelName(user.channel), user.external_id, user.address, clock)
     session.add(
         AuditEntry(
-            at=now, actor_person_id=person.id, actor_label=person.email,
-            action="invites.redeem", detail={"channel": user.channel},
+            at=now,
+            actor_person_id=person.id,
+            actor_label=person.email,
+            action="invites.redeem",
+            detail={"channel": user.channel},
         )
     )
     return person

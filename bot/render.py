@@ -16,7 +16,6 @@ from bot.errors import InputError
 from bot.markup import escape
 from bot.replies import Reply
 
-
 _BLANK_RUNS = re.compile(r"\n[ \t]*\n(?:[ \t]*\n)+")
 
 
@@ -103,7 +102,11 @@ class Renderer:
         )
 
     def render(
-        self, reply: Reply, locale: str | None, channel: str = "console", timezone: str | None = None
+        self,
+        reply: Reply,
+        locale: str | None,
+        channel: str = "console",
+        timezone: str | None = None,
     ) -> Message:
         """Turn a handler's Reply into a neutral Message."""
         return Message(

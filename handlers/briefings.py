@@ -34,7 +34,10 @@ def register(registry: Registry) -> None:
 
 # --- shared lookups -------------------------------------------------------------------------
 
-async def _receipt(ctx: HandlerContext, campaign_id: str) -> tuple[Campaign, BriefingReceipt, Briefing]:
+
+async def _receipt(
+    ctx: HandlerContext, campaign_id: str
+) -> tuple[Campaign, BriefingReceipt, Briefing]:
     """The person's copy of an open briefing, or a polite refusal."""
     if not campaign_id.isdigit():
         raise UserFacingError("errors/stale_button")
@@ -84,6 +87,7 @@ def _next_question(receipt: BriefingReceipt, briefing: Briefing) -> int | None:
 
 # --- buttons --------------------------------------------------------------------------------
 
+
 async def read_more(ctx: HandlerContext) -> Reply:
     campaign, receipt, briefing = await _receipt(ctx, ctx.args)
     if receipt.read_more_at is None:
@@ -110,10 +114,14 @@ async def acknowledge(ctx: HandlerContext) -> list[Reply]:
         receipt.acknowledged_at = ctx.clock.now()
         before_launch = receipt.acknowledged_at < briefing.launch_at
         replies.append(
-            Reply("briefings/acknowledged", {
-                "title": briefing.title, "before_launch": before_launch,
-                "quiz_questions": len(briefing.quiz),
-            })
+            Reply(
+                "briefings/acknowledged",
+                {
+                    "title": briefing.title,
+                    "before_launch": before_launch,
+                    "quiz_questions": len(briefing.quiz),
+                },
+            )
         )
     elif receipt.quiz_completed_at is not None or not briefing.quiz:
         return [Reply("briefings/already_acknowledged", {"title": briefing.title})]
@@ -129,7 +137,9 @@ async def answer_quiz(ctx: HandlerContext) -> Reply | list[Reply]:
         raise UserFacingError("errors/stale_button")
     campaign_id, index, choice = parts[0], int(parts[1]), int(parts[2])
     campaign, receipt, briefing = await _receipt(ctx, campaign_id)
-    if index >= len(briefing.quiz) or choice >= len(briefing.quiz[index].options[briefing.locales[0]]):
+    if index >= len(briefing.quiz) or choice >= len(
+        briefing.quiz[index].options[briefing.locales[0]]
+    ):
         raise UserFacingError("errors/stale_button")
     if receipt.acknowledged_at is None:
         # The quiz follows "Got it"; a press on an old quiz card counts as acknowledgement.
@@ -159,20 +169,29 @@ def _finish_quiz(ctx: HandlerContext, receipt: BriefingReceipt, briefing: Briefi
         if picked == question.correct:
             score += 1
         else:
-            wrong.append({
-                "number": index + 1,
-                "question": question.question[chosen],
-                "correct": question.options[chosen][question.correct],
-                "explanation": question.explanation[chosen],
-            })
+            wrong.append(
+                {
+                    "number": index + 1,
+                    "question": question.question[chosen],
+                    "correct": question.options[chosen][question.correct],
+                    "explanation": question.explanation[chosen],
+                }
+            )
     receipt.quiz_score = score
     receipt.quiz_completed_at = ctx.clock.now()
-    return Reply("briefings/quiz_result", {
-        "title": briefing.title, "score": score, "total": len(briefing.quiz), "wrong": wrong,
-    })
+    return Reply(
+        "briefings/quiz_result",
+        {
+            "title": briefing.title,
+            "score": score,
+            "total": len(briefing.quiz),
+            "wrong": wrong,
+        },
+    )
 
 
 # --- commands -------------------------------------------------------------------------------
+
 
 async def _active_receipts(ctx: HandlerContext) -> list[tuple[Campaign, BriefingReceipt]]:
     now = ctx.clock.now()
@@ -194,15 +213,21 @@ async def list_briefings(ctx: HandlerContext) -> Reply:
     buttons = []
     for campaign, receipt in await _active_receipts(ctx):
         briefing = Briefing.from_json(campaign.snapshot)
-        items.append({
-            "title": briefing.title,
-            "launch_at": briefing.launch_at.isoformat(),
-            "launched": ctx.clock.now() >= briefing.launch_at,
-            "acknowledged": receipt.acknowledged_at is not None,
-            "score": receipt.quiz_score,
-            "total": len(briefing.quiz),
-        })
-        buttons.append(ReplyButton(_short(briefing.text(briefing.title, ctx.locale)), "brief_more", str(campaign.id)))
+        items.append(
+            {
+                "title": briefing.title,
+                "launch_at": briefing.launch_at.isoformat(),
+                "launched": ctx.clock.now() >= briefing.launch_at,
+                "acknowledged": receipt.acknowledged_at is not None,
+                "score": receipt.quiz_score,
+                "total": len(briefing.quiz),
+            }
+        )
+        buttons.append(
+            ReplyButton(
+                _short(briefing.text(briefing.title, ctx.locale)), "brief_more", str(campaign.id)
+            )
+        )
     return Reply("briefings/list", {"items": items}, tuple(buttons[:10]))
 
 
@@ -222,15 +247,22 @@ async def ask(ctx: HandlerContext) -> Reply:
         passages.extend(passages_for(briefing, campaign.id, ctx.locale, body))
     hits = search(passages, query)
     ctx.audit("briefings.ask", hits=len(hits))
-    return Reply("briefings/ask_result", {
-        "query": query,
-        "hits": [
-            {"title": h.passage.title, "question": h.passage.question, "text": h.passage.text,
-             "kind": h.passage.kind}
-            for h in hits
-        ],
-        "searched": len({p.campaign_id for p in passages}),
-    })
+    return Reply(
+        "briefings/ask_result",
+        {
+            "query": query,
+            "hits": [
+                {
+                    "title": h.passage.title,
+                    "question": h.passage.question,
+                    "text": h.passage.text,
+                    "kind": h.passage.kind,
+                }
+                for h in hits
+            ],
+            "searched": len({p.campaign_id for p in passages}),
+        },
+    )
 
 
 async def readiness(ctx: HandlerContext) -> Reply:
@@ -239,8 +271,10 @@ async def readiness(ctx: HandlerContext) -> Reply:
     report = await team_readiness(ctx.session, campaign, briefing, viewer=ctx.person)
     if not report.rows:
         raise UserFacingError(
-            "briefings/readiness_none", title=briefing.title,
-            not_yet=ctx.clock.now() < campaign.starts_at, brief_at=campaign.starts_at.isoformat(),
+            "briefings/readiness_none",
+            title=briefing.title,
+            not_yet=ctx.clock.now() < campaign.starts_at,
+            brief_at=campaign.starts_at.isoformat(),
         )
     return Reply("briefings/readiness_note", report.context(briefing, with_names=True))
 
@@ -263,24 +297,45 @@ async def campaign(ctx: HandlerContext) -> Reply:
     try:
         if action in ("", "list"):
             rows = await ctx.session.scalars(
-                select(Campaign).where(Campaign.kind == CampaignKind.briefing).order_by(Campaign.id.desc()).limit(15)
+                select(Campaign)
+                .where(Campaign.kind == CampaignKind.briefing)
+                .order_by(Campaign.id.desc())
+                .limit(15)
             )
-            return Reply("briefings/campaign_list", {"campaigns": [
-                {"id": c.id, "title": c.title, "status": c.status.value,
-                 "starts_at": c.starts_at.isoformat(), "launch_at": (c.launch_at or c.starts_at).isoformat()}
-                for c in rows
-            ]})
+            return Reply(
+                "briefings/campaign_list",
+                {
+                    "campaigns": [
+                        {
+                            "id": c.id,
+                            "title": c.title,
+                            "status": c.status.value,
+                            "starts_at": c.starts_at.isoformat(),
+                            "launch_at": (c.launch_at or c.starts_at).isoformat(),
+                        }
+                        for c in rows
+                    ]
+                },
+            )
         if action == "show":
             return await readiness(_with_args(ctx, rest))
         if action == "schedule":
             briefing = load_briefing(
-                ctx.settings.content_dir / "briefings", rest, ctx.settings.organisation.default_timezone
+                ctx.settings.content_dir / "briefings",
+                rest,
+                ctx.settings.organisation.default_timezone,
             )
             scheduled, warnings = await service.schedule_in(ctx.session, briefing, actor)
-            return Reply("briefings/scheduled", {
-                "id": scheduled.id, "title": briefing.title, "brief_at": briefing.brief_at.isoformat(),
-                "launch_at": briefing.launch_at.isoformat(), "warnings": warnings,
-            })
+            return Reply(
+                "briefings/scheduled",
+                {
+                    "id": scheduled.id,
+                    "title": briefing.title,
+                    "brief_at": briefing.brief_at.isoformat(),
+                    "launch_at": briefing.launch_at.isoformat(),
+                    "warnings": warnings,
+                },
+            )
         if action == "cancel":
             if not rest.isdigit():
                 raise UserFacingError("briefings/campaign_usage")

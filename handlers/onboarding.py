@@ -19,15 +19,20 @@ def register(registry: Registry) -> None:
 
 async def start(ctx: HandlerContext) -> Reply:
     """A known person sending /start (again) is simply welcomed back."""
-    return Reply("welcome", {"name": ctx.person.name, "organisation": ctx.settings.organisation.name})
+    return Reply(
+        "welcome", {"name": ctx.person.name, "organisation": ctx.settings.organisation.name}
+    )
 
 
 async def help_(ctx: HandlerContext) -> Reply:
     assert ctx.registry is not None
     commands = [
-        {"name": c.name, "summary": c.summary} for c in ctx.registry.visible_commands(ctx.person.role)
+        {"name": c.name, "summary": c.summary}
+        for c in ctx.registry.visible_commands(ctx.person.role)
     ]
-    return Reply("help", {"name": ctx.person.name, "commands": commands, "role": ctx.person.role.value})
+    return Reply(
+        "help", {"name": ctx.person.name, "commands": commands, "role": ctx.person.role.value}
+    )
 
 
 async def language(ctx: HandlerContext) -> Reply:
@@ -36,7 +41,9 @@ async def language(ctx: HandlerContext) -> Reply:
         return Reply(
             "language/choose",
             {"current": LANGUAGE_NAMES[ctx.person.locale]},
-            buttons=tuple(ReplyButton(LANGUAGE_NAMES[code], "language", code) for code in SUPPORTED_LOCALES),
+            buttons=tuple(
+                ReplyButton(LANGUAGE_NAMES[code], "language", code) for code in SUPPORTED_LOCALES
+            ),
         )
     return _set_language(ctx, choice)
 
@@ -49,7 +56,9 @@ def _set_language(ctx: HandlerContext, choice: str) -> Reply:
     aliases = {"english": "en", "inglese": "en", "italiano": "it", "italian": "it"}
     code = aliases.get(choice, choice)
     if code not in SUPPORTED_LOCALES:
-        raise UserFacingError("errors/unknown_language", given=choice, choices=", ".join(SUPPORTED_LOCALES))
+        raise UserFacingError(
+            "errors/unknown_language", given=choice, choices=", ".join(SUPPORTED_LOCALES)
+        )
     ctx.person.locale = code
     ctx.person.updated_at = ctx.clock.now()
     return Reply("language/set", {"language": LANGUAGE_NAMES[code]})

@@ -68,7 +68,10 @@ class Scheduler:
             log.warning("another Fidelio instance holds the scheduler lock; staying passive")
             return
         self.scheduler.add_job(
-            self.prune_processed_events, "interval", hours=6, id="maintenance:prune-events",
+            self.prune_processed_events,
+            "interval",
+            hours=6,
+            id="maintenance:prune-events",
             replace_existing=True,
         )
         for factory in self.job_factories:

@@ -38,8 +38,12 @@ def briefing_jobs(service: BriefingService, sweep_s: float) -> JobFactory:
         # APScheduler runs on real time: it only wakes us up. What is due is decided by
         # run_due with the injected clock, so the first sweep is "right now" in real time.
         scheduler.add_job(
-            service.run_due, "interval", seconds=sweep_s, id="briefings:sweep",
-            replace_existing=True, next_run_time=datetime.now(UTC),
+            service.run_due,
+            "interval",
+            seconds=sweep_s,
+            id="briefings:sweep",
+            replace_existing=True,
+            next_run_time=datetime.now(UTC),
         )
         assert service.db is not None
         async with service.db.session() as session:
@@ -56,8 +60,11 @@ def briefing_jobs(service: BriefingService, sweep_s: float) -> JobFactory:
             for name, when in campaign_moments(briefing).items():
                 if when > now:
                     scheduler.add_job(
-                        service.run_due, "date", run_date=when,
-                        id=f"campaign:{campaign.id}:{name}", replace_existing=True,
+                        service.run_due,
+                        "date",
+                        run_date=when,
+                        id=f"campaign:{campaign.id}:{name}",
+                        replace_existing=True,
                     )
 
     return factory

@@ -31,6 +31,7 @@ DATABASES = ["sqlite"] + (["postgresql"] if PG_URL else [])
 
 # --- loopback guard -------------------------------------------------------------------------
 
+
 def _is_loopback(address: Any) -> bool:
     host = address[0] if isinstance(address, tuple) else address
     if host in ("localhost", "ip6-localhost"):
@@ -74,6 +75,7 @@ def loopback_only() -> Iterator[None]:
 
 
 # --- databases --------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -70,7 +70,9 @@ async def invite_code(db: Database, email: str, clock: Clock, hours: int = 24) -
 
 
 @asynccontextmanager
-async def running(settings: Settings, clock: Clock, *, background: bool = True) -> AsyncIterator[Runtime]:
+async def running(
+    settings: Settings, clock: Clock, *, background: bool = True
+) -> AsyncIterator[Runtime]:
     """A started Fidelio (channels, and unless ``background=False`` the scheduler and the
     outbox loop) that is stopped afterwards."""
     runtime = build_runtime(settings, clock=clock)
@@ -95,7 +97,9 @@ class TelegramDialog:
         messages = await self.fake.wait_for_messages(self.user_id, before + replies)
         return [m.text or "" for m in messages[before : before + replies]]
 
-    async def press(self, label: str, *, replies: int = 1, message_id: int | None = None) -> list[str]:
+    async def press(
+        self, label: str, *, replies: int = 1, message_id: int | None = None
+    ) -> list[str]:
         """Press a button (on the latest message with buttons, or on ``message_id``)."""
         before = len(self.fake.messages_to(self.user_id))
         await self.fake.press(self.user_id, label, message_id=message_id)

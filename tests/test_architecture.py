@@ -30,8 +30,15 @@ def test_handlers_do_not_import_platform_libraries() -> None:
 
 
 def test_core_outside_adapters_does_not_import_platform_libraries() -> None:
-    allowed = {REPO / "bot" / "channels" / "telegram.py", REPO / "bot" / "channels" / "slack.py",
-               REPO / "bot" / "cli.py"}
+    allowed = {
+        REPO / "bot" / "channels" / "telegram.py",
+        REPO / "bot" / "channels" / "slack.py",
+        REPO / "bot" / "cli.py",
+    }
     files = [f for f in (REPO / "bot").rglob("*.py") if f not in allowed]
-    offenders = {str(f.relative_to(REPO)) for f in files if imported_modules(f) & {"telegram", "slack_bolt", "slack_sdk"}}
+    offenders = {
+        str(f.relative_to(REPO))
+        for f in files
+        if imported_modules(f) & {"telegram", "slack_bolt", "slack_sdk"}
+    }
     assert offenders == set()

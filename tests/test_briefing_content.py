@@ -41,21 +41,50 @@ def test_snapshot_round_trip() -> None:
     ("old", "new", "field", "reason"),
     [
         ("kind: promotion", "kind: discount", "kind", "must be one of product, promotion"),
-        ("    correct: 2\n    explanation:\n      en: \"Broken", "    correct: 4\n    explanation:\n      en: \"Broken",
-         "quiz[1].correct", "1 to 3"),
+        (
+            '    correct: 2\n    explanation:\n      en: "Broken',
+            '    correct: 4\n    explanation:\n      en: "Broken',
+            "quiz[1].correct",
+            "1 to 3",
+        ),
         ("brief: 3d", "brief: soon", "brief", "neither a lead time"),
-        ("launch_at: 2027-03-01 09:00 Europe/Rome", "launch_at: next spring", "launch_at", "not a date-time"),
-        ("launch_at: 2027-03-01 09:00 Europe/Rome", "launch_at: 2027-03-01 09:00 Mars/Base", "launch_at",
-         "unknown time zone"),
-        ("  teams_only: [Customer Care]\n", "  teams_only: [Customer Care]\n  shops: [x]\n",
-         "audience.shops", "unknown field"),
-        ("reminders: [24h after briefing, 6h before launch]", "reminders: [tomorrow]", "reminders[1]",
-         "after briefing"),
-        ("  it: \"Permuta di primavera: fino a 300 euro per il vecchio TV\"\n", "", "title.it",
-         "missing text for this locale"),
+        (
+            "launch_at: 2027-03-01 09:00 Europe/Rome",
+            "launch_at: next spring",
+            "launch_at",
+            "not a date-time",
+        ),
+        (
+            "launch_at: 2027-03-01 09:00 Europe/Rome",
+            "launch_at: 2027-03-01 09:00 Mars/Base",
+            "launch_at",
+            "unknown time zone",
+        ),
+        (
+            "  teams_only: [Customer Care]\n",
+            "  teams_only: [Customer Care]\n  shops: [x]\n",
+            "audience.shops",
+            "unknown field",
+        ),
+        (
+            "reminders: [24h after briefing, 6h before launch]",
+            "reminders: [tomorrow]",
+            "reminders[1]",
+            "after briefing",
+        ),
+        (
+            '  it: "Permuta di primavera: fino a 300 euro per il vecchio TV"\n',
+            "",
+            "title.it",
+            "missing text for this locale",
+        ),
         ("::: it\n", "::: fr\n", "body", "not in locales"),
-        ("expires_at: 2027-04-30 20:00 Europe/Rome", "expires_at: 2027-02-01 20:00 Europe/Rome",
-         "expires_at", "after launch_at"),
+        (
+            "expires_at: 2027-04-30 20:00 Europe/Rome",
+            "expires_at: 2027-02-01 20:00 Europe/Rome",
+            "expires_at",
+            "after launch_at",
+        ),
         ("id: spring-trade-in", "id: Spring Trade In!", "id", "3-32 characters"),
     ],
 )
@@ -111,7 +140,9 @@ def test_late_lead_time_is_a_warning(tmp_path: Path) -> None:
     assert result.problems == []
     assert len(result.warnings) == 1
     assert result.warnings[0].where.endswith("b.md: brief")
-    assert "already past" in result.warnings[0].reason and "before launch" in result.warnings[0].reason
+    assert (
+        "already past" in result.warnings[0].reason and "before launch" in result.warnings[0].reason
+    )
 
 
 def test_duplicate_ids_are_refused(tmp_path: Path) -> None:
@@ -145,12 +176,18 @@ async def test_content_check_command_reports_file_and_field(tmp_path: Path) -> N
     folder.mkdir(parents=True)
     (tmp_path / "content" / "templates").symlink_to(REPO / "content" / "templates")
     (folder / "good.md").write_text(GOOD, encoding="utf-8")
-    (folder / "broken.md").write_text(GOOD.replace("id: spring-trade-in", "id: broken-one")
-                                      .replace("kind: promotion", "kind: flyer"), encoding="utf-8")
+    (folder / "broken.md").write_text(
+        GOOD.replace("id: spring-trade-in", "id: broken-one").replace(
+            "kind: promotion", "kind: flyer"
+        ),
+        encoding="utf-8",
+    )
     config = write_config(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'f.db'}")
     config.write_text(config.read_text().replace(str(REPO / "content"), str(tmp_path / "content")))
     code, out, err = await fidelio(config, "content", "check")
     assert code == 2
-    assert f"{folder / 'broken.md'}: kind: must be one of product, promotion" in err.replace("\n", "")
+    assert f"{folder / 'broken.md'}: kind: must be one of product, promotion" in err.replace(
+        "\n", ""
+    )
     assert "ok spring-trade-in" in out
     assert "1 valid briefing(s), 1 problem(s)" in out

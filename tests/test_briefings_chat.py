@@ -55,7 +55,9 @@ async def test_hr_schedules_and_cancels_in_chat_and_employees_cannot(
     async with db.session() as session:
         campaign = await session.get(Campaign, 1)
         assert campaign is not None and campaign.status == CampaignStatus.cancelled
-        actions = [a.action for a in await session.scalars(select(AuditEntry).order_by(AuditEntry.id))]
+        actions = [
+            a.action for a in await session.scalars(select(AuditEntry).order_by(AuditEntry.id))
+        ]
     assert "campaign.schedule" in actions and "campaign.cancel" in actions and "denied" in actions
 
 
@@ -95,7 +97,9 @@ async def test_readiness_is_scoped_to_the_managers_subtree(
 
         outsider = await ConsoleDialog(runtime, MARKETING_EMPLOYEE).say("briefings")
         assert "no active briefings" in outsider
-        assert "not available to you" in await ConsoleDialog(runtime, MARKETING_EMPLOYEE).say("readiness 1")
+        assert "not available to you" in await ConsoleDialog(runtime, MARKETING_EMPLOYEE).say(
+            "readiness 1"
+        )
 
         # After expiry the briefing is closed: buttons are refused politely.
         clock.set(datetime(2027, 5, 1, 9, 0, tzinfo=ROME) + timedelta(days=1))

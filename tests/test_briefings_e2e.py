@@ -39,8 +39,12 @@ BRIEFINGS = REPO / "content" / "briefings"
 BRIEF_AT = datetime(2027, 2, 26, 9, 0, tzinfo=ROME)
 LAUNCH = datetime(2027, 3, 1, 9, 0, tzinfo=ROME)
 AUDIENCE_TEAMS = {"Sales Milano", "Sales Roma", "Customer Care"}
-FAST_RATES = {"telegram_per_chat_per_s": 20.0, "telegram_global_per_s": 400.0,
-              "slack_per_channel_per_s": 20.0, "slack_global_per_s": 400.0}
+FAST_RATES = {
+    "telegram_per_chat_per_s": 20.0,
+    "telegram_global_per_s": 400.0,
+    "slack_per_channel_per_s": 20.0,
+    "slack_global_per_s": 400.0,
+}
 
 
 def user_id(person_id: int) -> int:
@@ -53,21 +57,30 @@ async def fake() -> AsyncIterator[FakeTelegramServer]:
         yield server
 
 
-async def link_everyone(db: Database, fake: FakeTelegramServer, clock: ManualClock) -> dict[str, Person]:
+async def link_everyone(
+    db: Database, fake: FakeTelegramServer, clock: ManualClock
+) -> dict[str, Person]:
     """Every demo person on Telegram (chat id 10000 + person id); returns people by email."""
     async with db.session() as session:
         people = list(await session.scalars(select(Person).order_by(Person.id)))
         for person in people:
             fake.add_user(user_id(person.id), person.name.split()[0], language_code="en")
-            await link(session, person, ChannelName.telegram, str(user_id(person.id)),
-                       str(user_id(person.id)), clock)
+            await link(
+                session,
+                person,
+                ChannelName.telegram,
+                str(user_id(person.id)),
+                str(user_id(person.id)),
+                clock,
+            )
     return {p.email: p for p in people}
 
 
 async def audience_emails(db: Database, day: datetime) -> set[str]:
     async with db.session() as session:
         rows = await session.execute(
-            select(Person.email, Person.leave_date).join(Team, Team.id == Person.team_id)
+            select(Person.email, Person.leave_date)
+            .join(Team, Team.id == Person.team_id)
             .where(Team.name.in_(AUDIENCE_TEAMS))
         )
         return {email for email, left in rows.all() if left is None or left > day.date()}
@@ -94,7 +107,9 @@ async def test_briefing_reaches_its_audience_on_time_in_each_language_and_tracks
     clock.set(datetime(2027, 2, 20, 12, 0, tzinfo=ROME))
     async with running(settings_for(database_url, fake), clock, background=False) as runtime:
         briefing = load_briefing(BRIEFINGS, "spring-trade-in")
-        campaign, warnings = await runtime.briefings.schedule(briefing, actor="hr@demo.fidelio.example")
+        campaign, warnings = await runtime.briefings.schedule(
+            briefing, actor="hr@demo.fidelio.example"
+        )
         assert warnings == []
 
         clock.set(BRIEF_AT - timedelta(minutes=1))
@@ -143,9 +158,12 @@ async def test_briefing_reaches_its_audience_on_time_in_each_language_and_tracks
         clock.set(BRIEF_AT + timedelta(hours=24))
         await tick(runtime)
         reminded = {
-            email for email in audience
-            if any("Reminder" in (m.text or "") or "Promemoria" in (m.text or "")
-                   for m in fake.messages_to(user_id(people[email].id)))
+            email
+            for email in audience
+            if any(
+                "Reminder" in (m.text or "") or "Promemoria" in (m.text or "")
+                for m in fake.messages_to(user_id(people[email].id))
+            )
         }
         assert reminded == audience - {"aisha.khan@demo.fidelio.example"}
         await tick(runtime)  # nothing is sent twice
@@ -160,12 +178,16 @@ async def test_briefing_reaches_its_audience_on_time_in_each_language_and_tracks
         note = manager.text or ""
         assert "Prontezza al lancio" in note and "Sales Milano" in note
         assert "Sales Roma" not in note  # only his own team
-        assert "Non ancora letto:" in note and "Aisha Khan" not in note.split("Non ancora letto:")[1]
+        assert (
+            "Non ancora letto:" in note and "Aisha Khan" not in note.split("Non ancora letto:")[1]
+        )
         assert "domanda 1" in note  # the most-missed question
         hr = people["hr@demo.fidelio.example"]
         assert fake.messages_to(user_id(hr.id)) == []  # HR is not in the audience
         # The Headquarters manager sees every audience team below her.
-        top = fake.last_message(user_id(people["giulia.ferretti@demo.fidelio.example"].id)).text or ""
+        top = (
+            fake.last_message(user_id(people["giulia.ferretti@demo.fidelio.example"].id)).text or ""
+        )
         assert all(team in top for team in AUDIENCE_TEAMS) and "<b>Totale</b> (29)" in top
 
         # A person who joins Sales Roma after launch gets the briefing, labelled late.
@@ -179,9 +201,18 @@ async def test_briefing_reaches_its_audience_on_time_in_each_language_and_tracks
         path.write_text(extra, encoding="utf-8")
         await import_people(db, path, clock)
         async with db.session() as session:
-            new = await session.scalar(select(Person).where(Person.email == "new.hire@demo.fidelio.example"))
+            new = await session.scalar(
+                select(Person).where(Person.email == "new.hire@demo.fidelio.example")
+            )
             assert new is not None
-            await link(session, new, ChannelName.telegram, str(user_id(new.id)), str(user_id(new.id)), clock)
+            await link(
+                session,
+                new,
+                ChannelName.telegram,
+                str(user_id(new.id)),
+                str(user_id(new.id)),
+                clock,
+            )
         fake.add_user(user_id(new.id), "Nuovo")
         await tick(runtime)
         late = fake.messages_to(user_id(new.id))
@@ -211,7 +242,9 @@ async def test_person_who_links_an_account_later_still_gets_the_briefing(
     async with db.session() as session:
         from bot.db.models import ChannelIdentity
 
-        identity = await session.scalar(select(ChannelIdentity).where(ChannelIdentity.person_id == kevin.id))
+        identity = await session.scalar(
+            select(ChannelIdentity).where(ChannelIdentity.person_id == kevin.id)
+        )
         await session.delete(identity)
     clock.set(BRIEF_AT)
     async with running(settings_for(database_url, fake), clock, background=False) as runtime:
@@ -221,7 +254,14 @@ async def test_person_who_links_an_account_later_still_gets_the_briefing(
         async with db.session() as session:
             failed = await session.scalar(select(Delivery).where(Delivery.person_id == kevin.id))
             assert failed is not None and failed.status == DeliveryStatus.failed
-            await link(session, kevin, ChannelName.telegram, str(user_id(kevin.id)), str(user_id(kevin.id)), clock)
+            await link(
+                session,
+                kevin,
+                ChannelName.telegram,
+                str(user_id(kevin.id)),
+                str(user_id(kevin.id)),
+                clock,
+            )
         clock.advance(timedelta(hours=1))
         await tick(runtime)
         card = fake.messages_to(user_id(kevin.id))
@@ -248,12 +288,16 @@ async def test_broadcast_killed_midway_resumes_without_duplicates(
         with pytest.raises(asyncio.CancelledError):
             await task
     async with db.session() as session:
-        confirmed = set(await session.scalars(
-            select(Delivery.person_id).where(Delivery.status == DeliveryStatus.sent)
-        ))
-        in_flight = set(await session.scalars(
-            select(Delivery.person_id).where(Delivery.status == DeliveryStatus.sending)
-        ))
+        confirmed = set(
+            await session.scalars(
+                select(Delivery.person_id).where(Delivery.status == DeliveryStatus.sent)
+            )
+        )
+        in_flight = set(
+            await session.scalars(
+                select(Delivery.person_id).where(Delivery.status == DeliveryStatus.sending)
+            )
+        )
     assert confirmed and in_flight  # the kill really happened mid-broadcast
 
     # Restart: a new runtime on the same database, after the leases ran out.
@@ -261,7 +305,9 @@ async def test_broadcast_killed_midway_resumes_without_duplicates(
     async with running(settings, clock, background=False) as runtime:
         await tick(runtime)
         await tick(runtime)
-    by_person = {p.id: len(fake.messages_to(user_id(p.id))) for e, p in people.items() if e in audience}
+    by_person = {
+        p.id: len(fake.messages_to(user_id(p.id))) for e, p in people.items() if e in audience
+    }
     assert all(count >= 1 for count in by_person.values())  # nobody lost
     duplicated = {pid for pid, count in by_person.items() if count > 1}
     # Only sends whose outcome was unknown at the kill may repeat (at-least-once); a send that
@@ -269,7 +315,9 @@ async def test_broadcast_killed_midway_resumes_without_duplicates(
     assert duplicated <= in_flight
     assert not duplicated & confirmed
     async with db.session() as session:
-        assert await session.scalar(select(func.count()).select_from(BriefingReceipt)) == len(audience)
+        assert await session.scalar(select(func.count()).select_from(BriefingReceipt)) == len(
+            audience
+        )
 
 
 async def test_429_storm_slows_the_broadcast_without_losing_anyone(
@@ -290,7 +338,8 @@ async def test_429_storm_slows_the_broadcast_without_losing_anyone(
             if stats.claimed == 0:
                 async with db.session() as session:
                     pending = await session.scalar(
-                        select(func.count()).select_from(Delivery)
+                        select(func.count())
+                        .select_from(Delivery)
                         .where(Delivery.status == DeliveryStatus.pending)
                     )
                 if not pending:
@@ -311,20 +360,31 @@ async def test_briefing_on_slack_with_buttons(
 ) -> None:
     await load_demo(db, clock)
     async with FakeSlackServer(rate_scale=20.0) as slack:
-        slack.add_user(SlackUser("U0GRACE", "grace.adeyemi@demo.fidelio.example", "grace", tz="Europe/London"))
+        slack.add_user(
+            SlackUser("U0GRACE", "grace.adeyemi@demo.fidelio.example", "grace", tz="Europe/London")
+        )
         from .harness import free_port
 
         port = free_port()
         settings = make_settings(
-            database_url, rates=FAST_RATES,
-            slack={"enabled": True, "mode": "http", "bot_token": slack.bot_token,
-                   "signing_secret": slack.signing_secret, "base_url": slack.base_url, "http_port": port},
+            database_url,
+            rates=FAST_RATES,
+            slack={
+                "enabled": True,
+                "mode": "http",
+                "bot_token": slack.bot_token,
+                "signing_secret": slack.signing_secret,
+                "base_url": slack.base_url,
+                "http_port": port,
+            },
         )
         clock.set(BRIEF_AT)
         async with running(settings, clock, background=False) as runtime:
             slack.set_request_url(f"http://127.0.0.1:{port}/slack/events")
             await runtime.channels["slack"].sync_directory(db, clock)
-            await runtime.briefings.schedule(load_briefing(BRIEFINGS, "spring-trade-in"), actor="hr")
+            await runtime.briefings.schedule(
+                load_briefing(BRIEFINGS, "spring-trade-in"), actor="hr"
+            )
             await tick(runtime)
             dm = slack.dm_channel_of("U0GRACE")
             card = slack.last_message(dm)
@@ -349,12 +409,19 @@ async def test_the_scheduler_wakes_the_due_work_and_rebuilds_jobs_from_the_table
     clock.set(datetime(2027, 2, 20, 12, 0, tzinfo=ROME))
     settings = settings_for(database_url, fake, scheduler={"sweep_s": 0.2, "outbox_poll_s": 0.05})
     async with running(settings, clock, background=False) as runtime:
-        campaign, _ = await runtime.briefings.schedule(load_briefing(BRIEFINGS, "spring-trade-in"), actor="hr")
+        campaign, _ = await runtime.briefings.schedule(
+            load_briefing(BRIEFINGS, "spring-trade-in"), actor="hr"
+        )
     # A fresh start rebuilds the campaign's wake-up jobs from the table, with stable ids.
     async with running(settings, clock) as runtime:
         job_ids = {job.id for job in runtime.scheduler.scheduler.get_jobs()}
-        assert {"briefings:sweep", f"campaign:{campaign.id}:brief", f"campaign:{campaign.id}:readiness",
-                f"campaign:{campaign.id}:reminder-0", f"campaign:{campaign.id}:reminder-1"} <= job_ids
+        assert {
+            "briefings:sweep",
+            f"campaign:{campaign.id}:brief",
+            f"campaign:{campaign.id}:readiness",
+            f"campaign:{campaign.id}:reminder-0",
+            f"campaign:{campaign.id}:reminder-1",
+        } <= job_ids
         clock.set(BRIEF_AT)
         kevin = user_id(people["kevin.liu@demo.fidelio.example"].id)
         card = (await fake.wait_for_messages(kevin, 1, timeout=10))[0]

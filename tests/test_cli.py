@@ -41,9 +41,17 @@ async def fidelio(
 ) -> tuple[int, str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FIDELIO_")}
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.cli", "-c", str(config), *args,
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE, env=env, cwd=str(config.parent),
+        sys.executable,
+        "-m",
+        "bot.cli",
+        "-c",
+        str(config),
+        *args,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+        cwd=str(config.parent),
     )
     out, err = await asyncio.wait_for(
         process.communicate(stdin.encode() if stdin is not None else None), timeout
@@ -141,8 +149,15 @@ async def test_invites_exported_to_csv_with_hashed_codes(
     config = write_config(tmp_path, database_url)
     target = tmp_path / "links.csv"
     code, out, err = await fidelio(
-        config, "people", "invite", "--team", "Customer Care", "--bot-username", "fidelio_demo_bot",
-        "-o", str(target),
+        config,
+        "people",
+        "invite",
+        "--team",
+        "Customer Care",
+        "--bot-username",
+        "fidelio_demo_bot",
+        "-o",
+        str(target),
     )
     assert code == 0, err
     rows = list(csv.DictReader(target.open(encoding="utf-8")))
@@ -155,7 +170,9 @@ async def test_invites_exported_to_csv_with_hashed_codes(
         audit = await session.scalar(select(AuditEntry).where(AuditEntry.action == "invites.issue"))
         assert audit is not None and audit.detail["count"] == len(rows)
 
-    code, _, err = await fidelio(config, "people", "invite", "--team", "Nowhere", "--bot-username", "b")
+    code, _, err = await fidelio(
+        config, "people", "invite", "--team", "Nowhere", "--bot-username", "b"
+    )
     assert code == 2 and "--team" in err and "Nowhere" in err
 
 
@@ -166,17 +183,28 @@ async def test_run_serves_telegram_and_stops_cleanly_on_sigterm(
     async with FakeTelegramServer(rate_scale=20.0) as fake:
         fake.add_user(4242, "Stranger", language_code="it")
         config = write_config(
-            tmp_path, database_url,
+            tmp_path,
+            database_url,
             console={"enabled": False},
             telegram={
-                "enabled": True, "token": fake.token, "base_url": fake.base_url,
-                "base_file_url": fake.base_file_url, "poll_timeout_s": 1,
+                "enabled": True,
+                "token": fake.token,
+                "base_url": fake.base_url,
+                "base_file_url": fake.base_file_url,
+                "poll_timeout_s": 1,
             },
         )
         env = {k: v for k, v in os.environ.items() if not k.startswith("FIDELIO_")}
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot.cli", "-c", str(config), "run",
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
+            sys.executable,
+            "-m",
+            "bot.cli",
+            "-c",
+            str(config),
+            "run",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=env,
         )
         assert process.stderr is not None
         lines: list[str] = []

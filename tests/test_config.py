@@ -45,7 +45,10 @@ def test_missing_required_variable_names_the_key(tmp_path: Path) -> None:
     path = write(tmp_path, "slack:\n  bot_token: ${SLACK_BOT_TOKEN}\n")
     with pytest.raises(ConfigError) as caught:
         load_settings(path, env={})
-    assert ("slack.bot_token", "environment variable SLACK_BOT_TOKEN is not set") in caught.value.problems
+    assert (
+        "slack.bot_token",
+        "environment variable SLACK_BOT_TOKEN is not set",
+    ) in caught.value.problems
 
 
 @pytest.mark.parametrize(
@@ -53,7 +56,11 @@ def test_missing_required_variable_names_the_key(tmp_path: Path) -> None:
     [
         ("anonymity:\n  min_group: 2\n", "anonymity.min_group", "greater than or equal to 3"),
         ("telegram:\n  tokken: x\n", "telegram.tokken", "unknown key"),
-        ("organisation:\n  default_timezone: Mars/Base\n", "organisation.default_timezone", "unknown time zone"),
+        (
+            "organisation:\n  default_timezone: Mars/Base\n",
+            "organisation.default_timezone",
+            "unknown time zone",
+        ),
         ("organisation:\n  default_locale: fr\n", "organisation.default_locale", "'en' or 'it'"),
         ("database:\n  url: mysql://x\n", "database.url", "async drivers only"),
         ("telegram:\n  enabled: true\n", "telegram.token", "required when telegram.enabled"),
@@ -63,9 +70,17 @@ def test_missing_required_variable_names_the_key(tmp_path: Path) -> None:
             "required in webhook mode",
         ),
         ("slack:\n  enabled: true\n  bot_token: x\n", "slack.app_token", "socket mode"),
-        ("slack:\n  enabled: true\n  bot_token: x\n  mode: http\n", "slack.signing_secret", "http mode"),
+        (
+            "slack:\n  enabled: true\n  bot_token: x\n  mode: http\n",
+            "slack.signing_secret",
+            "http mode",
+        ),
         ("console:\n  enabled: false\n", "(channels)", "enable at least one"),
-        ("rates:\n  telegram_per_chat_per_s: 0\n", "rates.telegram_per_chat_per_s", "greater than 0"),
+        (
+            "rates:\n  telegram_per_chat_per_s: 0\n",
+            "rates.telegram_per_chat_per_s",
+            "greater than 0",
+        ),
     ],
 )
 def test_bad_values_name_key_and_reason(tmp_path: Path, text: str, key: str, reason: str) -> None:
@@ -106,5 +121,7 @@ def test_environment_overrides_file(tmp_path: Path) -> None:
 
 def test_settings_are_frozen() -> None:
     settings = load_settings(REPO / "config.yaml", env={})
-    with pytest.raises(Exception):
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="frozen"):
         settings.console.enabled = False  # type: ignore[misc]

@@ -26,7 +26,9 @@ async def _linked(runtime: object, email: str) -> str:
     return await console_person(runtime, email)
 
 
-async def test_role_check_refuses_and_audits(db: Database, clock: ManualClock, database_url: str) -> None:
+async def test_role_check_refuses_and_audits(
+    db: Database, clock: ManualClock, database_url: str
+) -> None:
     await load_demo(db, clock)
     settings = make_settings(database_url, console={"enabled": True})
     async with console_runtime(settings, clock) as runtime:
@@ -67,6 +69,7 @@ async def test_handler_crash_gives_an_apology_not_a_traceback(
     await load_demo(db, clock)
     settings = make_settings(database_url, console={"enabled": True})
     async with console_runtime(settings, clock) as runtime:
+
         async def explode(ctx: object) -> Reply:
             raise RuntimeError("secret internal detail")
 

@@ -47,7 +47,9 @@ async def test_only_one_scheduler_is_active_on_postgres(
     assert not first.scheduler.running and not second.scheduler.running
 
 
-async def test_old_event_ids_are_forgotten(db: Database, clock: ManualClock, database_url: str) -> None:
+async def test_old_event_ids_are_forgotten(
+    db: Database, clock: ManualClock, database_url: str
+) -> None:
     async with db.session() as session:
         session.add(ProcessedEvent(channel="telegram", event_id="old", processed_at=clock.now()))
     clock.advance(timedelta(days=8))

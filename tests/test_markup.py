@@ -12,8 +12,15 @@ from .harness import REPO
 def test_spans() -> None:
     spans = parse("Hi **Ada**, _see_ `help` and [docs](https://example.org/x).")
     assert [(s.kind, s.text) for s in spans] == [
-        ("text", "Hi "), ("bold", "Ada"), ("text", ", "), ("italic", "see"), ("text", " "),
-        ("code", "help"), ("text", " and "), ("link", "docs"), ("text", "."),
+        ("text", "Hi "),
+        ("bold", "Ada"),
+        ("text", ", "),
+        ("italic", "see"),
+        ("text", " "),
+        ("code", "help"),
+        ("text", " and "),
+        ("link", "docs"),
+        ("text", "."),
     ]
 
 
@@ -41,8 +48,17 @@ def test_escaped_values_cannot_inject() -> None:
 def test_renderer_escapes_every_value() -> None:
     renderer = Renderer(REPO / "content" / "templates")
     message = renderer.render(
-        Reply("whoami", {"name": "**Eve** <script>", "email": "e@x", "team": "_T_", "role": "employee",
-                         "language": "en", "channel": "telegram"}),
+        Reply(
+            "whoami",
+            {
+                "name": "**Eve** <script>",
+                "email": "e@x",
+                "team": "_T_",
+                "role": "employee",
+                "language": "en",
+                "channel": "telegram",
+            },
+        ),
         "en",
     )
     assert to_telegram_html(message.text).startswith("<b>**Eve** &lt;script&gt;</b>")

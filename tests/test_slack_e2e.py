@@ -61,16 +61,26 @@ async def test_person_found_by_email_gets_a_dm_and_answers_a_button(
         linked, missing = await runtime.channels["slack"].sync_directory(db, clock)
         assert linked == 2  # James and Marco are on Slack; the rest of the demo is not
         assert missing > 40
-        assert {c.params["email"] for c in fake.calls_to("users.lookupByEmail")} >= {ENGLISH, ITALIAN}
+        assert {c.params["email"] for c in fake.calls_to("users.lookupByEmail")} >= {
+            ENGLISH,
+            ITALIAN,
+        }
 
         async with db.session() as session:
             james = await session.scalar(select(Person).where(Person.email == ENGLISH))
             assert james is not None
             await enqueue(
-                session, key=f"test:language:{james.id}", person_id=james.id, purpose="test",
+                session,
+                key=f"test:language:{james.id}",
+                person_id=james.id,
+                purpose="test",
                 reply=Reply(
-                    "language/choose", {"current": "English"},
-                    (ReplyButton("English", "language", "en"), ReplyButton("Italiano", "language", "it")),
+                    "language/choose",
+                    {"current": "English"},
+                    (
+                        ReplyButton("English", "language", "en"),
+                        ReplyButton("Italiano", "language", "it"),
+                    ),
                 ),
                 now=clock.now(),
             )
@@ -91,7 +101,9 @@ async def test_person_found_by_email_gets_a_dm_and_answers_a_button(
         )
         assert identity is not None
         assert (identity.channel, identity.external_id, identity.address) == (
-            ChannelName.slack, "U0JAMES", dm
+            ChannelName.slack,
+            "U0JAMES",
+            dm,
         )
 
 
@@ -130,7 +142,9 @@ async def test_forged_and_stale_signatures_are_refused(
         assert await fake.send_dm("U0JAMES", "help", signing_secret="not-the-secret") == 401
         assert await fake.send_dm("U0JAMES", "help", timestamp=int(time.time()) - 6 * 60) == 401
         assert await fake.slash_command("U0JAMES", "status", signing_secret="forged") == 401
-        assert await fake.press_raw("U0JAMES", "fidelio:0", "language|it|x", signing_secret="f") == 401
+        assert (
+            await fake.press_raw("U0JAMES", "fidelio:0", "language|it|x", signing_secret="f") == 401
+        )
         # A genuine request still works, and is the only one that was processed.
         assert "Hi James Whitaker" in await _answer(fake, "U0JAMES", "help")
     assert len(fake.messages_in(fake.dm_channel_of("U0JAMES"))) == 1
@@ -150,7 +164,10 @@ async def test_slack_retries_are_processed_once(
         await _answer(fake, "U0JAMES", "whoami", event_id="Ev0RETRY1")
         dm = fake.dm_channel_of("U0JAMES")
         for attempt in (1, 2):
-            assert await fake.send_dm("U0JAMES", "whoami", event_id="Ev0RETRY1", retry_num=attempt) == 200
+            assert (
+                await fake.send_dm("U0JAMES", "whoami", event_id="Ev0RETRY1", retry_num=attempt)
+                == 200
+            )
         # A later, different event is answered; the retries before it were not.
         assert "Hi James" in await _answer(fake, "U0JAMES", "help")
     texts = [m.text or "" for m in fake.messages_in(dm)]

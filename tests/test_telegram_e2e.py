@@ -60,7 +60,9 @@ async def test_invite_links_person_and_help_comes_in_their_language(
         )
     assert identity is not None
     assert (identity.channel, identity.external_id, identity.address) == (
-        ChannelName.telegram, "501", "501"
+        ChannelName.telegram,
+        "501",
+        "501",
     )
 
 
@@ -89,9 +91,9 @@ async def test_bad_used_and_expired_invites_grant_no_access(
         assert "I do not know you yet" in await _reply_to(fake, 604, "/status")
     async with db.session() as session:
         linked = await session.scalar(
-            select(func.count()).select_from(ChannelIdentity).where(
-                ChannelIdentity.channel == ChannelName.telegram
-            )
+            select(func.count())
+            .select_from(ChannelIdentity)
+            .where(ChannelIdentity.channel == ChannelName.telegram)
         )
     assert linked == 1
 
@@ -121,9 +123,9 @@ async def test_duplicated_update_is_processed_once(
     assert messages
     async with db.session() as session:
         seen = await session.scalar(
-            select(func.count()).select_from(ProcessedEvent).where(
-                ProcessedEvent.event_id == str(update_id)
-            )
+            select(func.count())
+            .select_from(ProcessedEvent)
+            .where(ProcessedEvent.event_id == str(update_id))
         )
     assert seen == 1
 
@@ -184,7 +186,9 @@ async def test_webhook_checks_the_secret_token(
         forged = {
             "update_id": 999_001,
             "message": {
-                "message_id": 77, "date": 1_700_000_000, "text": "/status",
+                "message_id": 77,
+                "date": 1_700_000_000,
+                "text": "/status",
                 "chat": {"id": 901, "type": "private", "first_name": "James"},
                 "from": {"id": 901, "is_bot": False, "first_name": "James"},
                 "entities": [{"type": "bot_command", "offset": 0, "length": 7}],

@@ -22,7 +22,10 @@ async def audience_team_ids(session: AsyncSession, audience: Audience) -> set[in
     by_name = dict(rows.tuples().all())
     missing = sorted(names - set(by_name))
     if missing:
-        raise InputError("audience.teams", f"no team named {', '.join(repr(m) for m in missing)} in the directory")
+        raise InputError(
+            "audience.teams",
+            f"no team named {', '.join(repr(m) for m in missing)} in the directory",
+        )
     ids: set[int] = {by_name[name] for name in audience.teams_only}
     for name in audience.teams:
         ids |= await team_subtree_ids(session, by_name[name])
@@ -38,5 +41,7 @@ async def resolve_audience(session: AsyncSession, audience: Audience, today: dat
     if audience.roles:
         query = query.where(Person.role.in_([Role(r) for r in audience.roles]))
     if audience.locations:
-        query = query.where(func.lower(Person.location).in_([loc.lower() for loc in audience.locations]))
+        query = query.where(
+            func.lower(Person.location).in_([loc.lower() for loc in audience.locations])
+        )
     return list(await session.scalars(query.order_by(Person.id)))

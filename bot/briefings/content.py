@@ -62,7 +62,9 @@ KINDS = ("product", "promotion")
 _BODY_ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
 #: What a body may use; sample values let `content check` catch a misspelt name.
 BODY_VARIABLES = {
-    "title": "Title", "kind": "product", "launch_local": "1 Mar 2027, 09:00",
+    "title": "Title",
+    "kind": "product",
+    "launch_local": "1 Mar 2027, 09:00",
     "expires_local": "30 Apr 2027, 20:00",
 }
 
@@ -188,7 +190,9 @@ class _Problems:
         self.items.append(InputError(f"{self.source}: {path}", reason))
 
 
-def _localised(value: Any, path: str, locales: tuple[str, ...], problems: _Problems, *, required: bool = True) -> dict[str, str]:
+def _localised(
+    value: Any, path: str, locales: tuple[str, ...], problems: _Problems, *, required: bool = True
+) -> dict[str, str]:
     if value is None:
         if required:
             problems.add(path, "required")
@@ -207,7 +211,9 @@ def _localised(value: Any, path: str, locales: tuple[str, ...], problems: _Probl
                 out[locale] = text.strip()
         extra = set(value) - set(locales)
         if extra:
-            problems.add(path, f"locale(s) {', '.join(sorted(map(str, extra)))} not listed in locales")
+            problems.add(
+                path, f"locale(s) {', '.join(sorted(map(str, extra)))} not listed in locales"
+            )
         return out
     problems.add(path, "must be a text or a mapping of locale to text")
     return {}
@@ -224,7 +230,9 @@ def _string_list(value: Any, path: str, problems: _Problems) -> tuple[str, ...]:
     return tuple(v.strip() for v in value)
 
 
-def parse_briefing(text: str, source: str, default_zone: str = "Europe/Rome") -> tuple[Briefing | None, list[InputError]]:
+def parse_briefing(
+    text: str, source: str, default_zone: str = "Europe/Rome"
+) -> tuple[Briefing | None, list[InputError]]:
     """Parse one file's text. Returns the briefing, or None and every problem found."""
     problems = _Problems(source)
     match = _FRONT.match(text.replace("\r\n", "\n"))
@@ -243,15 +251,28 @@ def parse_briefing(text: str, source: str, default_zone: str = "Europe/Rome") ->
         return None, problems.items
 
     known = {
-        "id", "kind", "title", "summary", "launch_at", "brief", "expires_at", "audience", "locales",
-        "ack_required", "quiz", "faq", "reminders",
+        "id",
+        "kind",
+        "title",
+        "summary",
+        "launch_at",
+        "brief",
+        "expires_at",
+        "audience",
+        "locales",
+        "ack_required",
+        "quiz",
+        "faq",
+        "reminders",
     }
     for key in sorted(set(map(str, meta)) - known):
         problems.add(key, "unknown field (check the spelling)")
 
     briefing_id = meta.get("id")
     if not isinstance(briefing_id, str) or not ID_PATTERN.fullmatch(briefing_id):
-        problems.add("id", "required: 3-32 characters of a-z, 0-9 and '-', starting with a letter or digit")
+        problems.add(
+            "id", "required: 3-32 characters of a-z, 0-9 and '-', starting with a letter or digit"
+        )
         briefing_id = "?"
     kind = meta.get("kind")
     if kind not in KINDS:
@@ -263,7 +284,10 @@ def parse_briefing(text: str, source: str, default_zone: str = "Europe/Rome") ->
         raw_locales = list(SUPPORTED_LOCALES)
     bad = [x for x in raw_locales if x not in SUPPORTED_LOCALES]
     if bad:
-        problems.add("locales", f"unsupported: {', '.join(map(str, bad))} (supported: {', '.join(SUPPORTED_LOCALES)})")
+        problems.add(
+            "locales",
+            f"unsupported: {', '.join(map(str, bad))} (supported: {', '.join(SUPPORTED_LOCALES)})",
+        )
     locales = tuple(x for x in raw_locales if x in SUPPORTED_LOCALES) or SUPPORTED_LOCALES
 
     title = _localised(meta.get("title"), "title", locales, problems)
@@ -307,7 +331,7 @@ def parse_briefing(text: str, source: str, default_zone: str = "Europe/Rome") ->
         ack_required = True
     quiz = _parse_quiz(meta.get("quiz"), locales, problems)
     if quiz and not ack_required:
-        problems.add("quiz", "the quiz follows \"Got it\": it needs ack_required: true")
+        problems.add("quiz", 'the quiz follows "Got it": it needs ack_required: true')
     faq = _parse_faq(meta.get("faq"), locales, problems)
     reminders = _parse_reminders(meta.get("reminders"), problems)
     body = _parse_body(match.group(2), locales, problems)
@@ -316,10 +340,21 @@ def parse_briefing(text: str, source: str, default_zone: str = "Europe/Rome") ->
         return None, problems.items
     return (
         Briefing(
-            id=str(briefing_id), kind=str(kind), title=title, summary=summary, body=body,
-            launch_at=launch_at, brief_at=brief_at, expires_at=expires_at, audience=audience,
-            locales=locales, ack_required=ack_required, quiz=quiz, faq=faq,
-            reminders=reminders, source=source,
+            id=str(briefing_id),
+            kind=str(kind),
+            title=title,
+            summary=summary,
+            body=body,
+            launch_at=launch_at,
+            brief_at=brief_at,
+            expires_at=expires_at,
+            audience=audience,
+            locales=locales,
+            ack_required=ack_required,
+            quiz=quiz,
+            faq=faq,
+            reminders=reminders,
+            source=source,
         ),
         [],
     )
@@ -327,9 +362,13 @@ def parse_briefing(text: str, source: str, default_zone: str = "Europe/Rome") ->
 
 def _parse_audience(value: Any, problems: _Problems) -> Audience:
     if not isinstance(value, dict):
-        problems.add("audience", "required: everyone: true, or teams / teams_only / roles / locations")
+        problems.add(
+            "audience", "required: everyone: true, or teams / teams_only / roles / locations"
+        )
         return Audience()
-    for key in sorted(set(map(str, value)) - {"everyone", "teams", "teams_only", "roles", "locations"}):
+    for key in sorted(
+        set(map(str, value)) - {"everyone", "teams", "teams_only", "roles", "locations"}
+    ):
         problems.add(f"audience.{key}", "unknown field")
     everyone = value.get("everyone", False)
     if not isinstance(everyone, bool):
@@ -345,15 +384,27 @@ def _parse_audience(value: Any, problems: _Problems) -> Audience:
     roles = {r.value for r in Role}
     for role in audience.roles:
         if role not in roles:
-            problems.add("audience.roles", f"unknown role {role!r} (roles: {', '.join(sorted(roles))})")
-    if not (audience.everyone or audience.teams or audience.teams_only or audience.roles or audience.locations):
-        problems.add("audience", "names nobody: set everyone: true or list teams, roles or locations")
+            problems.add(
+                "audience.roles", f"unknown role {role!r} (roles: {', '.join(sorted(roles))})"
+            )
+    if not (
+        audience.everyone
+        or audience.teams
+        or audience.teams_only
+        or audience.roles
+        or audience.locations
+    ):
+        problems.add(
+            "audience", "names nobody: set everyone: true or list teams, roles or locations"
+        )
     if audience.everyone and (audience.teams or audience.teams_only):
         problems.add("audience", "everyone: true cannot be combined with teams")
     return audience
 
 
-def _parse_quiz(value: Any, locales: tuple[str, ...], problems: _Problems) -> tuple[QuizQuestion, ...]:
+def _parse_quiz(
+    value: Any, locales: tuple[str, ...], problems: _Problems
+) -> tuple[QuizQuestion, ...]:
     if value is None:
         return ()
     if not isinstance(value, list) or not 2 <= len(value) <= 5:
@@ -377,7 +428,11 @@ def _parse_quiz(value: Any, locales: tuple[str, ...], problems: _Problems) -> tu
         counts = set()
         for locale in locales:
             opts = raw.get(locale)
-            if not isinstance(opts, list) or not 2 <= len(opts) <= 5 or not all(isinstance(o, str | int | float) for o in opts):
+            if (
+                not isinstance(opts, list)
+                or not 2 <= len(opts) <= 5
+                or not all(isinstance(o, str | int | float) for o in opts)
+            ):
                 problems.add(f"{path}.options.{locale}", "must be a list of 2 to 5 options")
                 continue
             options[locale] = [str(o).strip() for o in opts]
@@ -386,8 +441,14 @@ def _parse_quiz(value: Any, locales: tuple[str, ...], problems: _Problems) -> tu
             problems.add(f"{path}.options", "every locale needs the same number of options")
         correct = item.get("correct")
         n = next(iter(counts)) if len(counts) == 1 else 0
-        if not isinstance(correct, int) or isinstance(correct, bool) or not (n and 1 <= correct <= n):
-            problems.add(f"{path}.correct", f"must be the number of the right option (1 to {n or '?'})")
+        if (
+            not isinstance(correct, int)
+            or isinstance(correct, bool)
+            or not (n and 1 <= correct <= n)
+        ):
+            problems.add(
+                f"{path}.correct", f"must be the number of the right option (1 to {n or '?'})"
+            )
             continue
         questions.append(QuizQuestion(question, options, correct - 1, explanation))
     return tuple(questions)
@@ -420,7 +481,10 @@ def _parse_reminders(value: Any, problems: _Problems) -> tuple[Reminder, ...]:
     for index, item in enumerate(value, 1):
         match = _REMINDER.match(str(item))
         if not match:
-            problems.add(f"reminders[{index}]", f"{item!r}: use '<duration> after briefing' or '<duration> before launch'")
+            problems.add(
+                f"reminders[{index}]",
+                f"{item!r}: use '<duration> after briefing' or '<duration> before launch'",
+            )
             continue
         try:
             offset = parse_duration(match.group(1))
@@ -437,7 +501,9 @@ def _parse_body(text: str, locales: tuple[str, ...], problems: _Problems) -> dic
     sections: dict[str, str] = {}
     if not markers:
         if len(locales) > 1 and text.strip():
-            problems.add("body", f"needs one '::: <locale>' section per locale ({', '.join(locales)})")
+            problems.add(
+                "body", f"needs one '::: <locale>' section per locale ({', '.join(locales)})"
+            )
             return {}
         sections = {locale: text.strip() for locale in locales}
     else:
@@ -460,7 +526,9 @@ def _parse_body(text: str, locales: tuple[str, ...], problems: _Problems) -> dic
         try:
             _BODY_ENV.from_string(body).render(BODY_VARIABLES)
         except TemplateSyntaxError as exc:
-            problems.add(f"body.{locale}", f"template error on body line {exc.lineno}: {exc.message}")
+            problems.add(
+                f"body.{locale}", f"template error on body line {exc.lineno}: {exc.message}"
+            )
         except Exception as exc:  # undefined variable, bad filter use
             problems.add(
                 f"body.{locale}",
@@ -478,14 +546,18 @@ def check_briefings(folder: Path, now: datetime, default_zone: str = "Europe/Rom
         try:
             text = path.read_text(encoding="utf-8-sig")
         except UnicodeDecodeError as exc:
-            result.problems.append(InputError(f"{source}: (file)", f"not UTF-8 text ({exc.reason})"))
+            result.problems.append(
+                InputError(f"{source}: (file)", f"not UTF-8 text ({exc.reason})")
+            )
             continue
         briefing, problems = parse_briefing(text, source, default_zone)
         result.problems.extend(problems)
         if briefing is None:
             continue
         if briefing.id in seen:
-            result.problems.append(InputError(f"{source}: id", f"{briefing.id!r} is also used by {seen[briefing.id]}"))
+            result.problems.append(
+                InputError(f"{source}: id", f"{briefing.id!r} is also used by {seen[briefing.id]}")
+            )
             continue
         seen[briefing.id] = source
         result.briefings.append(briefing)
@@ -497,12 +569,25 @@ def timing_warnings(briefing: Briefing, now: datetime) -> list[InputError]:
     """A briefing whose lead time is already past cannot reach people before launch."""
     where = f"{briefing.source}: brief"
     if briefing.expires_at <= now:
-        return [InputError(f"{briefing.source}: expires_at", "already expired: it will not be delivered")]
+        return [
+            InputError(
+                f"{briefing.source}: expires_at", "already expired: it will not be delivered"
+            )
+        ]
     if briefing.launch_at <= now:
-        return [InputError(where, "launch is already past: deliveries will be labelled late, not pre-launch")]
+        return [
+            InputError(
+                where, "launch is already past: deliveries will be labelled late, not pre-launch"
+            )
+        ]
     if briefing.brief_at < now:
-        return [InputError(where, f"briefing time {briefing.brief_at.isoformat(timespec='minutes')} is already past: "
-                                  f"sent at once, only {_human(briefing.launch_at - now)} before launch")]
+        return [
+            InputError(
+                where,
+                f"briefing time {briefing.brief_at.isoformat(timespec='minutes')} is already past: "
+                f"sent at once, only {_human(briefing.launch_at - now)} before launch",
+            )
+        ]
     return []
 
 
@@ -525,7 +610,11 @@ def load_briefing(folder: Path, briefing_id: str, default_zone: str = "Europe/Ro
             continue
         if _declared_id(text) == briefing_id:
             first = problems[0]
-            more = f" (and {len(problems) - 1} more; run fidelio content check)" if len(problems) > 1 else ""
+            more = (
+                f" (and {len(problems) - 1} more; run fidelio content check)"
+                if len(problems) > 1
+                else ""
+            )
             raise InputError(first.where, first.reason + more)
     raise InputError(briefing_id, f"no briefing with this id in {folder}")
 

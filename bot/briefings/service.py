@@ -32,8 +32,8 @@ from bot.db.models import (
 )
 from bot.db.session import Database
 from bot.errors import InputError
-from bot.people import team_subtree_ids
 from bot.outbox import enqueue
+from bot.people import team_subtree_ids
 from bot.replies import Reply, ReplyButton
 
 log = logging.getLogger(__name__)
@@ -61,7 +61,9 @@ def readiness_key(campaign_id: int, manager_id: int) -> str:
     return f"briefing:{campaign_id}:readiness:{manager_id}"
 
 
-def card_reply(campaign: Campaign, briefing: Briefing, *, late: bool, reminder: bool = False) -> Reply:
+def card_reply(
+    campaign: Campaign, briefing: Briefing, *, late: bool, reminder: bool = False
+) -> Reply:
     """The briefing card: title, summary, launch time, Read more / Got it."""
     buttons = [ReplyButton("read_more", "brief_more", str(campaign.id))]
     if briefing.ack_required:
@@ -109,7 +111,9 @@ class BriefingService:
         """:meth:`schedule` inside the caller's transaction (chat commands)."""
         now = self.clock.now()
         if briefing.expires_at <= now:
-            raise InputError(f"{briefing.source}: expires_at", "already expired: nothing would be delivered")
+            raise InputError(
+                f"{briefing.source}: expires_at", "already expired: nothing would be delivered"
+            )
         await audience_team_ids(session, briefing.audience)  # unknown teams fail here
         existing = await session.scalar(
             select(Campaign).where(
@@ -120,7 +124,8 @@ class BriefingService:
         )
         if existing is not None:
             raise InputError(
-                briefing.id, f"already scheduled as campaign {existing.id}; cancel it first to reschedule"
+                briefing.id,
+                f"already scheduled as campaign {existing.id}; cancel it first to reschedule",
             )
         campaign = Campaign(
             kind=CampaignKind.briefing,
@@ -137,8 +142,12 @@ class BriefingService:
         session.add(campaign)
         await session.flush()
         session.add(
-            AuditEntry(at=now, actor_label=actor, action="campaign.schedule",
-                       detail={"campaign": campaign.id, "briefing": briefing.id})
+            AuditEntry(
+                at=now,
+                actor_label=actor,
+                action="campaign.schedule",
+                detail={"campaign": campaign.id, "briefing": briefing.id},
+            )
         )
         return campaign, [w.reason for w in timing_warnings(briefing, now)]
 
@@ -170,8 +179,14 @@ class BriefingService:
             )
             .values(status=DeliveryStatus.failed, last_error="campaign cancelled")
         )
-        session.add(AuditEntry(at=now, actor_label=actor, action="campaign.cancel",
-                               detail={"campaign": campaign_id}))
+        session.add(
+            AuditEntry(
+                at=now,
+                actor_label=actor,
+                action="campaign.cancel",
+                detail={"campaign": campaign_id},
+            )
+        )
         return campaign
 
     async def run_due(self) -> DueStats:
@@ -230,18 +245,28 @@ class BriefingService:
                 continue
             session.add(
                 BriefingReceipt(
-                    campaign_id=campaign.id, person_id=person.id, team_id=person.team_id,
-                    queued_at=now, late=late, quiz_answers={},
+                    campaign_id=campaign.id,
+                    person_id=person.id,
+                    team_id=person.team_id,
+                    queued_at=now,
+                    late=late,
+                    quiz_answers={},
                 )
             )
             await enqueue(
-                session, key=brief_key(campaign.id, person.id), person_id=person.id,
-                purpose="briefing", reply=card_reply(campaign, briefing, late=late), now=now,
+                session,
+                key=brief_key(campaign.id, person.id),
+                person_id=person.id,
+                purpose="briefing",
+                reply=card_reply(campaign, briefing, late=late),
+                now=now,
             )
             stats.queued += 1
             stats.late += int(late)
 
-    async def _retry_unreachable(self, session: AsyncSession, campaign: Campaign, now: datetime) -> None:
+    async def _retry_unreachable(
+        self, session: AsyncSession, campaign: Campaign, now: datetime
+    ) -> None:
         """A person who had no chat account when the briefing went out gets it once they link one."""
         from sqlalchemy import update
 
@@ -281,9 +306,12 @@ class BriefingService:
             )
             for receipt in pending:
                 added = await enqueue(
-                    session, key=reminder_key(campaign.id, index, receipt.person_id),
-                    person_id=receipt.person_id, purpose="briefing-reminder",
-                    reply=card_reply(campaign, briefing, late=receipt.late, reminder=True), now=now,
+                    session,
+                    key=reminder_key(campaign.id, index, receipt.person_id),
+                    person_id=receipt.person_id,
+                    purpose="briefing-reminder",
+                    reply=card_reply(campaign, briefing, late=receipt.late, reminder=True),
+                    now=now,
                 )
                 stats.reminders += int(added)
 
@@ -294,15 +322,19 @@ class BriefingService:
         now = self.clock.now()
         audience_teams = set(
             await session.scalars(
-                select(BriefingReceipt.team_id).where(BriefingReceipt.campaign_id == campaign.id).distinct()
+                select(BriefingReceipt.team_id)
+                .where(BriefingReceipt.campaign_id == campaign.id)
+                .distinct()
             )
         )
         # Every manager whose team subtree reaches the audience, at any level of the tree.
-        manager_ids = set()
+        manager_ids: set[int] = set()
         for team_id, manager_id in (
-            await session.execute(select(Team.id, Team.manager_id).where(Team.manager_id.is_not(None)))
+            await session.execute(
+                select(Team.id, Team.manager_id).where(Team.manager_id.is_not(None))
+            )
         ).tuples():
-            if await team_subtree_ids(session, team_id) & audience_teams:
+            if manager_id is not None and await team_subtree_ids(session, team_id) & audience_teams:
                 manager_ids.add(manager_id)
         for manager_id in sorted(manager_ids):
             manager = await session.get(Person, manager_id)
@@ -310,7 +342,9 @@ class BriefingService:
                 continue
             report = await team_readiness(session, campaign, briefing, viewer=manager)
             added = await enqueue(
-                session, key=readiness_key(campaign.id, manager.id), person_id=manager.id,
+                session,
+                key=readiness_key(campaign.id, manager.id),
+                person_id=manager.id,
                 purpose="briefing-readiness",
                 reply=Reply("briefings/readiness_note", report.context(briefing, with_names=True)),
                 now=now,

@@ -29,7 +29,9 @@ class CallbackCodec:
             raise ValueError(f"button action/value may not contain '|': {action!r} {value!r}")
         data = f"{action}|{value}|{self._sign(action, value, chat)}"
         if len(data.encode()) > MAX_BYTES:
-            raise ValueError(f"button payload too long ({len(data.encode())} > {MAX_BYTES} bytes): {data!r}")
+            raise ValueError(
+                f"button payload too long ({len(data.encode())} > {MAX_BYTES} bytes): {data!r}"
+            )
         return data
 
     def decode(self, data: str, chat: str) -> tuple[str, str] | None:

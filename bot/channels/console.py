@@ -84,7 +84,9 @@ class ConsoleChannel:
                 return ButtonPressed(user, event_id, chosen.action, chosen.value)
         return TextReceived(user, event_id, stripped)
 
-    async def converse(self, email: str, stdin: TextIO | None = None, *, prompt: bool = True) -> None:
+    async def converse(
+        self, email: str, stdin: TextIO | None = None, *, prompt: bool = True
+    ) -> None:
         """Read lines until end of input or ``quit``; each line goes to the dispatcher."""
         assert self.on_event is not None, "console channel not wired to a dispatcher"
         source = stdin or sys.stdin

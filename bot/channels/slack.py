@@ -58,9 +58,21 @@ ACTION_PREFIX = "fidelio:"
 SECTION_LIMIT = 3000
 BUTTON_LABEL_LIMIT = 75
 PERMANENT_ERRORS = {
-    "channel_not_found", "account_inactive", "user_not_found", "users_not_found", "is_archived",
-    "cannot_dm_bot", "not_in_channel", "user_disabled", "invalid_blocks", "msg_too_long",
-    "no_text", "restricted_action", "not_authed", "invalid_auth", "token_revoked",
+    "channel_not_found",
+    "account_inactive",
+    "user_not_found",
+    "users_not_found",
+    "is_archived",
+    "cannot_dm_bot",
+    "not_in_channel",
+    "user_disabled",
+    "invalid_blocks",
+    "msg_too_long",
+    "no_text",
+    "restricted_action",
+    "not_authed",
+    "invalid_auth",
+    "token_revoked",
 }
 
 
@@ -121,7 +133,10 @@ class SlackChannel:
             self.http_port = sockets[0].getsockname()[1] if sockets else self.settings.http_port
             log.info(
                 "slack: HTTP mode on %s:%s%s as %s",
-                self.settings.http_listen, self.http_port, self.settings.http_path, auth.get("user"),
+                self.settings.http_listen,
+                self.http_port,
+                self.settings.http_path,
+                auth.get("user"),
             )
 
     async def stop(self) -> None:
@@ -135,12 +150,16 @@ class SlackChannel:
 
     # --- directory matching -------------------------------------------------------------------
 
-    async def resolve(self, session: AsyncSession, user: ChannelUser, clock: Clock) -> Person | None:
+    async def resolve(
+        self, session: AsyncSession, user: ChannelUser, clock: Clock
+    ) -> Person | None:
         """An unknown Slack user who writes to Fidelio is matched to the directory by email."""
         try:
             info = await self.client.users_info(user=user.external_id)
         except SlackApiError as exc:
-            log.warning("slack: users.info %s failed: %s", user.external_id, exc.response.get("error"))
+            log.warning(
+                "slack: users.info %s failed: %s", user.external_id, exc.response.get("error")
+            )
             return None
         email = ((info.get("user") or {}).get("profile") or {}).get("email")
         if not email:
@@ -161,9 +180,7 @@ class SlackChannel:
             linked_ids = select(ChannelIdentity.person_id).where(
                 ChannelIdentity.channel == ChannelName.slack
             )
-            people = list(
-                await session.scalars(select(Person).where(Person.id.not_in(linked_ids)))
-            )
+            people = list(await session.scalars(select(Person).where(Person.id.not_in(linked_ids))))
         today = clock.now().date()
         found = missing = 0
         for person in people:
@@ -229,7 +246,9 @@ class SlackChannel:
         user = self._user(user_id, str(event["channel"]))
         await self._dispatch(TextReceived(user, event_id, str(event.get("text") or "")))
 
-    async def _on_command(self, ack: Callable[..., Awaitable[Any]], command: dict[str, Any]) -> None:
+    async def _on_command(
+        self, ack: Callable[..., Awaitable[Any]], command: dict[str, Any]
+    ) -> None:
         await ack()
         user_id = str(command["user_id"])
         channel = str(command.get("channel_id") or "")
@@ -237,7 +256,9 @@ class SlackChannel:
         head, _, rest = str(command.get("text") or "").strip().partition(" ")
         name = head.lstrip("/").lower() or "help"
         event_id = "command:" + str(command.get("trigger_id") or command.get("command_ts", ""))
-        await self._dispatch(CommandInvoked(self._user(user_id, address), event_id, name, rest.strip()))
+        await self._dispatch(
+            CommandInvoked(self._user(user_id, address), event_id, name, rest.strip())
+        )
 
     async def _on_action(
         self, ack: Callable[..., Awaitable[Any]], body: dict[str, Any], action: dict[str, Any]
@@ -251,7 +272,9 @@ class SlackChannel:
         ts = container.get("message_ts") or (body.get("message") or {}).get("ts")
         ref = MessageRef(self.name, channel, str(ts)) if ts else None
         event_id = f"action:{body.get('trigger_id')}:{action.get('action_id')}"
-        await self._dispatch(ButtonPressed(self._user(user_id, channel), event_id, name, value, ref))
+        await self._dispatch(
+            ButtonPressed(self._user(user_id, channel), event_id, name, value, ref)
+        )
 
     async def _on_view(
         self, ack: Callable[..., Awaitable[Any]], body: dict[str, Any], view: dict[str, Any]
@@ -269,7 +292,9 @@ class SlackChannel:
         event_id = f"view:{view.get('id')}:{view.get('hash')}"
         address = await self._dm(user_id)
         await self._dispatch(
-            FormSubmitted(self._user(user_id, address), event_id, str(view.get("callback_id")), values)
+            FormSubmitted(
+                self._user(user_id, address), event_id, str(view.get("callback_id")), values
+            )
         )
 
     # --- ChatPort -----------------------------------------------------------------------------
@@ -362,7 +387,9 @@ class _translate_errors:
             status = exc.response.status_code
             error = str(exc.response.get("error") or "")
             if status == 429:
-                raise RateLimited(float(exc.response.headers.get("Retry-After", 1)), "slack") from exc
+                raise RateLimited(
+                    float(exc.response.headers.get("Retry-After", 1)), "slack"
+                ) from exc
             if status >= 500:
                 raise TransientFailure(f"slack: HTTP {status}") from exc
             if error in PERMANENT_ERRORS or status in (400, 403, 404):

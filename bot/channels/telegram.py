@@ -122,7 +122,9 @@ class TelegramChannel:
             )
             log.info(
                 "telegram: webhook %s (listening on %s:%s) as @%s",
-                self.settings.webhook_url, self.settings.webhook_listen, self.webhook_port,
+                self.settings.webhook_url,
+                self.settings.webhook_listen,
+                self.webhook_port,
                 self.username,
             )
 
@@ -151,7 +153,9 @@ class TelegramChannel:
     async def _webhook(self, request: web.Request) -> web.Response:
         assert self.settings.webhook_secret is not None
         given = request.headers.get(SECRET_HEADER, "")
-        if not hmac.compare_digest(given.encode(), self.settings.webhook_secret.get_secret_value().encode()):
+        if not hmac.compare_digest(
+            given.encode(), self.settings.webhook_secret.get_secret_value().encode()
+        ):
             log.warning("telegram webhook: wrong or missing secret token from %s", request.remote)
             return web.Response(status=403, text="forbidden")
         try:
@@ -199,7 +203,9 @@ class TelegramChannel:
         user = self._user(message.from_user, message.chat.id)
         text = message.text or ""
         entities = message.entities or ()
-        if text.startswith("/") and any(e.type == "bot_command" and e.offset == 0 for e in entities):
+        if text.startswith("/") and any(
+            e.type == "bot_command" and e.offset == 0 for e in entities
+        ):
             head, _, rest = text.partition(" ")
             command = head[1:].split("@", 1)[0].lower()
             return CommandInvoked(user, event_id, command, rest.strip())
@@ -229,7 +235,9 @@ class TelegramChannel:
             return None
         per_row = 6 if all(len(b.label) <= 3 for b in buttons) else 2
         keys = [
-            InlineKeyboardButton(b.label, callback_data=self.codec.encode(b.action, b.value, chat_id))
+            InlineKeyboardButton(
+                b.label, callback_data=self.codec.encode(b.action, b.value, chat_id)
+            )
             for b in buttons
         ]
         return InlineKeyboardMarkup([keys[i : i + per_row] for i in range(0, len(keys), per_row)])
@@ -296,7 +304,10 @@ class _translate_errors:
             # A connect/pool timeout means nothing left this machine; a read timeout means
             # Telegram may have delivered the message.
             cause = exc.__cause__
-            if isinstance(cause, httpx.ConnectTimeout | httpx.PoolTimeout) or "pool" in exc.message.lower():
+            if (
+                isinstance(cause, httpx.ConnectTimeout | httpx.PoolTimeout)
+                or "pool" in exc.message.lower()
+            ):
                 raise TransientFailure(f"telegram: {exc.message}") from exc
             raise UnknownOutcome(f"telegram: timed out after sending ({exc.message})") from exc
         if isinstance(exc, NetworkError):

@@ -57,7 +57,7 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
-class Role(str, enum.Enum):
+class Role(enum.StrEnum):
     """What a person may do. Managers' reach is their team subtree; HR and admins see all."""
 
     employee = "employee"
@@ -66,7 +66,7 @@ class Role(str, enum.Enum):
     admin = "admin"
 
 
-class ChannelName(str, enum.Enum):
+class ChannelName(enum.StrEnum):
     telegram = "telegram"
     slack = "slack"
     console = "console"
@@ -184,7 +184,7 @@ class AuditEntry(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
-class DeliveryStatus(str, enum.Enum):
+class DeliveryStatus(enum.StrEnum):
     pending = "pending"
     sending = "sending"
     sent = "sent"
@@ -233,12 +233,12 @@ class ConversationState(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
-class CampaignKind(str, enum.Enum):
+class CampaignKind(enum.StrEnum):
     briefing = "briefing"
     pulse = "pulse"
 
 
-class CampaignStatus(str, enum.Enum):
+class CampaignStatus(enum.StrEnum):
     scheduled = "scheduled"
     cancelled = "cancelled"
     done = "done"
@@ -278,7 +278,9 @@ class BriefingReceipt(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), index=True)
+    campaign_id: Mapped[int] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="CASCADE"), index=True
+    )
     person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
     #: The person's team when the briefing was queued (readiness is reported per team).
     team_id: Mapped[int] = mapped_column(ForeignKey("teams.id"))

@@ -46,6 +46,7 @@ def _seconds(value: object) -> float:
 
     return value.total_seconds() if isinstance(value, dtm.timedelta) else float(value)  # type: ignore[arg-type]
 
+
 TOKEN = "123456:TEST-TOKEN"
 ALICE = 1001
 BOB = 1002
