@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from bot.briefings.service import BriefingService
+from bot.surveys.service import SurveyService
 from bot.channels.callbacks import CallbackCodec
 from bot.channels.console import ConsoleChannel
 from bot.channels.port import ChatPort
@@ -22,7 +23,7 @@ from bot.render import Renderer
 from bot.sender import Sender
 from handlers import build_registry
 from scheduler import Scheduler
-from scheduler.campaigns import briefing_jobs
+from scheduler.campaigns import briefing_jobs, survey_jobs
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,7 @@ class Runtime:
     outbox: OutboxDispatcher
     scheduler: Scheduler
     briefings: BriefingService
+    surveys: SurveyService
     channels: dict[str, Any] = field(default_factory=dict)
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     stop_event: asyncio.Event = field(default_factory=asyncio.Event)
@@ -130,10 +132,13 @@ def build_runtime(
         dispatcher.resolvers["slack"] = lambda session, user: slack.resolve(session, user, clock)
     outbox = OutboxDispatcher(settings, db, sender, renderer, clock)
     briefings = BriefingService(settings, db, clock)
+    surveys = SurveyService(settings, db, clock)
     scheduler = Scheduler(settings, db, clock)
     scheduler.job_factories.append(briefing_jobs(briefings, settings.scheduler.sweep_s))
+    scheduler.job_factories.append(survey_jobs(surveys, settings.scheduler.sweep_s))
     return Runtime(
-        settings, clock, db, renderer, sender, dispatcher, outbox, scheduler, briefings, channels
+        settings, clock, db, renderer, sender, dispatcher, outbox, scheduler, briefings, surveys,
+        channels,
     )
 
 

@@ -79,8 +79,24 @@ class Dispatcher:
         """Process one inbound event and send its replies."""
         result = await self.process(event)
         for outgoing in result.replies:
+            if outgoing.message.form is not None and await self._open_form(event, outgoing):
+                continue
             await self.sender.reply(outgoing.to, outgoing.message, outgoing.edit)
         return result
+
+    async def _open_form(self, event: InboundEvent, outgoing: Outgoing) -> bool:
+        """Open a form where the channel can (Slack modal); False means send the text."""
+        trigger = getattr(event, "trigger", None)
+        port = self.sender.ports.get(outgoing.to.channel)
+        opener = getattr(port, "open_form", None)
+        if not trigger or opener is None:
+            return False
+        try:
+            await opener(trigger, outgoing.message.form)
+            return True
+        except Exception:
+            log.warning("opening a form on %s failed; sending the text instead", outgoing.to.channel)
+            return False
 
     async def process(self, event: InboundEvent) -> DispatchResult:
         """Process one event and return the rendered replies without sending them."""

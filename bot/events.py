@@ -41,6 +41,8 @@ class ButtonPressed:
     action: str
     value: str
     message: MessageRef | None = None
+    #: Slack's trigger id: lets a reply open a modal form.
+    trigger: str | None = None
 
 
 @dataclass(frozen=True)

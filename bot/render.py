@@ -116,6 +116,7 @@ class Renderer:
             ),
             image=reply.image,
             image_name=reply.image_name,
+            form=reply.form,
         )
 
 

@@ -16,9 +16,31 @@ class ReplyButton:
 
 
 @dataclass(frozen=True)
+class FormField:
+    id: str
+    label: str
+    multiline: bool = True
+    max_length: int = 2000
+    initial: str = ""
+
+
+@dataclass(frozen=True)
+class FormSpec:
+    """A small form (a Slack modal). Channels without forms show the reply's text instead,
+    and the person answers with a message."""
+
+    form: str
+    title: str
+    submit: str
+    fields: tuple[FormField, ...]
+    metadata: str = ""
+
+
+@dataclass(frozen=True)
 class Reply:
     template: str
     context: dict[str, Any] = field(default_factory=dict)
     buttons: tuple[ReplyButton, ...] = ()
     image: bytes | None = None
     image_name: str = "chart.png"
+    form: FormSpec | None = None

@@ -7,7 +7,7 @@ from datetime import date
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.briefings.content import Audience
+from bot.content_fields import Audience
 from bot.db.models import Person, Role, Team
 from bot.errors import InputError
 from bot.people import team_subtree_ids

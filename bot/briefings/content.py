@@ -49,7 +49,7 @@ from jinja2 import StrictUndefined, TemplateSyntaxError
 from jinja2.sandbox import SandboxedEnvironment
 
 from bot.config import SUPPORTED_LOCALES
-from bot.db.models import Role
+from bot.content_fields import Audience, Problems, localised, parse_audience
 from bot.durations import parse_duration, parse_local_datetime
 from bot.errors import InputError
 
@@ -81,15 +81,6 @@ class QuizQuestion:
 class FaqEntry:
     q: dict[str, str]
     a: dict[str, str]
-
-
-@dataclass(frozen=True)
-class Audience:
-    everyone: bool = False
-    teams: tuple[str, ...] = ()
-    teams_only: tuple[str, ...] = ()
-    roles: tuple[str, ...] = ()
-    locations: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -181,60 +172,11 @@ class CheckResult:
     warnings: list[InputError] = field(default_factory=list)
 
 
-class _Problems:
-    def __init__(self, source: str):
-        self.source = source
-        self.items: list[InputError] = []
-
-    def add(self, path: str, reason: str) -> None:
-        self.items.append(InputError(f"{self.source}: {path}", reason))
-
-
-def _localised(
-    value: Any, path: str, locales: tuple[str, ...], problems: _Problems, *, required: bool = True
-) -> dict[str, str]:
-    if value is None:
-        if required:
-            problems.add(path, "required")
-        return {}
-    if isinstance(value, str):
-        if not value.strip() and required:
-            problems.add(path, "must not be empty")
-        return {locale: value.strip() for locale in locales}
-    if isinstance(value, dict):
-        out: dict[str, str] = {}
-        for locale in locales:
-            text = value.get(locale)
-            if not isinstance(text, str) or not text.strip():
-                problems.add(f"{path}.{locale}", "missing text for this locale")
-            else:
-                out[locale] = text.strip()
-        extra = set(value) - set(locales)
-        if extra:
-            problems.add(
-                path, f"locale(s) {', '.join(sorted(map(str, extra)))} not listed in locales"
-            )
-        return out
-    problems.add(path, "must be a text or a mapping of locale to text")
-    return {}
-
-
-def _string_list(value: Any, path: str, problems: _Problems) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
-        problems.add(path, "must be a list of names")
-        return ()
-    return tuple(v.strip() for v in value)
-
-
 def parse_briefing(
     text: str, source: str, default_zone: str = "Europe/Rome"
 ) -> tuple[Briefing | None, list[InputError]]:
     """Parse one file's text. Returns the briefing, or None and every problem found."""
-    problems = _Problems(source)
+    problems = Problems(source)
     match = _FRONT.match(text.replace("\r\n", "\n"))
     if not match:
         problems.add("(file)", "must start with YAML front matter between two '---' lines")
@@ -290,8 +232,8 @@ def parse_briefing(
         )
     locales = tuple(x for x in raw_locales if x in SUPPORTED_LOCALES) or SUPPORTED_LOCALES
 
-    title = _localised(meta.get("title"), "title", locales, problems)
-    summary = _localised(meta.get("summary"), "summary", locales, problems)
+    title = localised(meta.get("title"), "title", locales, problems)
+    summary = localised(meta.get("summary"), "summary", locales, problems)
 
     launch_at = brief_at = expires_at = None
     try:
@@ -324,7 +266,7 @@ def parse_briefing(
             except ValueError as exc:
                 problems.add("expires_at", str(exc))
 
-    audience = _parse_audience(meta.get("audience"), problems)
+    audience = parse_audience(meta.get("audience"), problems)
     ack_required = meta.get("ack_required", True)
     if not isinstance(ack_required, bool):
         problems.add("ack_required", "must be true or false")
@@ -360,50 +302,8 @@ def parse_briefing(
     )
 
 
-def _parse_audience(value: Any, problems: _Problems) -> Audience:
-    if not isinstance(value, dict):
-        problems.add(
-            "audience", "required: everyone: true, or teams / teams_only / roles / locations"
-        )
-        return Audience()
-    for key in sorted(
-        set(map(str, value)) - {"everyone", "teams", "teams_only", "roles", "locations"}
-    ):
-        problems.add(f"audience.{key}", "unknown field")
-    everyone = value.get("everyone", False)
-    if not isinstance(everyone, bool):
-        problems.add("audience.everyone", "must be true or false")
-        everyone = False
-    audience = Audience(
-        everyone=everyone,
-        teams=_string_list(value.get("teams"), "audience.teams", problems),
-        teams_only=_string_list(value.get("teams_only"), "audience.teams_only", problems),
-        roles=_string_list(value.get("roles"), "audience.roles", problems),
-        locations=_string_list(value.get("locations"), "audience.locations", problems),
-    )
-    roles = {r.value for r in Role}
-    for role in audience.roles:
-        if role not in roles:
-            problems.add(
-                "audience.roles", f"unknown role {role!r} (roles: {', '.join(sorted(roles))})"
-            )
-    if not (
-        audience.everyone
-        or audience.teams
-        or audience.teams_only
-        or audience.roles
-        or audience.locations
-    ):
-        problems.add(
-            "audience", "names nobody: set everyone: true or list teams, roles or locations"
-        )
-    if audience.everyone and (audience.teams or audience.teams_only):
-        problems.add("audience", "everyone: true cannot be combined with teams")
-    return audience
-
-
 def _parse_quiz(
-    value: Any, locales: tuple[str, ...], problems: _Problems
+    value: Any, locales: tuple[str, ...], problems: Problems
 ) -> tuple[QuizQuestion, ...]:
     if value is None:
         return ()
@@ -416,8 +316,8 @@ def _parse_quiz(
         if not isinstance(item, dict):
             problems.add(path, "must be a mapping with question, options, correct, explanation")
             continue
-        question = _localised(item.get("question"), f"{path}.question", locales, problems)
-        explanation = _localised(item.get("explanation"), f"{path}.explanation", locales, problems)
+        question = localised(item.get("question"), f"{path}.question", locales, problems)
+        explanation = localised(item.get("explanation"), f"{path}.explanation", locales, problems)
         raw = item.get("options")
         options: dict[str, list[str]] = {}
         if isinstance(raw, list):
@@ -454,7 +354,7 @@ def _parse_quiz(
     return tuple(questions)
 
 
-def _parse_faq(value: Any, locales: tuple[str, ...], problems: _Problems) -> tuple[FaqEntry, ...]:
+def _parse_faq(value: Any, locales: tuple[str, ...], problems: Problems) -> tuple[FaqEntry, ...]:
     if value is None:
         return ()
     if not isinstance(value, list):
@@ -465,13 +365,13 @@ def _parse_faq(value: Any, locales: tuple[str, ...], problems: _Problems) -> tup
         if not isinstance(item, dict):
             problems.add(f"faq[{index}]", "must be a mapping with q and a")
             continue
-        q = _localised(item.get("q"), f"faq[{index}].q", locales, problems)
-        a = _localised(item.get("a"), f"faq[{index}].a", locales, problems)
+        q = localised(item.get("q"), f"faq[{index}].q", locales, problems)
+        a = localised(item.get("a"), f"faq[{index}].a", locales, problems)
         entries.append(FaqEntry(q, a))
     return tuple(entries)
 
 
-def _parse_reminders(value: Any, problems: _Problems) -> tuple[Reminder, ...]:
+def _parse_reminders(value: Any, problems: Problems) -> tuple[Reminder, ...]:
     if value is None:
         return ()
     if not isinstance(value, list):
@@ -496,7 +396,7 @@ def _parse_reminders(value: Any, problems: _Problems) -> tuple[Reminder, ...]:
     return tuple(out)
 
 
-def _parse_body(text: str, locales: tuple[str, ...], problems: _Problems) -> dict[str, str]:
+def _parse_body(text: str, locales: tuple[str, ...], problems: Problems) -> dict[str, str]:
     markers = list(_SECTION.finditer(text))
     sections: dict[str, str] = {}
     if not markers:

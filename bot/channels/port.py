@@ -9,7 +9,7 @@ what to do without knowing the platform.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,8 @@ class Message:
     buttons: tuple[Button, ...] = ()
     image: bytes | None = None
     image_name: str = "chart.png"
+    #: A form to open instead, where the channel can (bot.replies.FormSpec).
+    form: Any = None
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,8 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
+    LargeBinary,
     Date,
     DateTime,
     Enum,
@@ -240,6 +242,8 @@ class CampaignKind(enum.StrEnum):
 
 class CampaignStatus(enum.StrEnum):
     scheduled = "scheduled"
+    #: A survey schedule on hold: no new rounds open (an open round runs to its end).
+    paused = "paused"
     cancelled = "cancelled"
     done = "done"
 
@@ -292,3 +296,69 @@ class BriefingReceipt(Base):
     quiz_answers: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
     quiz_score: Mapped[int | None] = mapped_column(Integer)
     quiz_completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class RoundStatus(enum.StrEnum):
+    open = "open"
+    closed = "closed"
+
+
+class SurveyRound(Base):
+    """One occurrence of a recurring pulse.
+
+    ``secret`` keys the respondents' pseudonyms while the round is open (so a person can
+    change an answer) and is destroyed when the round closes: from then on nothing in the
+    database links an answer to a person.
+    """
+
+    __tablename__ = "survey_rounds"
+    __table_args__ = (UniqueConstraint("campaign_id", "opens_at", name="uq_round_campaign_opens"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    opens_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    closes_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    status: Mapped[RoundStatus] = mapped_column(
+        Enum(RoundStatus, native_enum=False, length=16), default=RoundStatus.open
+    )
+    secret: Mapped[bytes | None] = mapped_column(LargeBinary(64))
+    items: Mapped[list[str]] = mapped_column(JSON)
+    invited: Mapped[int] = mapped_column(Integer, default=0)
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class Participation(Base):
+    """Who was invited and how far they got: for reminders and response rates only.
+
+    It holds no answer and no pseudonym, and no timestamps that could be matched against
+    the order in which answers arrived.
+    """
+
+    __tablename__ = "participation"
+
+    round_id: Mapped[int] = mapped_column(
+        ForeignKey("survey_rounds.id", ondelete="CASCADE"), primary_key=True
+    )
+    person_id: Mapped[int] = mapped_column(
+        ForeignKey("people.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id"))
+    answered: Mapped[int] = mapped_column(Integer, default=0)
+    finished: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Response(Base):
+    """One anonymous answer to one item. No person id, no time, no sequence number: the
+    primary key is (round, pseudonymous respondent key, item)."""
+
+    __tablename__ = "responses"
+
+    round_id: Mapped[int] = mapped_column(
+        ForeignKey("survey_rounds.id", ondelete="CASCADE"), primary_key=True
+    )
+    respondent_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    item_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id"), index=True)
+    value_num: Mapped[int | None] = mapped_column(Integer)
+    value_text: Mapped[str | None] = mapped_column(Text)

@@ -1,0 +1,494 @@
+"""Pulse survey content: the item bank (content/surveys/items.yaml) and survey definitions
+(content/surveys/*.yaml). Every problem names the file, the field and the reason.
+
+A survey definition::
+
+    id: pulse-fortnightly
+    title: {en: ..., it: ...}
+    cadence:
+      cron: "0 10 * * mon"      # five-field crontab, evaluated in `timezone`
+      every_weeks: 2            # optional: only every n-th matching week
+      timezone: Europe/Rome
+      start: 2027-01-04         # optional: no round before this date (anchors every_weeks)
+    open_for: 4d                # how long a round stays open
+    audience: {everyone: true}  # or teams / teams_only / roles / locations
+    core: [sat_overall, intent_stay, enps]         # asked every round
+    rotating: {items: [...], per_round: 4}         # taken in turn, round after round
+    comment: true               # the open comment item at the end
+    reminders: [halfway, 24h before close]         # also "<duration> after open"
+    skip_weekends: true         # a reminder due on a weekend moves to Monday, same time
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import yaml
+from apscheduler.triggers.cron import CronTrigger
+
+from bot.config import SUPPORTED_LOCALES, check_timezone
+from bot.content_fields import Audience, Problems, localised, parse_audience
+from bot.durations import parse_duration
+from bot.errors import InputError
+
+KINDS = ("likert5", "scale0_10", "choice", "text")
+COMMENT_ITEM = "comment"
+ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{1,31}")
+_REMINDER = re.compile(r"^\s*(?:(halfway)|(\S+)\s+(before close|after open))\s*$")
+
+
+@dataclass(frozen=True)
+class Item:
+    id: str
+    dimension: str
+    kind: str
+    text: dict[str, str]
+    reverse: bool = False
+    options: dict[str, list[str]] = field(default_factory=dict)
+
+    def choices(self, locale: str) -> list[str]:
+        """Button labels for the answer, in ``locale``."""
+        if self.kind == "likert5":
+            return [str(v) for v in range(1, 6)]
+        if self.kind == "scale0_10":
+            return [str(v) for v in range(0, 11)]
+        if self.kind == "choice":
+            return self.options.get(locale) or next(iter(self.options.values()))
+        return []
+
+    def accepts(self, value: int) -> bool:
+        if self.kind == "likert5":
+            return 1 <= value <= 5
+        if self.kind == "scale0_10":
+            return 0 <= value <= 10
+        if self.kind == "choice":
+            return 0 <= value < len(next(iter(self.options.values())))
+        return False
+
+
+@dataclass(frozen=True)
+class Cadence:
+    cron: str
+    timezone: str
+    every_weeks: int = 1
+    start: str | None = None  # ISO date
+
+    def trigger(self) -> CronTrigger:
+        return CronTrigger.from_crontab(self.cron, timezone=ZoneInfo(self.timezone))
+
+    def occurrences(self, after: datetime, until: datetime) -> list[datetime]:
+        """Round openings in (after, until], honouring ``start`` and ``every_weeks``."""
+        trigger = self.trigger()
+        zone = ZoneInfo(self.timezone)
+        start = date.fromisoformat(self.start) if self.start else None
+        anchor: date | None = start
+        out: list[datetime] = []
+        previous: datetime | None = None
+        now = after
+        for _ in range(10_000):
+            fire = trigger.get_next_fire_time(previous, now)
+            if fire is None or fire > until:
+                break
+            previous, now = fire, fire + timedelta(seconds=1)
+            if fire <= after:
+                continue
+            local = fire.astimezone(zone)
+            if start and local.date() < start:
+                continue
+            if self.every_weeks > 1:
+                anchor = anchor or local.date()
+                week_gap = (_monday(local.date()) - _monday(anchor)).days // 7
+                if week_gap % self.every_weeks:
+                    continue
+            out.append(fire)
+        return out
+
+    def latest(self, now: datetime, window: timedelta) -> datetime | None:
+        """The most recent opening within ``window`` before ``now`` (None if none)."""
+        found = self.occurrences(now - window, now)
+        return found[-1] if found else None
+
+
+def _monday(day: date) -> date:
+    return day - timedelta(days=day.weekday())
+
+
+@dataclass(frozen=True)
+class ReminderRule:
+    kind: str  # halfway | before_close | after_open
+    offset_s: int = 0
+
+    def at(self, opens: datetime, closes: datetime) -> datetime:
+        if self.kind == "halfway":
+            return opens + (closes - opens) / 2
+        if self.kind == "before_close":
+            return closes - timedelta(seconds=self.offset_s)
+        return opens + timedelta(seconds=self.offset_s)
+
+
+@dataclass(frozen=True)
+class Survey:
+    id: str
+    title: dict[str, str]
+    cadence: Cadence
+    open_for_s: int
+    audience: Audience
+    core: tuple[str, ...]
+    rotating: tuple[str, ...]
+    per_round: int
+    comment: bool
+    reminders: tuple[ReminderRule, ...]
+    skip_weekends: bool
+    source: str = ""
+
+    def items_for_round(self, number: int) -> list[str]:
+        """Core items, this round's share of the rotating items, then the comment."""
+        chosen = list(self.core)
+        if self.rotating and self.per_round:
+            start = (number * self.per_round) % len(self.rotating)
+            for offset in range(self.per_round):
+                chosen.append(self.rotating[(start + offset) % len(self.rotating)])
+        if self.comment:
+            chosen.append(COMMENT_ITEM)
+        return chosen
+
+    def reminder_times(self, opens: datetime, closes: datetime) -> list[tuple[int, datetime]]:
+        """(index, when) for each reminder, moved off weekends when configured; only those
+        that still fall inside the round."""
+        zone = ZoneInfo(self.cadence.timezone)
+        out = []
+        for index, rule in enumerate(self.reminders):
+            when = rule.at(opens, closes)
+            if self.skip_weekends:
+                local = when.astimezone(zone)
+                while local.weekday() >= 5:
+                    local += timedelta(days=1)
+                when = local
+            if opens < when < closes:
+                out.append((index, when))
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Survey:
+        audience = data["audience"]
+        return cls(
+            id=data["id"],
+            title=data["title"],
+            cadence=Cadence(**data["cadence"]),
+            open_for_s=data["open_for_s"],
+            audience=Audience(
+                everyone=bool(audience["everyone"]),
+                teams=tuple(audience["teams"]),
+                teams_only=tuple(audience["teams_only"]),
+                roles=tuple(audience["roles"]),
+                locations=tuple(audience["locations"]),
+            ),
+            core=tuple(data["core"]),
+            rotating=tuple(data["rotating"]),
+            per_round=data["per_round"],
+            comment=data["comment"],
+            reminders=tuple(ReminderRule(**r) for r in data["reminders"]),
+            skip_weekends=data["skip_weekends"],
+            source=data.get("source", ""),
+        )
+
+
+@dataclass
+class SurveyContent:
+    items: dict[str, Item] = field(default_factory=dict)
+    surveys: list[Survey] = field(default_factory=list)
+    problems: list[InputError] = field(default_factory=list)
+
+
+def parse_items(text: str, source: str) -> tuple[dict[str, Item], list[InputError]]:
+    """The item bank; every problem is reported, no item is returned when any is wrong."""
+    problems = Problems(source)
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problems.add(f"line {mark.line + 1}" if mark else "(file)", f"YAML syntax error: {exc}")
+        return {}, problems.items
+    raw = data.get("items") if isinstance(data, dict) else None
+    if not isinstance(raw, list) or not raw:
+        problems.add("items", "must be a non-empty list of items")
+        return {}, problems.items
+    items: dict[str, Item] = {}
+    for index, entry in enumerate(raw, 1):
+        path = f"items[{index}]"
+        if not isinstance(entry, dict):
+            problems.add(path, "must be a mapping")
+            continue
+        item_id = entry.get("id")
+        if not isinstance(item_id, str) or not ID_PATTERN.fullmatch(item_id):
+            problems.add(f"{path}.id", "required: 2-32 characters of a-z, 0-9, _ and -")
+            continue
+        path = f"items[{index}] ({item_id})"
+        for key in sorted(
+            set(map(str, entry)) - {"id", "dimension", "kind", "reverse", "text", "options"}
+        ):
+            problems.add(f"{path}.{key}", "unknown field")
+        if item_id in items:
+            problems.add(f"{path}.id", "used twice")
+        kind = entry.get("kind")
+        if kind not in KINDS:
+            problems.add(f"{path}.kind", f"must be one of {', '.join(KINDS)}")
+            continue
+        dimension = entry.get("dimension")
+        if not isinstance(dimension, str) or not dimension.strip():
+            problems.add(f"{path}.dimension", "required")
+            dimension = "?"
+        reverse = entry.get("reverse", False)
+        if not isinstance(reverse, bool) or (reverse and kind != "likert5"):
+            problems.add(f"{path}.reverse", "true or false; only likert5 items can be reversed")
+            reverse = False
+        texts = localised(entry.get("text"), f"{path}.text", SUPPORTED_LOCALES, problems)
+        options: dict[str, list[str]] = {}
+        if kind == "choice":
+            raw_options = entry.get("options")
+            if isinstance(raw_options, list):
+                raw_options = {loc: raw_options for loc in SUPPORTED_LOCALES}
+            counts = set()
+            for locale in SUPPORTED_LOCALES:
+                opts = raw_options.get(locale) if isinstance(raw_options, dict) else None
+                if not isinstance(opts, list) or not 2 <= len(opts) <= 8:
+                    problems.add(f"{path}.options.{locale}", "a choice item needs 2 to 8 options")
+                    continue
+                options[locale] = [str(o) for o in opts]
+                counts.add(len(opts))
+            if len(counts) > 1:
+                problems.add(f"{path}.options", "every locale needs the same number of options")
+        elif "options" in entry:
+            problems.add(f"{path}.options", "only choice items have options")
+        items[item_id] = Item(item_id, str(dimension), str(kind), texts, reverse, options)
+    if COMMENT_ITEM not in items or items[COMMENT_ITEM].kind != "text":
+        problems.add("items", f"needs a text item with id {COMMENT_ITEM!r} (the open comment)")
+    return ({} if problems.items else items), problems.items
+
+
+def parse_survey(
+    text: str, source: str, items: dict[str, Item]
+) -> tuple[Survey | None, list[InputError]]:
+    problems = Problems(source)
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problems.add(f"line {mark.line + 1}" if mark else "(file)", f"YAML syntax error: {exc}")
+        return None, problems.items
+    if not isinstance(data, dict):
+        problems.add("(file)", "must be a mapping of fields")
+        return None, problems.items
+    known = {
+        "id",
+        "title",
+        "cadence",
+        "open_for",
+        "audience",
+        "core",
+        "rotating",
+        "comment",
+        "reminders",
+        "skip_weekends",
+    }
+    for key in sorted(set(map(str, data)) - known):
+        problems.add(key, "unknown field")
+    survey_id = data.get("id")
+    if not isinstance(survey_id, str) or not ID_PATTERN.fullmatch(survey_id):
+        problems.add("id", "required: 2-32 characters of a-z, 0-9, _ and -")
+        survey_id = "?"
+    title = localised(data.get("title"), "title", SUPPORTED_LOCALES, problems)
+    cadence = _parse_cadence(data.get("cadence"), problems)
+    open_for_s = 0
+    try:
+        open_for_s = int(parse_duration(str(data.get("open_for", ""))).total_seconds())
+    except ValueError as exc:
+        problems.add("open_for", str(exc))
+    audience = parse_audience(data.get("audience"), problems)
+
+    def item_list(value: Any, path: str) -> tuple[str, ...]:
+        if value is None:
+            return ()
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            problems.add(path, "must be a list of item ids")
+            return ()
+        for item_id in value:
+            if item_id not in items:
+                problems.add(path, f"unknown item {item_id!r} (not in items.yaml)")
+            elif items[item_id].kind == "text":
+                problems.add(path, f"{item_id!r} is a text item: use comment: true")
+        if len(set(value)) != len(value):
+            problems.add(path, "lists an item twice")
+        return tuple(value)
+
+    core = item_list(data.get("core"), "core")
+    rotating_raw = data.get("rotating") or {}
+    if not isinstance(rotating_raw, dict):
+        problems.add("rotating", "must be a mapping with items and per_round")
+        rotating_raw = {}
+    rotating = item_list(rotating_raw.get("items"), "rotating.items")
+    per_round = rotating_raw.get("per_round", 0 if not rotating else 1)
+    if (
+        not isinstance(per_round, int)
+        or isinstance(per_round, bool)
+        or not 0 <= per_round <= len(rotating)
+    ):
+        problems.add("rotating.per_round", f"must be a whole number from 0 to {len(rotating)}")
+        per_round = 0
+    if set(core) & set(rotating):
+        problems.add(
+            "rotating.items", f"also in core: {', '.join(sorted(set(core) & set(rotating)))}"
+        )
+    if not core and not per_round:
+        problems.add("core", "the survey asks nothing: list core items or rotating items")
+    comment = data.get("comment", False)
+    if not isinstance(comment, bool):
+        problems.add("comment", "must be true or false")
+        comment = False
+    reminders = _parse_reminders(data.get("reminders"), open_for_s, problems)
+    skip_weekends = data.get("skip_weekends", False)
+    if not isinstance(skip_weekends, bool):
+        problems.add("skip_weekends", "must be true or false")
+        skip_weekends = False
+    if problems.items or cadence is None:
+        return None, problems.items
+    return (
+        Survey(
+            id=str(survey_id),
+            title=title,
+            cadence=cadence,
+            open_for_s=open_for_s,
+            audience=audience,
+            core=core,
+            rotating=rotating,
+            per_round=per_round,
+            comment=comment,
+            reminders=reminders,
+            skip_weekends=skip_weekends,
+            source=source,
+        ),
+        [],
+    )
+
+
+def _parse_cadence(value: Any, problems: Problems) -> Cadence | None:
+    if not isinstance(value, dict):
+        problems.add("cadence", "required: cron, timezone (and optionally every_weeks, start)")
+        return None
+    for key in sorted(set(map(str, value)) - {"cron", "timezone", "every_weeks", "start"}):
+        problems.add(f"cadence.{key}", "unknown field")
+    ok = True
+    zone = value.get("timezone")
+    try:
+        check_timezone(str(zone))
+    except ValueError as exc:
+        problems.add("cadence.timezone", str(exc))
+        ok = False
+    cron = value.get("cron")
+    try:
+        CronTrigger.from_crontab(str(cron), timezone=ZoneInfo(str(zone) if ok else "UTC"))
+    except (ValueError, TypeError) as exc:
+        problems.add("cadence.cron", f"not a five-field crontab ({exc})")
+        ok = False
+    every = value.get("every_weeks", 1)
+    if not isinstance(every, int) or isinstance(every, bool) or not 1 <= every <= 52:
+        problems.add("cadence.every_weeks", "must be a whole number from 1 to 52")
+        ok = False
+    start = value.get("start")
+    if start is not None:
+        try:
+            start = date.fromisoformat(str(start)).isoformat()
+        except ValueError:
+            problems.add("cadence.start", "must be a date like 2027-01-04")
+            ok = False
+    return Cadence(str(cron), str(zone), int(every), start) if ok else None
+
+
+def _parse_reminders(value: Any, open_for_s: int, problems: Problems) -> tuple[ReminderRule, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        problems.add("reminders", "must be a list like [halfway, 24h before close]")
+        return ()
+    out = []
+    for index, entry in enumerate(value, 1):
+        match = _REMINDER.match(str(entry))
+        if not match:
+            problems.add(
+                f"reminders[{index}]",
+                f"{entry!r}: use halfway, '<duration> before close' or '<duration> after open'",
+            )
+            continue
+        if match.group(1):
+            out.append(ReminderRule("halfway"))
+            continue
+        try:
+            offset = int(parse_duration(match.group(2)).total_seconds())
+        except ValueError as exc:
+            problems.add(f"reminders[{index}]", str(exc))
+            continue
+        if open_for_s and offset >= open_for_s:
+            problems.add(f"reminders[{index}]", "falls outside the round (longer than open_for)")
+            continue
+        kind = "before_close" if match.group(3) == "before close" else "after_open"
+        out.append(ReminderRule(kind, offset))
+    return tuple(out)
+
+
+def load_survey_content(folder: Path) -> SurveyContent:
+    """The item bank and every survey definition in ``folder`` (content/surveys)."""
+    content = SurveyContent()
+    bank = folder / "items.yaml"
+    if not bank.exists():
+        content.problems.append(InputError(f"{bank}: (file)", "missing: the item bank is required"))
+        return content
+    content.items, problems = parse_items(bank.read_text(encoding="utf-8-sig"), str(bank))
+    content.problems.extend(problems)
+    seen: dict[str, str] = {}
+    for path in sorted(folder.glob("*.yaml")):
+        if path.name == "items.yaml":
+            continue
+        try:
+            text = path.read_text(encoding="utf-8-sig")
+        except UnicodeDecodeError as exc:
+            content.problems.append(InputError(f"{path}: (file)", f"not UTF-8 text ({exc.reason})"))
+            continue
+        survey, found = parse_survey(text, str(path), content.items)
+        content.problems.extend(found)
+        if survey is None:
+            continue
+        if survey.id in seen:
+            content.problems.append(
+                InputError(f"{path}: id", f"{survey.id!r} is also used by {seen[survey.id]}")
+            )
+            continue
+        seen[survey.id] = str(path)
+        content.surveys.append(survey)
+    return content
+
+
+def load_survey(folder: Path, survey_id: str) -> tuple[Survey, dict[str, Item]]:
+    """One valid survey and the item bank, or InputError saying what is wrong."""
+    content = load_survey_content(folder)
+    for survey in content.surveys:
+        if survey.id == survey_id:
+            bank_problems = [
+                p for p in content.problems if p.where.startswith(str(folder / "items.yaml"))
+            ]
+            if bank_problems:
+                raise InputError(bank_problems[0].where, bank_problems[0].reason)
+            return survey, content.items
+    for problem in content.problems:
+        if survey_id in problem.where or f"id: {survey_id}" in problem.reason:
+            raise InputError(problem.where, problem.reason)
+    raise InputError(
+        survey_id, f"no valid survey with this id in {folder} (run fidelio content check)"
+    )

@@ -1,0 +1,481 @@
+"""Pulse surveys: schedules, rounds on a cadence, invitations, reminders, answers, closing.
+
+Anonymity by construction (MEASUREMENT.md, rules 5 and 6):
+
+* A response row holds round, item, value, the respondent's team and a pseudonymous key
+  ``HMAC(round secret, person id)`` — never a person id, never a time, no sequence number.
+* Who was invited and how far they got lives in ``participation``, which holds no answer and
+  no key: it drives reminders and response rates (counts only).
+* While a round is open its secret lets a person change an answer. When the round closes the
+  secret is destroyed and the round's responses are rewritten in key order (so not even the
+  physical order of rows follows the order in which people answered). From then on nothing
+  in the database links an answer to a person.
+
+``run_due`` is idempotent and driven by the injected clock, like the briefings' job.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import Integer, case, cast, delete, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.briefings.audience import audience_team_ids, resolve_audience
+from bot.clock import Clock
+from bot.config import Settings
+from bot.db.models import (
+    AuditEntry,
+    Campaign,
+    CampaignKind,
+    CampaignStatus,
+    Participation,
+    Person,
+    Response,
+    RoundStatus,
+    SurveyRound,
+)
+from bot.db.session import Database
+from bot.errors import InputError, UserFacingError
+from bot.outbox import enqueue
+from bot.replies import Reply, ReplyButton
+from bot.surveys.content import Item, Survey
+
+log = logging.getLogger(__name__)
+
+#: A schedule lives until stopped; its campaign row needs an end.
+FAR_FUTURE = timedelta(days=3650)
+MAX_TEXT_ANSWER = 2000
+
+
+def respondent_key(secret: bytes, person_id: int) -> str:
+    return hmac.new(secret, str(person_id).encode(), hashlib.sha256).hexdigest()
+
+
+def invite_key(round_id: int, person_id: int) -> str:
+    return f"pulse:{round_id}:invite:{person_id}"
+
+
+def reminder_key(round_id: int, index: int, person_id: int) -> str:
+    return f"pulse:{round_id}:reminder:{index}:{person_id}"
+
+
+@dataclass
+class PulseDue:
+    opened: int = 0
+    invited: int = 0
+    reminders: int = 0
+    closed: int = 0
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A scheduled survey as stored in its campaign's snapshot."""
+
+    campaign: Campaign
+    survey: Survey
+    items: dict[str, Item]
+
+    @classmethod
+    def of(cls, campaign: Campaign) -> Schedule:
+        snapshot = campaign.snapshot
+        items = {key: Item(**value) for key, value in snapshot["items"].items()}
+        return cls(campaign, Survey.from_json(snapshot["survey"]), items)
+
+
+def invitation(round_: SurveyRound, schedule: Schedule, *, reminder: bool = False) -> Reply:
+    return Reply(
+        "pulse/reminder" if reminder else "pulse/invitation",
+        {
+            "title": schedule.survey.title,
+            "questions": len(round_.items),
+            "closes_at": round_.closes_at.isoformat(),
+        },
+        (ReplyButton("pulse_start", "pulse_start", str(round_.id)),),
+    )
+
+
+class SurveyService:
+    def __init__(self, settings: Settings, db: Database | None, clock: Clock):
+        """``db`` may be None when only the ``*_in(session, ...)`` methods are used."""
+        self.settings = settings
+        self.db = db
+        self.clock = clock
+
+    # --- schedules ----------------------------------------------------------------------------
+
+    async def schedule_in(
+        self, session: AsyncSession, survey: Survey, items: dict[str, Item], actor: str
+    ) -> Campaign:
+        now = self.clock.now()
+        await audience_team_ids(session, survey.audience)
+        existing = await session.scalar(
+            select(Campaign).where(
+                Campaign.kind == CampaignKind.pulse,
+                Campaign.content_id == survey.id,
+                Campaign.status.in_([CampaignStatus.scheduled, CampaignStatus.paused]),
+            )
+        )
+        if existing is not None:
+            raise InputError(survey.id, f"already scheduled as survey schedule {existing.id}")
+        used = {*survey.core, *survey.rotating, *(("comment",) if survey.comment else ())}
+        campaign = Campaign(
+            kind=CampaignKind.pulse,
+            content_id=survey.id,
+            title=survey.title.get(self.settings.organisation.default_locale) or survey.id,
+            status=CampaignStatus.scheduled,
+            snapshot={
+                "survey": survey.to_json(),
+                "items": {key: _item_json(items[key]) for key in sorted(used)},
+            },
+            starts_at=now,
+            launch_at=None,
+            ends_at=now + FAR_FUTURE,
+            created_by=actor,
+            created_at=now,
+        )
+        session.add(campaign)
+        await session.flush()
+        session.add(
+            AuditEntry(
+                at=now,
+                actor_label=actor,
+                action="survey.schedule",
+                detail={"schedule": campaign.id, "survey": survey.id},
+            )
+        )
+        return campaign
+
+    async def set_status_in(
+        self, session: AsyncSession, schedule_id: int, status: CampaignStatus, actor: str
+    ) -> Campaign:
+        """Pause, resume (``scheduled``) or stop (``cancelled``) a survey schedule."""
+        campaign = await session.get(Campaign, schedule_id)
+        if campaign is None or campaign.kind != CampaignKind.pulse:
+            raise InputError(str(schedule_id), "no survey schedule with this id")
+        allowed = {
+            CampaignStatus.paused: {CampaignStatus.scheduled},
+            CampaignStatus.scheduled: {CampaignStatus.paused},
+            CampaignStatus.cancelled: {CampaignStatus.scheduled, CampaignStatus.paused},
+        }[status]
+        if campaign.status not in allowed:
+            raise InputError(str(schedule_id), f"the schedule is {campaign.status.value}")
+        campaign.status = status
+        session.add(
+            AuditEntry(
+                at=self.clock.now(),
+                actor_label=actor,
+                action=f"survey.{status.value}",
+                detail={"schedule": schedule_id},
+            )
+        )
+        return campaign
+
+    # --- due work -----------------------------------------------------------------------------
+
+    async def run_due(self) -> PulseDue:
+        """Open due rounds, send due reminders, close rounds whose time is up."""
+        assert self.db is not None
+        stats = PulseDue()
+        now = self.clock.now()
+        async with self.db.session() as session:
+            closing = list(
+                await session.scalars(
+                    select(SurveyRound.id).where(
+                        SurveyRound.status == RoundStatus.open, SurveyRound.closes_at <= now
+                    )
+                )
+            )
+            campaigns = list(
+                await session.scalars(
+                    select(Campaign.id).where(
+                        Campaign.kind == CampaignKind.pulse,
+                        Campaign.status == CampaignStatus.scheduled,
+                    )
+                )
+            )
+            open_rounds = list(
+                await session.scalars(
+                    select(SurveyRound.id).where(SurveyRound.status == RoundStatus.open)
+                )
+            )
+        for round_id in closing:
+            await self.close_round(round_id)
+            stats.closed += 1
+        for campaign_id in campaigns:
+            try:
+                await self._open_due(campaign_id, stats)
+            except Exception:
+                log.exception("survey schedule %s: opening a round failed", campaign_id)
+        for round_id in open_rounds:
+            if round_id not in closing:
+                await self._remind(round_id, stats)
+        return stats
+
+    async def _open_due(self, campaign_id: int, stats: PulseDue) -> None:
+        assert self.db is not None
+        now = self.clock.now()
+        async with self.db.session() as session:
+            campaign = await session.get(Campaign, campaign_id)
+            if campaign is None or campaign.status != CampaignStatus.scheduled:
+                return
+            schedule = Schedule.of(campaign)
+            window = timedelta(seconds=schedule.survey.open_for_s)
+            # Only an occurrence whose round would still be open: after downtime longer than
+            # a round, that round is skipped rather than opened late.
+            opens = schedule.survey.cadence.latest(now, window)
+            if opens is None or opens < campaign.created_at - window:
+                return
+            exists = await session.scalar(
+                select(SurveyRound.id).where(
+                    SurveyRound.campaign_id == campaign_id, SurveyRound.opens_at == opens
+                )
+            )
+            if exists is not None:
+                return
+            number = int(
+                await session.scalar(
+                    select(func.count())
+                    .select_from(SurveyRound)
+                    .where(SurveyRound.campaign_id == campaign_id)
+                )
+                or 0
+            )
+            round_ = SurveyRound(
+                campaign_id=campaign_id,
+                number=number + 1,
+                opens_at=opens,
+                closes_at=opens + window,
+                status=RoundStatus.open,
+                secret=secrets.token_bytes(32),
+                items=schedule.survey.items_for_round(number),
+            )
+            session.add(round_)
+            await session.flush()
+            people = await resolve_audience(session, schedule.survey.audience, now.date())
+            for person in people:
+                session.add(
+                    Participation(round_id=round_.id, person_id=person.id, team_id=person.team_id)
+                )
+                await enqueue(
+                    session,
+                    key=invite_key(round_.id, person.id),
+                    person_id=person.id,
+                    purpose="pulse-invitation",
+                    reply=invitation(round_, schedule),
+                    now=now,
+                )
+            round_.invited = len(people)
+            stats.opened += 1
+            stats.invited += len(people)
+
+    async def _remind(self, round_id: int, stats: PulseDue) -> None:
+        assert self.db is not None
+        now = self.clock.now()
+        async with self.db.session() as session:
+            round_ = await session.get(SurveyRound, round_id)
+            if round_ is None or round_.status != RoundStatus.open:
+                return
+            campaign = await session.get(Campaign, round_.campaign_id)
+            assert campaign is not None
+            schedule = Schedule.of(campaign)
+            for index, when in schedule.survey.reminder_times(round_.opens_at, round_.closes_at):
+                if when > now:
+                    continue
+                pending = await session.scalars(
+                    select(Participation.person_id).where(
+                        Participation.round_id == round_id, Participation.finished.is_(False)
+                    )
+                )
+                for person_id in pending:
+                    added = await enqueue(
+                        session,
+                        key=reminder_key(round_id, index, person_id),
+                        person_id=person_id,
+                        purpose="pulse-reminder",
+                        reply=invitation(round_, schedule, reminder=True),
+                        now=now,
+                    )
+                    stats.reminders += int(added)
+
+    async def close_round(self, round_id: int) -> None:
+        """Close a round: destroy its secret, rewrite its rows in key order, drop unsent
+        reminders. Safe to call twice."""
+        assert self.db is not None
+        async with self.db.session() as session:
+            await self.close_round_in(session, round_id)
+
+    async def close_round_in(self, session: AsyncSession, round_id: int) -> SurveyRound:
+        from bot.db.models import Delivery, DeliveryStatus
+
+        round_ = await session.get(SurveyRound, round_id, with_for_update=True)
+        if round_ is None:
+            raise InputError(str(round_id), "no survey round with this id")
+        if round_.status == RoundStatus.closed:
+            return round_
+        round_.status = RoundStatus.closed
+        round_.secret = None
+        round_.closed_at = self.clock.now()
+        rows = (
+            await session.execute(
+                select(
+                    Response.respondent_key,
+                    Response.item_id,
+                    Response.team_id,
+                    Response.value_num,
+                    Response.value_text,
+                )
+                .where(Response.round_id == round_id)
+                .order_by(Response.respondent_key, Response.item_id)
+            )
+        ).all()
+        if rows:
+            await session.execute(delete(Response).where(Response.round_id == round_id))
+            await session.execute(
+                insert(Response),
+                [
+                    {
+                        "round_id": round_id,
+                        "respondent_key": r[0],
+                        "item_id": r[1],
+                        "team_id": r[2],
+                        "value_num": r[3],
+                        "value_text": r[4],
+                    }
+                    for r in rows
+                ],
+            )
+        await session.execute(
+            update(Delivery)
+            .where(
+                Delivery.key.like(f"pulse:{round_id}:%"), Delivery.status == DeliveryStatus.pending
+            )
+            .values(status=DeliveryStatus.failed, last_error="round closed")
+        )
+        return round_
+
+    # --- answering ----------------------------------------------------------------------------
+
+    async def open_round_for(
+        self, session: AsyncSession, round_id: int, person: Person
+    ) -> tuple[SurveyRound, Schedule, Participation]:
+        """The open round a person was invited to, or a polite refusal."""
+        round_ = await session.get(SurveyRound, round_id)
+        participation = await session.get(Participation, (round_id, person.id))
+        if round_ is None or participation is None:
+            raise UserFacingError("errors/stale_button")
+        campaign = await session.get(Campaign, round_.campaign_id)
+        assert campaign is not None
+        schedule = Schedule.of(campaign)
+        if (
+            round_.status != RoundStatus.open
+            or round_.secret is None
+            or self.clock.now() >= round_.closes_at
+        ):
+            raise UserFacingError("pulse/closed", title=schedule.survey.title)
+        return round_, schedule, participation
+
+    async def answers_of(
+        self, session: AsyncSession, round_: SurveyRound, person: Person
+    ) -> dict[str, Any]:
+        assert round_.secret is not None
+        key = respondent_key(round_.secret, person.id)
+        rows = await session.execute(
+            select(Response.item_id, Response.value_num, Response.value_text).where(
+                Response.round_id == round_.id, Response.respondent_key == key
+            )
+        )
+        return {item: (num if text is None else text) for item, num, text in rows.all()}
+
+    async def record(
+        self,
+        session: AsyncSession,
+        round_: SurveyRound,
+        participation: Participation,
+        person: Person,
+        item_id: str,
+        *,
+        value: int | None = None,
+        text: str | None = None,
+        skipped: bool = False,
+    ) -> None:
+        """Store (or change) one answer; a skip removes any earlier answer (missing, not 0)."""
+        assert round_.secret is not None
+        key = respondent_key(round_.secret, person.id)
+        existing = await session.get(Response, (round_.id, key, item_id))
+        if skipped:
+            if existing is not None:
+                await session.delete(existing)
+        elif existing is None:
+            session.add(
+                Response(
+                    round_id=round_.id,
+                    respondent_key=key,
+                    item_id=item_id,
+                    team_id=participation.team_id,
+                    value_num=value,
+                    value_text=text[:MAX_TEXT_ANSWER] if text else None,
+                )
+            )
+        else:
+            existing.value_num = value
+            existing.value_text = text[:MAX_TEXT_ANSWER] if text else None
+        # Progress counts items seen (answered or skipped): the position in the round.
+        position = round_.items.index(item_id) + 1
+        participation.answered = max(participation.answered, position)
+        participation.finished = participation.answered >= len(round_.items)
+
+
+def _item_json(item: Item) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    return asdict(item)
+
+
+async def response_rates(session: AsyncSession, round_id: int, min_group: int) -> dict[str, Any]:
+    """Live response counts for HR: overall, and per team only for teams of at least
+    ``min_group`` invited people (smaller teams are pooled as "other teams")."""
+    from bot.db.models import Team
+
+    rows = (
+        await session.execute(
+            select(
+                Team.name,
+                func.count(),
+                func.sum(cast(Participation.finished, Integer)),
+                func.sum(case((Participation.answered > 0, 1), else_=0)),
+            )
+            .join(Team, Team.id == Participation.team_id)
+            .where(Participation.round_id == round_id)
+            .group_by(Team.name)
+            .order_by(Team.name)
+        )
+    ).all()
+    teams, pooled = [], {"invited": 0, "finished": 0, "started": 0}
+    total = {"invited": 0, "finished": 0, "started": 0}
+    for name, invited, finished, started in rows:
+        entry = {
+            "team": name,
+            "invited": int(invited),
+            "finished": int(finished or 0),
+            "started": int(started or 0),
+        }
+        for key in total:
+            total[key] += entry[key]
+        if entry["invited"] >= min_group:
+            teams.append(entry)
+        else:
+            for key in pooled:
+                pooled[key] += entry[key]
+    # Small teams are pooled; the pool itself is shown only when it is large enough too.
+    return {
+        "teams": teams,
+        "pooled": pooled if pooled["invited"] >= min_group else None,
+        "total": total,
+    }

@@ -1,0 +1,284 @@
+"""Pulse surveys in chat: answering with one tap (or a typed/modal answer for the comment),
+progress, changing answers while the round is open, and HR's `survey` command."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from sqlalchemy import select
+
+from bot.db.models import (
+    Campaign,
+    CampaignKind,
+    CampaignStatus,
+    ConversationState,
+    Participation,
+    RoundStatus,
+    SurveyRound,
+)
+from bot.errors import InputError, UserFacingError
+from bot.handling import HR, HandlerContext, Registry
+from bot.replies import FormField, FormSpec, Reply, ReplyButton
+from bot.surveys.content import load_survey
+from bot.surveys.service import Schedule, SurveyService, response_rates
+
+TEXT_FLOW = "pulse_text"
+SKIP = "s"
+
+
+def register(registry: Registry) -> None:
+    registry.command("pulse", summary="help/pulse", aliases=("sondaggio",))(pulse)
+    registry.command("survey", summary="help/survey", roles=HR, audited=True)(survey)
+    registry.button("pulse_start")(start)
+    registry.button("pa")(answer)
+    registry.button("pulse_write")(write)
+    registry.button("pulse_review")(review)
+    registry.flows[TEXT_FLOW] = typed_answer
+    registry.forms[TEXT_FLOW] = form_answer
+
+
+def _service(ctx: HandlerContext) -> SurveyService:
+    return SurveyService(ctx.settings, None, ctx.clock)
+
+
+def question(
+    ctx: HandlerContext, round_: SurveyRound, schedule: Schedule, index: int, current: Any = None
+) -> Reply:
+    """Item ``index`` of the round, with one button per answer and Skip."""
+    item = schedule.items[round_.items[index]]
+    locale = ctx.locale
+    buttons: list[ReplyButton] = []
+    if item.kind == "text":
+        if ctx.channel == "slack":
+            buttons.append(ReplyButton("pulse_write", "pulse_write", f"{round_.id}.{index}"))
+        ctx.session.add(_text_state(ctx, round_.id, index))
+    else:
+        for value, label in enumerate(item.choices(locale)):
+            number = int(label) if item.kind in ("likert5", "scale0_10") else value
+            buttons.append(ReplyButton(label, "pa", f"{round_.id}.{index}.{number}"))
+    buttons.append(ReplyButton("skip", "pa", f"{round_.id}.{index}.{SKIP}"))
+    shown = current
+    if item.kind == "choice" and isinstance(current, int):
+        shown = item.choices(locale)[current]
+    return Reply(
+        "pulse/question",
+        {
+            "title": schedule.survey.title,
+            "number": index + 1,
+            "total": len(round_.items),
+            "text": item.text,
+            "kind": item.kind,
+            "current": shown,
+        },
+        tuple(buttons),
+    )
+
+
+def _text_state(ctx: HandlerContext, round_id: int, index: int) -> ConversationState:
+    return ConversationState(
+        person_id=ctx.person.id, flow=TEXT_FLOW, data={"round": round_id, "index": index},
+        updated_at=ctx.clock.now(),
+    )
+
+
+async def _clear_text_state(ctx: HandlerContext) -> None:
+    state = await ctx.session.get(ConversationState, ctx.person.id)
+    if state is not None and state.flow == TEXT_FLOW:
+        await ctx.session.delete(state)
+        await ctx.session.flush()
+
+
+async def _show(ctx: HandlerContext, round_: SurveyRound, schedule: Schedule, index: int) -> Reply:
+    await _clear_text_state(ctx)
+    answers = await _service(ctx).answers_of(ctx.session, round_, ctx.person)
+    return question(ctx, round_, schedule, index, answers.get(round_.items[index]))
+
+
+def _thanks(round_: SurveyRound, schedule: Schedule) -> Reply:
+    return Reply(
+        "pulse/thanks",
+        {"title": schedule.survey.title, "closes_at": round_.closes_at.isoformat()},
+        (ReplyButton("pulse_review", "pulse_review", str(round_.id)),),
+    )
+
+
+def _round_id(value: str) -> int:
+    if not value.isdigit():
+        raise UserFacingError("errors/stale_button")
+    return int(value)
+
+
+async def start(ctx: HandlerContext) -> Reply:
+    round_, schedule, participation = await _service(ctx).open_round_for(
+        ctx.session, _round_id(ctx.args), ctx.person
+    )
+    if participation.answered >= len(round_.items):
+        return _thanks(round_, schedule)
+    return await _show(ctx, round_, schedule, participation.answered)
+
+
+async def review(ctx: HandlerContext) -> Reply:
+    round_, schedule, _ = await _service(ctx).open_round_for(ctx.session, _round_id(ctx.args), ctx.person)
+    return await _show(ctx, round_, schedule, 0)
+
+
+async def answer(ctx: HandlerContext) -> Reply:
+    parts = ctx.args.split(".")
+    if len(parts) != 3 or not parts[0].isdigit() or not parts[1].isdigit():
+        raise UserFacingError("errors/stale_button")
+    service = _service(ctx)
+    round_, schedule, participation = await service.open_round_for(ctx.session, int(parts[0]), ctx.person)
+    index = int(parts[1])
+    if index >= len(round_.items):
+        raise UserFacingError("errors/stale_button")
+    item = schedule.items[round_.items[index]]
+    if parts[2] == SKIP:
+        await service.record(ctx.session, round_, participation, ctx.person, item.id, skipped=True)
+    else:
+        if not parts[2].isdigit() or item.kind == "text" or not item.accepts(int(parts[2])):
+            raise UserFacingError("errors/stale_button")
+        await service.record(ctx.session, round_, participation, ctx.person, item.id, value=int(parts[2]))
+    return await _after(ctx, round_, schedule, index)
+
+
+async def _after(ctx: HandlerContext, round_: SurveyRound, schedule: Schedule, index: int) -> Reply:
+    if index + 1 < len(round_.items):
+        return await _show(ctx, round_, schedule, index + 1)
+    await _clear_text_state(ctx)
+    return _thanks(round_, schedule)
+
+
+async def write(ctx: HandlerContext) -> Reply:
+    """Slack: open a modal for the free-text answer (elsewhere people just type it)."""
+    parts = ctx.args.split(".")
+    if len(parts) != 2 or not all(p.isdigit() for p in parts):
+        raise UserFacingError("errors/stale_button")
+    round_, schedule, _ = await _service(ctx).open_round_for(ctx.session, int(parts[0]), ctx.person)
+    index = int(parts[1])
+    if index >= len(round_.items) or schedule.items[round_.items[index]].kind != "text":
+        raise UserFacingError("errors/stale_button")
+    item = schedule.items[round_.items[index]]
+    text = item.text.get(ctx.locale) or next(iter(item.text.values()))
+    return Reply(
+        "pulse/write_prompt",
+        {"text": item.text},
+        form=FormSpec(
+            form=TEXT_FLOW, title="Fidelio", submit="OK",
+            fields=(FormField("answer", text, multiline=True, max_length=2000),),
+            metadata=f"{round_.id}.{index}",
+        ),
+    )
+
+
+async def _text(ctx: HandlerContext, round_id: int, index: int, text: str) -> Reply:
+    service = _service(ctx)
+    round_, schedule, participation = await service.open_round_for(ctx.session, round_id, ctx.person)
+    if index >= len(round_.items) or schedule.items[round_.items[index]].kind != "text":
+        raise UserFacingError("errors/stale_button")
+    cleaned = text.strip()
+    if not cleaned:
+        return await _show(ctx, round_, schedule, index)
+    await service.record(ctx.session, round_, participation, ctx.person, round_.items[index], text=cleaned)
+    return await _after(ctx, round_, schedule, index)
+
+
+async def typed_answer(ctx: HandlerContext) -> Reply:
+    state = await ctx.session.get(ConversationState, ctx.person.id)
+    assert state is not None
+    return await _text(ctx, int(state.data["round"]), int(state.data["index"]), ctx.args)
+
+
+async def form_answer(ctx: HandlerContext) -> Reply:
+    values = getattr(ctx.event, "values", {}) or {}
+    parts = str(values.get("_metadata", "")).split(".")
+    if len(parts) != 2 or not all(p.isdigit() for p in parts):
+        raise UserFacingError("errors/stale_button")
+    return await _text(ctx, int(parts[0]), int(parts[1]), str(values.get("answer") or ""))
+
+
+async def pulse(ctx: HandlerContext) -> Reply:
+    """The person's open rounds, with their progress."""
+    rows = await ctx.session.execute(
+        select(SurveyRound, Participation)
+        .join(Participation, Participation.round_id == SurveyRound.id)
+        .where(
+            Participation.person_id == ctx.person.id,
+            SurveyRound.status == RoundStatus.open,
+            SurveyRound.closes_at > ctx.clock.now(),
+        )
+        .order_by(SurveyRound.closes_at)
+    )
+    open_rounds = []
+    buttons = []
+    for round_, participation in rows.tuples().all():
+        campaign = await ctx.session.get(Campaign, round_.campaign_id)
+        assert campaign is not None
+        schedule = Schedule.of(campaign)
+        open_rounds.append({
+            "title": schedule.survey.title, "answered": participation.answered,
+            "total": len(round_.items), "closes_at": round_.closes_at.isoformat(),
+        })
+        buttons.append(ReplyButton("pulse_start", "pulse_start", str(round_.id)))
+    return Reply("pulse/list", {"rounds": open_rounds}, tuple(buttons[:5]))
+
+
+# --- HR -------------------------------------------------------------------------------------
+
+async def survey(ctx: HandlerContext) -> Reply:
+    """``survey list | schedule ID | pause N | resume N | stop N | close ROUND | rates ROUND``."""
+    action, _, rest = ctx.args.strip().partition(" ")
+    action, rest = action.lower(), rest.strip()
+    service = _service(ctx)
+    try:
+        if action in ("", "list"):
+            return Reply("pulse/schedules", {"schedules": await schedules_overview(ctx)})
+        if action == "schedule":
+            found, items = load_survey(ctx.settings.content_dir / "surveys", rest)
+            campaign = await service.schedule_in(ctx.session, found, items, ctx.person.email)
+            return Reply("pulse/scheduled", {"id": campaign.id, "title": found.title})
+        if action in ("pause", "resume", "stop") and rest.isdigit():
+            status = {"pause": CampaignStatus.paused, "resume": CampaignStatus.scheduled,
+                      "stop": CampaignStatus.cancelled}[action]
+            campaign = await service.set_status_in(ctx.session, int(rest), status, ctx.person.email)
+            return Reply("pulse/status_changed", {"id": campaign.id, "title": campaign.title,
+                                                  "status": campaign.status.value})
+        if action == "close" and rest.isdigit():
+            round_ = await service.close_round_in(ctx.session, int(rest))
+            return Reply("pulse/round_closed", {"id": round_.id})
+        if action == "rates" and rest.isdigit():
+            found_round = await ctx.session.get(SurveyRound, int(rest))
+            if found_round is None:
+                raise InputError(rest, "no survey round with this id")
+            rates = await response_rates(ctx.session, found_round.id, ctx.settings.anonymity.min_group)
+            return Reply("pulse/rates", {"id": found_round.id, "status": found_round.status.value,
+                                         "closes_at": found_round.closes_at.isoformat(),
+                                         "k": ctx.settings.anonymity.min_group, **rates})
+    except InputError as exc:
+        raise UserFacingError("errors/input", where=exc.where, reason=exc.reason) from None
+    raise UserFacingError("pulse/survey_usage")
+
+
+async def schedules_overview(ctx: HandlerContext) -> list[dict[str, Any]]:
+    campaigns = await ctx.session.scalars(
+        select(Campaign).where(Campaign.kind == CampaignKind.pulse).order_by(Campaign.id)
+    )
+    out = []
+    for campaign in campaigns:
+        rounds = list(await ctx.session.scalars(
+            select(SurveyRound).where(SurveyRound.campaign_id == campaign.id)
+            .order_by(SurveyRound.opens_at.desc()).limit(3)
+        ))
+        out.append({
+            "id": campaign.id, "title": campaign.title, "status": campaign.status.value,
+            "rounds": [
+                {"id": r.id, "number": r.number, "status": r.status.value,
+                 "opens_at": r.opens_at.isoformat(), "closes_at": r.closes_at.isoformat()}
+                for r in rounds
+            ],
+        })
+    return out
+
+
+def with_args(ctx: HandlerContext, args: str) -> HandlerContext:
+    return replace(ctx, args=args)
