@@ -114,6 +114,14 @@ class SlackChannel:
     # --- lifecycle ----------------------------------------------------------------------------
 
     async def start(self) -> None:
+        # One HTTP session for every Web API call, so connections are kept alive: without it
+        # slack-sdk opens (and closes) a session and a TCP connection per call. The SDK only
+        # applies its own timeout to sessions it creates, so this one carries it.
+        if self.client.session is None or self.client.session.closed:
+            self.client.session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=self.settings.request_timeout_s),
+                trust_env=False,  # like the SDK's sessions: no proxy from the environment
+            )
         auth = await self.client.auth_test()  # fails early on a bad token
         self.bot_user_id = auth.get("user_id")
         if self.settings.mode == "socket":
@@ -146,7 +154,9 @@ class SlackChannel:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
-        await self.client.session.close() if self.client.session else None
+        if self.client.session is not None:
+            await self.client.session.close()
+            self.client.session = None
 
     # --- directory matching -------------------------------------------------------------------
 
@@ -271,9 +281,10 @@ class SlackChannel:
         name, value = decoded if decoded else (INVALID_ACTION, "")
         ts = container.get("message_ts") or (body.get("message") or {}).get("ts")
         ref = MessageRef(self.name, channel, str(ts)) if ts else None
-        event_id = f"action:{body.get('trigger_id')}:{action.get('action_id')}"
+        trigger = body.get("trigger_id")
+        event_id = f"action:{trigger}:{action.get('action_id')}"
         await self._dispatch(
-            ButtonPressed(self._user(user_id, channel), event_id, name, value, ref)
+            ButtonPressed(self._user(user_id, channel), event_id, name, value, ref, trigger)
         )
 
     async def _on_view(
@@ -289,6 +300,8 @@ class SlackChannel:
                     or (field.get("selected_option") or {}).get("value")
                     or [o.get("value") for o in field.get("selected_options") or []]
                 )
+        # The form's own context (e.g. which round and item) travels in private_metadata.
+        values["_metadata"] = str(view.get("private_metadata") or "")
         event_id = f"view:{view.get('id')}:{view.get('hash')}"
         address = await self._dm(user_id)
         await self._dispatch(
@@ -354,6 +367,34 @@ class SlackChannel:
 
     async def open(self, external_id: str) -> Address:
         return Address(self.name, await self._dm(external_id))
+
+    async def open_form(self, trigger: str, form: Any) -> None:
+        """Open a modal (views.open) for a bot.replies.FormSpec."""
+        view = {
+            "type": "modal",
+            "callback_id": form.form,
+            "private_metadata": form.metadata,
+            "title": {"type": "plain_text", "text": form.title[:24]},
+            "submit": {"type": "plain_text", "text": form.submit[:24]},
+            "close": {"type": "plain_text", "text": "✕"},
+            "blocks": [
+                {
+                    "type": "input",
+                    "block_id": f"block_{field.id}",
+                    "label": {"type": "plain_text", "text": field.label[:2000]},
+                    "element": {
+                        "type": "plain_text_input",
+                        "action_id": field.id,
+                        "multiline": field.multiline,
+                        "max_length": field.max_length,
+                        **({"initial_value": field.initial} if field.initial else {}),
+                    },
+                }
+                for field in form.fields
+            ],
+        }
+        async with _translate_errors():
+            await self.client.views_open(trigger_id=trigger, view=view)
 
 
 def _chunks(text: str, limit: int) -> list[str]:
