@@ -14,6 +14,7 @@ from bot.db.models import (
     CampaignStatus,
     ConversationState,
     Participation,
+    Response,
     RoundStatus,
     SurveyRound,
 )
@@ -21,7 +22,7 @@ from bot.errors import InputError, UserFacingError
 from bot.handling import HR, HandlerContext, Registry
 from bot.replies import FormField, FormSpec, Reply, ReplyButton
 from bot.surveys.content import load_survey
-from bot.surveys.service import Schedule, SurveyService, response_rates
+from bot.surveys.service import Schedule, SurveyService, answer_values, response_rates
 
 TEXT_FLOW = "pulse_text"
 SKIP = "s"
@@ -77,21 +78,34 @@ def question(
 
 def _text_state(ctx: HandlerContext, round_id: int, index: int) -> ConversationState:
     return ConversationState(
-        person_id=ctx.person.id, flow=TEXT_FLOW, data={"round": round_id, "index": index},
+        person_id=ctx.person.id,
+        flow=TEXT_FLOW,
+        data={"round": round_id, "index": index},
         updated_at=ctx.clock.now(),
     )
 
 
 async def _clear_text_state(ctx: HandlerContext) -> None:
-    state = await ctx.session.get(ConversationState, ctx.person.id)
+    state = await ctx.conversation_state()
     if state is not None and state.flow == TEXT_FLOW:
         await ctx.session.delete(state)
         await ctx.session.flush()
 
 
-async def _show(ctx: HandlerContext, round_: SurveyRound, schedule: Schedule, index: int) -> Reply:
+async def _show(
+    ctx: HandlerContext,
+    round_: SurveyRound,
+    schedule: Schedule,
+    index: int,
+    responses: dict[str, Response] | None = None,
+) -> Reply:
+    """Item ``index`` with the person's current answer; ``responses`` (from
+    ``SurveyService.responses_of``) saves looking the answers up again."""
     await _clear_text_state(ctx)
-    answers = await _service(ctx).answers_of(ctx.session, round_, ctx.person)
+    if responses is None:
+        answers = await _service(ctx).answers_of(ctx.session, round_, ctx.person)
+    else:
+        answers = answer_values(responses)
     return question(ctx, round_, schedule, index, answers.get(round_.items[index]))
 
 
@@ -119,7 +133,9 @@ async def start(ctx: HandlerContext) -> Reply:
 
 
 async def review(ctx: HandlerContext) -> Reply:
-    round_, schedule, _ = await _service(ctx).open_round_for(ctx.session, _round_id(ctx.args), ctx.person)
+    round_, schedule, _ = await _service(ctx).open_round_for(
+        ctx.session, _round_id(ctx.args), ctx.person
+    )
     return await _show(ctx, round_, schedule, 0)
 
 
@@ -128,23 +144,42 @@ async def answer(ctx: HandlerContext) -> Reply:
     if len(parts) != 3 or not parts[0].isdigit() or not parts[1].isdigit():
         raise UserFacingError("errors/stale_button")
     service = _service(ctx)
-    round_, schedule, participation = await service.open_round_for(ctx.session, int(parts[0]), ctx.person)
+    round_, schedule, participation = await service.open_round_for(
+        ctx.session, int(parts[0]), ctx.person
+    )
     index = int(parts[1])
     if index >= len(round_.items):
         raise UserFacingError("errors/stale_button")
     item = schedule.items[round_.items[index]]
-    if parts[2] == SKIP:
-        await service.record(ctx.session, round_, participation, ctx.person, item.id, skipped=True)
-    else:
-        if not parts[2].isdigit() or item.kind == "text" or not item.accepts(int(parts[2])):
-            raise UserFacingError("errors/stale_button")
-        await service.record(ctx.session, round_, participation, ctx.person, item.id, value=int(parts[2]))
-    return await _after(ctx, round_, schedule, index)
+    skipped = parts[2] == SKIP
+    if not skipped and (
+        not parts[2].isdigit() or item.kind == "text" or not item.accepts(int(parts[2]))
+    ):
+        raise UserFacingError("errors/stale_button")
+    # One query for the person's answers serves both the change and the next question.
+    responses = await service.responses_of(ctx.session, round_, ctx.person)
+    await service.record(
+        ctx.session,
+        round_,
+        participation,
+        ctx.person,
+        item.id,
+        value=None if skipped else int(parts[2]),
+        skipped=skipped,
+        responses=responses,
+    )
+    return await _after(ctx, round_, schedule, index, responses)
 
 
-async def _after(ctx: HandlerContext, round_: SurveyRound, schedule: Schedule, index: int) -> Reply:
+async def _after(
+    ctx: HandlerContext,
+    round_: SurveyRound,
+    schedule: Schedule,
+    index: int,
+    responses: dict[str, Response] | None = None,
+) -> Reply:
     if index + 1 < len(round_.items):
-        return await _show(ctx, round_, schedule, index + 1)
+        return await _show(ctx, round_, schedule, index + 1, responses)
     await _clear_text_state(ctx)
     return _thanks(round_, schedule)
 
@@ -164,7 +199,9 @@ async def write(ctx: HandlerContext) -> Reply:
         "pulse/write_prompt",
         {"text": item.text},
         form=FormSpec(
-            form=TEXT_FLOW, title="Fidelio", submit="OK",
+            form=TEXT_FLOW,
+            title="Fidelio",
+            submit="OK",
             fields=(FormField("answer", text, multiline=True, max_length=2000),),
             metadata=f"{round_.id}.{index}",
         ),
@@ -173,18 +210,22 @@ async def write(ctx: HandlerContext) -> Reply:
 
 async def _text(ctx: HandlerContext, round_id: int, index: int, text: str) -> Reply:
     service = _service(ctx)
-    round_, schedule, participation = await service.open_round_for(ctx.session, round_id, ctx.person)
+    round_, schedule, participation = await service.open_round_for(
+        ctx.session, round_id, ctx.person
+    )
     if index >= len(round_.items) or schedule.items[round_.items[index]].kind != "text":
         raise UserFacingError("errors/stale_button")
     cleaned = text.strip()
     if not cleaned:
         return await _show(ctx, round_, schedule, index)
-    await service.record(ctx.session, round_, participation, ctx.person, round_.items[index], text=cleaned)
+    await service.record(
+        ctx.session, round_, participation, ctx.person, round_.items[index], text=cleaned
+    )
     return await _after(ctx, round_, schedule, index)
 
 
 async def typed_answer(ctx: HandlerContext) -> Reply:
-    state = await ctx.session.get(ConversationState, ctx.person.id)
+    state = await ctx.conversation_state()
     assert state is not None
     return await _text(ctx, int(state.data["round"]), int(state.data["index"]), ctx.args)
 
@@ -215,15 +256,20 @@ async def pulse(ctx: HandlerContext) -> Reply:
         campaign = await ctx.session.get(Campaign, round_.campaign_id)
         assert campaign is not None
         schedule = Schedule.of(campaign)
-        open_rounds.append({
-            "title": schedule.survey.title, "answered": participation.answered,
-            "total": len(round_.items), "closes_at": round_.closes_at.isoformat(),
-        })
+        open_rounds.append(
+            {
+                "title": schedule.survey.title,
+                "answered": participation.answered,
+                "total": len(round_.items),
+                "closes_at": round_.closes_at.isoformat(),
+            }
+        )
         buttons.append(ReplyButton("pulse_start", "pulse_start", str(round_.id)))
     return Reply("pulse/list", {"rounds": open_rounds}, tuple(buttons[:5]))
 
 
 # --- HR -------------------------------------------------------------------------------------
+
 
 async def survey(ctx: HandlerContext) -> Reply:
     """``survey list | schedule ID | pause N | resume N | stop N | close ROUND | rates ROUND``."""
@@ -238,22 +284,36 @@ async def survey(ctx: HandlerContext) -> Reply:
             campaign = await service.schedule_in(ctx.session, found, items, ctx.person.email)
             return Reply("pulse/scheduled", {"id": campaign.id, "title": found.title})
         if action in ("pause", "resume", "stop") and rest.isdigit():
-            status = {"pause": CampaignStatus.paused, "resume": CampaignStatus.scheduled,
-                      "stop": CampaignStatus.cancelled}[action]
+            status = {
+                "pause": CampaignStatus.paused,
+                "resume": CampaignStatus.scheduled,
+                "stop": CampaignStatus.cancelled,
+            }[action]
             campaign = await service.set_status_in(ctx.session, int(rest), status, ctx.person.email)
-            return Reply("pulse/status_changed", {"id": campaign.id, "title": campaign.title,
-                                                  "status": campaign.status.value})
+            return Reply(
+                "pulse/status_changed",
+                {"id": campaign.id, "title": campaign.title, "status": campaign.status.value},
+            )
         if action == "close" and rest.isdigit():
-            round_ = await service.close_round_in(ctx.session, int(rest))
+            round_ = await service.close_round_in(ctx.session, int(rest), ctx.person.email)
             return Reply("pulse/round_closed", {"id": round_.id})
         if action == "rates" and rest.isdigit():
             found_round = await ctx.session.get(SurveyRound, int(rest))
             if found_round is None:
                 raise InputError(rest, "no survey round with this id")
-            rates = await response_rates(ctx.session, found_round.id, ctx.settings.anonymity.min_group)
-            return Reply("pulse/rates", {"id": found_round.id, "status": found_round.status.value,
-                                         "closes_at": found_round.closes_at.isoformat(),
-                                         "k": ctx.settings.anonymity.min_group, **rates})
+            rates = await response_rates(
+                ctx.session, found_round.id, ctx.settings.anonymity.min_group
+            )
+            return Reply(
+                "pulse/rates",
+                {
+                    "id": found_round.id,
+                    "status": found_round.status.value,
+                    "closes_at": found_round.closes_at.isoformat(),
+                    "k": ctx.settings.anonymity.min_group,
+                    **rates,
+                },
+            )
     except InputError as exc:
         raise UserFacingError("errors/input", where=exc.where, reason=exc.reason) from None
     raise UserFacingError("pulse/survey_usage")
@@ -265,18 +325,31 @@ async def schedules_overview(ctx: HandlerContext) -> list[dict[str, Any]]:
     )
     out = []
     for campaign in campaigns:
-        rounds = list(await ctx.session.scalars(
-            select(SurveyRound).where(SurveyRound.campaign_id == campaign.id)
-            .order_by(SurveyRound.opens_at.desc()).limit(3)
-        ))
-        out.append({
-            "id": campaign.id, "title": campaign.title, "status": campaign.status.value,
-            "rounds": [
-                {"id": r.id, "number": r.number, "status": r.status.value,
-                 "opens_at": r.opens_at.isoformat(), "closes_at": r.closes_at.isoformat()}
-                for r in rounds
-            ],
-        })
+        rounds = list(
+            await ctx.session.scalars(
+                select(SurveyRound)
+                .where(SurveyRound.campaign_id == campaign.id)
+                .order_by(SurveyRound.opens_at.desc())
+                .limit(3)
+            )
+        )
+        out.append(
+            {
+                "id": campaign.id,
+                "title": campaign.title,
+                "status": campaign.status.value,
+                "rounds": [
+                    {
+                        "id": r.id,
+                        "number": r.number,
+                        "status": r.status.value,
+                        "opens_at": r.opens_at.isoformat(),
+                        "closes_at": r.closes_at.isoformat(),
+                    }
+                    for r in rounds
+                ],
+            }
+        )
     return out
 
 

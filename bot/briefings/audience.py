@@ -34,7 +34,11 @@ async def audience_team_ids(session: AsyncSession, audience: Audience) -> set[in
 
 async def resolve_audience(session: AsyncSession, audience: Audience, today: date) -> list[Person]:
     """Active people in the audience today, ordered by id."""
-    query = select(Person).where(or_(Person.leave_date.is_(None), Person.leave_date > today))
+    query = select(Person).where(
+        or_(Person.leave_date.is_(None), Person.leave_date > today),
+        # Someone imported ahead of their first day is not in any audience yet.
+        or_(Person.hire_date.is_(None), Person.hire_date <= today),
+    )
     team_ids = await audience_team_ids(session, audience)
     if team_ids is not None:
         query = query.where(Person.team_id.in_(team_ids))

@@ -325,6 +325,8 @@ class SurveyRound(Base):
     secret: Mapped[bytes | None] = mapped_column(LargeBinary(64))
     items: Mapped[list[str]] = mapped_column(JSON)
     invited: Mapped[int] = mapped_column(Integer, default=0)
+    #: When the round was actually opened (later than opens_at after downtime).
+    opened_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 

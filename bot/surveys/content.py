@@ -9,7 +9,8 @@ A survey definition::
       cron: "0 10 * * mon"      # five-field crontab, evaluated in `timezone`
       every_weeks: 2            # optional: only every n-th matching week
       timezone: Europe/Rome
-      start: 2027-01-04         # optional: no round before this date (anchors every_weeks)
+      start: 2027-01-04         # optional: no round before this date (anchors every_weeks;
+                                # without it, the first round's week, fixed when scheduled)
     open_for: 4d                # how long a round stays open
     audience: {everyone: true}  # or teams / teams_only / roles / locations
     core: [sat_overall, intent_stay, enps]         # asked every round
@@ -22,7 +23,7 @@ A survey definition::
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -107,6 +108,18 @@ class Cadence:
                     continue
             out.append(fire)
         return out
+
+    def pinned(self, after: datetime) -> Cadence:
+        """This cadence with ``start`` fixed: ``every_weeks`` counts weeks from ``start``, so a
+        cadence without one is anchored on the week of its first opening after ``after`` (what
+        scheduling does). Unchanged when ``start`` is set or every week is used."""
+        if self.start or self.every_weeks == 1:
+            return self
+        fire = self.trigger().get_next_fire_time(None, after + timedelta(seconds=1))
+        if fire is None:
+            return self
+        local = fire.astimezone(ZoneInfo(self.timezone))
+        return replace(self, start=local.date().isoformat())
 
     def latest(self, now: datetime, window: timedelta) -> datetime | None:
         """The most recent opening within ``window`` before ``now`` (None if none)."""
@@ -208,11 +221,26 @@ class SurveyContent:
     problems: list[InputError] = field(default_factory=list)
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML without implicit timestamps: ``start: 2027-13-04`` stays text, so the field's own
+    check names it (PyYAML would raise a bare ValueError while loading the file)."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def _load_yaml(text: str) -> Any:
+    return yaml.load(text, Loader=_Loader)  # a SafeLoader subclass
+
+
 def parse_items(text: str, source: str) -> tuple[dict[str, Item], list[InputError]]:
     """The item bank; every problem is reported, no item is returned when any is wrong."""
     problems = Problems(source)
     try:
-        data = yaml.safe_load(text) or {}
+        data = _load_yaml(text) or {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problems.add(f"line {mark.line + 1}" if mark else "(file)", f"YAML syntax error: {exc}")
@@ -279,7 +307,7 @@ def parse_survey(
 ) -> tuple[Survey | None, list[InputError]]:
     problems = Problems(source)
     try:
-        data = yaml.safe_load(text) or {}
+        data = _load_yaml(text) or {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problems.add(f"line {mark.line + 1}" if mark else "(file)", f"YAML syntax error: {exc}")

@@ -20,11 +20,11 @@ import hashlib
 import hmac
 import logging
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Integer, case, cast, delete, func, insert, select, update
+from sqlalchemy import Integer, and_, case, cast, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.briefings.audience import audience_team_ids, resolve_audience
@@ -124,6 +124,12 @@ class SurveyService:
         )
         if existing is not None:
             raise InputError(survey.id, f"already scheduled as survey schedule {existing.id}")
+        # every_weeks counts weeks from an anchor; without `start` it is the week of the first
+        # round, fixed now (otherwise each look at the cadence would pick a new anchor).
+        survey = replace(
+            survey,
+            cadence=survey.cadence.pinned(now - timedelta(seconds=survey.open_for_s)),
+        )
         used = {*survey.core, *survey.rotating, *(("comment",) if survey.comment else ())}
         campaign = Campaign(
             kind=CampaignKind.pulse,
@@ -167,11 +173,16 @@ class SurveyService:
         if campaign.status not in allowed:
             raise InputError(str(schedule_id), f"the schedule is {campaign.status.value}")
         campaign.status = status
+        verb = {
+            CampaignStatus.paused: "pause",
+            CampaignStatus.scheduled: "resume",
+            CampaignStatus.cancelled: "stop",
+        }[status]
         session.add(
             AuditEntry(
                 at=self.clock.now(),
                 actor_label=actor,
-                action=f"survey.{status.value}",
+                action=f"survey.{verb}",
                 detail={"schedule": schedule_id},
             )
         )
@@ -254,6 +265,7 @@ class SurveyService:
                 closes_at=opens + window,
                 status=RoundStatus.open,
                 secret=secrets.token_bytes(32),
+                opened_at=now,
                 items=schedule.survey.items_for_round(number),
             )
             session.add(round_)
@@ -286,7 +298,9 @@ class SurveyService:
             assert campaign is not None
             schedule = Schedule.of(campaign)
             for index, when in schedule.survey.reminder_times(round_.opens_at, round_.closes_at):
-                if when > now:
+                # A reminder that was already due when the round actually opened (late, after
+                # downtime or a mid-window start) would only repeat the invitation.
+                if when > now or (round_.opened_at is not None and when <= round_.opened_at):
                     continue
                 pending = await session.scalars(
                     select(Participation.person_id).where(
@@ -311,7 +325,9 @@ class SurveyService:
         async with self.db.session() as session:
             await self.close_round_in(session, round_id)
 
-    async def close_round_in(self, session: AsyncSession, round_id: int) -> SurveyRound:
+    async def close_round_in(
+        self, session: AsyncSession, round_id: int, actor: str = "scheduler"
+    ) -> SurveyRound:
         from bot.db.models import Delivery, DeliveryStatus
 
         round_ = await session.get(SurveyRound, round_id, with_for_update=True)
@@ -322,6 +338,14 @@ class SurveyService:
         round_.status = RoundStatus.closed
         round_.secret = None
         round_.closed_at = self.clock.now()
+        session.add(
+            AuditEntry(
+                at=round_.closed_at,
+                actor_label=actor,
+                action="survey.close",
+                detail={"round": round_id, "early": round_.closed_at < round_.closes_at},
+            )
+        )
         rows = (
             await session.execute(
                 select(
@@ -365,13 +389,28 @@ class SurveyService:
     async def open_round_for(
         self, session: AsyncSession, round_id: int, person: Person
     ) -> tuple[SurveyRound, Schedule, Participation]:
-        """The open round a person was invited to, or a polite refusal."""
-        round_ = await session.get(SurveyRound, round_id)
-        participation = await session.get(Participation, (round_id, person.id))
-        if round_ is None or participation is None:
+        """The open round a person was invited to, or a polite refusal.
+
+        One query for the round, its schedule and the person's participation: every answer
+        starts here.
+        """
+        row = (
+            await session.execute(
+                select(SurveyRound, Campaign, Participation)
+                .join(Campaign, Campaign.id == SurveyRound.campaign_id)
+                .outerjoin(
+                    Participation,
+                    and_(
+                        Participation.round_id == SurveyRound.id,
+                        Participation.person_id == person.id,
+                    ),
+                )
+                .where(SurveyRound.id == round_id)
+            )
+        ).first()
+        if row is None or row[2] is None:
             raise UserFacingError("errors/stale_button")
-        campaign = await session.get(Campaign, round_.campaign_id)
-        assert campaign is not None
+        round_, campaign, participation = row
         schedule = Schedule.of(campaign)
         if (
             round_.status != RoundStatus.open
@@ -384,6 +423,7 @@ class SurveyService:
     async def answers_of(
         self, session: AsyncSession, round_: SurveyRound, person: Person
     ) -> dict[str, Any]:
+        """The person's answers so far in an open round: item id -> number or text."""
         assert round_.secret is not None
         key = respondent_key(round_.secret, person.id)
         rows = await session.execute(
@@ -392,6 +432,19 @@ class SurveyService:
             )
         )
         return {item: (num if text is None else text) for item, num, text in rows.all()}
+
+    async def responses_of(
+        self, session: AsyncSession, round_: SurveyRound, person: Person
+    ) -> dict[str, Response]:
+        """The person's stored rows in an open round, by item id, in one query. Pass them to
+        :meth:`record` (which keeps them current) and read them with :func:`answer_values`
+        instead of looking each answer up again."""
+        assert round_.secret is not None
+        key = respondent_key(round_.secret, person.id)
+        rows = await session.scalars(
+            select(Response).where(Response.round_id == round_.id, Response.respondent_key == key)
+        )
+        return {row.item_id: row for row in rows}
 
     async def record(
         self,
@@ -404,25 +457,39 @@ class SurveyService:
         value: int | None = None,
         text: str | None = None,
         skipped: bool = False,
+        responses: dict[str, Response] | None = None,
     ) -> None:
-        """Store (or change) one answer; a skip removes any earlier answer (missing, not 0)."""
+        """Store (or change) one answer; a skip removes any earlier answer (missing, not 0).
+
+        ``responses``: the person's rows from :meth:`responses_of`, which saves looking the
+        earlier answer up; it is updated to match.
+        """
         assert round_.secret is not None
         key = respondent_key(round_.secret, person.id)
-        existing = await session.get(Response, (round_.id, key, item_id))
+        if responses is None:
+            existing = await session.get(Response, (round_.id, key, item_id))
+        else:
+            existing = responses.get(item_id)
         if skipped:
             if existing is not None:
-                await session.delete(existing)
+                if existing in session.new:  # added earlier in this transaction
+                    session.expunge(existing)
+                else:
+                    await session.delete(existing)
+                if responses is not None:
+                    del responses[item_id]
         elif existing is None:
-            session.add(
-                Response(
-                    round_id=round_.id,
-                    respondent_key=key,
-                    item_id=item_id,
-                    team_id=participation.team_id,
-                    value_num=value,
-                    value_text=text[:MAX_TEXT_ANSWER] if text else None,
-                )
+            added = Response(
+                round_id=round_.id,
+                respondent_key=key,
+                item_id=item_id,
+                team_id=participation.team_id,
+                value_num=value,
+                value_text=text[:MAX_TEXT_ANSWER] if text else None,
             )
+            session.add(added)
+            if responses is not None:
+                responses[item_id] = added
         else:
             existing.value_num = value
             existing.value_text = text[:MAX_TEXT_ANSWER] if text else None
@@ -430,6 +497,14 @@ class SurveyService:
         position = round_.items.index(item_id) + 1
         participation.answered = max(participation.answered, position)
         participation.finished = participation.answered >= len(round_.items)
+
+
+def answer_values(responses: dict[str, Response]) -> dict[str, Any]:
+    """Rows from :meth:`SurveyService.responses_of` as answers: item id -> number or text."""
+    return {
+        item: (row.value_num if row.value_text is None else row.value_text)
+        for item, row in responses.items()
+    }
 
 
 def _item_json(item: Item) -> dict[str, Any]:
@@ -457,7 +532,8 @@ async def response_rates(session: AsyncSession, round_id: int, min_group: int) -
             .order_by(Team.name)
         )
     ).all()
-    teams, pooled = [], {"invited": 0, "finished": 0, "started": 0}
+    teams: list[dict[str, Any]] = []
+    pooled = {"invited": 0, "finished": 0, "started": 0}
     total = {"invited": 0, "finished": 0, "started": 0}
     for name, invited, finished, started in rows:
         entry = {
@@ -473,6 +549,13 @@ async def response_rates(session: AsyncSession, round_id: int, min_group: int) -
         else:
             for key in pooled:
                 pooled[key] += entry[key]
+    # The total minus the teams shown is the pool: a pool under k would be revealed by
+    # subtraction (remainder rule), so the smallest shown teams join it until it reaches k.
+    while 0 < pooled["invited"] < min_group and teams:
+        smallest = min(teams, key=lambda t: (t["invited"], t["team"]))
+        teams.remove(smallest)
+        for key in pooled:
+            pooled[key] += smallest[key]
     # Small teams are pooled; the pool itself is shown only when it is large enough too.
     return {
         "teams": teams,

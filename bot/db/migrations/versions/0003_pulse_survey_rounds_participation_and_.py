@@ -28,6 +28,7 @@ def upgrade() -> None:
     sa.Column('secret', sa.LargeBinary(length=64), nullable=True),
     sa.Column('items', sa.JSON(), nullable=False),
     sa.Column('invited', sa.Integer(), nullable=False),
+    sa.Column('opened_at', bot.db.models.UtcDateTime(), nullable=True),
     sa.Column('closed_at', bot.db.models.UtcDateTime(), nullable=True),
     sa.ForeignKeyConstraint(['campaign_id'], ['campaigns.id'], name=op.f('fk_survey_rounds_campaign_id_campaigns'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_survey_rounds')),
