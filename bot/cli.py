@@ -278,23 +278,34 @@ def people_list(
     out.print(f"{len(rows)} people")
 
 
-async def _people_rows(settings: Settings, team: str | None) -> list[tuple[str, ...]]:
+async def _people_query(session: Any, team: str | None) -> Any:
+    """People (with their team loaded) ordered by email; only ``team`` and its sub-teams
+    when given. InputError names --team when there is no such team."""
     from sqlalchemy import select
     from sqlalchemy.orm import selectinload
 
-    from bot.db.models import ChannelIdentity, Person
-    from bot.db.session import Database
+    from bot.db.models import Person
     from bot.people import team_by_name, team_subtree_ids
+
+    query = select(Person).options(selectinload(Person.team)).order_by(Person.email)
+    if team:
+        found = await team_by_name(session, team)
+        if found is None:
+            raise InputError("--team", f"no team named {team!r}")
+        query = query.where(Person.team_id.in_(await team_subtree_ids(session, found.id)))
+    return query
+
+
+async def _people_rows(settings: Settings, team: str | None) -> list[tuple[str, ...]]:
+    from sqlalchemy import select
+
+    from bot.db.models import ChannelIdentity
+    from bot.db.session import Database
 
     db = Database(settings.database.url)
     try:
         async with db.session() as session:
-            query = select(Person).options(selectinload(Person.team)).order_by(Person.email)
-            if team:
-                found = await team_by_name(session, team)
-                if found is None:
-                    raise InputError("--team", f"no team named {team!r}")
-                query = query.where(Person.team_id.in_(await team_subtree_ids(session, found.id)))
+            query = await _people_query(session, team)
             people = list(await session.scalars(query))
             links: dict[int, list[str]] = {}
             for identity in await session.scalars(select(ChannelIdentity)):
@@ -368,25 +379,18 @@ async def _invite(
     include_linked: bool,
 ) -> tuple[list[Any], str]:
     from sqlalchemy import select
-    from sqlalchemy.orm import selectinload
 
     from bot.clock import SystemClock
     from bot.db.models import ChannelIdentity, ChannelName, Person
     from bot.db.session import Database
     from bot.invites import issue_invites
-    from bot.people import team_by_name, team_subtree_ids
 
     username = bot_username or settings.telegram.bot_username or await _telegram_username(settings)
     clock = SystemClock()
     db = Database(settings.database.url)
     try:
         async with db.session() as session:
-            query = select(Person).options(selectinload(Person.team)).order_by(Person.email)
-            if team:
-                found = await team_by_name(session, team)
-                if found is None:
-                    raise InputError("--team", f"no team named {team!r}")
-                query = query.where(Person.team_id.in_(await team_subtree_ids(session, found.id)))
+            query = await _people_query(session, team)
             if emails:
                 wanted = [e.strip().lower() for e in emails]
                 query = query.where(Person.email.in_(wanted))
