@@ -787,3 +787,42 @@ async def test_sender_paces_messages_to_one_chat_under_the_platform_limit(
         assert len(waiting) == 2
         assert all(d.not_before == clock.now() + timedelta(seconds=1) for d in waiting)
         assert all(d.attempts == 0 for d in waiting)
+
+
+async def test_a_row_whose_template_cannot_render_fails_instead_of_sticking(
+    db: Database, clock: ManualClock, database_url: str
+) -> None:
+    from bot.app import build_runtime
+    from bot.outbox import enqueue
+    from bot.replies import Reply
+
+    from .harness import load_demo, make_settings
+
+    await load_demo(db, clock)
+    settings = make_settings(database_url, console={"enabled": True})
+    runtime = build_runtime(settings, clock=clock, with_console=True)
+    try:
+        from bot.console_session import console_person
+
+        email = await console_person(runtime, "james.whitaker@demo.fidelio.example")
+        async with db.session() as session:
+            from bot.db.models import Person as P
+
+            person = await session.scalar(select(P).where(P.email == email))
+            assert person is not None
+            await enqueue(
+                session,
+                key="broken",
+                person_id=person.id,
+                purpose="test",
+                reply=Reply("no/such/template"),
+                now=clock.now(),
+            )
+        stats = await runtime.outbox.drain()
+    finally:
+        await runtime.db.dispose()
+    assert stats.failed == 1
+    async with db.session() as session:
+        row = await session.scalar(select(Delivery).where(Delivery.key == "broken"))
+    assert row is not None and row.status == DeliveryStatus.failed
+    assert (row.last_error or "").startswith("render error")
