@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from bot.briefings.service import BriefingService
-from bot.surveys.service import SurveyService
 from bot.channels.callbacks import CallbackCodec
 from bot.channels.console import ConsoleChannel
 from bot.channels.port import ChatPort
@@ -21,6 +20,7 @@ from bot.dispatch import Dispatcher
 from bot.outbox import OutboxDispatcher
 from bot.render import Renderer
 from bot.sender import Sender
+from bot.surveys.service import SurveyService
 from handlers import build_registry
 from scheduler import Scheduler
 from scheduler.campaigns import briefing_jobs, survey_jobs
@@ -137,7 +137,16 @@ def build_runtime(
     scheduler.job_factories.append(briefing_jobs(briefings, settings.scheduler.sweep_s))
     scheduler.job_factories.append(survey_jobs(surveys, settings.scheduler.sweep_s))
     return Runtime(
-        settings, clock, db, renderer, sender, dispatcher, outbox, scheduler, briefings, surveys,
+        settings,
+        clock,
+        db,
+        renderer,
+        sender,
+        dispatcher,
+        outbox,
+        scheduler,
+        briefings,
+        surveys,
         channels,
     )
 

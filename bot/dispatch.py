@@ -10,7 +10,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import cast
 
+from sqlalchemy import Table, insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -31,7 +33,7 @@ from bot.events import (
     parse_command_text,
 )
 from bot.handling import HandlerContext, HandlerResult, Registry
-from bot.identities import person_for
+from bot.identities import person_and_state_for
 from bot.invites import redeem_invite
 from bot.render import Renderer
 from bot.replies import Reply
@@ -42,6 +44,7 @@ log = logging.getLogger(__name__)
 IdentityResolver = Callable[[AsyncSession, ChannelUser], Awaitable[Person | None]]
 
 MAX_TEXT = 4000
+_CLAIM = insert(cast(Table, ProcessedEvent.__table__))
 
 
 class _Duplicate(Exception):
@@ -95,7 +98,9 @@ class Dispatcher:
             await opener(trigger, outgoing.message.form)
             return True
         except Exception:
-            log.warning("opening a form on %s failed; sending the text instead", outgoing.to.channel)
+            log.warning(
+                "opening a form on %s failed; sending the text instead", outgoing.to.channel
+            )
             return False
 
     async def process(self, event: InboundEvent) -> DispatchResult:
@@ -103,9 +108,10 @@ class Dispatcher:
         to = Address(event.user.channel, event.user.address)
         locale = self._platform_locale(event)
         try:
-            async with self.db.session() as session:
+            async with self.db.session(queue_writes=True) as session:
                 await self._claim(session, event)
-                person = await person_for(session, event.user)
+                person, state = await person_and_state_for(session, event.user)
+                state_known = person is not None
                 resolver = self.resolvers.get(event.user.channel)
                 if person is None and resolver is not None:
                     person = await resolver(session, event.user)
@@ -114,7 +120,9 @@ class Dispatcher:
                     replies, locale = await self._onboard(session, event)
                 else:
                     locale = person.locale
-                    replies = await self._route(session, person, event)
+                    replies = await self._route(
+                        session, person, event, no_state=state_known and state is None
+                    )
                     # The handler may have changed the language.
                     locale, timezone = person.locale, person.timezone
                 rendered = [self._render(r, locale, event, to, timezone) for r in replies]
@@ -154,13 +162,17 @@ class Dispatcher:
         return Outgoing(to, self.renderer.render(reply, locale, event.user.channel, timezone))
 
     async def _claim(self, session: AsyncSession, event: InboundEvent) -> None:
-        session.add(
-            ProcessedEvent(
-                channel=event.user.channel, event_id=event.event_id, processed_at=self.clock.now()
-            )
-        )
+        # A plain table INSERT with parameters: neither the ORM's unit of work (RETURNING the
+        # id) nor building a statement per event, on the path of every inbound event.
         try:
-            await session.flush()
+            await session.execute(
+                _CLAIM,
+                {
+                    "channel": event.user.channel,
+                    "event_id": event.event_id,
+                    "processed_at": self.clock.now(),
+                },
+            )
         except IntegrityError:
             raise _Duplicate() from None
 
@@ -168,7 +180,7 @@ class Dispatcher:
         """After a failed handling, still record the event so a retry does not repeat it
         (and, for a refused command, the refusal in the audit log)."""
         try:
-            async with self.db.session() as session:
+            async with self.db.session(queue_writes=True) as session:
                 await self._claim(session, event)
                 if isinstance(error, _Refused):
                     session.add(error.audit_entry)
@@ -200,7 +212,13 @@ class Dispatcher:
         ], locale
 
     def _context(
-        self, session: AsyncSession, person: Person, event: InboundEvent, args: str
+        self,
+        session: AsyncSession,
+        person: Person,
+        event: InboundEvent,
+        args: str,
+        *,
+        no_state: bool = False,
     ) -> HandlerContext:
         return HandlerContext(
             person=person,
@@ -211,39 +229,55 @@ class Dispatcher:
             channel=event.user.channel,
             args=args,
             registry=self.registry,
+            no_state_at_start=no_state,
         )
 
     async def _route(
-        self, session: AsyncSession, person: Person, event: InboundEvent
+        self, session: AsyncSession, person: Person, event: InboundEvent, *, no_state: bool = False
     ) -> list[Reply]:
+        """Run the handler for ``event``. ``no_state``: the person was loaded together with
+        their conversation state and has none."""
         if not person.is_active(self.clock.now().date()):
             return [Reply("onboarding/unknown", {"organisation": self.settings.organisation.name})]
         if isinstance(event, CommandInvoked):
-            return await self._command(session, person, event, event.command, event.args)
+            return await self._command(
+                session, person, event, event.command, event.args, no_state=no_state
+            )
         if isinstance(event, TextReceived):
             if len(event.text) > MAX_TEXT:
                 raise UserFacingError("errors/too_long", length=len(event.text), limit=MAX_TEXT)
-            state = await session.get(ConversationState, person.id)
+            # A state loaded with the person is in the identity map: no second query.
+            state = None if no_state else await session.get(ConversationState, person.id)
             parsed = parse_command_text(event.text)
             if parsed and parsed[0] in self.registry.commands:
-                return await self._command(session, person, event, *parsed)
+                return await self._command(session, person, event, *parsed, no_state=no_state)
             if state is not None and state.flow in self.registry.flows:
                 route = self.registry.flows[state.flow]
-                return _as_list(await route(self._context(session, person, event, event.text)))
+                ctx = self._context(session, person, event, event.text, no_state=no_state)
+                return _as_list(await route(ctx))
             if parsed and event.text.lstrip().startswith("/"):
                 raise UserFacingError("errors/unknown_command", command=parsed[0])
             raise UserFacingError("errors/not_understood")
         if isinstance(event, ButtonPressed):
-            return await self._button(session, person, event)
+            return await self._button(session, person, event, no_state=no_state)
         if isinstance(event, FormSubmitted):
             form = self.registry.forms.get(event.form)
             if form is None:
                 raise UserFacingError("errors/stale_button")
-            return _as_list(await form(self._context(session, person, event, "")))
+            return _as_list(
+                await form(self._context(session, person, event, "", no_state=no_state))
+            )
         raise TypeError(f"unsupported event {event!r}")
 
     async def _command(
-        self, session: AsyncSession, person: Person, event: InboundEvent, name: str, args: str
+        self,
+        session: AsyncSession,
+        person: Person,
+        event: InboundEvent,
+        name: str,
+        args: str,
+        *,
+        no_state: bool = False,
     ) -> list[Reply]:
         command = self.registry.commands.get(name.lower())
         if command is None:
@@ -259,13 +293,13 @@ class Dispatcher:
                     detail={"command": command.name, "role": person.role.value},
                 ),
             )
-        ctx = self._context(session, person, event, args)
+        ctx = self._context(session, person, event, args, no_state=no_state)
         if command.audited:
             ctx.audit(f"command.{command.name}", args=args, channel=event.user.channel)
         return _as_list(await command.handler(ctx))
 
     async def _button(
-        self, session: AsyncSession, person: Person, event: ButtonPressed
+        self, session: AsyncSession, person: Person, event: ButtonPressed, *, no_state: bool = False
     ) -> list[Reply]:
         route = self.registry.buttons.get(event.action)
         if event.action == INVALID_ACTION or route is None:
@@ -278,7 +312,8 @@ class Dispatcher:
             raise UserFacingError("errors/stale_button")
         if person.role not in route.roles:
             raise UserFacingError("errors/not_allowed", command=event.action)
-        return _as_list(await route.handler(self._context(session, person, event, event.value)))
+        ctx = self._context(session, person, event, event.value, no_state=no_state)
+        return _as_list(await route.handler(ctx))
 
 
 class _Refused(UserFacingError):

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
 from bot.config import Settings
-from bot.db.models import AuditEntry, Person, Role
+from bot.db.models import AuditEntry, ConversationState, Person, Role
 from bot.events import InboundEvent
 from bot.replies import Reply
 
@@ -34,10 +34,30 @@ class HandlerContext:
     channel: str
     args: str = ""
     registry: Registry | None = None
+    #: True when the dispatcher loaded the person together with their conversation state and
+    #: found none: then :meth:`conversation_state` needs no query until a handler adds one.
+    no_state_at_start: bool = False
 
     @property
     def locale(self) -> str:
         return self.person.locale
+
+    async def conversation_state(self) -> ConversationState | None:
+        """The person's current conversation state (multi-step dialogue), if any.
+
+        When the dispatcher found none, this answers without a query unless a handler has
+        added one since (pending or flushed); a state loaded with the person is found in the
+        session's identity map. Otherwise it is looked up.
+        """
+        if self.no_state_at_start:
+            key = self.session.identity_key(ConversationState, self.person.id)
+            added = key in self.session.identity_map or any(
+                isinstance(obj, ConversationState) and obj.person_id == self.person.id
+                for obj in self.session.new
+            )
+            if not added:
+                return None
+        return await self.session.get(ConversationState, self.person.id)
 
     def audit(self, action: str, **detail: Any) -> None:
         """Record who did what; committed with the handler's transaction."""

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
-from bot.db.models import ChannelIdentity, ChannelName, Person
+from bot.db.models import ChannelIdentity, ChannelName, ConversationState, Person
 from bot.events import ChannelUser
 
 
@@ -21,6 +21,34 @@ async def person_for(session: AsyncSession, user: ChannelUser) -> Person | None:
         )
     )
     return row.scalar_one_or_none()
+
+
+#: Built once: this runs for every inbound event.
+_PERSON_AND_STATE = (
+    select(Person, ConversationState)
+    .join(ChannelIdentity, ChannelIdentity.person_id == Person.id)
+    .outerjoin(ConversationState, ConversationState.person_id == Person.id)
+    .where(
+        ChannelIdentity.channel == bindparam("channel"),
+        ChannelIdentity.external_id == bindparam("external_id"),
+    )
+)
+
+
+async def person_and_state_for(
+    session: AsyncSession, user: ChannelUser
+) -> tuple[Person | None, ConversationState | None]:
+    """:func:`person_for` and that person's conversation state (None if they have none),
+    in one query: every inbound event needs the person, many also the state."""
+    row = (
+        await session.execute(
+            _PERSON_AND_STATE,
+            {"channel": ChannelName(user.channel), "external_id": user.external_id},
+        )
+    ).first()
+    if row is None:
+        return None, None
+    return row[0], row[1]
 
 
 async def link(

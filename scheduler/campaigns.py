@@ -77,8 +77,12 @@ def survey_jobs(service: SurveyService, sweep_s: float) -> JobFactory:
 
     async def factory(scheduler: AsyncIOScheduler) -> None:
         scheduler.add_job(
-            service.run_due, "interval", seconds=sweep_s, id="surveys:sweep",
-            replace_existing=True, next_run_time=datetime.now(UTC),
+            service.run_due,
+            "interval",
+            seconds=sweep_s,
+            id="surveys:sweep",
+            replace_existing=True,
+            next_run_time=datetime.now(UTC),
         )
 
     return factory

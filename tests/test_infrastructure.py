@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import text
 
 from bot.clock import ManualClock
 from bot.db.models import ProcessedEvent
@@ -56,3 +58,23 @@ async def test_old_event_ids_are_forgotten(
     async with db.session() as session:
         session.add(ProcessedEvent(channel="telegram", event_id="new", processed_at=clock.now()))
     assert await Scheduler(make_settings(database_url), db, clock).prune_processed_events() == 1
+
+
+async def test_a_dead_pooled_connection_is_replaced_before_use(database_url: str) -> None:
+    """PostgreSQL: a pooled connection that was idle long enough is pinged at checkout, and
+    one whose server process is gone is replaced instead of failing the transaction."""
+    if database_url.startswith("sqlite"):
+        pytest.skip("PostgreSQL only: SQLite has no server connection to lose")
+    db = Database(database_url, ping_after_idle_s=0.0)
+    other = Database(database_url)
+    try:
+        async with db.session() as session:
+            pid = await session.scalar(text("SELECT pg_backend_pid()"))
+        async with other.session() as session:
+            await session.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        await asyncio.sleep(0.2)
+        async with db.session() as session:
+            assert await session.scalar(text("SELECT pg_backend_pid()")) != pid
+    finally:
+        await other.dispose()
+        await db.dispose()

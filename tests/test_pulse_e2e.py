@@ -42,8 +42,12 @@ from .harness import (
 ROME = ZoneInfo("Europe/Rome")
 SURVEYS = REPO / "content" / "surveys"
 FIRST = datetime(2027, 1, 4, 10, 0, tzinfo=ROME)  # Monday; every second Monday, open 4 days
-FAST_RATES = {"telegram_per_chat_per_s": 50.0, "telegram_global_per_s": 1000.0,
-              "slack_per_channel_per_s": 50.0, "slack_global_per_s": 1000.0}
+FAST_RATES = {
+    "telegram_per_chat_per_s": 50.0,
+    "telegram_global_per_s": 1000.0,
+    "slack_per_channel_per_s": 50.0,
+    "slack_global_per_s": 1000.0,
+}
 
 
 def uid(person_id: int) -> int:
@@ -61,7 +65,14 @@ async def link_all(db: Database, fake: FakeTelegramServer, clock: ManualClock) -
         people = list(await session.scalars(select(Person).order_by(Person.id)))
         for person in people:
             fake.add_user(uid(person.id), person.name.split()[0])
-            await link(session, person, ChannelName.telegram, str(uid(person.id)), str(uid(person.id)), clock)
+            await link(
+                session,
+                person,
+                ChannelName.telegram,
+                str(uid(person.id)),
+                str(uid(person.id)),
+                clock,
+            )
     return {p.email: p for p in people}
 
 
@@ -73,7 +84,9 @@ async def tick(runtime: Runtime) -> None:
 async def schedule(runtime: Runtime) -> int:
     survey, items = load_survey(SURVEYS, "pulse-fortnightly")
     async with runtime.db.session() as session:
-        campaign = await runtime.surveys.schedule_in(session, survey, items, "hr@demo.fidelio.example")
+        campaign = await runtime.surveys.schedule_in(
+            session, survey, items, "hr@demo.fidelio.example"
+        )
         return campaign.id
 
 
@@ -124,16 +137,27 @@ async def test_cadence_answers_reminders_close_and_anonymity(
         dialog = TelegramDialog(fake, uid(aisha.id))
         first = (await dialog.press("Start"))[0]
         assert "1/8" in first and "satisfied with working here" in first
-        assert [label for label, _ in dialog.last_message().buttons()] == ["1", "2", "3", "4", "5", "Skip"]
+        assert [label for label, _ in dialog.last_message().buttons()] == [
+            "1",
+            "2",
+            "3",
+            "4",
+            "5",
+            "Skip",
+        ]
         assert "2/8" in (await dialog.press("4"))[0]
         third = (await dialog.press("5"))[0]
         assert "3/8" in third and "recommend this company" in third
-        assert [label for label, _ in dialog.last_message().buttons()][:11] == [str(v) for v in range(11)]
+        assert [label for label, _ in dialog.last_message().buttons()][:11] == [
+            str(v) for v in range(11)
+        ]
         await dialog.press("9")
         await dialog.press("4")
         await dialog.press("Skip")  # trust in manager: skipped = missing, never 0
         await dialog.press("3")
-        comment_q = (await dialog.press("2"))[0]  # frustration (reverse-keyed item), then the comment
+        comment_q = (await dialog.press("2"))[
+            0
+        ]  # frustration (reverse-keyed item), then the comment
         assert "8/8" in comment_q and "Type your answer as a message" in comment_q
         thanks = (await dialog.say("More training on the new TVs, please."))[0]
         assert "Thank you!" in thanks
@@ -161,13 +185,20 @@ async def test_cadence_answers_reminders_close_and_anonymity(
         # Someone else's button: Aisha's chat cannot use data signed for Marco's chat.
         before = len(fake.messages_to(uid(aisha.id)))
         await fake.press_data(uid(aisha.id), dialog.last_message().message_id, data)
-        assert "no longer valid" in (await fake.wait_for_messages(uid(aisha.id), before + 1))[before].text
+        assert (
+            "no longer valid"
+            in (await fake.wait_for_messages(uid(aisha.id), before + 1))[before].text
+        )
 
         # Halfway reminder (Wednesday 10:00): only people who have not finished.
         clock.set(FIRST + timedelta(days=2))
         await tick(runtime)
-        reminded = {p.email for p in active if "Reminder" in (fake.last_message(uid(p.id)).text or "")
-                    or "Promemoria" in (fake.last_message(uid(p.id)).text or "")}
+        reminded = {
+            p.email
+            for p in active
+            if "Reminder" in (fake.last_message(uid(p.id)).text or "")
+            or "Promemoria" in (fake.last_message(uid(p.id)).text or "")
+        }
         assert "aisha.khan@demo.fidelio.example" not in reminded
         assert "marco.bianchi@demo.fidelio.example" in reminded
         assert len(reminded) == len(active) - 1
@@ -175,9 +206,9 @@ async def test_cadence_answers_reminders_close_and_anonymity(
         async with db.session() as session:
             keys = await session.scalar(select(func.count(func.distinct(Response.respondent_key))))
             marco_rows = await session.scalar(
-                select(func.count()).select_from(Response).where(
-                    Response.respondent_key == respondent_key(round_.secret or b"", marco.id)
-                )
+                select(func.count())
+                .select_from(Response)
+                .where(Response.respondent_key == respondent_key(round_.secret or b"", marco.id))
             )
         assert keys == 2 and marco_rows == 1
 
@@ -212,11 +243,18 @@ def assert_no_link_between_answers_and_people() -> None:
     responses = Base.metadata.tables["responses"]
     participation = Base.metadata.tables["participation"]
     assert {c.name for c in responses.columns} == {
-        "round_id", "respondent_key", "item_id", "team_id", "value_num", "value_text"
+        "round_id",
+        "respondent_key",
+        "item_id",
+        "team_id",
+        "value_num",
+        "value_text",
     }
     assert not any(fk.column.table.name == "people" for fk in responses.foreign_keys)
     assert "respondent_key" not in {c.name for c in participation.columns}
-    assert not any("time" in str(c.type).lower() or c.name.endswith("_at") for c in responses.columns)
+    assert not any(
+        "time" in str(c.type).lower() or c.name.endswith("_at") for c in responses.columns
+    )
     assert inspect(Response).primary_key[1].name == "respondent_key"
 
 
@@ -229,9 +267,16 @@ async def test_comment_by_slack_modal_and_console(
         slack.add_user(SlackUser("U0GRACE", "grace.adeyemi@demo.fidelio.example", "grace"))
         port = free_port()
         settings = settings_for(
-            database_url, console={"enabled": True},
-            slack={"enabled": True, "mode": "http", "bot_token": slack.bot_token,
-                   "signing_secret": slack.signing_secret, "base_url": slack.base_url, "http_port": port},
+            database_url,
+            console={"enabled": True},
+            slack={
+                "enabled": True,
+                "mode": "http",
+                "bot_token": slack.bot_token,
+                "signing_secret": slack.signing_secret,
+                "base_url": slack.base_url,
+                "http_port": port,
+            },
         )
         async with running(settings, clock, background=False) as runtime:
             slack.set_request_url(f"http://127.0.0.1:{port}/slack/events")
@@ -255,9 +300,15 @@ async def test_comment_by_slack_modal_and_console(
             await until(lambda: bool(slack.views))  # the modal opens after Slack's ack
             assert slack.views and slack.views[-1]["view"]["callback_id"] == "pulse_text"
             metadata = slack.views[-1]["view"]["private_metadata"]
-            assert await slack.submit_view(
-                "U0GRACE", "pulse_text", {"block_answer": {"answer": "Great team."}}, private_metadata=metadata
-            ) == 200
+            assert (
+                await slack.submit_view(
+                    "U0GRACE",
+                    "pulse_text",
+                    {"block_answer": {"answer": "Great team."}},
+                    private_metadata=metadata,
+                )
+                == 200
+            )
             thanks = (await slack.wait_for_messages(dm, 10))[9]
             assert "Thank you!" in (thanks.text or "")
 
@@ -272,7 +323,7 @@ async def test_comment_by_slack_modal_and_console(
             assert "8/8" in text
             assert "Thank you!" in await james.say("Please keep these short.")
     async with db.session() as session:
-        comments = set(await session.scalars(
-            select(Response.value_text).where(Response.item_id == "comment")
-        ))
+        comments = set(
+            await session.scalars(select(Response.value_text).where(Response.item_id == "comment"))
+        )
     assert comments == {"Great team.", "Please keep these short."}

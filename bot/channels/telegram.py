@@ -4,6 +4,11 @@ Started by hand inside Fidelio's event loop (never ``run_polling``, which owns t
 long polling through the Updater, or a webhook served by our own aiohttp endpoint that checks
 ``X-Telegram-Bot-Api-Secret-Token`` before anything else. Updates are processed concurrently,
 but one chat at a time, so a person's messages are handled in the order they were sent.
+
+Bot API calls go through :class:`AiohttpRequest` (PTB's ``BaseRequest`` on an aiohttp client
+session) rather than PTB's default httpx backend: under a burst of replies httpcore's pool
+re-checks every pooled connection for every queued request (a socket poll each), which made
+the HTTP client the largest CPU cost of answering a button press.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import httpx
+import aiohttp
 from aiohttp import web
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions, Update
 from telegram.error import (
@@ -30,7 +35,7 @@ from telegram.error import (
     TimedOut,
 )
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
-from telegram.request import HTTPXRequest
+from telegram.request import BaseRequest, RequestData
 
 from bot.channels.callbacks import INVALID_ACTION, CallbackCodec
 from bot.channels.port import (
@@ -74,16 +79,19 @@ class TelegramChannel:
             .base_url(settings.base_url)
             .base_file_url(settings.base_file_url)
             .request(
-                HTTPXRequest(
+                AiohttpRequest(
                     connection_pool_size=128,
                     connect_timeout=5.0,
                     read_timeout=timeout,
-                    write_timeout=timeout,
                     pool_timeout=timeout,
                 )
             )
             .get_updates_request(
-                HTTPXRequest(connect_timeout=5.0, read_timeout=settings.poll_timeout_s + 10.0)
+                AiohttpRequest(
+                    connection_pool_size=1,
+                    connect_timeout=5.0,
+                    read_timeout=settings.poll_timeout_s + 10.0,
+                )
             )
             .concurrent_updates(True)
             .build()
@@ -189,7 +197,9 @@ class TelegramChannel:
             chat_id = message.chat.id if message is not None else query.from_user.id
             user = self._user(query.from_user, chat_id)
             # Answer at once so the person's button stops spinning.
-            asyncio.create_task(self._answer(query.id))
+            # PTB keeps the task referenced and awaits it in ``stop()``, before its HTTP
+            # session closes (a bare asyncio task could be cut off or garbage-collected).
+            self.app.create_task(self._answer(query.id))
             decoded = self.codec.decode(query.data or "", str(chat_id))
             action, value = decoded if decoded else (INVALID_ACTION, "")
             ref = MessageRef(self.name, str(chat_id), str(message.message_id)) if message else None
@@ -303,20 +313,111 @@ class _translate_errors:
         if isinstance(exc, TimedOut):
             # A connect/pool timeout means nothing left this machine; a read timeout means
             # Telegram may have delivered the message.
-            cause = exc.__cause__
-            if (
-                isinstance(cause, httpx.ConnectTimeout | httpx.PoolTimeout)
-                or "pool" in exc.message.lower()
-            ):
+            if isinstance(exc.__cause__, aiohttp.ConnectionTimeoutError):
                 raise TransientFailure(f"telegram: {exc.message}") from exc
             raise UnknownOutcome(f"telegram: timed out after sending ({exc.message})") from exc
         if isinstance(exc, NetworkError):
             # A 5xx answer or a failed connect: nothing was delivered. A transport error after
             # the request left (reset, protocol error) may follow Telegram's acceptance.
             cause = exc.__cause__
-            if isinstance(cause, httpx.TransportError) and not isinstance(
-                cause, httpx.ConnectError | httpx.ConnectTimeout
+            if isinstance(cause, aiohttp.ClientError) and not isinstance(
+                cause, aiohttp.ClientConnectorError
             ):
                 raise UnknownOutcome(f"telegram: connection lost ({exc.message})") from exc
             raise TransientFailure(f"telegram: {exc.message}") from exc
         raise SendError(f"telegram: {exc}") from exc
+
+
+class AiohttpRequest(BaseRequest):
+    """python-telegram-bot's HTTP backend on one aiohttp ``ClientSession`` (kept-alive pool).
+
+    Errors follow PTB's own backend: a timeout becomes ``TimedOut`` and any other transport
+    failure ``NetworkError``, each chained to the aiohttp exception so that
+    :class:`_translate_errors` can tell "never sent" (connect or pool timeout, failed connect)
+    from "maybe delivered" (read timeout, connection lost after sending). The connect timeout
+    covers waiting for a free pooled connection too (aiohttp's ``connect``), so the pool
+    timeout is added to it. There is no separate write timeout: a slow upload is bounded by
+    the read timeout that follows it.
+    """
+
+    def __init__(
+        self,
+        *,
+        connection_pool_size: int = 1,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 5.0,
+        pool_timeout: float = 1.0,
+    ):
+        self._pool_size = connection_pool_size
+        self._connect_timeout = connect_timeout
+        self._read_timeout = read_timeout
+        self._pool_timeout = pool_timeout
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def read_timeout(self) -> float | None:
+        return self._read_timeout
+
+    async def initialize(self) -> None:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self._pool_size, limit_per_host=0),
+                headers={"User-Agent": self.USER_AGENT},
+                # Bot API URLs carry the token: no cookies, no redirects, no env proxies.
+                cookie_jar=aiohttp.DummyCookieJar(),
+                trust_env=False,
+            )
+
+    async def shutdown(self) -> None:
+        if self._session is not None and not self._session.closed:
+            await self._session.close()
+        self._session = None
+
+    async def do_request(
+        self,
+        url: str,
+        method: str,
+        request_data: RequestData | None = None,
+        read_timeout: float | None | Any = BaseRequest.DEFAULT_NONE,
+        write_timeout: float | None | Any = BaseRequest.DEFAULT_NONE,
+        connect_timeout: float | None | Any = BaseRequest.DEFAULT_NONE,
+        pool_timeout: float | None | Any = BaseRequest.DEFAULT_NONE,
+    ) -> tuple[int, bytes]:
+        if self._session is None or self._session.closed:
+            raise RuntimeError("AiohttpRequest is not initialized")
+        read = self._read_timeout if read_timeout is BaseRequest.DEFAULT_NONE else read_timeout
+        connect = (
+            self._connect_timeout
+            if connect_timeout is BaseRequest.DEFAULT_NONE
+            else connect_timeout
+        )
+        pool = self._pool_timeout if pool_timeout is BaseRequest.DEFAULT_NONE else pool_timeout
+        timeout = aiohttp.ClientTimeout(
+            total=None,
+            connect=None if connect is None or pool is None else connect + pool,
+            sock_connect=connect,
+            sock_read=read,
+        )
+        body: aiohttp.FormData | dict[str, str] | None = None
+        if request_data is not None:
+            files = request_data.multipart_data
+            if files:
+                form = aiohttp.FormData()
+                for name, value in request_data.json_parameters.items():
+                    form.add_field(name, value)
+                for name, (filename, content, content_type) in files.items():
+                    form.add_field(name, content, filename=filename, content_type=content_type)
+                body = form
+            else:
+                body = request_data.json_parameters
+        try:
+            async with self._session.request(
+                method, url, data=body, timeout=timeout, allow_redirects=False
+            ) as response:
+                return response.status, await response.read()
+        except aiohttp.ConnectionTimeoutError as exc:
+            raise TimedOut("Connect or pool timeout: the request was not sent to Telegram") from exc
+        except TimeoutError as exc:
+            raise TimedOut() from exc
+        except aiohttp.ClientError as exc:
+            raise NetworkError(f"aiohttp.{type(exc).__name__}: {exc}") from exc

@@ -14,13 +14,13 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
-    LargeBinary,
     Date,
     DateTime,
     Enum,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -315,7 +315,9 @@ class SurveyRound(Base):
     __table_args__ = (UniqueConstraint("campaign_id", "opens_at", name="uq_round_campaign_opens"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), index=True)
+    campaign_id: Mapped[int] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="CASCADE"), index=True
+    )
     number: Mapped[int] = mapped_column(Integer)
     opens_at: Mapped[datetime] = mapped_column(UtcDateTime())
     closes_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
