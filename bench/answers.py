@@ -76,13 +76,14 @@ from rich.progress import (
 from rich.table import Table
 from sqlalchemy import func, insert, select
 from sqlalchemy.engine import make_url
-from telegram import Update
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import ApplicationBuilder, ContextTypes, TypeHandler
 from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
 from bot.app import Runtime, build_runtime
 from bot.channels.callbacks import CallbackCodec
+from bot.channels.telegram import AiohttpRequest
 from bot.clock import ManualClock
 from bot.config import Settings
 from bot.content_fields import Audience
@@ -180,6 +181,10 @@ class PhaseResult:
     #: The fastest of the bare runs, and every bare run's rate.
     bare: Timing = field(default_factory=Timing)
     bare_rates: list[float] = field(default_factory=list)
+    #: The fastest run of a bare application that also sends the two replies every answer
+    #: needs (answerCallbackQuery and the next question with its keyboard).
+    replying: Timing = field(default_factory=Timing)
+    replying_rates: list[float] = field(default_factory=list)
     fidelio: Timing = field(default_factory=Timing)
     lost: int = 0
     wrong_value: int = 0
@@ -200,6 +205,11 @@ class PhaseResult:
         bare = self.bare.per_s()
         return self.fidelio.per_s() / bare if bare > 0 else 0.0
 
+    @property
+    def ratio_replying(self) -> float:
+        replying = self.replying.per_s()
+        return self.fidelio.per_s() / replying if replying > 0 else 0.0
+
     def percentile(self, q: float) -> float:
         values = self.fidelio.latencies_ms()
         if not values:
@@ -217,6 +227,7 @@ class PhaseResult:
         return {
             f"{prefix}_answers_per_s": round(self.fidelio.per_s(), 1),
             f"{prefix}_ratio_to_bare": round(self.ratio, 3),
+            f"{prefix}_ratio_to_bare_replying": round(self.ratio_replying, 3),
             f"{prefix}_p50_ms": round(self.percentile(0.5), 1),
             f"{prefix}_p99_ms": round(self.percentile(0.99), 1),
             f"{prefix}_lost": self.lost,
@@ -513,12 +524,34 @@ async def _wait(
 
 
 async def run_bare(
-    fake: FakeTelegramServer, presses: Sequence[Press], progress: Progress, label: str
+    fake: FakeTelegramServer,
+    presses: Sequence[Press],
+    progress: Progress,
+    label: str,
+    *,
+    replying: bool = False,
 ) -> Timing:
-    """A plain python-telegram-bot application whose only handler timestamps each update."""
-    timing = Timing()
+    """A plain python-telegram-bot application whose only handler timestamps each update.
 
-    async def noop(update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+    ``replying``: the handler first does what any one-tap survey must do for each answer,
+    the ordinary python-telegram-bot way: answer the callback query and send the next
+    question with a keyboard of eleven buttons (no database, no logic, a fixed text).
+    """
+    timing = Timing()
+    keyboard = InlineKeyboardMarkup(
+        [
+            [InlineKeyboardButton(str(n), callback_data=f"next.{n}") for n in range(6)],
+            [InlineKeyboardButton(str(n), callback_data=f"next.{n}") for n in range(6, 11)],
+        ]
+    )
+
+    async def noop(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if replying and update.callback_query is not None:
+            query = update.callback_query
+            await query.answer()
+            await context.bot.send_message(
+                query.from_user.id, "<b>Next question</b> (2/10)", "HTML", reply_markup=keyboard
+            )
         timing.handled[update.update_id] = time.perf_counter()
         timing.handled_count[update.update_id] += 1
 
@@ -528,6 +561,9 @@ async def run_bare(
         .base_url(fake.base_url)
         .base_file_url(fake.base_file_url)
         .get_updates_request(HTTPXRequest(connect_timeout=5.0, read_timeout=POLL_TIMEOUT_S + 10.0))
+        # Replies through the HTTP backend Fidelio uses (PTB's default httpx one with its pool
+        # of one connection manages about a fifth of this rate): the fairest ceiling.
+        .request(AiohttpRequest(connection_pool_size=128, read_timeout=30.0, pool_timeout=30.0))
         .concurrent_updates(True)
         .build()
     )
@@ -559,8 +595,9 @@ async def run_bare(
 
 
 def instrument(runtime: Runtime, timing: Timing) -> None:
-    """Timestamp every event once its transaction has committed (``Dispatcher.process``
-    returned), keyed by the Telegram update id."""
+    """Timestamp every event once its transaction has committed (``Dispatcher.process`` or,
+    for presses handled together, ``Dispatcher.process_many`` returned), keyed by the
+    Telegram update id."""
     dispatcher = runtime.dispatcher
     process = dispatcher.process
 
@@ -576,6 +613,25 @@ def instrument(runtime: Runtime, timing: Timing) -> None:
         return result
 
     dispatcher.process = timed  # type: ignore[method-assign]
+    process_many = dispatcher.process_many
+
+    async def timed_many(action: str, events: list[ButtonPressed]) -> list[DispatchResult]:
+        # Presses that fell back to the one-by-one path were counted by ``timed`` already.
+        before = {e.event_id: timing.handled_count[int(e.event_id)] for e in events}
+        results = await process_many(action, events)
+        now = time.perf_counter()
+        for event, result in zip(events, results, strict=True):
+            update_id = int(event.event_id)
+            if timing.handled_count[update_id] != before[event.event_id]:
+                continue
+            if result.duplicate:
+                timing.dropped_duplicates += 1
+            else:
+                timing.handled[update_id] = now
+                timing.handled_count[update_id] += 1
+        return results
+
+    dispatcher.process_many = timed_many  # type: ignore[method-assign]
 
 
 async def send_invitations(runtime: Runtime) -> int:
@@ -599,6 +655,7 @@ async def run_fidelio(
     runtime = build_runtime(settings, clock=clock)
     instrument(runtime, timing)
     sent_before = len(fake.calls_to("sendMessage"))
+    answered_before = len(fake.answered_callbacks)
 
     async def start() -> None:
         await runtime.start(sync_slack=False, background=False)
@@ -615,7 +672,7 @@ async def run_fidelio(
             await asyncio.sleep(0.1)
         result.replies_sent = sent
         result.replies_done_s = time.perf_counter() - min(timing.queued.values())
-        result.callbacks_answered = len(fake.answered_callbacks)
+        result.callbacks_answered = len(fake.answered_callbacks) - answered_before
     finally:
         await runtime.stop()
     return timing
@@ -742,6 +799,11 @@ async def run_phase(
                     result.bare_rates.append(bare.per_s())
                     if bare.per_s() >= result.bare.per_s():
                         result.bare = bare
+                replying = await run_bare(
+                    fake, presses, progress, f"{kind} bare replying", replying=True
+                )
+                result.replying = replying
+                result.replying_rates.append(replying.per_s())
                 result.fidelio = await run_fidelio(
                     settings, clock, fake, presses, progress, f"{kind} Fidelio", result
                 )
@@ -777,6 +839,12 @@ def report(console: Console, results: Sequence[PhaseResult]) -> None:
         "  CPU of this process / wall",
         *(f"{r.bare.cpu_s:.1f} s / {r.bare.wall_s:.1f} s" for r in results),
     )
+    row("bare PTB sending the 2 replies: handled", *(f"{r.replying.done}" for r in results))
+    row("  updates/s", *(f"{r.replying.per_s():.0f}" for r in results))
+    row(
+        "  CPU of this process / wall",
+        *(f"{r.replying.cpu_s:.1f} s / {r.replying.wall_s:.1f} s" for r in results),
+    )
     row("Fidelio: stored", *(f"{r.fidelio.done}" for r in results))
     row(
         "  window (first queued → last stored)",
@@ -788,6 +856,7 @@ def report(console: Console, results: Sequence[PhaseResult]) -> None:
         *(f"{r.fidelio.cpu_s:.1f} s / {r.fidelio.wall_s:.1f} s" for r in results),
     )
     row("ratio to bare (goal ≥ 0.5)", *(f"{r.ratio:.3f}" for r in results))
+    row("ratio to bare sending the 2 replies", *(f"{r.ratio_replying:.3f}" for r in results))
     row("update → stored p50", *(f"{r.percentile(0.5):.0f} ms" for r in results))
     row("update → stored p99", *(f"{r.percentile(0.99):.0f} ms" for r in results))
     row("lost answers (goal 0)", *(f"{r.lost}" for r in results))
@@ -805,7 +874,8 @@ def report(console: Console, results: Sequence[PhaseResult]) -> None:
     for r in results:
         console.print(
             f"{r.database}: {r.fidelio.per_s():.0f} answers/s vs bare PTB "
-            f"{r.bare.per_s():.0f} updates/s → ratio {r.ratio:.3f}; update → stored p50 "
+            f"{r.bare.per_s():.0f} updates/s → ratio {r.ratio:.3f} (to bare sending the two "
+            f"replies: {r.ratio_replying:.3f}); update → stored p50 "
             f"{r.percentile(0.5):.0f} ms, p99 {r.percentile(0.99):.0f} ms; lost {r.lost}; "
             f"duplicated {r.duplicated}"
             + ("; TIMED OUT" if r.fidelio.timed_out or r.bare.timed_out else ""),

@@ -13,9 +13,12 @@ from dataclasses import dataclass
 from typing import cast
 
 from sqlalchemy import Table, insert
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.batching import GroupQueue
 from bot.channels.callbacks import INVALID_ACTION
 from bot.channels.port import Address, Outgoing
 from bot.clock import Clock
@@ -33,7 +36,7 @@ from bot.events import (
     parse_command_text,
 )
 from bot.handling import HandlerContext, HandlerResult, Registry
-from bot.identities import person_and_state_for
+from bot.identities import people_and_states_for, person_and_state_for
 from bot.invites import redeem_invite
 from bot.render import Renderer
 from bot.replies import Reply
@@ -77,10 +80,18 @@ class Dispatcher:
         self.clock = clock
         #: Per-channel lookups for people who write before being linked (Slack: by email).
         self.resolvers: dict[str, IdentityResolver] = {}
+        self._groups: dict[str, GroupQueue[ButtonPressed, DispatchResult]] = {}
 
     async def handle(self, event: InboundEvent) -> DispatchResult:
-        """Process one inbound event and send its replies."""
-        result = await self.process(event)
+        """Process one inbound event and send its replies.
+
+        Presses of a batch button (survey answers) that arrive together share one
+        transaction (:mod:`bot.batching`); everything else has a transaction of its own.
+        """
+        if isinstance(event, ButtonPressed) and event.action in self.registry.batch_buttons:
+            result = await self._group(event.action).submit(event)
+        else:
+            result = await self.process(event)
         for outgoing in result.replies:
             if outgoing.message.form is not None and await self._open_form(event, outgoing):
                 continue
@@ -146,6 +157,97 @@ class Dispatcher:
                 False, [self._render(Reply("errors/internal"), locale, event, to)]
             )
         return DispatchResult(False, rendered)
+
+    def _group(self, action: str) -> GroupQueue[ButtonPressed, DispatchResult]:
+        queue = self._groups.get(action)
+        if queue is None:
+
+            async def run(events: list[ButtonPressed]) -> list[DispatchResult]:
+                return await self.process_many(action, events)
+
+            queue = GroupQueue(run, lambda e: (e.user.channel, e.user.external_id))
+            self._groups[action] = queue
+        return queue
+
+    async def process_many(self, action: str, events: list[ButtonPressed]) -> list[DispatchResult]:
+        """Process presses of one batch button (at most one per person) in one transaction.
+
+        Presses from people who are not linked, not active or not allowed take the ordinary
+        path (:meth:`process`), as do all of them if the group's transaction fails: then each
+        is retried alone, so one bad press cannot cost the others their answers.
+        """
+        route = self.registry.batch_buttons[action]
+        results: list[DispatchResult | None] = [None] * len(events)
+        try:
+            async with self.db.session(queue_writes=True) as session:
+                found = await people_and_states_for(session, [e.user for e in events])
+                today = self.clock.now().date()
+                eligible = []
+                for i, event in enumerate(events):
+                    got = found.get((event.user.channel, event.user.external_id))
+                    if got and got[0].role in route.roles and got[0].is_active(today):
+                        eligible.append(i)
+                claimed = await self._claim_many(session, [events[i] for i in eligible])
+                contexts: list[tuple[int, HandlerContext]] = []
+                for i in eligible:
+                    event = events[i]
+                    if event.event_id not in claimed:
+                        log.info(
+                            "duplicate %s event %s dropped", event.user.channel, event.event_id
+                        )
+                        results[i] = DispatchResult(True, [])
+                        continue
+                    person, state = found[(event.user.channel, event.user.external_id)]
+                    ctx = self._context(session, person, event, event.value, no_state=state is None)
+                    contexts.append((i, ctx))
+                outcomes = await route.handler([ctx for _, ctx in contexts]) if contexts else []
+                for (i, ctx), outcome in zip(contexts, outcomes, strict=True):
+                    event = events[i]
+                    to = Address(event.user.channel, event.user.address)
+                    person = ctx.person
+                    if isinstance(outcome, UserFacingError):
+                        replies = [Reply(outcome.template_key, outcome.context)]
+                    else:
+                        replies = _as_list(outcome)
+                    results[i] = DispatchResult(
+                        False,
+                        [
+                            self._render(r, person.locale, event, to, person.timezone)
+                            for r in replies
+                        ],
+                    )
+        except Exception:
+            log.exception(
+                "handling %d %r presses together failed; handling them one by one",
+                len(events),
+                action,
+            )
+            results = [None] * len(events)
+        return [
+            r if r is not None else await self.process(e)
+            for r, e in zip(results, events, strict=True)
+        ]
+
+    async def _claim_many(self, session: AsyncSession, events: list[ButtonPressed]) -> set[str]:
+        """Record events as handled; returns the ids that were new (the rest are duplicates)."""
+        if not events:
+            return set()
+        table = cast(Table, ProcessedEvent.__table__)
+        dialect_insert = sqlite_insert if self.db.is_sqlite else pg_insert
+        now = self.clock.now()
+        statement = (
+            dialect_insert(table)
+            .values(
+                [
+                    {"channel": e.user.channel, "event_id": e.event_id, "processed_at": now}
+                    for e in events
+                ]
+            )
+            .on_conflict_do_nothing(index_elements=["channel", "event_id"])
+            .returning(table.c.channel, table.c.event_id)
+        )
+        rows = await session.execute(statement)
+        return {event_id for _channel, event_id in rows.all()}
 
     def _platform_locale(self, event: InboundEvent) -> str:
         code = (event.user.language_code or "")[:2].lower()

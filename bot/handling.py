@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.clock import Clock
 from bot.config import Settings
 from bot.db.models import AuditEntry, ConversationState, Person, Role
+from bot.errors import UserFacingError
 from bot.events import InboundEvent
 from bot.replies import Reply
 
@@ -74,6 +75,9 @@ class HandlerContext:
 
 HandlerResult = Reply | list[Reply] | None
 Handler = Callable[[HandlerContext], Awaitable[HandlerResult]]
+#: Many presses of one button action at once, sharing one session (see :mod:`bot.batching`):
+#: one result per context, or the UserFacingError refusing it (having changed nothing for it).
+BatchHandler = Callable[[list[HandlerContext]], Awaitable[list[HandlerResult | UserFacingError]]]
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,13 @@ class ButtonRoute:
     roles: frozenset[Role]
 
 
+@dataclass(frozen=True)
+class BatchRoute:
+    action: str
+    handler: BatchHandler
+    roles: frozenset[Role]
+
+
 @dataclass
 class Registry:
     """Commands and button actions, filled by each handlers/ module's ``register``."""
@@ -104,6 +115,8 @@ class Registry:
     flows: dict[str, Handler] = field(default_factory=dict)
     #: Submitted forms (Slack modals), by form id.
     forms: dict[str, Handler] = field(default_factory=dict)
+    #: Button actions many people press at once, handled in groups (also in ``buttons``).
+    batch_buttons: dict[str, BatchRoute] = field(default_factory=dict)
 
     def command(
         self,
@@ -131,6 +144,26 @@ class Registry:
             if action in self.buttons:
                 raise ValueError(f"button action {action!r} registered twice")
             self.buttons[action] = ButtonRoute(action, handler, frozenset(roles))
+            return handler
+
+        return decorate
+
+    def batch_button(
+        self, action: str, *, roles: Iterable[Role] = EVERYONE
+    ) -> Callable[[BatchHandler], BatchHandler]:
+        """A button that many people press at once (survey answers). The dispatcher hands
+        concurrent presses to the handler together, in one transaction; the same handler
+        also serves a single press (a group of one), registered as an ordinary button."""
+
+        def decorate(handler: BatchHandler) -> BatchHandler:
+            async def single(ctx: HandlerContext) -> HandlerResult:
+                (outcome,) = await handler([ctx])
+                if isinstance(outcome, UserFacingError):
+                    raise outcome
+                return outcome
+
+            self.button(action, roles=roles)(single)
+            self.batch_buttons[action] = BatchRoute(action, handler, frozenset(roles))
             return handler
 
         return decorate

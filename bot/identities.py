@@ -35,6 +35,30 @@ _PERSON_AND_STATE = (
 )
 
 
+async def people_and_states_for(
+    session: AsyncSession, users: list[ChannelUser]
+) -> dict[tuple[str, str], tuple[Person, ConversationState | None]]:
+    """:func:`person_and_state_for` for many accounts at once, by (channel, external id);
+    accounts that are not linked are missing from the answer."""
+    found: dict[tuple[str, str], tuple[Person, ConversationState | None]] = {}
+    by_channel: dict[str, set[str]] = {}
+    for user in users:
+        by_channel.setdefault(user.channel, set()).add(user.external_id)
+    for channel, external_ids in by_channel.items():
+        rows = await session.execute(
+            select(ChannelIdentity.external_id, Person, ConversationState)
+            .join(Person, ChannelIdentity.person_id == Person.id)
+            .outerjoin(ConversationState, ConversationState.person_id == Person.id)
+            .where(
+                ChannelIdentity.channel == ChannelName(channel),
+                ChannelIdentity.external_id.in_(sorted(external_ids)),
+            )
+        )
+        for external_id, person, state in rows.all():
+            found[(channel, external_id)] = (person, state)
+    return found
+
+
 async def person_and_state_for(
     session: AsyncSession, user: ChannelUser
 ) -> tuple[Person | None, ConversationState | None]:

@@ -3,7 +3,7 @@ progress, changing answers while the round is open, and HR's `survey` command.""
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import select
@@ -19,7 +19,7 @@ from bot.db.models import (
     SurveyRound,
 )
 from bot.errors import InputError, UserFacingError
-from bot.handling import HR, HandlerContext, Registry
+from bot.handling import HR, HandlerContext, HandlerResult, Registry
 from bot.replies import FormField, FormSpec, Reply, ReplyButton
 from bot.surveys.content import load_survey
 from bot.surveys.service import Schedule, SurveyService, answer_values, response_rates
@@ -32,7 +32,7 @@ def register(registry: Registry) -> None:
     registry.command("pulse", summary="help/pulse", aliases=("sondaggio",))(pulse)
     registry.command("survey", summary="help/survey", roles=HR, audited=True)(survey)
     registry.button("pulse_start")(start)
-    registry.button("pa")(answer)
+    registry.batch_button("pa")(answer_many)
     registry.button("pulse_write")(write)
     registry.button("pulse_review")(review)
     registry.flows[TEXT_FLOW] = typed_answer
@@ -139,36 +139,79 @@ async def review(ctx: HandlerContext) -> Reply:
     return await _show(ctx, round_, schedule, 0)
 
 
-async def answer(ctx: HandlerContext) -> Reply:
+@dataclass(frozen=True)
+class _Press:
+    """One tap on an answer button: ``value`` None means Skip."""
+
+    ctx: HandlerContext
+    round_id: int
+    index: int
+    value: int | None
+
+
+def _press(ctx: HandlerContext) -> _Press:
     parts = ctx.args.split(".")
     if len(parts) != 3 or not parts[0].isdigit() or not parts[1].isdigit():
         raise UserFacingError("errors/stale_button")
-    service = _service(ctx)
-    round_, schedule, participation = await service.open_round_for(
-        ctx.session, int(parts[0]), ctx.person
-    )
-    index = int(parts[1])
-    if index >= len(round_.items):
+    if parts[2] != SKIP and not parts[2].isdigit():
         raise UserFacingError("errors/stale_button")
-    item = schedule.items[round_.items[index]]
-    skipped = parts[2] == SKIP
-    if not skipped and (
-        not parts[2].isdigit() or item.kind == "text" or not item.accepts(int(parts[2]))
+    value = None if parts[2] == SKIP else int(parts[2])
+    return _Press(ctx, int(parts[0]), int(parts[1]), value)
+
+
+async def answer_many(ctxs: list[HandlerContext]) -> list[HandlerResult | UserFacingError]:
+    """Store one-tap answers (many people at once, one press each, one shared session) and
+    show each person their next question or the thank-you.
+
+    Every press is checked before anything is written for it; a refused press changes nothing.
+    """
+    outcomes: list[HandlerResult | UserFacingError] = [None] * len(ctxs)
+    presses: dict[int, _Press] = {}
+    for i, ctx in enumerate(ctxs):
+        try:
+            presses[i] = _press(ctx)
+        except UserFacingError as exc:
+            outcomes[i] = exc
+    if not presses:
+        return outcomes
+    session = ctxs[0].session
+    service = _service(ctxs[0])
+    opened = await service.open_rounds_for_many(
+        session, [(p.round_id, p.ctx.person) for p in presses.values()]
+    )
+    accepted: list[tuple[int, _Press, SurveyRound, Schedule, Participation, str]] = []
+    for (i, press), got in zip(presses.items(), opened, strict=True):
+        if isinstance(got, UserFacingError):
+            outcomes[i] = got
+            continue
+        round_, schedule, participation = got
+        if press.index >= len(round_.items):
+            outcomes[i] = UserFacingError("errors/stale_button")
+            continue
+        item = schedule.items[round_.items[press.index]]
+        if press.value is not None and (item.kind == "text" or not item.accepts(press.value)):
+            outcomes[i] = UserFacingError("errors/stale_button")
+            continue
+        accepted.append((i, press, round_, schedule, participation, item.id))
+    # One query for everybody's earlier answers serves both the change and the next question.
+    responses = await service.responses_of_many(
+        session, [(round_, press.ctx.person) for _, press, round_, *_ in accepted]
+    )
+    for (i, press, round_, schedule, participation, item_id), rows in zip(
+        accepted, responses, strict=True
     ):
-        raise UserFacingError("errors/stale_button")
-    # One query for the person's answers serves both the change and the next question.
-    responses = await service.responses_of(ctx.session, round_, ctx.person)
-    await service.record(
-        ctx.session,
-        round_,
-        participation,
-        ctx.person,
-        item.id,
-        value=None if skipped else int(parts[2]),
-        skipped=skipped,
-        responses=responses,
-    )
-    return await _after(ctx, round_, schedule, index, responses)
+        await service.record(
+            session,
+            round_,
+            participation,
+            press.ctx.person,
+            item_id,
+            value=press.value,
+            skipped=press.value is None,
+            responses=rows,
+        )
+        outcomes[i] = await _after(press.ctx, round_, schedule, press.index, rows)
+    return outcomes
 
 
 async def _after(

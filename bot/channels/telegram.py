@@ -24,7 +24,7 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions, Update
+from telegram import Update
 from telegram.error import (
     BadRequest,
     ChatMigrated,
@@ -234,45 +234,62 @@ class TelegramChannel:
 
     async def _answer(self, query_id: str) -> None:
         try:
-            await self.app.bot.answer_callback_query(query_id)
+            await self.app.bot._post(
+                "answerCallbackQuery", api_kwargs={"callback_query_id": query_id}
+            )
         except TelegramError as exc:
             log.debug("answerCallbackQuery failed: %s", exc)
 
     # --- ChatPort -----------------------------------------------------------------------------
 
-    def _keyboard(self, buttons: tuple[Button, ...], chat_id: str) -> InlineKeyboardMarkup | None:
+    def _keyboard(self, buttons: tuple[Button, ...], chat_id: str) -> dict[str, Any] | None:
+        """An inline keyboard as Bot API JSON (built directly: this is on every reply)."""
         if not buttons:
             return None
         per_row = 6 if all(len(b.label) <= 3 for b in buttons) else 2
         keys = [
-            InlineKeyboardButton(
-                b.label, callback_data=self.codec.encode(b.action, b.value, chat_id)
-            )
+            {"text": b.label, "callback_data": self.codec.encode(b.action, b.value, chat_id)}
             for b in buttons
         ]
-        return InlineKeyboardMarkup([keys[i : i + per_row] for i in range(0, len(keys), per_row)])
+        return {"inline_keyboard": [keys[i : i + per_row] for i in range(0, len(keys), per_row)]}
+
+    async def _call(self, method: str, params: dict[str, Any]) -> Any:
+        """One Bot API call through PTB's request path (its errors, timeouts and retry_after
+        handling), with the result left as JSON: Fidelio needs at most the message id, and
+        turning every answer into PTB objects was a large share of the cost of a reply.
+
+        ``Bot._post`` is what the public ``Bot.do_api_request`` calls; that one warns on every
+        call for methods PTB has typed wrappers for. (python-telegram-bot is pinned.)
+        """
+        async with _translate_errors():
+            return await self.app.bot._post(
+                method, api_kwargs={k: v for k, v in params.items() if v is not None}
+            )
 
     async def send(self, to: Address, message: Message) -> MessageRef:
-        text = _fit(to_telegram_html(message.text), MAX_TEXT)
-        async with _translate_errors():
-            sent = await self.app.bot.send_message(
-                chat_id=int(to.chat_id),
-                text=text,
-                parse_mode="HTML",
-                reply_markup=self._keyboard(message.buttons, to.chat_id),
-                link_preview_options=LinkPreviewOptions(is_disabled=True),
-            )
-        return MessageRef(self.name, to.chat_id, str(sent.message_id))
+        sent = await self._call(
+            "sendMessage",
+            {
+                "chat_id": int(to.chat_id),
+                "text": _fit(to_telegram_html(message.text), MAX_TEXT),
+                "parse_mode": "HTML",
+                "reply_markup": self._keyboard(message.buttons, to.chat_id),
+                "link_preview_options": {"is_disabled": True},
+            },
+        )
+        return MessageRef(self.name, to.chat_id, str(sent["message_id"]))
 
     async def edit(self, ref: MessageRef, message: Message) -> None:
-        async with _translate_errors():
-            await self.app.bot.edit_message_text(
-                chat_id=int(ref.chat_id),
-                message_id=int(ref.message_id),
-                text=_fit(to_telegram_html(message.text), MAX_TEXT),
-                parse_mode="HTML",
-                reply_markup=self._keyboard(message.buttons, ref.chat_id),
-            )
+        await self._call(
+            "editMessageText",
+            {
+                "chat_id": int(ref.chat_id),
+                "message_id": int(ref.message_id),
+                "text": _fit(to_telegram_html(message.text), MAX_TEXT),
+                "parse_mode": "HTML",
+                "reply_markup": self._keyboard(message.buttons, ref.chat_id),
+            },
+        )
 
     async def send_image(self, to: Address, png: bytes, caption: str) -> MessageRef:
         async with _translate_errors():

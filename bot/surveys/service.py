@@ -420,6 +420,71 @@ class SurveyService:
             raise UserFacingError("pulse/closed", title=schedule.survey.title)
         return round_, schedule, participation
 
+    async def open_rounds_for_many(
+        self, session: AsyncSession, wanted: list[tuple[int, Person]]
+    ) -> list[tuple[SurveyRound, Schedule, Participation] | UserFacingError]:
+        """:meth:`open_round_for` for many (round id, person) pairs in two queries; each
+        result is the round, its schedule and the participation, or the refusal."""
+        round_ids = sorted({round_id for round_id, _ in wanted})
+        rounds = {
+            round_.id: (round_, Schedule.of(campaign))
+            for round_, campaign in (
+                await session.execute(
+                    select(SurveyRound, Campaign)
+                    .join(Campaign, Campaign.id == SurveyRound.campaign_id)
+                    .where(SurveyRound.id.in_(round_ids))
+                )
+            ).all()
+        }
+        person_ids = sorted({person.id for _, person in wanted})
+        participations = {
+            (p.round_id, p.person_id): p
+            for p in await session.scalars(
+                select(Participation).where(
+                    Participation.round_id.in_(round_ids),
+                    Participation.person_id.in_(person_ids),
+                )
+            )
+        }
+        now = self.clock.now()
+        results: list[tuple[SurveyRound, Schedule, Participation] | UserFacingError] = []
+        for round_id, person in wanted:
+            participation = participations.get((round_id, person.id))
+            if round_id not in rounds or participation is None:
+                results.append(UserFacingError("errors/stale_button"))
+                continue
+            round_, schedule = rounds[round_id]
+            if (
+                round_.status != RoundStatus.open
+                or round_.secret is None
+                or now >= round_.closes_at
+            ):
+                results.append(UserFacingError("pulse/closed", title=schedule.survey.title))
+                continue
+            results.append((round_, schedule, participation))
+        return results
+
+    async def responses_of_many(
+        self, session: AsyncSession, wanted: list[tuple[SurveyRound, Person]]
+    ) -> list[dict[str, Response]]:
+        """:meth:`responses_of` for many (open round, person) pairs in one query."""
+        keys = []
+        for round_, person in wanted:
+            assert round_.secret is not None
+            keys.append((round_.id, respondent_key(round_.secret, person.id)))
+        rows: dict[tuple[int, str], dict[str, Response]] = {key: {} for key in keys}
+        if keys:
+            found = await session.scalars(
+                select(Response).where(
+                    Response.round_id.in_(sorted({round_id for round_id, _ in keys})),
+                    Response.respondent_key.in_(sorted({key for _, key in keys})),
+                )
+            )
+            for row in found:
+                if (row.round_id, row.respondent_key) in rows:
+                    rows[(row.round_id, row.respondent_key)][row.item_id] = row
+        return [rows[key] for key in keys]
+
     async def answers_of(
         self, session: AsyncSession, round_: SurveyRound, person: Person
     ) -> dict[str, Any]:

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import ipaddress
 import json
 import logging
@@ -120,6 +119,12 @@ _NOT_MODIFIED: Final = (
     "Bad Request: message is not modified: specified new message content and reply markup "
     "are exactly the same as a current content and reply markup of the message"
 )
+
+
+def _clone(value: Any) -> Any:
+    """A deep copy of JSON data (what the Bot API holds), through the C JSON codec: several
+    times cheaper than ``copy.deepcopy``, which matters when a benchmark shares this process."""
+    return json.loads(json.dumps(value))
 
 
 # --------------------------------------------------------------------------------------------
@@ -710,7 +715,7 @@ class FakeTelegramServer:
 
     def enqueue_raw_update(self, update: dict[str, Any]) -> int:
         """Queue an arbitrary update; assigns ``update_id`` if missing; returns the id."""
-        update = copy.deepcopy(update)
+        update = _clone(update)
         if "update_id" not in update:
             update["update_id"] = self._next_update_id
         update_id = int(update["update_id"])
@@ -731,7 +736,7 @@ class FakeTelegramServer:
             update = self._history[update_id]
         except KeyError:
             raise LookupError(f"unknown update_id {update_id}") from None
-        self._pending.append(_Queued(copy.deepcopy(update), forced=True))
+        self._pending.append(_Queued(_clone(update), forced=True))
         self._updates_signal.notify()
 
     # ----------------------------------------------------------------------------- faults
@@ -797,7 +802,7 @@ class FakeTelegramServer:
             raise RuntimeError("no webhook is set")
         if self._session is None:
             raise RuntimeError("server is not running")
-        update = copy.deepcopy(update)
+        update = _clone(update)
         if "update_id" not in update:
             update["update_id"] = self._next_update_id
             self._next_update_id += 1
@@ -1060,7 +1065,7 @@ class FakeTelegramServer:
                 # Telegram rejects callback_data outside 1..64 bytes.
                 if data is not None and not 1 <= len(str(data).encode()) <= 64:
                     raise _ApiError(400, "Bad Request: BUTTON_DATA_INVALID")
-        return copy.deepcopy(value)
+        return _clone(value)
 
     def _message_json(self, message: SentMessage) -> dict[str, Any]:
         user = self._users[message.chat_id]
@@ -1074,11 +1079,11 @@ class FakeTelegramServer:
             data["edit_date"] = self._edit_dates[message.message_id]
         if message.text is not None:
             data["text"] = message.text
-        data.update(copy.deepcopy(self._media_json.get(message.message_id, {})))
+        data.update(_clone(self._media_json.get(message.message_id, {})))
         if message.caption is not None:
             data["caption"] = message.caption
         if message.reply_markup:
-            data["reply_markup"] = copy.deepcopy(message.reply_markup)
+            data["reply_markup"] = _clone(message.reply_markup)
         return data
 
     def _store_message(self, message: SentMessage) -> dict[str, Any]:
@@ -1228,7 +1233,7 @@ class FakeTelegramServer:
         for entry in forced:
             # Duplicates are fire-and-forget: they cannot be confirmed by offset.
             self._remove_pending(entry)
-        return [copy.deepcopy(entry.update) for entry in batch]
+        return [_clone(entry.update) for entry in batch]
 
     async def _m_send_message(self, params: dict[str, Any], uploads: dict[str, _Upload]) -> Any:
         user = self._target_chat(params)
@@ -1426,7 +1431,7 @@ class FakeTelegramServer:
             ):
                 raise _ApiError(400, "Bad Request: BOT_COMMAND_INVALID")
         key = self._commands_key(params.get("scope"), params.get("language_code"))
-        self._commands[key] = copy.deepcopy(commands)
+        self._commands[key] = _clone(commands)
         return True
 
     async def _m_get_my_commands(self, params: dict[str, Any], uploads: dict[str, _Upload]) -> Any:
