@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import datetime as dtm
 import gc
 import ipaddress
@@ -734,7 +735,12 @@ async def check_answers(
 
 
 async def run_phase(
-    kind: str, server_url: str, people: int, items: int, console: Console
+    kind: str,
+    server_url: str,
+    people: int,
+    items: int,
+    console: Console,
+    profile: str | None = None,
 ) -> PhaseResult:
     """Set up, then measure the bare application and Fidelio on one database."""
     result = PhaseResult(kind, people, items)
@@ -804,9 +810,18 @@ async def run_phase(
                 )
                 result.replying = replying
                 result.replying_rates.append(replying.per_s())
-                result.fidelio = await run_fidelio(
-                    settings, clock, fake, presses, progress, f"{kind} Fidelio", result
-                )
+                profiler = cProfile.Profile() if profile else None
+                if profiler is not None:
+                    profiler.enable()
+                try:
+                    result.fidelio = await run_fidelio(
+                        settings, clock, fake, presses, progress, f"{kind} Fidelio", result
+                    )
+                finally:
+                    if profiler is not None:
+                        profiler.disable()
+                        profiler.dump_stats(f"{profile}.{kind}")
+                        console.print(f"{kind}: profile of the Fidelio run in {profile}.{kind}")
         await check_answers(url, round_.id, presses, result)
     return result
 
@@ -893,6 +908,7 @@ async def answers(
     server_url: str,
     explicit: bool,
     console: Console,
+    profile: str | None = None,
 ) -> dict[str, Any]:
     """Run every requested database; print the report; return the JSON summary."""
     cores = os.cpu_count() or 1
@@ -917,7 +933,9 @@ async def answers(
             soft_wrap=True,
         )
         chosen.remove("postgres")
-    results = [await run_phase(kind, server_url, people, items, console) for kind in chosen]
+    results = [
+        await run_phase(kind, server_url, people, items, console, profile) for kind in chosen
+    ]
     report(console, results)
     summary: dict[str, Any] = {}
     for result in results:
@@ -940,6 +958,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--database-url",
         default=None,
         help=f"PostgreSQL server to make the scratch database on (default {DEFAULT_PG})",
+    )
+    parser.add_argument(
+        "--profile",
+        default=None,
+        metavar="FILE",
+        help="write a cProfile of each Fidelio run to FILE.<database> (slows the run down)",
     )
     args = parser.parse_args(argv)
     if args.people < 1 or args.items < 1:
@@ -978,6 +1002,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             args.database_url,
             args.explicit_postgres,
             console,
+            args.profile,
         )
     )
     sys.stdout.flush()

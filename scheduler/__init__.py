@@ -12,6 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
+from apscheduler.executors.asyncio import AsyncIOExecutor
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import delete, text
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -28,6 +29,28 @@ ADVISORY_LOCK_KEY = 0x46494445  # "FIDE"
 EVENT_MEMORY = timedelta(days=7)
 
 JobFactory = Callable[[AsyncIOScheduler], Awaitable[None]]
+#: How long stopping waits for running jobs (a sweep mid-way) before cutting them off.
+STOP_GRACE_S = 10.0
+
+
+class _FinishingExecutor(AsyncIOExecutor):
+    """APScheduler's asyncio executor, except that shutting down does not cancel running
+    jobs: :meth:`Scheduler.stop` lets them finish (a sweep cut off mid-query would log a
+    traceback for nothing, and its work would be redone at the next start anyway)."""
+
+    def shutdown(self, wait: bool = True) -> None:
+        pass
+
+    async def finish(self, grace_s: float) -> None:
+        running = {f for f in self._pending_futures if not f.done()}
+        if not running:
+            return
+        _done, late = await asyncio.wait(running, timeout=grace_s)
+        for future in late:
+            log.warning("a scheduled job did not finish within %.0f s of stopping", grace_s)
+            future.cancel()
+        if late:
+            await asyncio.wait(late)
 
 
 class Scheduler:
@@ -37,8 +60,10 @@ class Scheduler:
         self.settings = settings
         self.db = db
         self.clock = clock
+        self._executor = _FinishingExecutor()
         self.scheduler = AsyncIOScheduler(
             timezone="UTC",
+            executors={"default": self._executor},
             job_defaults={
                 "misfire_grace_time": settings.scheduler.misfire_grace_s,
                 "coalesce": True,
@@ -85,6 +110,7 @@ class Scheduler:
             # AsyncIOScheduler performs the shutdown on the next loop iteration; let it happen
             # so "stopped" means stopped when this returns.
             await asyncio.sleep(0)
+            await self._executor.finish(STOP_GRACE_S)
         if self._lock_conn is not None:
             await self._lock_conn.close()
             self._lock_conn = None
