@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
+from bot.app import Runtime, build_runtime
 from bot.clock import ManualClock
 from bot.db.models import ChannelIdentity, ChannelName, Person, ProcessedEvent
 from bot.db.session import Database
@@ -203,3 +204,59 @@ async def test_webhook_checks_the_secret_token(
     async with db.session() as session:
         ids = set(await session.scalars(select(ProcessedEvent.event_id)))
     assert "999001" in ids
+
+
+def _block_on(runtime: Runtime, slow_text: str) -> asyncio.Event:
+    """Make the Telegram channel's handling of the message ``slow_text`` wait until the
+    returned event is set (patched before the channel starts)."""
+    release = asyncio.Event()
+    channel = runtime.channels["telegram"]
+    handle = channel.on_event
+
+    async def slow(event):  # type: ignore[no-untyped-def]
+        if getattr(event, "text", None) == slow_text:
+            await release.wait()
+        return await handle(event)
+
+    channel.on_event = slow
+    return release
+
+
+async def test_polling_confirms_updates_only_once_they_are_handled(
+    db: Database, clock: ManualClock, database_url: str, fake: FakeTelegramServer
+) -> None:
+    """A burst fetched in one getUpdates stays unconfirmed at Telegram until every update in
+    it has been handled, so a crash half-way means redelivery (made harmless by
+    de-duplication), never loss. A clean stop waits for the batch and confirms it."""
+    for user_id in (501, 502, 503):
+        fake.add_user(user_id, f"Stranger{user_id}")
+    await fake.send_text(501, "hello")
+    await fake.send_text(502, "slow")
+    await fake.send_text(503, "hi")
+    runtime = build_runtime(
+        make_settings(database_url, telegram=telegram_section(fake)), clock=clock
+    )
+    release = _block_on(runtime, "slow")
+    await runtime.start(sync_slack=False, background=False)
+    stopping: asyncio.Task[None] | None = None
+    try:
+        await fake.wait_for_messages(501, 1)
+        await fake.wait_for_messages(503, 1)
+        await asyncio.sleep(0.3)  # any further poll would have confirmed the batch by now
+        assert fake.messages_to(502) == []
+        assert fake.pending_update_count == 3  # nothing confirmed: one is still being handled
+
+        stopping = asyncio.create_task(runtime.stop())
+        await asyncio.sleep(0.2)
+        assert not stopping.done()  # stopping waits for the batch in hand
+        release.set()
+        await stopping
+    finally:
+        release.set()
+        if stopping is None:
+            await runtime.stop()
+    assert len(fake.messages_to(502)) == 1  # handled before the channel stopped
+    assert fake.pending_update_count == 0  # and confirmed at stop
+    async with db.session() as session:
+        handled = await session.scalar(select(func.count()).select_from(ProcessedEvent))
+    assert handled == 3
