@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,6 +60,12 @@ class TrendPoint:
     label: str
     index: float | None
     enps: float | None
+
+
+def translated_labels(label: Callable[[str], str]) -> dict[str, str]:
+    """Every chart label from labels.yaml (key ``chart_<key>``), for example
+    ``translated_labels(lambda key: renderer.label(key, person.locale))``."""
+    return {key: label(f"chart_{key}") for key in DEFAULT_LABELS}
 
 
 def _text(labels: dict[str, str], key: str) -> str:
