@@ -2,8 +2,8 @@
 
 Each call builds its own ``Figure`` and renders it through an Agg canvas: no pyplot, so no
 global figure state is shared between calls (or threads), and nothing is left open. Output is
-deterministic: fixed size and DPI, a fixed font family, and no timestamp or software name in
-the PNG metadata, so the same inputs give the same bytes.
+deterministic: fixed size and DPI, and no timestamp or software name in the PNG metadata, so
+the same inputs give the same bytes.
 
 Texts on the images come from ``labels`` (translated by the caller, e.g. from
 content/templates/<locale>/labels.yaml); a missing key falls back to an English default.
@@ -40,7 +40,6 @@ DEFAULT_LABELS = {
 }
 _DPI = 100
 _METADATA = {"Software": None}  # no version string: identical bytes across installs
-_RC = {"font.family": "DejaVu Sans", "svg.hashsalt": "fidelio"}
 _INDEX_COLOR = "#1f5f8b"
 _ENPS_COLOR = "#d9822b"
 _SEGMENT_COLORS = {
@@ -175,16 +174,13 @@ def summary_chart(
     and one per segment key (``apostle``, ``mercenary``, ``hostage``, ``loose_cannon``,
     ``quiet_defector``). An empty input draws its panel with the ``no_data`` text.
     """
-    import matplotlib
-
-    with matplotlib.rc_context(_RC):
-        figure = Figure(figsize=(8, 10), dpi=_DPI, layout="constrained")
-        figure.suptitle(title, fontsize=13, fontweight="bold")
-        top, middle, bottom = figure.subplots(3, 1, height_ratios=[1.2, 0.8, 1.2])
-        _trend_panel(top, trend, labels)
-        _segments_panel(middle, segments, labels)
-        _favorable_panel(bottom, favorable, labels)
-        return _png(figure)
+    figure = Figure(figsize=(8, 10), dpi=_DPI, layout="constrained")
+    figure.suptitle(title, fontsize=13, fontweight="bold")
+    top, middle, bottom = figure.subplots(3, 1, height_ratios=[1.2, 0.8, 1.2])
+    _trend_panel(top, trend, labels)
+    _segments_panel(middle, segments, labels)
+    _favorable_panel(bottom, favorable, labels)
+    return _png(figure)
 
 
 def heatmap_chart(
@@ -201,53 +197,50 @@ def heatmap_chart(
     legend entry. ``labels`` keys: ``favorable`` (colour bar), ``suppressed`` (legend),
     ``no_data`` (shown when there are no teams or no dimensions).
     """
-    import matplotlib
-
     if len(values) != len(teams) or any(len(row) != len(dimensions) for row in values):
         raise ValueError("values must have one row per team and one column per dimension")
-    with matplotlib.rc_context(_RC):
-        width = min(16.0, 3.0 + 0.9 * max(1, len(dimensions)))
-        height = min(24.0, 2.2 + 0.4 * max(1, len(teams)))
-        figure = Figure(figsize=(width, height), dpi=_DPI, layout="constrained")
-        ax = figure.subplots()
-        if not teams or not dimensions:
-            _no_data(ax, title, labels)
-            return _png(figure)
-        ax.set_title(title, fontsize=12, fontweight="bold")
-        cmap = colormaps["RdYlGn"]
-        norm = Normalize(0, 100)
-        grid = [[math.nan if v is None else v for v in row] for row in values]
-        image = ax.imshow(grid, cmap=cmap, norm=norm, aspect="auto")
-        for r, row in enumerate(values):
-            for c, value in enumerate(row):
-                if value is None:
-                    ax.add_patch(
-                        _cell(c, r, facecolor=_SUPPRESSED_COLOR, hatch="///", edgecolor="#888888")
-                    )
-                else:
-                    ax.text(c, r, f"{value:.0f}", ha="center", va="center", fontsize=8)
-        ax.set_xticks(range(len(dimensions)))
-        ax.set_xticklabels(dimensions, rotation=35, ha="right", fontsize=9)
-        ax.set_yticks(range(len(teams)))
-        ax.set_yticklabels(teams, fontsize=9)
-        colorbar = figure.colorbar(image, ax=ax, shrink=0.8)
-        colorbar.set_label(_text(labels, "favorable"))
-        if any(v is None for row in values for v in row):
-            ax.legend(
-                handles=[
-                    Patch(
-                        facecolor=_SUPPRESSED_COLOR,
-                        hatch="///",
-                        edgecolor="#888888",
-                        label=_text(labels, "suppressed"),
-                    )
-                ],
-                loc="upper center",
-                bbox_to_anchor=(0.5, -0.25),
-                fontsize=8,
-                frameon=False,
-            )
+    width = min(16.0, 3.0 + 0.9 * max(1, len(dimensions)))
+    height = min(24.0, 2.2 + 0.4 * max(1, len(teams)))
+    figure = Figure(figsize=(width, height), dpi=_DPI, layout="constrained")
+    ax = figure.subplots()
+    if not teams or not dimensions:
+        _no_data(ax, title, labels)
         return _png(figure)
+    ax.set_title(title, fontsize=12, fontweight="bold")
+    cmap = colormaps["RdYlGn"]
+    norm = Normalize(0, 100)
+    grid = [[math.nan if v is None else v for v in row] for row in values]
+    image = ax.imshow(grid, cmap=cmap, norm=norm, aspect="auto")
+    for r, row in enumerate(values):
+        for c, value in enumerate(row):
+            if value is None:
+                ax.add_patch(
+                    _cell(c, r, facecolor=_SUPPRESSED_COLOR, hatch="///", edgecolor="#888888")
+                )
+            else:
+                ax.text(c, r, f"{value:.0f}", ha="center", va="center", fontsize=8)
+    ax.set_xticks(range(len(dimensions)))
+    ax.set_xticklabels(dimensions, rotation=35, ha="right", fontsize=9)
+    ax.set_yticks(range(len(teams)))
+    ax.set_yticklabels(teams, fontsize=9)
+    colorbar = figure.colorbar(image, ax=ax, shrink=0.8)
+    colorbar.set_label(_text(labels, "favorable"))
+    if any(v is None for row in values for v in row):
+        ax.legend(
+            handles=[
+                Patch(
+                    facecolor=_SUPPRESSED_COLOR,
+                    hatch="///",
+                    edgecolor="#888888",
+                    label=_text(labels, "suppressed"),
+                )
+            ],
+            loc="upper center",
+            bbox_to_anchor=(0.5, -0.25),
+            fontsize=8,
+            frameon=False,
+        )
+    return _png(figure)
 
 
 def _cell(column: int, row: int, **style: Any) -> Any:

@@ -313,8 +313,11 @@ async def _briefing_figures(
         if questions and done:
             quizzes += int(done)
             score_pct_sum += 100.0 * float(score_sum or 0) / questions
-    counts = {"briefing_audience": audience, "briefing_acknowledged_before_launch": acknowledged}
-    counts["quizzes_completed"] = quizzes
+    counts: dict[str, float] = {
+        "briefing_audience": audience,
+        "briefing_acknowledged_before_launch": acknowledged,
+        "quizzes_completed": quizzes,
+    }
     quiz = score_pct_sum / quizzes if quizzes else None
     return _pct(acknowledged, audience), quiz, counts
 
@@ -334,7 +337,8 @@ async def _pulse_figures(
             )
         )
     ).one()
-    counts = {"pulse_invited": int(invited or 0), "pulse_finished": int(finished or 0)}
+    counts: dict[str, float] = {"pulse_invited": int(invited or 0)}
+    counts["pulse_finished"] = int(finished or 0)
     return _pct(int(finished or 0), int(invited or 0)), counts
 
 
@@ -359,8 +363,15 @@ async def _imported_figures(
     ).one()
     if not row[0]:
         return None
-    keys = ("rows", "absence_days", "absence_spells", "available_days")
-    keys += ("disciplinary_cases", "initiative_participants", "eligible")
+    keys = (
+        "rows",
+        "absence_days",
+        "absence_spells",
+        "available_days",
+        "disciplinary_cases",
+        "initiative_participants",
+        "eligible",
+    )
     return {k: float(v or 0) for k, v in zip(keys, row, strict=True)}
 
 
