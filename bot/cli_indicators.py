@@ -96,7 +96,8 @@ def indicators_show(
     async def go() -> Any:
         from sqlalchemy import select
 
-        from bot.db.models import Team
+        from bot.clock import SystemClock
+        from bot.db.models import AuditEntry, Team
         from bot.db.session import Database
         from bot.loyalty.objective import objective_summary
         from bot.people import team_by_name, team_subtree_ids
@@ -115,7 +116,17 @@ def indicators_show(
                     ids = sorted(await team_subtree_ids(session, found.id))
                 else:
                     ids = list(await session.scalars(select(Team.id)))
-                return await objective_summary(session, settings, ids, first, last)
+                summary = await objective_summary(session, settings, ids, first, last)
+                session.add(
+                    AuditEntry(
+                        at=SystemClock().now(),
+                        actor_person_id=None,
+                        actor_label="cli",
+                        action="indicators_view",
+                        detail={"team": team, "since": str(first), "until": str(last)},
+                    )
+                )
+                return summary
         finally:
             await db.dispose()
 

@@ -192,6 +192,13 @@ async def test_cli_imports_a_big_file_and_shows_the_indicators(
     assert components["absence_rate"]["mapped"] == pytest.approx(100 * 6 / 7)
     assert shown["voluntary_turnover"] is None and shown["bradford_share_above_trigger"] is None
 
+    async with db.session() as session:
+        views = list(
+            await session.scalars(select(AuditEntry).where(AuditEntry.action == "indicators_view"))
+        )
+    assert [v.detail for v in views] == [
+        {"team": "Sales Roma", "since": "2026-01-01", "until": "2026-12-31"}
+    ]
     code, out, err = await fidelio(config, "indicators", "show", "--team", "Nowhere")
     assert code == 2 and "--team" in err and "Nowhere" in err
     bad = write(tmp_path, f"{HEADER}\nNowhere,2026-01,1,1,10,0,0,0\n", "bad.csv")

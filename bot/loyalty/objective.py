@@ -2,6 +2,10 @@
 
 Definitions (MEASUREMENT.md, "Objective indicators"); every rate is a percentage:
 
+Rates that count events (turnover, mobility, absence frequency, disciplinary cases) are over
+the period asked, not annualised: the default bounds in config.yaml are set for a year, which
+is what ``fidelio indicators show`` covers unless told otherwise.
+
 * **turnover** = separations / average headcount × 100. A separation is a person whose
   ``leave_date`` falls in the period and who belonged to one of the teams on their last day.
   The directory records no leave reason, so *voluntary* turnover is not known
