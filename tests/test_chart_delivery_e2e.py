@@ -263,3 +263,38 @@ async def test_console_saves_the_png_and_prints_its_path(
     [saved] = list((tmp_path / "images").glob("*.png"))
     assert str(saved.resolve()) in printed
     assert saved.read_bytes() == chart
+
+
+async def test_slack_server_error_on_the_upload_backs_off_then_shares_once(
+    db: Database, clock: ManualClock, database_url: str, slack: FakeSlackServer, chart: bytes
+) -> None:
+    await load_demo(db, clock)
+    [sl] = await link_slack(db, slack, await demo_people(db, 1), clock)
+    await queue_chart(db, clock, sl, chart, "summary:slack500")
+    slack.inject("500", method=UPLOAD_METHOD)
+    settings = outbox_settings(database_url, slack=slack, outbox={"backoff_base_s": 2})
+    async with outbox_runtime(settings, clock) as runtime:
+        first = await runtime.outbox.run_once()
+        assert (first.retried, first.sent) == (1, 0)
+        delivery = await row(db, "summary:slack500")
+        assert delivery.attempts == 1 and "500" in (delivery.last_error or "")
+        clock.advance(2)
+        assert (await runtime.outbox.run_once()).sent == 1
+    assert [c.status for c in slack.calls_to(UPLOAD_METHOD)] == [500, 200]
+    [shared] = slack.uploads
+    assert shared["content"] == chart
+
+
+async def test_a_blocked_telegram_chat_fails_the_image_delivery_at_once(
+    db: Database, clock: ManualClock, database_url: str, telegram: FakeTelegramServer, chart: bytes
+) -> None:
+    await load_demo(db, clock)
+    [tg] = await link_telegram(db, telegram, await demo_people(db, 1), clock)
+    await queue_chart(db, clock, tg, chart, "summary:blocked")
+    telegram.block(tg.chat_id)
+    async with outbox_runtime(outbox_settings(database_url, telegram=telegram), clock) as runtime:
+        stats = await runtime.outbox.drain()
+    assert (stats.failed, stats.sent) == (1, 0)
+    delivery = await row(db, "summary:blocked")
+    assert delivery.status == DeliveryStatus.failed and delivery.attempts == 0
+    assert len(telegram.calls_to("sendPhoto")) == 1
