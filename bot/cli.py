@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from bot.cli_indicators import indicators_app
 from bot.config import ConfigError, Settings, load_settings
 from bot.errors import InputError
 
@@ -48,6 +49,7 @@ app.add_typer(slack_app, name="slack")
 app.add_typer(content_app, name="content")
 app.add_typer(campaign_app, name="campaign")
 app.add_typer(survey_app, name="survey")
+app.add_typer(indicators_app, name="indicators")
 
 out = Console()
 err = Console(stderr=True)

@@ -15,7 +15,15 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 SUPPORTED_LOCALES = ("en", "it")
@@ -152,6 +160,56 @@ class LoggingSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
 
+# --- objective indicators (loyalty measurement) ------------------------------------------------
+
+
+class IndicatorBounds(_Section):
+    """Fixed, published reference bounds of one indicator, and its weight in the index.
+
+    ``worst`` maps to 0 and ``best`` to 100 (either may be the larger: a lower turnover is
+    better, a higher participation is better); values outside are clipped.
+    """
+
+    worst: float
+    best: float
+    weight: float = Field(default=0.0, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _distinct(self) -> IndicatorBounds:
+        if self.worst == self.best:
+            raise ValueError(f"worst and best must differ (both are {self.worst:g})")
+        return self
+
+
+class ObjectiveSettings(_Section):
+    """The objective index: bounds and weights per indicator (MEASUREMENT.md). Weights sum to 1."""
+
+    turnover: IndicatorBounds = IndicatorBounds(worst=30, best=5, weight=0.25)
+    absence_rate: IndicatorBounds = IndicatorBounds(worst=8, best=1, weight=0.2)
+    absence_frequency: IndicatorBounds = IndicatorBounds(worst=150, best=20, weight=0.0)
+    disciplinary_per_100: IndicatorBounds = IndicatorBounds(worst=10, best=0, weight=0.05)
+    mobility: IndicatorBounds = IndicatorBounds(worst=0, best=15, weight=0.1)
+    pulse_participation: IndicatorBounds = IndicatorBounds(worst=30, best=95, weight=0.15)
+    initiative_participation: IndicatorBounds = IndicatorBounds(worst=0, best=80, weight=0.1)
+    briefing_reach: IndicatorBounds = IndicatorBounds(worst=20, best=100, weight=0.15)
+    quiz_score: IndicatorBounds = IndicatorBounds(worst=40, best=100, weight=0.0)
+
+    @model_validator(mode="after")
+    def _weights_sum_to_one(self) -> ObjectiveSettings:
+        total = sum(bounds.weight for bounds in self.indicators().values())
+        if abs(total - 1.0) > 1e-6:
+            weights = ", ".join(f"{k}={v.weight:g}" for k, v in self.indicators().items())
+            raise ValueError(f"the weights must sum to 1, they sum to {total:g} ({weights})")
+        return self
+
+    def indicators(self) -> dict[str, IndicatorBounds]:
+        """Indicator name -> bounds, in the order reports show them."""
+        return {name: getattr(self, name) for name in type(self).model_fields}
+
+
+# --- end objective indicators -------------------------------------------------------------------
+
+
 class Settings(BaseSettings):
     """Every setting Fidelio reads; built once by :func:`load_settings` and passed around."""
 
@@ -175,6 +233,7 @@ class Settings(BaseSettings):
     anonymity: AnonymitySettings = AnonymitySettings()
     security: SecuritySettings = SecuritySettings()
     logging: LoggingSettings = LoggingSettings()
+    objective: ObjectiveSettings = ObjectiveSettings()  # objective indicators
 
     @classmethod
     def settings_customise_sources(

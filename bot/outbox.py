@@ -41,7 +41,14 @@ from bot.channels.port import (
 )
 from bot.clock import Clock
 from bot.config import Settings
-from bot.db.models import ChannelIdentity, ChannelName, Delivery, DeliveryStatus, Person
+from bot.db.models import (
+    ChannelIdentity,
+    ChannelName,
+    Delivery,
+    DeliveryImage,
+    DeliveryStatus,
+    Person,
+)
 from bot.db.session import Database
 from bot.render import Renderer
 from bot.replies import Reply, ReplyButton
@@ -83,6 +90,16 @@ async def enqueue(
     dialect = session.bind.dialect.name if session.bind else "sqlite"
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
     stmt = insert(Delivery).values(**values).on_conflict_do_nothing(index_elements=["key"])
+    if reply.image is not None:
+        # The image is stored beside the row (outbox_images), in the same transaction, so a
+        # queued chart survives a restart like its text; it is sent as a photo / file upload
+        # with the rendered text as its caption (buttons are not sent with images).
+        delivery_id = (await session.execute(stmt.returning(Delivery.id))).scalar()
+        if delivery_id is None:
+            return False
+        session.add(DeliveryImage(delivery_id=delivery_id, name=reply.image_name, png=reply.image))
+        await session.flush()
+        return True
     result = await session.execute(stmt)
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
@@ -304,8 +321,11 @@ class OutboxDispatcher:
                     Person.id.label("found"),
                     Person.locale,
                     Person.timezone,
+                    DeliveryImage.png,
+                    DeliveryImage.name.label("image_name"),
                 )
                 .outerjoin(Person, Person.id == Delivery.person_id)
+                .outerjoin(DeliveryImage, DeliveryImage.delivery_id == Delivery.id)
                 .where(Delivery.id.in_(ids))
             )
         }
@@ -324,7 +344,11 @@ class OutboxDispatcher:
             if row is None:  # deleted since it was selected (its person was removed)
                 continue
             reply = Reply(
-                row.template, dict(row.context), tuple(ReplyButton(*b) for b in row.buttons)
+                row.template,
+                dict(row.context),
+                tuple(ReplyButton(*b) for b in row.buttons),
+                image=row.png,
+                image_name=row.image_name or "chart.png",
             )
             address = (
                 self._address(addresses.get(row.person_id, {})) if row.found is not None else None

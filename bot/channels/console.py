@@ -19,7 +19,7 @@ from typing import TextIO
 
 from bot.channels.port import Address, Button, Message, MessageRef
 from bot.events import ButtonPressed, ChannelUser, InboundEvent, TextReceived
-from bot.markup import to_plain
+from bot.markup import escape, to_plain
 
 EXIT_WORDS = {"quit", "exit", "esci", ":q"}
 
@@ -51,7 +51,8 @@ class ConsoleChannel:
         ref = MessageRef(self.name, to.chat_id, str(next(self._ids)))
         path = self.image_dir / f"image-{ref.message_id}-{uuid.uuid4().hex[:6]}.png"
         path.write_bytes(png)
-        self._show(to.chat_id, f"{caption}\n[image saved to {path.resolve()}]", ())
+        # The path is escaped: underscores in it must not read as markup.
+        self._show(to.chat_id, f"{caption}\n[image saved to {escape(path.resolve())}]", ())
         return ref
 
     async def open(self, external_id: str) -> Address:

@@ -20,7 +20,7 @@ import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -57,6 +57,7 @@ log = logging.getLogger(__name__)
 ACTION_PREFIX = "fidelio:"
 SECTION_LIMIT = 3000
 BUTTON_LABEL_LIMIT = 75
+_UPLOAD_STATUS = re.compile(r"status: (\d{3})")
 PERMANENT_ERRORS = {
     "channel_not_found",
     "account_inactive",
@@ -436,6 +437,13 @@ class _translate_errors:
             if error in PERMANENT_ERRORS or status in (400, 403, 404):
                 raise PermanentFailure(f"slack: {error or status}") from exc
             raise TransientFailure(f"slack: {error or status}") from exc
+        if isinstance(exc, SlackRequestError):
+            # files_upload_v2's raw upload (its step 2) answered non-200: nothing was shared
+            # yet (sharing is step 3), so the whole upload may be tried again.
+            status = _UPLOAD_STATUS.search(str(exc))
+            if status is not None and status.group(1) == "429":
+                raise RateLimited(1.0, "slack file upload") from exc
+            raise TransientFailure(f"slack: {exc}") from exc
         if isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError):
             raise TransientFailure(f"slack: cannot connect ({exc})") from exc
         if isinstance(exc, asyncio.TimeoutError | aiohttp.ServerTimeoutError):

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     Enum,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -366,3 +367,42 @@ class Response(Base):
     team_id: Mapped[int] = mapped_column(ForeignKey("teams.id"), index=True)
     value_num: Mapped[int | None] = mapped_column(Integer)
     value_text: Mapped[str | None] = mapped_column(Text)
+
+
+# --- objective indicators and outbox images (loyalty measurement) ---------------------------
+
+
+class IndicatorFigure(Base):
+    """HR figures of one team for one calendar month, imported from CSV (see bot/loyalty/objective.py).
+
+    ``period`` is the month as ``YYYY-MM``; re-importing a month replaces all its rows.
+    """
+
+    __tablename__ = "indicator_figures"
+    __table_args__ = (UniqueConstraint("team_id", "period", name="uq_indicator_team_period"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"), index=True)
+    period: Mapped[str] = mapped_column(String(7), index=True)
+    absence_days: Mapped[float] = mapped_column(Float)
+    absence_spells: Mapped[int] = mapped_column(Integer)
+    available_days: Mapped[float] = mapped_column(Float)
+    disciplinary_cases: Mapped[int] = mapped_column(Integer)
+    initiative_participants: Mapped[int] = mapped_column(Integer)
+    eligible: Mapped[int] = mapped_column(Integer)
+    imported_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class DeliveryImage(Base):
+    """The PNG a delivery carries (a chart), stored beside its outbox row so a queued image
+    survives restarts like the text does; deleted with the row."""
+
+    __tablename__ = "outbox_images"
+
+    delivery_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"),
+        ForeignKey("outbox.id", ondelete="CASCADE"),
+        primary_key=True,
+    )
+    name: Mapped[str] = mapped_column(String(120))
+    png: Mapped[bytes] = mapped_column(LargeBinary)

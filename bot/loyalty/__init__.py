@@ -1,0 +1,1 @@
+"""Loyalty measurement: metrics, anonymity, objective indicators, reports and charts."""

@@ -1,0 +1,278 @@
+"""Importing objective HR figures per team and month from CSV: all or nothing.
+
+CSV format: UTF-8 (a byte-order mark is accepted), comma- or semicolon-separated; header on
+line 1 with exactly these columns, in any order:
+
+``team, period, absence_days, absence_spells, available_days, disciplinary_cases,
+initiative_participants, eligible``
+
+* ``team``: a team name already in the directory.
+* ``period``: a calendar month, ``YYYY-MM`` (e.g. ``2026-10``). Months add up to any
+  reporting period, so quarters and years are never imported as such.
+* ``absence_days``, ``available_days``: days (decimals allowed: ``3.5``, or ``3,5`` in a
+  semicolon-separated file); absence days cannot exceed available days.
+* ``absence_spells``, ``disciplinary_cases``, ``initiative_participants``, ``eligible``:
+  whole numbers ≥ 0; participants cannot exceed eligible.
+
+Every row is checked before anything is written, and every problem is reported with its
+line. A clean file **replaces** each month it contains: all rows stored for that month (for
+every team) are deleted and the file's rows written, in one transaction, so re-importing a
+corrected month never leaves a stale team behind.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import delete, func, insert, select
+
+from bot.clock import Clock
+from bot.db.models import AuditEntry, IndicatorFigure, Team
+from bot.db.session import Database
+from bot.errors import InputError
+from bot.people import ImportFailed
+
+COLUMNS = (
+    "team",
+    "period",
+    "absence_days",
+    "absence_spells",
+    "available_days",
+    "disciplinary_cases",
+    "initiative_participants",
+    "eligible",
+)
+DECIMAL_COLUMNS = ("absence_days", "available_days")
+COUNT_COLUMNS = ("absence_spells", "disciplinary_cases", "initiative_participants", "eligible")
+_PERIOD = re.compile(r"(\d{4})-(\d{2})")
+_CHUNK = 500
+
+#: Called with the number of rows just handled (checked, then written), for a progress bar.
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class IndicatorImportSummary:
+    rows: int
+    periods: tuple[str, ...]
+    #: Rows that were stored for those periods before and have been replaced.
+    replaced: int
+
+
+@dataclass(frozen=True)
+class _Row:
+    line: int
+    team: str
+    period: str
+    values: dict[str, float]
+
+
+def count_lines(path: Path) -> int:
+    """Data lines in the file (for a progress bar's total); 0 if unreadable."""
+    try:
+        with path.open("rb") as handle:
+            return max(0, sum(1 for line in handle if line.strip()) - 1)
+    except OSError:
+        return 0
+
+
+async def import_indicators(
+    db: Database, path: Path, clock: Clock, *, actor: str = "cli", progress: Progress | None = None
+) -> IndicatorImportSummary:
+    """Check the whole file, then replace the months it holds; raises ImportFailed."""
+    problems: list[tuple[int, InputError]] = []
+
+    def add(line: int, reason: str) -> None:
+        where = f"{path.name}:{line}" if line else path.name
+        problems.append((line, InputError(where, reason)))
+
+    text = _read(path, add)
+    rows = _parse(text, add, progress) if text is not None else []
+    async with db.session() as session:
+        team_ids = dict((await session.execute(select(Team.name, Team.id))).tuples().all())
+        for row in rows:
+            if row.team not in team_ids:
+                add(
+                    row.line, f"team: unknown team {row.team!r} (import the people directory first)"
+                )
+        if problems:
+            raise ImportFailed([error for _, error in sorted(problems, key=lambda p: p[0])])
+        periods = tuple(sorted({row.period for row in rows}))
+        replaced = int(
+            await session.scalar(
+                select(func.count())
+                .select_from(IndicatorFigure)
+                .where(IndicatorFigure.period.in_(periods))
+            )
+            or 0
+        )
+        await session.execute(delete(IndicatorFigure).where(IndicatorFigure.period.in_(periods)))
+        now = clock.now()
+        for start in range(0, len(rows), _CHUNK):
+            chunk = rows[start : start + _CHUNK]
+            await session.execute(
+                insert(IndicatorFigure),
+                [
+                    {
+                        "team_id": team_ids[row.team],
+                        "period": row.period,
+                        "absence_days": row.values["absence_days"],
+                        "available_days": row.values["available_days"],
+                        **{c: int(row.values[c]) for c in COUNT_COLUMNS},
+                        "imported_at": now,
+                    }
+                    for row in chunk
+                ],
+            )
+            if progress is not None:
+                progress(len(chunk))
+        session.add(
+            AuditEntry(
+                at=now,
+                actor_person_id=None,
+                actor_label=actor,
+                action="indicators_import",
+                detail={"file": path.name, "rows": len(rows), "periods": list(periods)},
+            )
+        )
+    return IndicatorImportSummary(len(rows), periods, replaced)
+
+
+def _read(path: Path, add: Callable[[int, str], None]) -> str | None:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        add(0, f"cannot read the file ({exc.strerror or exc})")
+        return None
+    try:
+        # utf-8-sig drops the byte-order mark spreadsheets write, which would otherwise stick
+        # to the first column name.
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        add(0, f"not UTF-8 text ({exc.reason} at byte {exc.start}); save the file as UTF-8")
+        return None
+
+
+def _parse(text: str, add: Callable[[int, str], None], progress: Progress | None) -> list[_Row]:
+    if not text.strip():
+        add(0, "the file is empty; expected a header line and one line per team and month")
+        return []
+    first_line = next(line for line in text.splitlines() if line.strip())
+    delimiter = ";" if ";" in first_line and "," not in first_line else ","
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    header: list[str] | None = None
+    rows: list[_Row] = []
+    seen: dict[tuple[str, str], int] = {}
+    data_lines = 0
+    next_line = 1
+    try:
+        for values in reader:
+            line, next_line = next_line, reader.line_num + 1
+            if not any(value.strip() for value in values):
+                continue
+            if header is None:
+                header = _header(values, line, add)
+                if header is None:
+                    return []
+                continue
+            data_lines += 1
+            if progress is not None:
+                progress(1)
+            if len(values) != len(header):
+                add(line, f"{len(values)} values but the header has {len(header)} columns")
+                continue
+            fields = dict(zip(header, (value.strip() for value in values), strict=True))
+            row = _row(fields, line, add, decimal_comma=delimiter == ";")
+            if row is None:
+                continue
+            key = (row.team, row.period)
+            if key in seen:
+                add(
+                    line,
+                    f"duplicate: team {row.team!r} and period {row.period} already on line {seen[key]}",
+                )
+                continue
+            seen[key] = line
+            rows.append(row)
+    except csv.Error as exc:
+        add(reader.line_num, f"not valid CSV ({exc})")
+        return []
+    if header is not None and not data_lines:
+        add(0, "no figures: the file has a header but no data lines")
+    return rows
+
+
+def _header(values: list[str], line: int, add: Callable[[int, str], None]) -> list[str] | None:
+    header = [value.strip().lower() for value in values]
+    unknown = [
+        name or f"(unnamed column {i + 1})" for i, name in enumerate(header) if name not in COLUMNS
+    ]
+    if unknown:
+        add(
+            line, f"unknown column(s): {', '.join(unknown)} (the columns are: {', '.join(COLUMNS)})"
+        )
+    repeated = sorted({name for name in header if name and header.count(name) > 1})
+    if repeated:
+        add(line, f"column named more than once: {', '.join(repeated)}")
+    missing = [name for name in COLUMNS if name not in header]
+    if missing:
+        add(line, f"missing column(s): {', '.join(missing)}")
+    return None if unknown or repeated or missing else header
+
+
+def _row(
+    fields: dict[str, str], line: int, add: Callable[[int, str], None], *, decimal_comma: bool
+) -> _Row | None:
+    ok = True
+
+    def problem(column: str, reason: str) -> None:
+        nonlocal ok
+        ok = False
+        add(line, f"{column}: {reason}")
+
+    team = fields["team"]
+    if not team:
+        problem("team", "empty")
+    period = fields["period"]
+    match = _PERIOD.fullmatch(period)
+    if match is None or not 1 <= int(match.group(2)) <= 12:
+        problem("period", f"{period!r} is not a month written YYYY-MM (e.g. 2026-10)")
+    values: dict[str, float] = {}
+    for column in DECIMAL_COLUMNS:
+        text = fields[column].replace(",", ".") if decimal_comma else fields[column]
+        try:
+            number = float(text)
+        except ValueError:
+            problem(column, f"{fields[column]!r} is not a number")
+            continue
+        if not number >= 0 or number == float("inf"):
+            problem(column, f"{fields[column]!r} must be a number ≥ 0")
+            continue
+        values[column] = number
+    for column in COUNT_COLUMNS:
+        text = fields[column]
+        if not re.fullmatch(r"\d+", text):
+            problem(column, f"{text!r} is not a whole number ≥ 0")
+            continue
+        values[column] = int(text)
+    has = values.keys()
+    if {"absence_days", "available_days"} <= has and values["absence_days"] > values[
+        "available_days"
+    ]:
+        problem(
+            "absence_days",
+            f"{values['absence_days']:g} is more than available_days {values['available_days']:g}",
+        )
+    if {"initiative_participants", "eligible"} <= has and (
+        values["initiative_participants"] > values["eligible"]
+    ):
+        problem(
+            "initiative_participants",
+            f"{int(values['initiative_participants'])} is more than eligible {int(values['eligible'])}",
+        )
+    return _Row(line, team, period, values) if ok else None
