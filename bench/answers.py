@@ -46,21 +46,17 @@ import asyncio
 import cProfile
 import datetime as dtm
 import gc
-import ipaddress
 import json
 import logging
 import os
 import platform as host_platform
 import random
-import socket
 import statistics
 import sys
-import tempfile
 import time
 import warnings
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -75,30 +71,32 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 from rich.table import Table
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import ApplicationBuilder, ContextTypes, TypeHandler
 from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
+from bench.common import (
+    insert_identities,
+    insert_people,
+    loopback_only,
+    postgres_reachable,
+    scratch_database,
+)
 from bot.app import Runtime, build_runtime
 from bot.channels.callbacks import CallbackCodec
 from bot.channels.telegram import AiohttpRequest
 from bot.clock import ManualClock
 from bot.config import Settings
 from bot.content_fields import Audience
-from bot.db.migrate import upgrade
 from bot.db.models import (
-    ChannelIdentity,
     ChannelName,
     Participation,
-    Person,
     ProcessedEvent,
     Response,
-    Role,
     SurveyRound,
-    Team,
 )
 from bot.db.session import Database
 from bot.dispatch import DispatchResult
@@ -248,97 +246,6 @@ class Press:
     value: int
 
 
-# --- safety -------------------------------------------------------------------------------------
-
-
-def loopback_only() -> None:
-    """Refuse any TCP connection that would leave 127.0.0.1 / ::1, and drop proxy variables."""
-    for var in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
-        os.environ.pop(var, None)
-    os.environ["NO_PROXY"] = os.environ["no_proxy"] = "127.0.0.1,localhost,::1"
-    real_connect = socket.socket.connect
-    real_connect_ex = socket.socket.connect_ex
-
-    def check(sock: socket.socket, address: Any) -> None:
-        if sock.family not in (socket.AF_INET, socket.AF_INET6):
-            return
-        host = address[0] if isinstance(address, tuple) else address
-        try:
-            loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
-        except ValueError:
-            loopback = False
-        if not loopback:
-            raise ConnectionRefusedError(f"bench.answers only talks to loopback, not {address!r}")
-
-    def connect(self: socket.socket, address: Any) -> None:
-        check(self, address)
-        return real_connect(self, address)
-
-    def connect_ex(self: socket.socket, address: Any) -> int:
-        check(self, address)
-        return real_connect_ex(self, address)
-
-    socket.socket.connect = connect  # type: ignore[method-assign,assignment]
-    socket.socket.connect_ex = connect_ex  # type: ignore[method-assign,assignment]
-
-
-# --- databases ----------------------------------------------------------------------------------
-
-
-async def _admin_connect(url: str, timeout: float = 5.0) -> Any:
-    import asyncpg
-
-    parsed = make_url(url)
-    return await asyncpg.connect(
-        host=parsed.host or "127.0.0.1",
-        port=parsed.port or 5432,
-        user=parsed.username or "postgres",
-        password=parsed.password,
-        database="postgres",
-        timeout=timeout,
-    )
-
-
-async def postgres_reachable(url: str) -> bool:
-    """True when the server of ``url`` accepts a connection within two seconds."""
-    try:
-        conn = await _admin_connect(url, timeout=2.0)
-    except Exception:
-        return False
-    await conn.close()
-    return True
-
-
-@asynccontextmanager
-async def scratch_database(kind: str, server_url: str) -> AsyncIterator[str]:
-    """A migrated, empty database for one phase, removed afterwards; yields its URL."""
-    if kind == "sqlite":
-        with tempfile.TemporaryDirectory(prefix="fidelio-answers-") as folder:
-            url = f"sqlite+aiosqlite:///{folder}/fidelio.db"
-            await upgrade(url)
-            yield url
-        return
-    base = make_url(server_url)
-    name = f"{base.database or 'fidelio'}_answers_{os.getpid()}"
-    scratch = base.set(database=name).render_as_string(hide_password=False)
-    drop = f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
-    conn = await _admin_connect(server_url)
-    try:
-        await conn.execute(drop)
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    try:
-        await upgrade(scratch)
-        yield scratch
-    finally:
-        conn = await _admin_connect(server_url)
-        try:
-            await conn.execute(drop)
-        finally:
-            await conn.close()
-
-
 # --- setup --------------------------------------------------------------------------------------
 
 
@@ -351,48 +258,23 @@ async def create_people(
     db: Database, fake: FakeTelegramServer, count: int
 ) -> list[tuple[int, int]]:
     """Bulk-insert ``count`` people linked to accounts on the fake; (person id, user id)."""
-    now = datetime.now(UTC)
-    chunk = 1000
     async with db.session() as session:
-        teams = max(1, count // 50)
-        await session.execute(
-            insert(Team),
-            [{"name": f"answers team {t:03d}", "created_at": now} for t in range(teams)],
+        people = await insert_people(
+            session,
+            count,
+            prefix="answers",
+            per_team=50,
+            name_of=lambda i: f"Person {i:06d}",
+            locale_of=lambda i: "it" if i % 3 == 0 else "en",
         )
-        team_ids = list(await session.scalars(select(Team.id).order_by(Team.id)))
-        people = [
-            {
-                "email": f"answers.{i:06d}@bench.example",
-                "name": f"Person {i:06d}",
-                "team_id": team_ids[i % len(team_ids)],
-                "role": Role.employee,
-                "locale": "it" if i % 3 == 0 else "en",
-                "timezone": ROME,
-                "created_at": now,
-                "updated_at": now,
-            }
-            for i in range(count)
-        ]
-        for start in range(0, count, chunk):
-            await session.execute(insert(Person), people[start : start + chunk])
-        rows = (await session.execute(select(Person.id, Person.locale).order_by(Person.id))).all()
-        linked: list[tuple[int, int]] = []
-        identities: list[dict[str, Any]] = []
-        for index, (person_id, locale) in enumerate(rows):
-            user_id = user_id_of(index)
-            fake.add_user(user_id, f"Person{index}", language_code=locale)
-            identities.append(
-                {
-                    "person_id": person_id,
-                    "channel": ChannelName.telegram,
-                    "external_id": str(user_id),
-                    "address": str(user_id),
-                    "created_at": now,
-                }
-            )
-            linked.append((person_id, user_id))
-        for start in range(0, count, chunk):
-            await session.execute(insert(ChannelIdentity), identities[start : start + chunk])
+        linked = [(person_id, user_id_of(i)) for i, (person_id, *_rest) in enumerate(people)]
+        for index, (_id, _email, _name, locale) in enumerate(people):
+            fake.add_user(user_id_of(index), f"Person{index}", language_code=locale)
+        await insert_identities(
+            session,
+            ChannelName.telegram,
+            [(person_id, str(user_id), str(user_id)) for person_id, user_id in linked],
+        )
     return linked
 
 
@@ -744,7 +626,7 @@ async def run_phase(
 ) -> PhaseResult:
     """Set up, then measure the bare application and Fidelio on one database."""
     result = PhaseResult(kind, people, items)
-    async with scratch_database(kind, server_url) as url:
+    async with scratch_database(None if kind == "sqlite" else server_url, "answers") as url:
         fake = FakeTelegramServer(
             per_chat_per_s=TELEGRAM_PER_CHAT_PER_S,
             global_per_s=TELEGRAM_GLOBAL_PER_S,
@@ -988,7 +870,7 @@ def _not_a_dropped_poll(record: logging.LogRecord) -> bool:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
-    loopback_only()
+    loopback_only("bench.answers")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("aiohttp.server").addFilter(_not_a_dropped_poll)
     # PTB 22 warns whenever RetryAfter.retry_after is read; that is PTB's migration, not ours.

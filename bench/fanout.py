@@ -27,19 +27,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import ipaddress
 import json
 import logging
 import os
 import platform as host_platform
 import resource
-import socket
 import sys
-import tempfile
 import time
 import warnings
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -54,14 +50,13 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 from rich.table import Table
-from sqlalchemy import func, insert, select
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, select
 from telegram.warnings import PTBDeprecationWarning
 
+from bench.common import insert_identities, insert_people, loopback_only, scratch_database
 from bot.app import build_runtime
 from bot.clock import SystemClock
-from bot.db.migrate import upgrade
-from bot.db.models import ChannelIdentity, ChannelName, Delivery, DeliveryStatus, Person, Role, Team
+from bot.db.models import ChannelName, Delivery, DeliveryStatus
 from bot.db.session import Database
 from bot.outbox import RunStats, enqueue
 from bot.replies import Reply, ReplyButton
@@ -293,139 +288,29 @@ def peak_rss_mb() -> float:
     return maxrss / (1024 * 1024) if sys.platform == "darwin" else maxrss / 1024
 
 
-# --- safety -------------------------------------------------------------------------------------
-
-
-def loopback_only() -> None:
-    """Refuse any TCP connection that would leave 127.0.0.1 / ::1, and drop proxy variables."""
-    for var in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
-        os.environ.pop(var, None)
-    os.environ["NO_PROXY"] = os.environ["no_proxy"] = "127.0.0.1,localhost,::1"
-    real_connect = socket.socket.connect
-    real_connect_ex = socket.socket.connect_ex
-
-    def check(sock: socket.socket, address: Any) -> None:
-        if sock.family not in (socket.AF_INET, socket.AF_INET6):
-            return
-        host = address[0] if isinstance(address, tuple) else address
-        try:
-            loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
-        except ValueError:
-            loopback = False
-        if not loopback:
-            raise ConnectionRefusedError(f"bench.fanout only talks to loopback, not {address!r}")
-
-    def connect(self: socket.socket, address: Any) -> None:
-        check(self, address)
-        return real_connect(self, address)
-
-    def connect_ex(self: socket.socket, address: Any) -> int:
-        check(self, address)
-        return real_connect_ex(self, address)
-
-    socket.socket.connect = connect  # type: ignore[method-assign,assignment]
-    socket.socket.connect_ex = connect_ex  # type: ignore[method-assign,assignment]
-
-
-# --- database -----------------------------------------------------------------------------------
-
-
-async def _admin_execute(url: str, *statements: str) -> None:
-    """Run statements on the server's ``postgres`` database (CREATE/DROP DATABASE)."""
-    import asyncpg
-
-    parsed = make_url(url)
-    conn = await asyncpg.connect(
-        host=parsed.host or "127.0.0.1",
-        port=parsed.port or 5432,
-        user=parsed.username or "postgres",
-        password=parsed.password,
-        database="postgres",
-    )
-    try:
-        for statement in statements:
-            await conn.execute(statement)
-    finally:
-        await conn.close()
-
-
-@asynccontextmanager
-async def scratch_database(url: str | None) -> AsyncIterator[str]:
-    """A migrated, empty database for this run, removed afterwards; yields its URL."""
-    if url is None:
-        with tempfile.TemporaryDirectory(prefix="fidelio-fanout-") as folder:
-            sqlite_url = f"sqlite+aiosqlite:///{folder}/fidelio.db"
-            await upgrade(sqlite_url)
-            yield sqlite_url
-        return
-    base = make_url(url)
-    name = f"{base.database or 'fidelio'}_fanout_{os.getpid()}"
-    scratch = base.set(database=name).render_as_string(hide_password=False)
-    drop = f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
-    await _admin_execute(url, drop, f'CREATE DATABASE "{name}"')
-    try:
-        await upgrade(scratch)
-        yield scratch
-    finally:
-        await _admin_execute(url, drop)
+# --- setup ------------------------------------------------------------------------------------
 
 
 async def create_people(db: Database, target: Target, count: int) -> list[tuple[int, str, str]]:
     """Bulk-insert ``count`` people with an account on ``target``; (person id, locale, address)."""
-    now = datetime.now(UTC)
-    prefix = target.name.value
-    chunk = 1000
     async with db.session() as session:
-        teams = max(1, count // 100)
-        await session.execute(
-            insert(Team),
-            [{"name": f"{prefix} team {t:03d}", "created_at": now} for t in range(teams)],
+        people = await insert_people(
+            session,
+            count,
+            prefix=target.name.value,
+            per_team=100,
+            name_of=lambda i: (
+                f"{FIRST_NAMES[i % len(FIRST_NAMES)]} {LAST_NAMES[i // 7 % len(LAST_NAMES)]}"
+            ),
+            locale_of=lambda i: "it" if i % 4 == 0 else "en",
         )
-        team_ids = list(
-            await session.scalars(
-                select(Team.id).where(Team.name.like(f"{prefix} team %")).order_by(Team.id)
-            )
-        )
-        people: list[dict[str, Any]] = []
-        for i in range(count):
-            name = f"{FIRST_NAMES[i % len(FIRST_NAMES)]} {LAST_NAMES[i // 7 % len(LAST_NAMES)]}"
-            people.append(
-                {
-                    "email": f"{prefix}.{i:06d}@bench.example",
-                    "name": name,
-                    "team_id": team_ids[i % len(team_ids)],
-                    "role": Role.employee,
-                    "locale": "it" if i % 4 == 0 else "en",
-                    "timezone": "Europe/Rome",
-                    "created_at": now,
-                    "updated_at": now,
-                }
-            )
-        for start in range(0, count, chunk):
-            await session.execute(insert(Person), people[start : start + chunk])
-        rows = (
-            await session.execute(
-                select(Person.id, Person.email, Person.name, Person.locale)
-                .where(Person.email.like(f"{prefix}.%@bench.example"))
-                .order_by(Person.email)
-            )
-        ).all()
         linked: list[tuple[int, str, str]] = []
-        identities: list[dict[str, Any]] = []
-        for index, row in enumerate(rows):
-            external_id, address = target.account(index, row.email, row.name)
-            identities.append(
-                {
-                    "person_id": row.id,
-                    "channel": target.name,
-                    "external_id": external_id,
-                    "address": address,
-                    "created_at": now,
-                }
-            )
-            linked.append((row.id, row.locale, address))
-        for start in range(0, count, chunk):
-            await session.execute(insert(ChannelIdentity), identities[start : start + chunk])
+        accounts: list[tuple[int, str, str]] = []
+        for index, (person_id, email, name, locale) in enumerate(people):
+            external_id, address = target.account(index, email, name)
+            accounts.append((person_id, external_id, address))
+            linked.append((person_id, locale, address))
+        await insert_identities(session, target.name, accounts)
     return linked
 
 
@@ -630,7 +515,7 @@ async def fanout(
 ) -> dict[str, Any]:
     """Run both phases; print the report; return the JSON summary."""
     results: list[PhaseResult] = []
-    async with scratch_database(database_url) as url:
+    async with scratch_database(database_url, "fanout") as url:
         backend = "PostgreSQL (scratch database)" if database_url else "SQLite (temporary file)"
         console.print(
             f"Fidelio fan-out benchmark: {people} people per platform, rate scale {scale:g}, "
@@ -705,7 +590,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
-    loopback_only()
+    loopback_only("bench.fanout")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     # PTB 22 warns whenever RetryAfter.retry_after is read; that is PTB's migration, not ours.
     warnings.filterwarnings("ignore", category=PTBDeprecationWarning)
