@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
+
 from bot.app import Runtime, build_runtime
 from bot.clock import Clock
 from bot.config import Settings
+from bot.db.models import ChannelName, Person
 from bot.db.session import Database
+from bot.identities import link
 from bot.invites import issue_invites
 from bot.people import import_people, person_by_email
 
@@ -142,3 +146,22 @@ async def console_runtime(settings: Settings, clock: Clock) -> AsyncIterator[Run
         yield runtime
     finally:
         await runtime.db.dispose()
+
+
+async def link_everyone_on_telegram(
+    db: Database,
+    fake: Any,
+    clock: Clock,
+    user_id: Callable[[int], int],
+    *,
+    language_code: str | None = None,
+) -> dict[str, Person]:
+    """Give every person in the directory an account on the fake Telegram server (chat id
+    ``user_id(person id)``) and link it; returns the people by e-mail."""
+    async with db.session() as session:
+        people = list(await session.scalars(select(Person).order_by(Person.id)))
+        for person in people:
+            chat = user_id(person.id)
+            fake.add_user(chat, person.name.split()[0], language_code=language_code)
+            await link(session, person, ChannelName.telegram, str(chat), str(chat), clock)
+    return {p.email: p for p in people}

@@ -31,7 +31,15 @@ from bot.people import import_people
 
 from .fakes.slack import FakeSlackServer, SlackUser
 from .fakes.telegram import FakeTelegramServer
-from .harness import REPO, TelegramDialog, load_demo, make_settings, running, telegram_section
+from .harness import (
+    REPO,
+    TelegramDialog,
+    link_everyone_on_telegram,
+    load_demo,
+    make_settings,
+    running,
+    telegram_section,
+)
 
 ROME = ZoneInfo("Europe/Rome")
 BRIEFINGS = REPO / "content" / "briefings"
@@ -61,19 +69,7 @@ async def link_everyone(
     db: Database, fake: FakeTelegramServer, clock: ManualClock
 ) -> dict[str, Person]:
     """Every demo person on Telegram (chat id 10000 + person id); returns people by email."""
-    async with db.session() as session:
-        people = list(await session.scalars(select(Person).order_by(Person.id)))
-        for person in people:
-            fake.add_user(user_id(person.id), person.name.split()[0], language_code="en")
-            await link(
-                session,
-                person,
-                ChannelName.telegram,
-                str(user_id(person.id)),
-                str(user_id(person.id)),
-                clock,
-            )
-    return {p.email: p for p in people}
+    return await link_everyone_on_telegram(db, fake, clock, user_id, language_code="en")
 
 
 async def audience_emails(db: Database, day: datetime) -> set[str]:

@@ -14,7 +14,6 @@ from sqlalchemy import func, inspect, select
 from bot.app import Runtime
 from bot.clock import ManualClock
 from bot.db.models import (
-    ChannelName,
     Participation,
     Person,
     Response,
@@ -22,7 +21,6 @@ from bot.db.models import (
     SurveyRound,
 )
 from bot.db.session import Database
-from bot.identities import link
 from bot.surveys.content import load_survey
 from bot.surveys.service import respondent_key
 
@@ -33,6 +31,7 @@ from .harness import (
     ConsoleDialog,
     TelegramDialog,
     free_port,
+    link_everyone_on_telegram,
     load_demo,
     make_settings,
     running,
@@ -61,19 +60,7 @@ async def fake() -> AsyncIterator[FakeTelegramServer]:
 
 
 async def link_all(db: Database, fake: FakeTelegramServer, clock: ManualClock) -> dict[str, Person]:
-    async with db.session() as session:
-        people = list(await session.scalars(select(Person).order_by(Person.id)))
-        for person in people:
-            fake.add_user(uid(person.id), person.name.split()[0])
-            await link(
-                session,
-                person,
-                ChannelName.telegram,
-                str(uid(person.id)),
-                str(uid(person.id)),
-                clock,
-            )
-    return {p.email: p for p in people}
+    return await link_everyone_on_telegram(db, fake, clock, uid)
 
 
 async def tick(runtime: Runtime) -> None:
