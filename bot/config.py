@@ -152,6 +152,71 @@ class LoggingSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
 
+# --- suggestions ------------------------------------------------------------------------------
+
+
+class SuggestionCategory(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")
+    en: str
+    it: str
+
+    def label(self, locale: str) -> str:
+        return self.it if locale == "it" else self.en
+
+
+def _default_categories() -> tuple[SuggestionCategory, ...]:
+    return tuple(
+        SuggestionCategory(id=i, en=en, it=it)
+        for i, en, it in (
+            ("product", "Product", "Prodotto"),
+            ("customer_service", "Customer service", "Servizio clienti"),
+            ("processes", "Processes", "Processi"),
+            ("workplace", "Workplace", "Ambiente di lavoro"),
+            ("other", "Other", "Altro"),
+        )
+    )
+
+
+class SuggestionSettings(_Section):
+    categories: tuple[SuggestionCategory, ...] = Field(
+        default_factory=_default_categories, min_length=1
+    )
+    #: An anonymous suggestion keeps its author's team only when the team has at least this
+    #: many active members; otherwise the nearest ancestor that has.
+    min_team: int = Field(default=5, ge=3)
+    max_length: int = Field(default=2000, ge=50, le=4000)
+    #: "You said, we did": a cron expression in the organisation's time zone, every N weeks.
+    digest_enabled: bool = True
+    digest_cron: str = "0 9 * * 1"
+    digest_every_weeks: int = Field(default=1, ge=1, le=12)
+
+    @field_validator("categories")
+    @classmethod
+    def _unique_ids(
+        cls, value: tuple[SuggestionCategory, ...]
+    ) -> tuple[SuggestionCategory, ...]:
+        ids = [c.id for c in value]
+        if len(ids) != len(set(ids)):
+            raise ValueError("category ids must be unique")
+        return value
+
+    @field_validator("digest_cron")
+    @classmethod
+    def _valid_cron(cls, value: str) -> str:
+        from apscheduler.triggers.cron import CronTrigger
+
+        try:
+            CronTrigger.from_crontab(value)
+        except ValueError as exc:
+            raise ValueError(f"not a cron expression ({exc})") from None
+        return value
+
+    def category(self, category_id: str) -> SuggestionCategory | None:
+        return next((c for c in self.categories if c.id == category_id), None)
+
+
 class Settings(BaseSettings):
     """Every setting Fidelio reads; built once by :func:`load_settings` and passed around."""
 
@@ -175,6 +240,7 @@ class Settings(BaseSettings):
     anonymity: AnonymitySettings = AnonymitySettings()
     security: SecuritySettings = SecuritySettings()
     logging: LoggingSettings = LoggingSettings()
+    suggestions: SuggestionSettings = SuggestionSettings()  # suggestions
 
     @classmethod
     def settings_customise_sources(
