@@ -189,7 +189,7 @@ class SuggestionSettings(_Section):
     max_length: int = Field(default=2000, ge=50, le=4000)
     #: "You said, we did": a cron expression in the organisation's time zone, every N weeks.
     digest_enabled: bool = True
-    digest_cron: str = "0 9 * * 1"
+    digest_cron: str = "0 9 * * mon"
     digest_every_weeks: int = Field(default=1, ge=1, le=12)
 
     @field_validator("categories")
@@ -211,6 +211,10 @@ class SuggestionSettings(_Section):
             CronTrigger.from_crontab(value)
         except ValueError as exc:
             raise ValueError(f"not a cron expression ({exc})") from None
+        fields = value.split()
+        if len(fields) == 5 and any(ch.isdigit() for ch in fields[4]):
+            # APScheduler counts days from Monday = 0, cron from Sunday = 0: names are unambiguous.
+            raise ValueError("write the day of the week as a name (mon, tue, ... sun)")
         return value
 
     def category(self, category_id: str) -> SuggestionCategory | None:

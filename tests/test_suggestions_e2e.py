@@ -252,3 +252,258 @@ async def test_telegram_named_and_anonymous_triage_follow_up_and_scope(
         audit = [e.action for e in await session.scalars(select(AuditEntry))]
     assert status == SuggestionStatus.declined
     assert audit.count("suggestion.status") == 2 and "suggestion.question" in audit
+
+
+def slack_section(slack: FakeSlackServer, port: int) -> dict[str, Any]:
+    return {
+        "enabled": True,
+        "mode": "http",
+        "bot_token": slack.bot_token,
+        "signing_secret": slack.signing_secret,
+        "base_url": slack.base_url,
+        "http_port": port,
+        "request_timeout_s": 5.0,
+    }
+
+
+async def until(condition: Any, timeout: float = 5.0) -> None:
+    import asyncio
+
+    for _ in range(int(timeout / 0.02)):
+        if condition():
+            return
+        await asyncio.sleep(0.02)
+    raise TimeoutError("condition not met")
+
+
+def form_values(text: str, category: str, anonymous: bool) -> dict[str, Any]:
+    return {
+        "block_text": {"text": text},
+        "block_category": {
+            "category": {"type": "static_select", "selected_option": {"value": category}}
+        },
+        "block_anonymous": {
+            "anonymous": {
+                "type": "checkboxes",
+                "selected_options": [{"value": "anonymous"}] if anonymous else [],
+            }
+        },
+    }
+
+
+async def test_slack_modal_named_and_anonymous_with_console_triage(
+    db: Database, clock: ManualClock, database_url: str
+) -> None:
+    await load_demo(db, clock)
+    clock.set(START)
+    async with FakeSlackServer(rate_scale=50.0) as slack:
+        slack.add_user(SlackUser("U0JAMES", "james.whitaker@demo.fidelio.example", "james"))
+        slack.add_user(SlackUser("U0GRACE", "grace.adeyemi@demo.fidelio.example", "grace"))
+        port = free_port()
+        settings = settings_for(
+            database_url, console={"enabled": True}, slack=slack_section(slack, port)
+        )
+        async with running(settings, clock, background=False) as runtime:
+            slack.set_request_url(f"http://127.0.0.1:{port}/slack/events")
+            await runtime.channels["slack"].sync_directory(db, clock)
+            from bot.console_session import console_person
+
+            await console_person(runtime, HR)
+
+            # Named, through the modal opened by the slash command.
+            assert await slack.slash_command("U0JAMES", "suggest") == 200
+            await until(lambda: len(slack.views) == 1)
+            view = slack.views[-1]["view"]
+            assert view["callback_id"] == "sugg_form"
+            elements = {b["block_id"]: b["element"] for b in view["blocks"]}
+            assert elements["block_text"]["type"] == "plain_text_input"
+            assert [o["value"] for o in elements["block_category"]["options"]] == [
+                "product",
+                "customer_service",
+                "processes",
+                "workplace",
+                "other",
+            ]
+            assert elements["block_anonymous"]["type"] == "checkboxes"
+            status = await slack.submit_view(
+                "U0JAMES", "sugg_form", form_values("Longer opening hours", "other", False)
+            )
+            assert status == 200
+            james_dm = slack.dm_channel_of("U0JAMES")
+            sent = (await slack.wait_for_messages(james_dm, 1))[0].text or ""
+            assert "reference S-0001 (Other)" in sent and "anonymous" not in sent
+
+            # Anonymous, with a phone number flagged; Edit reopens the form with the text.
+            assert await slack.slash_command("U0GRACE", "suggest") == 200
+            await until(lambda: len(slack.views) == 2)
+            await slack.submit_view(
+                "U0GRACE",
+                "sugg_form",
+                form_values("Call-back list for busy days: 02 1234 5678", "customer_service", True),
+            )
+            grace_dm = slack.dm_channel_of("U0GRACE")
+            flagged = (await slack.wait_for_messages(grace_dm, 1))[0]
+            assert "a phone number" in (flagged.text or "")
+            assert await slack.press("U0GRACE", "Edit") == 200
+            await until(lambda: len(slack.views) == 3)
+            reopened = {b["block_id"]: b["element"] for b in slack.views[-1]["view"]["blocks"]}
+            assert "02 1234 5678" in reopened["block_text"]["initial_value"]
+            assert reopened["block_anonymous"]["initial_options"][0]["value"] == "anonymous"
+            await slack.submit_view(
+                "U0GRACE",
+                "sugg_form",
+                form_values("Call-back list for busy days", "customer_service", True),
+            )
+            sent = (await slack.wait_for_messages(grace_dm, 2))[1].text or ""
+            assert "reference S-0002 (Customer service, anonymous)" in sent
+
+            # HR in the console: status change and a question reach Grace on Slack.
+            hr = ConsoleDialog(runtime, HR)
+            listing = await hr.say("suggestions anonime")
+            assert "S-0002" in listing and "S-0001" not in listing
+            assert "S-0002 ora è in valutazione" in await hr.say(
+                "suggerimento S-0002 status under_review"
+            )
+            await hr.say("suggerimento S-0002 ask Which days are the busiest?")
+            await deliver(runtime)
+            texts = [m.text or "" for m in slack.messages_in(grace_dm)]
+            assert any("is now under review" in t for t in texts)
+            assert "Which days are the busiest?" in texts[-1]
+
+            # She answers in a modal; HR reads it in the console, without her name.
+            assert await slack.press("U0GRACE", "Answer") == 200
+            await until(lambda: len(slack.views) == 4)
+            answer_view = slack.views[-1]["view"]
+            assert answer_view["callback_id"] == "sugg_answer_form"
+            await slack.submit_view(
+                "U0GRACE",
+                "sugg_answer_form",
+                {"block_answer": {"answer": "Saturdays before holidays."}},
+            )
+            thanks = (await slack.wait_for_messages(grace_dm, 5))[4].text or ""
+            assert "without your name" in thanks
+            hr.console.out.seek(0, 2)
+            start = hr.console.out.tell()
+            await deliver(runtime)
+            hr.console.out.seek(start)
+            relayed = hr.console.out.read()
+            assert "(in forma anonima)" in relayed and "Saturdays before holidays." in relayed
+            grace = await _person(db, "grace.adeyemi@demo.fidelio.example")
+            assert await rows_naming(db, grace.id) == []
+
+
+async def _person(db: Database, email: str) -> Person:
+    async with db.session() as session:
+        found = await session.scalar(select(Person).where(Person.email == email))
+        assert found is not None
+        return found
+
+
+async def test_publish_votes_merge_and_digest(
+    db: Database, clock: ManualClock, database_url: str, fake: FakeTelegramServer
+) -> None:
+    from bot.db.models import Delivery
+    from bot.suggestions.service import SuggestionService
+
+    await load_demo(db, clock)
+    people = await link_all(db, fake, clock)
+    clock.set(START)
+    settings = settings_for(database_url, telegram=telegram_section(fake))
+    service = SuggestionService(settings, clock)
+    texts = {
+        1: (AISHA, "Demo units of the OLED TVs at every till", True),
+        2: (MARCO, "Un televisore OLED acceso in vetrina", False),
+        3: (HANNAH, "A shared calendar for holidays", False),
+        4: (LUCA, "Fewer reports on Fridays", False),
+        5: ("emma.schmidt@demo.fidelio.example", "Water dispenser on floor 2", False),
+    }
+    async with db.session() as session:
+        for number, (email, text, anonymous) in texts.items():
+            author = await session.get(Person, people[email].id)
+            assert author is not None
+            created = await service.create(session, author, text, "product", anonymous)
+            assert created.id == number
+    async with running(settings, clock, background=False) as runtime:
+        # This Monday's digest is due already, but nothing changed: nothing is sent.
+        stats = await runtime.suggestion_digests.run_due()
+        assert (stats.digests, stats.items, stats.queued) == (1, 0, 0)
+
+        hr = TelegramDialog(fake, uid(people[HR].id))
+        for ref in ("S-0001", "S-0002"):
+            assert "pubblicato" in (await hr.say(f"/suggestion {ref} publish"))[0]
+        await deliver(runtime)
+        assert "is published" in (fake.last_message(uid(people[AISHA].id)).text or "")
+
+        # One vote per person, however often they press.
+        marco = TelegramDialog(fake, uid(people[MARCO].id))
+        board = (await marco.say("/idee"))[0]
+        board_id = marco.last_message().message_id
+        assert "S-0001" in board and "S-0002" in board and "S-0003" not in board
+        assert "Aisha" not in board
+        assert "Sostenitori: <b>1</b>" in (await marco.press("👍 S-0001"))[0]
+        again = (await marco.press("👍 S-0001"))[0]
+        assert "un voto a persona" in again and "Sostenitori: <b>1</b>" in again
+        luca = TelegramDialog(fake, uid(people[LUCA].id))
+        await luca.say("/ideas")
+        assert "Sostenitori: <b>2</b>" in (await luca.press("👍 S-0001"))[0]
+        aisha = TelegramDialog(fake, uid(people[AISHA].id))
+        await aisha.say("/ideas")
+        assert "Supporters: <b>1</b>" in (await aisha.press("👍 S-0002"))[0]
+
+        # Merge S-0002 into S-0001: votes summed, both authors told.
+        merged = (await hr.say("/suggestion S-0002 merge S-0001"))[0]
+        assert "S-0002 unito a S-0001: 3 sostenitori" in merged
+        await deliver(runtime)
+        assert "è stato unito a S-0001" in (fake.last_message(uid(people[MARCO].id)).text or "")
+        assert "was merged into S-0001" in (fake.last_message(uid(people[AISHA].id)).text or "")
+        # A vote on the merged suggestion counts for the one it joined, still once per person.
+        await marco.press("👍 S-0002", message_id=board_id)
+        assert "Sostenitori: <b>3</b>" in (fake.last_message(uid(people[MARCO].id)).text or "")
+
+        # Changes this week: S-0001 planned, S-0003 done with a reply, S-0004 under review;
+        # S-0005 only gets a reply (no status change).
+        await hr.say("/suggestion S-0001 status planned In all shops from April.")
+        await hr.say("/suggestion S-0003 done")
+        await hr.say("/suggestion S-0003 reply The calendar is on the intranet.")
+        await hr.say("/suggestion S-0004 under_review")
+        await hr.say("/suggestion S-0005 reply Thanks, we are looking into it.")
+        await deliver(runtime)
+        # After the merge, S-0002's author hears about S-0001 too.
+        assert "S-0001</b> ora è <b>pianificato</b>" in (
+            fake.last_message(uid(people[MARCO].id)).text or ""
+        )
+
+        clock.set(datetime(2027, 3, 8, 9, 0, tzinfo=ROME))
+        stats = await runtime.suggestion_digests.run_due()
+        active = [p for p in people.values() if p.is_active(clock.now().date())]
+        assert stats.items == 3 and stats.queued == len(active) < len(people)
+        assert (await runtime.suggestion_digests.run_due()).digests == 0  # once only
+        async with db.session() as session:
+            digests = list(
+                await session.scalars(select(Delivery).where(Delivery.purpose == "suggestion-digest"))
+            )
+        refs = [item["reference"] for item in digests[0].context["items"]]
+        assert refs == ["S-0001", "S-0003", "S-0004"]
+        responses = {i["reference"]: i["response"] for i in digests[0].context["items"]}
+        assert responses["S-0003"] == "The calendar is on the intranet."
+        await runtime.outbox.drain()
+        digest = fake.last_message(uid(people["emma.schmidt@demo.fidelio.example"].id)).text or ""
+        assert "You said, we did" in digest
+        assert "S-0001</b> is now <b>planned</b>" in digest
+        assert "S-0002" not in digest and "S-0005" not in digest
+
+        # The next digest holds only what changed after this one.
+        clock.set(datetime(2027, 3, 10, 12, 0, tzinfo=ROME))
+        assert "pianificato" in (await hr.say("/suggestion S-0004 planned"))[0]
+        clock.set(datetime(2027, 3, 15, 9, 30, tzinfo=ROME))
+        stats = await runtime.suggestion_digests.run_due()
+        assert stats.items == 1
+        async with db.session() as session:
+            latest = await session.scalar(
+                select(Delivery)
+                .where(Delivery.purpose == "suggestion-digest")
+                .order_by(Delivery.id.desc())
+                .limit(1)
+            )
+        assert latest is not None
+        assert [i["reference"] for i in latest.context["items"]] == ["S-0004"]
