@@ -194,9 +194,7 @@ class SuggestionSettings(_Section):
 
     @field_validator("categories")
     @classmethod
-    def _unique_ids(
-        cls, value: tuple[SuggestionCategory, ...]
-    ) -> tuple[SuggestionCategory, ...]:
+    def _unique_ids(cls, value: tuple[SuggestionCategory, ...]) -> tuple[SuggestionCategory, ...]:
         ids = [c.id for c in value]
         if len(ids) != len(set(ids)):
             raise ValueError("category ids must be unique")

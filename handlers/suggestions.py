@@ -603,7 +603,9 @@ async def status_button(ctx: HandlerContext) -> Reply:
         raise UserFacingError("errors/stale_button")
     if status == SuggestionStatus.declined:
         await _set_state(ctx, TRIAGE_FLOW, {"sid": found.id, "action": "declined"})
-        return Reply("suggestions/triage_prompt", {"reference": reference(found.id), "kind": "declined"})
+        return Reply(
+            "suggestions/triage_prompt", {"reference": reference(found.id), "kind": "declined"}
+        )
     return await _act(ctx, found, status.value, "")
 
 
@@ -629,4 +631,3 @@ async def triage_text(ctx: HandlerContext) -> Reply:
         raise UserFacingError("errors/stale_button")
     found = await _service(ctx).for_triage(ctx.session, ctx.person, int(data["sid"]))
     return await _act(ctx, found, str(data["action"]), ctx.args)
-

@@ -4,7 +4,7 @@ real database and an injected clock."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -333,9 +333,23 @@ async def test_slack_modal_named_and_anonymous_with_console_triage(
             sent = (await slack.wait_for_messages(james_dm, 1))[0].text or ""
             assert "reference S-0001 (Other)" in sent and "anonymous" not in sent
 
+            # Typed in the DM (no trigger to open a form): a guided chat, or a form on request.
+            dm_prompt = await slack.send_dm("U0JAMES", "suggest")
+            assert dm_prompt == 200
+            prompt = (await slack.wait_for_messages(james_dm, 2))[1]
+            assert "Write your idea" in (prompt.text or "")
+            assert await slack.press("U0JAMES", "Use a form") == 200
+            await until(lambda: len(slack.views) == 2)
+            assert slack.views[-1]["view"]["callback_id"] == "sugg_form"
+            await slack.submit_view(
+                "U0JAMES", "sugg_form", form_values("Price tags in two languages", "product", False)
+            )
+            sent = (await slack.wait_for_messages(james_dm, 3))[2].text or ""
+            assert "reference S-0002 (Product)" in sent
+
             # Anonymous, with a phone number flagged; Edit reopens the form with the text.
             assert await slack.slash_command("U0GRACE", "suggest") == 200
-            await until(lambda: len(slack.views) == 2)
+            await until(lambda: len(slack.views) == 3)
             await slack.submit_view(
                 "U0GRACE",
                 "sugg_form",
@@ -345,7 +359,7 @@ async def test_slack_modal_named_and_anonymous_with_console_triage(
             flagged = (await slack.wait_for_messages(grace_dm, 1))[0]
             assert "a phone number" in (flagged.text or "")
             assert await slack.press("U0GRACE", "Edit") == 200
-            await until(lambda: len(slack.views) == 3)
+            await until(lambda: len(slack.views) == 4)
             reopened = {b["block_id"]: b["element"] for b in slack.views[-1]["view"]["blocks"]}
             assert "02 1234 5678" in reopened["block_text"]["initial_value"]
             assert reopened["block_anonymous"]["initial_options"][0]["value"] == "anonymous"
@@ -355,16 +369,16 @@ async def test_slack_modal_named_and_anonymous_with_console_triage(
                 form_values("Call-back list for busy days", "customer_service", True),
             )
             sent = (await slack.wait_for_messages(grace_dm, 2))[1].text or ""
-            assert "reference S-0002 (Customer service, anonymous)" in sent
+            assert "reference S-0003 (Customer service, anonymous)" in sent
 
             # HR in the console: status change and a question reach Grace on Slack.
             hr = ConsoleDialog(runtime, HR)
             listing = await hr.say("suggestions anonime")
-            assert "S-0002" in listing and "S-0001" not in listing
-            assert "S-0002 ora è in valutazione" in await hr.say(
-                "suggerimento S-0002 status under_review"
+            assert "S-0003" in listing and "S-0001" not in listing and "S-0002" not in listing
+            assert "S-0003 ora è in valutazione" in await hr.say(
+                "suggerimento S-0003 status under_review"
             )
-            await hr.say("suggerimento S-0002 ask Which days are the busiest?")
+            await hr.say("suggerimento S-0003 ask Which days are the busiest?")
             await deliver(runtime)
             texts = [m.text or "" for m in slack.messages_in(grace_dm)]
             assert any("is now under review" in t for t in texts)
@@ -372,7 +386,7 @@ async def test_slack_modal_named_and_anonymous_with_console_triage(
 
             # She answers in a modal; HR reads it in the console, without her name.
             assert await slack.press("U0GRACE", "Answer") == 200
-            await until(lambda: len(slack.views) == 4)
+            await until(lambda: len(slack.views) == 5)
             answer_view = slack.views[-1]["view"]
             assert answer_view["callback_id"] == "sugg_answer_form"
             await slack.submit_view(
@@ -480,7 +494,9 @@ async def test_publish_votes_merge_and_digest(
         assert (await runtime.suggestion_digests.run_due()).digests == 0  # once only
         async with db.session() as session:
             digests = list(
-                await session.scalars(select(Delivery).where(Delivery.purpose == "suggestion-digest"))
+                await session.scalars(
+                    select(Delivery).where(Delivery.purpose == "suggestion-digest")
+                )
             )
         refs = [item["reference"] for item in digests[0].context["items"]]
         assert refs == ["S-0001", "S-0003", "S-0004"]
@@ -491,6 +507,10 @@ async def test_publish_votes_merge_and_digest(
         assert "You said, we did" in digest
         assert "S-0001</b> is now <b>planned</b>" in digest
         assert "S-0002" not in digest and "S-0005" not in digest
+        # Published: its text; not published: only its category, for everyone to read.
+        assert "Demo units of the OLED TVs" in digest
+        assert "a suggestion about product" in digest and "shared calendar" not in digest
+        assert "The calendar is on the intranet." in digest
 
         # The next digest holds only what changed after this one.
         clock.set(datetime(2027, 3, 10, 12, 0, tzinfo=ROME))
@@ -507,3 +527,37 @@ async def test_publish_votes_merge_and_digest(
             )
         assert latest is not None
         assert [i["reference"] for i in latest.context["items"]] == ["S-0004"]
+
+
+async def test_console_prompts_send_a_suggestion(
+    db: Database, clock: ManualClock, database_url: str
+) -> None:
+    from bot.console_session import console_person
+
+    from .harness import console_runtime
+
+    await load_demo(db, clock)
+    clock.set(START)
+    settings = settings_for(database_url, console={"enabled": True})
+    async with console_runtime(settings, clock) as runtime:
+        await console_person(runtime, "james.whitaker@demo.fidelio.example")
+        james = ConsoleDialog(runtime, "james.whitaker@demo.fidelio.example")
+        assert "suggest — send a suggestion" in await james.say("help")
+        assert "Write your idea" in await james.say("suggest")
+        flagged = await james.say("Ring me on 333 123 4567 about the stock room")
+        assert "a phone number: 333 123 4567" in flagged
+        assert "[1] Edit  [2] Remove them  [3] Send as it is" in flagged
+        assert "Your text so far: Ring me on 333 123 4567" in await james.press(1)
+        categories = await james.say("A tidier stock room")
+        assert "[1] Product" in categories and "[4] Workplace" in categories
+        assert "[1] With my name  [2] Anonymously" in await james.press(4)
+        sent = await james.press(1)
+        assert "reference S-0001 (Workplace)" in sent
+        # Typing instead of pressing a button asks again; a stray number is just text.
+        await james.say("suggest Name badges for new colleagues")
+        again = await james.say("hello?")
+        assert "Which category fits best?" in again
+    async with db.session() as session:
+        stored = await session.get(Suggestion, 1)
+    assert stored is not None and stored.text == "A tidier stock room"
+    assert stored.category == "workplace" and not stored.anonymous

@@ -9,8 +9,9 @@ from bot.config import SuggestionSettings
 from bot.db.models import SuggestionStatus
 
 EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
-#: A run of digits with the usual phone separators; checked for 8-15 digits below.
-PHONE = re.compile(r"(?<![\w+])(?:\+|00)?\d[\d \t().\-/]{5,}\d(?!\w)")
+#: Digits with at most one separator (space, dot, dash, brackets) between them; checked for
+#: 8-15 digits below, so counts and years are left alone.
+PHONE = re.compile(r"(?<![\w+])(?:\+|00)?\(?\d(?:[ .\-]?\(?\d\)?){6,16}(?!\w)")
 DATE = re.compile(r"^\d{4}-\d{1,2}-\d{1,2}$|^\d{1,2}[./-]\d{1,2}[./-]\d{2,4}$")
 EXCERPT = 160
 

@@ -1,4 +1,4 @@
-""""You said, we did": a digest to everyone of the suggestions whose status changed.
+""" "You said, we did": a digest to everyone of the suggestions whose status changed.
 
 Scheduled like a campaign: the cadence comes from config (``suggestions.digest_cron`` in the
 organisation's time zone, every ``digest_every_weeks`` weeks), APScheduler only wakes us up,
@@ -7,7 +7,8 @@ its digest yet. One :class:`~bot.db.models.SuggestionDigest` row per occurrence 
 one outbox row per person (unique key), so running it twice sends nothing twice.
 
 A digest lists each suggestion whose status changed in (previous digest, this one], once,
-with its status now and the latest response; an occurrence with no change sends nothing.
+with its status and latest response as of the occurrence; the suggestion's own text only when
+HR has published it (otherwise its category). An occurrence with no change sends nothing.
 """
 
 from __future__ import annotations
@@ -175,11 +176,17 @@ class DigestService:
                 .order_by(SuggestionEvent.id.desc())
                 .limit(1)
             )
+            category = self.settings.suggestions.category(suggestion.category)
             out.append(
                 {
                     "reference": reference(suggestion.id),
-                    "excerpt": excerpt(suggestion.text),
-                    "category": suggestion.category,
+                    # Everyone reads the digest: the text only of what HR chose to publish.
+                    "excerpt": excerpt(suggestion.text) if suggestion.published_at else None,
+                    "category": (
+                        {"en": category.en, "it": category.it}
+                        if category
+                        else {"en": suggestion.category}
+                    ),
                     "status": (status or suggestion.status).value,
                     "response": response,
                 }

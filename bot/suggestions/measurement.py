@@ -45,8 +45,12 @@ async def suggestion_counts(
         return {}
     rows = (
         await session.execute(
-            select(Suggestion.id, Suggestion.team_id, Suggestion.created_at, Suggestion.first_response_at)
-            .where(
+            select(
+                Suggestion.id,
+                Suggestion.team_id,
+                Suggestion.created_at,
+                Suggestion.first_response_at,
+            ).where(
                 Suggestion.team_id.in_(wanted),
                 Suggestion.created_at >= since,
                 Suggestion.created_at < until,

@@ -134,7 +134,9 @@ class SealedNotices:
     async def _retry(self, notice: SealedNotice, error: str, stats: NoticeStats) -> None:
         attempts = notice.attempts + 1
         if attempts >= self.settings.outbox.max_attempts:
-            log.warning("sealed notice %s: gave up after %d attempts: %s", notice.id, attempts, error)
+            log.warning(
+                "sealed notice %s: gave up after %d attempts: %s", notice.id, attempts, error
+            )
             await self._drop(notice.id, stats)
             return
         backoff = min(

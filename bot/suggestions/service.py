@@ -351,7 +351,9 @@ class SuggestionService:
                 target=reference(suggestion.merged_into_id or 0),
             )
         if suggestion.published_at is not None:
-            raise UserFacingError("suggestions/already_published", reference=reference(suggestion.id))
+            raise UserFacingError(
+                "suggestions/already_published", reference=reference(suggestion.id)
+            )
         suggestion.published_at = self.clock.now()
         event = await self._event(session, actor, suggestion, "publish", respond=False)
         await self._notify_authors(
