@@ -23,7 +23,7 @@ from bot.errors import InputError, UserFacingError
 T = TypeVar("T")
 
 suggestions_app = typer.Typer(
-    help="Suggestions: list, show, set status, reply, ask, publish, merge; digest; counts.",
+    help="Suggestions: list, show, set status, reply, ask, publish, merge; digest preview; counts.",
     no_args_is_help=True,
 )
 out = Console()
@@ -305,6 +305,41 @@ def merge(
     out.print(
         f"[green]{source}[/green] merged into {target}: {votes} supporter(s).", highlight=False
     )
+
+
+@suggestions_app.command("digest")
+def digest(ctx: typer.Context, as_email: AsOption) -> None:
+    """What the next "You said, we did" digest would list so far (HR; nothing is sent)."""
+
+    async def work(session: Any, service: Any, actor: Any, settings: Settings) -> list[str]:
+        from sqlalchemy import func, select
+
+        from bot.db.models import SuggestionDigest
+        from bot.suggestions.digest import DigestService
+
+        if await service.scope(session, actor) is not None:
+            raise InputError("--as", f"{actor.email} is not HR: the digest covers everyone")
+        digests = DigestService(settings, None, service.clock)
+        now = service.clock.now()
+        since = await session.scalar(select(func.max(SuggestionDigest.due_at))) or (
+            now - digests.period()
+        )
+        upcoming = digests.cadence().occurrences(now, now + digests.period() * 2)
+        lines = [
+            f"changes since {since:%Y-%m-%d %H:%M} UTC"
+            + (f"; next digest {upcoming[0]:%Y-%m-%d %H:%M} UTC" if upcoming else "")
+            + ("" if settings.suggestions.digest_enabled else " (digest disabled)")
+        ]
+        for item in await digests.items(session, since, now):
+            text = item["excerpt"] or f"({item['category'].get('en')})"
+            response = f" — {item['response']}" if item["response"] else ""
+            lines.append(f"  {item['reference']}  {item['status']}  {text}{response}")
+        if len(lines) == 1:
+            lines.append("  no status changes: the digest would not be sent")
+        return lines
+
+    for line in _act(ctx, as_email, work):
+        out.print(line, highlight=False, markup=False)
 
 
 @suggestions_app.command("counts")

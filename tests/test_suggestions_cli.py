@@ -76,6 +76,12 @@ async def test_cli_triage_respects_scope_and_notifies(
     assert code == 0, err
     assert "anonymous" in out and "planned: Q3" in out and LUCA in out
 
+    code, out, err = await fidelio(config, "suggestions", "digest", "--as", HR)
+    assert code == 0, err
+    assert "S-0001  planned" in out and "S-0003" not in out  # a reply is not a status change
+    code, _, err = await fidelio(config, "suggestions", "digest", "--as", LUCA)
+    assert code == 2 and "not HR" in err
+
     async with db.session() as session:
         first = await session.get(Suggestion, 1)
         assert first is not None and first.status == SuggestionStatus.planned

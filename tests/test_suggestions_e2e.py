@@ -4,7 +4,7 @@ real database and an injected clock."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -561,3 +561,64 @@ async def test_console_prompts_send_a_suggestion(
         stored = await session.get(Suggestion, 1)
     assert stored is not None and stored.text == "A tidier stock room"
     assert stored.category == "workplace" and not stored.anonymous
+
+
+async def test_sealed_notices_retry_drop_and_never_name_the_author(
+    db: Database, clock: ManualClock, database_url: str, fake: FakeTelegramServer
+) -> None:
+    """The delivery policy of messages for anonymous authors, through the fake Telegram."""
+    from bot.suggestions.service import SuggestionService
+
+    await load_demo(db, clock)
+    clock.set(START)
+    people = await link_all(db, fake, clock)
+    settings = settings_for(database_url, telegram=telegram_section(fake))
+    service = SuggestionService(settings, clock)
+    authors = [AISHA, HANNAH, "kevin.liu@demo.fidelio.example"]
+    async with db.session() as session:
+        hr = await session.get(Person, people[HR].id)
+        assert hr is not None
+        for email in authors:
+            author = await session.get(Person, people[email].id)
+            assert author is not None
+            made = await service.create(session, author, f"idea {email}", "other", True)
+            await service.set_status(session, hr, made, SuggestionStatus.under_review)
+        # A token that no longer opens (e.g. written under another secret key) is dropped.
+        session.add(
+            SealedNotice(
+                token=Sealer("old-key").seal(people[AISHA].id, "suggestion-notice"),
+                template="suggestions/replied",
+                context={},
+                buttons=[],
+                attempts=0,
+                not_before=clock.now(),
+                created_at=clock.now(),
+            )
+        )
+    async with db.session() as session:
+        tokens = [n.token for n in await session.scalars(select(SealedNotice))]
+    assert len(tokens) == 4 and len(set(tokens)) == 4
+    assert all(str(people[e].id).encode() not in t for e in authors for t in tokens)
+
+    aisha, hannah, kevin = (uid(people[e].id) for e in authors)
+    fake.inject("500", method="sendMessage", chat_id=aisha)
+    fake.block(hannah)
+    async with running(settings, clock, background=False) as runtime:
+        stats = await runtime.sealed_notices.run_once()
+        assert (stats.sent, stats.retried, stats.dropped) == (1, 1, 2)
+        assert "under review" in (fake.last_message(kevin).text or "")
+        assert fake.messages_to(hannah) == []
+        async with db.session() as session:
+            left = list(await session.scalars(select(SealedNotice)))
+        assert (
+            len(left) == 1
+            and left[0].attempts == 1
+            and "Server Error" in (left[0].last_error or "")
+        )
+        # Not due before its backoff; sent once it is.
+        assert (await runtime.sealed_notices.run_once()).sent == 0
+        clock.advance(timedelta(seconds=settings.outbox.backoff_base_s))
+        assert (await runtime.sealed_notices.run_once()).sent == 1
+        assert "under review" in (fake.last_message(aisha).text or "")
+    async with db.session() as session:
+        assert await session.scalar(select(SealedNotice.id)) is None
