@@ -99,6 +99,8 @@ async def suggest(ctx: HandlerContext) -> Reply:
     """``suggest [text]``: a short guided conversation (or a form on Slack)."""
     text = ctx.args.strip()
     if ctx.channel == "slack" and not text and _trigger(ctx):
+        # Typing stays possible: the state waits for text should the form not open.
+        await _set_state(ctx, SUGGEST_FLOW, {"step": "text"})
         return _form_reply(ctx, {})
     if not text:
         await _set_state(ctx, SUGGEST_FLOW, {"step": "text"})
@@ -200,10 +202,9 @@ async def personal_data_choice(ctx: HandlerContext) -> Reply:
     choice = ctx.args
     if choice == "edit":
         current = str(data.get("text") or "")
-        if ctx.channel == "slack" and _trigger(ctx):
-            await _set_state(ctx, SUGGEST_FLOW, {**data, "step": "form"})
-            return _form_reply(ctx, data)
         await _set_state(ctx, SUGGEST_FLOW, {**data, "step": "text"})
+        if ctx.channel == "slack" and _trigger(ctx):
+            return _form_reply(ctx, data)
         return _text_prompt(ctx, current)
     if choice == "redact":
         return await _advance(ctx, {**data, "text": redact(str(data["text"])), "checked": True})
@@ -227,12 +228,13 @@ async def anonymity_chosen(ctx: HandlerContext) -> Reply:
 
 
 def _form_reply(ctx: HandlerContext, data: dict[str, Any]) -> Reply:
-    """The Slack modal: text, category, an "anonymous" checkbox."""
+    """The Slack modal: text, category, an "anonymous" checkbox. Its text (the prompt) is
+    sent instead when the form cannot be opened."""
     locale = ctx.locale
     labels = category_labels(ctx.settings.suggestions, locale)
     return Reply(
-        "suggestions/form_opened",
-        {},
+        "suggestions/prompt_text",
+        {"current": str(data.get("text") or ""), "limit": ctx.settings.suggestions.max_length},
         form=FormSpec(
             form=SUGGEST_FORM,
             title=form_text(locale, "title"),
@@ -267,7 +269,9 @@ def _form_reply(ctx: HandlerContext, data: dict[str, Any]) -> Reply:
 
 async def open_form(ctx: HandlerContext) -> Reply:
     state = await _state(ctx, SUGGEST_FLOW)
-    return _form_reply(ctx, dict(state.data) if state else {})
+    data = dict(state.data) if state else {}
+    await _set_state(ctx, SUGGEST_FLOW, {**data, "step": "text"})
+    return _form_reply(ctx, data)
 
 
 async def form_submitted(ctx: HandlerContext) -> Reply:
@@ -350,23 +354,21 @@ async def answer_button(ctx: HandlerContext) -> Reply:
     # Someone else's (or a forged) button: the sealed token does not open to this person.
     if not service.is_author(found, ctx.person):
         raise UserFacingError("errors/stale_button")
-    if ctx.channel == "slack" and _trigger(ctx):
-        return Reply(
-            "suggestions/form_opened",
-            {},
-            form=FormSpec(
-                form=ANSWER_FORM,
-                title=form_text(ctx.locale, "answer_title"),
-                submit=form_text(ctx.locale, "submit"),
-                fields=(FormField("answer", form_text(ctx.locale, "answer"), max_length=2000),),
-                metadata=str(found.id),
-            ),
-        )
     # The state names the suggestion only sealed: no row says whose suggestion it is.
     await _set_state(
         ctx, ANSWER_FLOW, {"s": service.sealer.seal_text(found.id, _answer_purpose(ctx))}
     )
-    return Reply("suggestions/answer_prompt", {"reference": reference(found.id)})
+    form = None
+    if ctx.channel == "slack" and _trigger(ctx):
+        form = FormSpec(
+            form=ANSWER_FORM,
+            title=form_text(ctx.locale, "answer_title"),
+            submit=form_text(ctx.locale, "submit"),
+            fields=(FormField("answer", form_text(ctx.locale, "answer"), max_length=2000),),
+            metadata=str(found.id),
+        )
+    # With a form, this text is sent only if the form cannot be opened.
+    return Reply("suggestions/answer_prompt", {"reference": reference(found.id)}, form=form)
 
 
 def _answer_purpose(ctx: HandlerContext) -> str:
@@ -398,6 +400,8 @@ async def answer_form_submitted(ctx: HandlerContext) -> Reply:
     metadata = str(values.get("_metadata") or "")
     if not metadata.isdigit():
         raise UserFacingError("errors/stale_button")
+    if await _state(ctx, ANSWER_FLOW) is not None:
+        await _clear(ctx)
     answer = values.get("answer")
     return await _record_answer(ctx, int(metadata), answer if isinstance(answer, str) else "")
 
