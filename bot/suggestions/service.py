@@ -238,7 +238,7 @@ class SuggestionService:
         reason = (reason or "").strip() or None
         if status == SuggestionStatus.declined and not reason:
             raise UserFacingError("suggestions/reason_needed", reference=reference(suggestion.id))
-        if status == suggestion.status and not reason:
+        if status == suggestion.status:  # not a change: no history, no notice, no digest
             raise UserFacingError(
                 "suggestions/same_status", reference=reference(suggestion.id), status=status.value
             )
