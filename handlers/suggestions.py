@@ -37,6 +37,7 @@ MAX_LIST = 10
 def register(registry: Registry) -> None:
     registry.command("suggest", summary="help/suggest", aliases=("suggerisci", "idea"))(suggest)
     registry.command("ideas", summary="help/ideas", aliases=("idee",))(ideas)
+    registry.command("mysuggestions", summary="help/mysuggestions", aliases=("miei",))(mine)
     registry.command(
         "suggestions", summary="help/suggestions", roles=MANAGERS, aliases=("suggerimenti",)
     )(suggestions)
@@ -287,6 +288,28 @@ async def form_submitted(ctx: HandlerContext) -> Reply:
             "category": category if isinstance(category, str) else None,
             "anonymous": anonymous,
             "checked": False,
+        },
+    )
+
+
+async def mine(ctx: HandlerContext) -> Reply:
+    """The person's own suggestions with their status (anonymous ones too, for them only)."""
+    rows = (await _service(ctx).authored_by(ctx.session, ctx.person))[:MAX_LIST]
+    labels = category_labels(ctx.settings.suggestions, ctx.locale)
+    return Reply(
+        "suggestions/mine",
+        {
+            "items": [
+                {
+                    "reference": reference(s.id),
+                    "excerpt": excerpt(s.text, 80),
+                    "category": labels.get(s.category, s.category),
+                    "status": s.status.value,
+                    "anonymous": s.anonymous,
+                    "merged_into": reference(s.merged_into_id) if s.merged_into_id else None,
+                }
+                for s in rows
+            ]
         },
     )
 

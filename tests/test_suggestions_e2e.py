@@ -231,6 +231,12 @@ async def test_telegram_named_and_anonymous_triage_follow_up_and_scope(
             )
         assert answer is not None and answer.actor_id is None
 
+        # Her own list shows the anonymous one to her (and to nobody else).
+        mine = (await a.say("/mysuggestions"))[0]
+        assert "S-0001</b> planned" in mine and "anonymous (only you see this)" in mine
+        assert "S-0002" not in mine
+        assert "S-0003</b> non accolto" in (await m.say("/miei"))[0]
+
         # A manager sees their subtree only.
         luca = TelegramDialog(fake, uid(people[LUCA].id))
         mine = (await luca.say("/suggestions"))[0]

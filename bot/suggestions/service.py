@@ -217,6 +217,28 @@ class SuggestionService:
             return opened == person.id
         return suggestion.author_id == person.id
 
+    async def authored_by(self, session: AsyncSession, person: Person) -> list[Suggestion]:
+        """``person``'s own suggestions, newest first: the named ones by their author column,
+        the anonymous ones by opening each sealed token in memory (nothing stored links them).
+        """
+        named = list(
+            await session.scalars(select(Suggestion).where(Suggestion.author_id == person.id))
+        )
+        rows = await session.execute(
+            select(Suggestion.id, Suggestion.reply_token).where(Suggestion.anonymous.is_(True))
+        )
+        mine = [
+            sid
+            for sid, token in rows.tuples()
+            if self.sealer.open(token, author_purpose(sid)) == person.id
+        ]
+        anonymous = (
+            list(await session.scalars(select(Suggestion).where(Suggestion.id.in_(mine))))
+            if mine
+            else []
+        )
+        return sorted(named + anonymous, key=lambda s: s.id, reverse=True)
+
     # --- triage -------------------------------------------------------------------------------
 
     async def set_status(
