@@ -69,6 +69,14 @@ class Runtime:
         if background:
             await self.scheduler.start()
             self.tasks.append(asyncio.create_task(self.outbox.run_forever(self.stop_event)))
+            if self.sealed_notices is not None:  # suggestions: messages for anonymous authors
+                self.tasks.append(
+                    asyncio.create_task(
+                        self.sealed_notices.run_forever(
+                            self.stop_event, lambda: self.scheduler.active
+                        )
+                    )
+                )
         log.info(
             "Fidelio started: channels=%s, scheduler=%s, outbox polling every %.1fs, database=%s",
             ", ".join(started + (["console"] if console else [])) or "none",
@@ -146,11 +154,7 @@ def build_runtime(
 
     digests = DigestService(settings, db, clock)
     notices = SealedNotices(settings, db, sender, renderer, clock)
-    scheduler.job_factories.append(
-        suggestion_jobs(
-            digests, notices, settings.scheduler.sweep_s, settings.scheduler.outbox_poll_s
-        )
-    )
+    scheduler.job_factories.append(suggestion_jobs(digests, settings.scheduler.sweep_s))
     # --- end suggestions ---
     return Runtime(
         settings,

@@ -628,3 +628,28 @@ async def test_sealed_notices_retry_drop_and_never_name_the_author(
         assert "under review" in (fake.last_message(aisha).text or "")
     async with db.session() as session:
         assert await session.scalar(select(SealedNotice.id)) is None
+
+
+async def test_running_fidelio_delivers_sealed_notices_in_the_background(
+    db: Database, clock: ManualClock, database_url: str, fake: FakeTelegramServer
+) -> None:
+    """With the scheduler and the outbox running (as `fidelio run`), nobody drives delivery."""
+    from bot.suggestions.service import SuggestionService
+
+    await load_demo(db, clock)
+    clock.set(START)
+    people = await link_all(db, fake, clock)
+    settings = settings_for(
+        database_url, telegram=telegram_section(fake), suggestions={"digest_enabled": False}
+    )
+    async with running(settings, clock) as runtime:
+        assert runtime.scheduler.active
+        service = SuggestionService(settings, clock)
+        async with db.session() as session:
+            author = await session.get(Person, people[AISHA].id)
+            hr = await session.get(Person, people[HR].id)
+            assert author is not None and hr is not None
+            made = await service.create(session, author, "Idea", "other", True)
+            await service.reply(session, hr, made, "We like it.")
+        received = await fake.wait_for_messages(uid(people[AISHA].id), 1, timeout=10)
+        assert "We like it." in (received[0].text or "")

@@ -5,13 +5,15 @@ up, the message rendered and sent through the one sender, and the row deleted. P
 simple, these are few): 429 waits the platform's delay; a transient failure or no reachable
 account is retried with backoff up to ``outbox.max_attempts``; a permanent failure, a token
 that no longer opens, or an unknown outcome (timeout: at most once, unlike the outbox, since
-the row must not outlive its purpose) drops the notice. Runs on the scheduler, so only the
-instance holding the scheduler lock sends them.
+the row must not outlive its purpose) drops the notice. :meth:`SealedNotices.run_forever`
+polls beside the outbox, and sends only in the instance that holds the scheduler lock.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -74,6 +76,21 @@ class SealedNotices:
             except Exception:
                 log.exception("sealed notice %s: delivery failed", notice.id)
         return stats
+
+    async def run_forever(self, stop: asyncio.Event, active: Callable[[], bool]) -> None:
+        """Poll every ``scheduler.outbox_poll_s`` until ``stop`` is set; only while
+        ``active()`` (this instance holds the scheduler lock), so nothing is sent twice."""
+        poll = self.settings.scheduler.outbox_poll_s
+        while not stop.is_set():
+            if active():
+                try:
+                    await self.run_once()
+                except Exception:
+                    log.exception("sealed notices: a round failed; retrying in %.1fs", poll)
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=poll)
+            except TimeoutError:
+                pass
 
     async def _deliver(self, notice: SealedNotice, stats: NoticeStats) -> None:
         person_id = self.sealer.open(notice.token, NOTICE_PURPOSE)
