@@ -45,6 +45,9 @@ class Runtime:
     channels: dict[str, Any] = field(default_factory=dict)
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     stop_event: asyncio.Event = field(default_factory=asyncio.Event)
+    # --- suggestions ---
+    suggestion_digests: Any = None
+    sealed_notices: Any = None
 
     async def start(
         self, *, console: bool = False, sync_slack: bool = True, background: bool = True
@@ -66,6 +69,14 @@ class Runtime:
         if background:
             await self.scheduler.start()
             self.tasks.append(asyncio.create_task(self.outbox.run_forever(self.stop_event)))
+            if self.sealed_notices is not None:  # suggestions: messages for anonymous authors
+                self.tasks.append(
+                    asyncio.create_task(
+                        self.sealed_notices.run_forever(
+                            self.stop_event, lambda: self.scheduler.active
+                        )
+                    )
+                )
         log.info(
             "Fidelio started: channels=%s, scheduler=%s, outbox polling every %.1fs, database=%s",
             ", ".join(started + (["console"] if console else [])) or "none",
@@ -136,6 +147,15 @@ def build_runtime(
     scheduler = Scheduler(settings, db, clock)
     scheduler.job_factories.append(briefing_jobs(briefings, settings.scheduler.sweep_s))
     scheduler.job_factories.append(survey_jobs(surveys, settings.scheduler.sweep_s))
+    # --- suggestions ---
+    from bot.suggestions.digest import DigestService
+    from bot.suggestions.notices import SealedNotices
+    from scheduler.suggestions import suggestion_jobs
+
+    digests = DigestService(settings, db, clock)
+    notices = SealedNotices(settings, db, sender, renderer, clock)
+    scheduler.job_factories.append(suggestion_jobs(digests, settings.scheduler.sweep_s))
+    # --- end suggestions ---
     return Runtime(
         settings,
         clock,
@@ -148,6 +168,8 @@ def build_runtime(
         briefings,
         surveys,
         channels,
+        suggestion_digests=digests,
+        sealed_notices=notices,
     )
 
 

@@ -1151,6 +1151,12 @@ def survey_preview(
     print(text.rstrip("\n"))
 
 
+# --- suggestions ---
+from bot.cli_suggestions import suggestions_app  # noqa: E402
+
+app.add_typer(suggestions_app, name="suggestions")
+
+
 def main() -> None:
     app()
 

@@ -25,6 +25,8 @@ class CommandInvoked:
     event_id: str
     command: str
     args: str = ""
+    #: Slack's trigger id (slash commands): lets a reply open a modal form.
+    trigger: str | None = None
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,11 @@ class FormField:
     multiline: bool = True
     max_length: int = 2000
     initial: str = ""
+    #: text | select (one of ``options``) | checkbox (any of ``options``)
+    kind: str = "text"
+    #: (value, label) pairs for select and checkbox fields.
+    options: tuple[tuple[str, str], ...] = ()
+    optional: bool = False
 
 
 @dataclass(frozen=True)

@@ -14,4 +14,8 @@ def build_registry() -> Registry:
     briefings.register(registry)
     pulse.register(registry)
     admin.register(registry)
+    # --- suggestions ---
+    from handlers import suggestions
+
+    suggestions.register(registry)
     return registry

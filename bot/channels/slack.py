@@ -268,7 +268,13 @@ class SlackChannel:
         name = head.lstrip("/").lower() or "help"
         event_id = "command:" + str(command.get("trigger_id") or command.get("command_ts", ""))
         await self._dispatch(
-            CommandInvoked(self._user(user_id, address), event_id, name, rest.strip())
+            CommandInvoked(
+                self._user(user_id, address),
+                event_id,
+                name,
+                rest.strip(),
+                trigger=command.get("trigger_id"),
+            )
         )
 
     async def _on_action(
@@ -383,19 +389,41 @@ class SlackChannel:
                     "type": "input",
                     "block_id": f"block_{field.id}",
                     "label": {"type": "plain_text", "text": field.label[:2000]},
-                    "element": {
-                        "type": "plain_text_input",
-                        "action_id": field.id,
-                        "multiline": field.multiline,
-                        "max_length": field.max_length,
-                        **({"initial_value": field.initial} if field.initial else {}),
-                    },
+                    "optional": bool(getattr(field, "optional", False)),
+                    "element": _form_element(field),
                 }
                 for field in form.fields
             ],
         }
         async with _translate_errors():
             await self.client.views_open(trigger_id=trigger, view=view)
+
+
+def _form_element(field: Any) -> dict[str, Any]:
+    """The Block Kit input element for a bot.replies.FormField (text, select, checkbox)."""
+    kind = getattr(field, "kind", "text")
+    if kind in ("select", "checkbox"):
+        options = [
+            {"text": {"type": "plain_text", "text": label[:75]}, "value": value}
+            for value, label in field.options
+        ]
+        chosen = [o for o in options if o["value"] == field.initial]
+        if kind == "select":
+            element = {"type": "static_select", "action_id": field.id, "options": options}
+            if chosen:
+                element["initial_option"] = chosen[0]
+            return element
+        element = {"type": "checkboxes", "action_id": field.id, "options": options}
+        if chosen:
+            element["initial_options"] = chosen
+        return element
+    return {
+        "type": "plain_text_input",
+        "action_id": field.id,
+        "multiline": field.multiline,
+        "max_length": field.max_length,
+        **({"initial_value": field.initial} if field.initial else {}),
+    }
 
 
 def _chunks(text: str, limit: int) -> list[str]:

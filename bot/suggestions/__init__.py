@@ -1,0 +1,1 @@
+"""Suggestions: an idea box in chat that closes the loop (named or anonymous, answerable)."""

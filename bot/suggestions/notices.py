@@ -1,0 +1,178 @@
+"""Delivering sealed notices: messages for anonymous authors.
+
+The recipient is opened from the notice's sealed token in memory, their chat address looked
+up, the message rendered and sent through the one sender, and the row deleted. Policy (kept
+simple, these are few): 429 waits the platform's delay; a transient failure or no reachable
+account is retried with backoff up to ``outbox.max_attempts``; a permanent failure, a token
+that no longer opens, or an unknown outcome (timeout: at most once, unlike the outbox, since
+the row must not outlive its purpose) drops the notice. :meth:`SealedNotices.run_forever`
+polls beside the outbox, and sends only in the instance that holds the scheduler lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import delete, select, update
+
+from bot.channels.port import Address, PermanentFailure, RateLimited, SendError, UnknownOutcome
+from bot.clock import Clock
+from bot.config import Settings
+from bot.db.models import ChannelIdentity, Person, SealedNotice
+from bot.db.session import Database
+from bot.outbox import CHANNEL_PREFERENCE
+from bot.render import Renderer
+from bot.replies import Reply, ReplyButton
+from bot.sender import Sender
+from bot.suggestions.seal import NOTICE_PURPOSE, Sealer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class NoticeStats:
+    sent: int = 0
+    retried: int = 0
+    dropped: int = 0
+
+
+class SealedNotices:
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        sender: Sender,
+        renderer: Renderer,
+        clock: Clock,
+    ):
+        self.settings = settings
+        self.db = db
+        self.sender = sender
+        self.renderer = renderer
+        self.clock = clock
+        self.sealer = Sealer(settings.security.secret_key.get_secret_value())
+
+    async def run_once(self, limit: int = 50) -> NoticeStats:
+        """Send every due notice (up to ``limit``)."""
+        stats = NoticeStats()
+        now = self.clock.now()
+        async with self.db.session() as session:
+            due = list(
+                await session.scalars(
+                    select(SealedNotice)
+                    .where(SealedNotice.not_before <= now)
+                    .order_by(SealedNotice.id)
+                    .limit(limit)
+                )
+            )
+            session.expunge_all()
+        for notice in due:
+            try:
+                await self._deliver(notice, stats)
+            except Exception:
+                log.exception("sealed notice %s: delivery failed", notice.id)
+        return stats
+
+    async def run_forever(self, stop: asyncio.Event, active: Callable[[], bool]) -> None:
+        """Poll every ``scheduler.outbox_poll_s`` until ``stop`` is set; only while
+        ``active()`` (this instance holds the scheduler lock), so nothing is sent twice."""
+        poll = self.settings.scheduler.outbox_poll_s
+        while not stop.is_set():
+            if active():
+                try:
+                    await self.run_once()
+                except Exception:
+                    log.exception("sealed notices: a round failed; retrying in %.1fs", poll)
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=poll)
+            except TimeoutError:
+                pass
+
+    async def _deliver(self, notice: SealedNotice, stats: NoticeStats) -> None:
+        person_id = self.sealer.open(notice.token, NOTICE_PURPOSE)
+        if person_id is None:
+            log.warning("sealed notice %s: the token does not open; dropped", notice.id)
+            await self._drop(notice.id, stats)
+            return
+        async with self.db.session() as session:
+            person = await session.get(Person, person_id)
+            identities = {
+                row.channel.value: row.address
+                for row in await session.scalars(
+                    select(ChannelIdentity).where(ChannelIdentity.person_id == person_id)
+                )
+                if row.address
+            }
+        if person is None or not person.is_active(self.clock.now().date()):
+            await self._drop(notice.id, stats)
+            return
+        address = next(
+            (
+                Address(c.value, identities[c.value])
+                for c in CHANNEL_PREFERENCE
+                if c.value in identities and c.value in self.sender.ports
+            ),
+            None,
+        )
+        if address is None:
+            await self._retry(notice, "no reachable chat account", stats)
+            return
+        reply = Reply(
+            notice.template, dict(notice.context), tuple(ReplyButton(*b) for b in notice.buttons)
+        )
+        message = self.renderer.render(reply, person.locale, address.channel, person.timezone)
+        try:
+            await self.sender.send(address, message)
+        except RateLimited as exc:
+            await self._later(notice.id, timedelta(seconds=exc.retry_after), str(exc))
+            stats.retried += 1
+            return
+        except (PermanentFailure, UnknownOutcome) as exc:
+            log.warning("sealed notice %s: %s; dropped", notice.id, exc)
+            await self._drop(notice.id, stats)
+            return
+        except SendError as exc:
+            await self._retry(notice, str(exc), stats)
+            return
+        await self._drop(notice.id, stats, sent=True)
+
+    async def _drop(self, notice_id: int, stats: NoticeStats, *, sent: bool = False) -> None:
+        async with self.db.session(queue_writes=True) as session:
+            await session.execute(delete(SealedNotice).where(SealedNotice.id == notice_id))
+        if sent:
+            stats.sent += 1
+        else:
+            stats.dropped += 1
+
+    async def _retry(self, notice: SealedNotice, error: str, stats: NoticeStats) -> None:
+        attempts = notice.attempts + 1
+        if attempts >= self.settings.outbox.max_attempts:
+            log.warning(
+                "sealed notice %s: gave up after %d attempts: %s", notice.id, attempts, error
+            )
+            await self._drop(notice.id, stats)
+            return
+        backoff = min(
+            self.settings.outbox.backoff_base_s * (2 ** (attempts - 1)),
+            self.settings.outbox.backoff_max_s,
+        )
+        await self._later(notice.id, timedelta(seconds=backoff), error, attempts)
+        stats.retried += 1
+
+    async def _later(
+        self, notice_id: int, delay: timedelta, error: str, attempts: int | None = None
+    ) -> None:
+        values: dict[str, object] = {
+            "not_before": self.clock.now() + delay,
+            "last_error": error[:500],
+        }
+        if attempts is not None:
+            values["attempts"] = attempts
+        async with self.db.session(queue_writes=True) as session:
+            await session.execute(
+                update(SealedNotice).where(SealedNotice.id == notice_id).values(**values)
+            )

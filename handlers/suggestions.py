@@ -1,0 +1,660 @@
+"""Suggestions in chat: sending (guided, one-line or a Slack form), supporting published
+ideas, answering a follow-up question, and triage for HR and managers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from bot.db.models import ConversationState, Person, Role, Suggestion, SuggestionStatus, Team
+from bot.errors import UserFacingError
+from bot.handling import MANAGERS, HandlerContext, Registry
+from bot.replies import FormField, FormSpec, Reply, ReplyButton
+from bot.suggestions.content import (
+    TRIAGE_STATUSES,
+    category_labels,
+    excerpt,
+    form_text,
+    parse_reference,
+    parse_status,
+    personal_data,
+    redact,
+    reference,
+)
+from bot.suggestions.service import HR_ROLES, Filters, SuggestionService
+
+SUGGEST_FLOW = "suggest"
+ANSWER_FLOW = "sugg_answer"
+TRIAGE_FLOW = "sugg_triage"
+SUGGEST_FORM = "sugg_form"
+ANSWER_FORM = "sugg_answer_form"
+ANONYMOUS_OPTION = "anonymous"
+ANSWER_PURPOSE = "suggestion-answer-state"
+MAX_LIST = 10
+
+
+def register(registry: Registry) -> None:
+    registry.command("suggest", summary="help/suggest", aliases=("suggerisci", "idea"))(suggest)
+    registry.command("ideas", summary="help/ideas", aliases=("idee",))(ideas)
+    registry.command("mysuggestions", summary="help/mysuggestions", aliases=("miei",))(mine)
+    registry.command(
+        "suggestions", summary="help/suggestions", roles=MANAGERS, aliases=("suggerimenti",)
+    )(suggestions)
+    registry.command(
+        "suggestion", summary="help/suggestion", roles=MANAGERS, aliases=("suggerimento",)
+    )(suggestion)
+    registry.button("sugg_pd")(personal_data_choice)
+    registry.button("sugg_cat")(category_chosen)
+    registry.button("sugg_anon")(anonymity_chosen)
+    registry.button("sugg_form")(open_form)
+    registry.button("sugg_vote")(vote)
+    registry.button("sugg_answer")(answer_button)
+    registry.button("sugg_show", roles=MANAGERS)(show_button)
+    registry.button("sugg_st", roles=MANAGERS)(status_button)
+    registry.button("sugg_act", roles=MANAGERS)(action_button)
+    registry.flows[SUGGEST_FLOW] = suggest_text
+    registry.flows[ANSWER_FLOW] = answer_text
+    registry.flows[TRIAGE_FLOW] = triage_text
+    registry.forms[SUGGEST_FORM] = form_submitted
+    registry.forms[ANSWER_FORM] = answer_form_submitted
+
+
+def _service(ctx: HandlerContext) -> SuggestionService:
+    return SuggestionService(ctx.settings, ctx.clock)
+
+
+async def _set_state(ctx: HandlerContext, flow: str, data: dict[str, Any]) -> None:
+    state = await ctx.conversation_state()
+    if state is None:
+        ctx.session.add(
+            ConversationState(
+                person_id=ctx.person.id, flow=flow, data=data, updated_at=ctx.clock.now()
+            )
+        )
+    else:
+        state.flow, state.data, state.updated_at = flow, dict(data), ctx.clock.now()
+    await ctx.session.flush()
+
+
+async def _state(ctx: HandlerContext, flow: str) -> ConversationState | None:
+    state = await ctx.conversation_state()
+    return state if state is not None and state.flow == flow else None
+
+
+async def _clear(ctx: HandlerContext) -> None:
+    state = await ctx.conversation_state()
+    if state is not None:
+        await ctx.session.delete(state)
+        await ctx.session.flush()
+
+
+def _trigger(ctx: HandlerContext) -> str | None:
+    return getattr(ctx.event, "trigger", None)
+
+
+# --- sending ----------------------------------------------------------------------------------
+
+
+async def suggest(ctx: HandlerContext) -> Reply:
+    """``suggest [text]``: a short guided conversation (or a form on Slack)."""
+    text = ctx.args.strip()
+    if ctx.channel == "slack" and not text and _trigger(ctx):
+        # Typing stays possible: the state waits for text should the form not open.
+        await _set_state(ctx, SUGGEST_FLOW, {"step": "text"})
+        return _form_reply(ctx, {})
+    if not text:
+        await _set_state(ctx, SUGGEST_FLOW, {"step": "text"})
+        return _text_prompt(ctx)
+    return await _advance(ctx, {"text": text})
+
+
+def _text_prompt(ctx: HandlerContext, current: str = "") -> Reply:
+    buttons: tuple[ReplyButton, ...] = ()
+    if ctx.channel == "slack":
+        buttons = (ReplyButton("sugg_form", "sugg_form", ""),)
+    return Reply(
+        "suggestions/prompt_text",
+        {"current": current, "limit": ctx.settings.suggestions.max_length},
+        buttons,
+    )
+
+
+async def _advance(ctx: HandlerContext, data: dict[str, Any]) -> Reply:
+    """Ask for what is missing (text, a look at personal data, category, anonymity); save
+    when nothing is."""
+    text = str(data.get("text") or "").strip()
+    limit = ctx.settings.suggestions.max_length
+    if not text:
+        await _set_state(ctx, SUGGEST_FLOW, {**data, "step": "text"})
+        return _text_prompt(ctx)
+    if len(text) > limit:
+        await _set_state(ctx, SUGGEST_FLOW, {**data, "step": "text", "text": ""})
+        return Reply("suggestions/too_long", {"length": len(text), "limit": limit})
+    if not data.get("checked"):
+        findings = personal_data(text)
+        if findings:
+            await _set_state(ctx, SUGGEST_FLOW, {**data, "step": "pd"})
+            return Reply(
+                "suggestions/personal_data",
+                {"findings": [{"kind": f.kind, "text": f.text} for f in findings]},
+                (
+                    ReplyButton("sugg_edit", "sugg_pd", "edit"),
+                    ReplyButton("sugg_redact", "sugg_pd", "redact"),
+                    ReplyButton("sugg_send_as_is", "sugg_pd", "keep"),
+                ),
+            )
+        data = {**data, "checked": True}
+    category = data.get("category")
+    if not category or ctx.settings.suggestions.category(str(category)) is None:
+        await _set_state(ctx, SUGGEST_FLOW, {**data, "step": "category"})
+        labels = category_labels(ctx.settings.suggestions, ctx.locale)
+        return Reply(
+            "suggestions/choose_category",
+            {"excerpt": excerpt(text)},
+            tuple(ReplyButton(label, "sugg_cat", cid) for cid, label in labels.items()),
+        )
+    if data.get("anonymous") is None:
+        await _set_state(ctx, SUGGEST_FLOW, {**data, "step": "anonymity"})
+        return Reply(
+            "suggestions/choose_anonymity",
+            {"k": ctx.settings.suggestions.min_team},
+            (
+                ReplyButton("sugg_named", "sugg_anon", "0"),
+                ReplyButton("sugg_anonymous", "sugg_anon", "1"),
+            ),
+        )
+    await _clear(ctx)
+    anonymous = bool(data["anonymous"])
+    created = await _service(ctx).create(ctx.session, ctx.person, text, str(category), anonymous)
+    team = await ctx.session.get(Team, created.team_id) if created.team_id else None
+    return Reply(
+        "suggestions/sent",
+        {
+            "reference": reference(created.id),
+            "anonymous": anonymous,
+            "category": category_labels(ctx.settings.suggestions, ctx.locale)[str(category)],
+            "team": team.name if team else "",
+            "own_team": created.team_id == ctx.person.team_id,
+        },
+    )
+
+
+async def _draft(ctx: HandlerContext) -> dict[str, Any]:
+    state = await _state(ctx, SUGGEST_FLOW)
+    if state is None:
+        raise UserFacingError("errors/stale_button")
+    return dict(state.data)
+
+
+async def suggest_text(ctx: HandlerContext) -> Reply:
+    """Typed text while sending a suggestion."""
+    data = await _draft(ctx)
+    if data.get("step") == "text":
+        return await _advance(ctx, {**data, "text": ctx.args.strip(), "checked": False})
+    # A message while a button is expected: ask again.
+    return await _advance(ctx, data)
+
+
+async def personal_data_choice(ctx: HandlerContext) -> Reply:
+    data = await _draft(ctx)
+    if data.get("step") != "pd":
+        raise UserFacingError("errors/stale_button")
+    choice = ctx.args
+    if choice == "edit":
+        current = str(data.get("text") or "")
+        await _set_state(ctx, SUGGEST_FLOW, {**data, "step": "text"})
+        if ctx.channel == "slack" and _trigger(ctx):
+            return _form_reply(ctx, data)
+        return _text_prompt(ctx, current)
+    if choice == "redact":
+        return await _advance(ctx, {**data, "text": redact(str(data["text"])), "checked": True})
+    if choice == "keep":
+        return await _advance(ctx, {**data, "checked": True})
+    raise UserFacingError("errors/stale_button")
+
+
+async def category_chosen(ctx: HandlerContext) -> Reply:
+    data = await _draft(ctx)
+    if ctx.settings.suggestions.category(ctx.args) is None:
+        raise UserFacingError("errors/stale_button")
+    return await _advance(ctx, {**data, "category": ctx.args})
+
+
+async def anonymity_chosen(ctx: HandlerContext) -> Reply:
+    data = await _draft(ctx)
+    if ctx.args not in ("0", "1") or not data.get("category"):
+        raise UserFacingError("errors/stale_button")
+    return await _advance(ctx, {**data, "anonymous": ctx.args == "1"})
+
+
+def _form_reply(ctx: HandlerContext, data: dict[str, Any]) -> Reply:
+    """The Slack modal: text, category, an "anonymous" checkbox. Its text (the prompt) is
+    sent instead when the form cannot be opened."""
+    locale = ctx.locale
+    labels = category_labels(ctx.settings.suggestions, locale)
+    return Reply(
+        "suggestions/prompt_text",
+        {"current": str(data.get("text") or ""), "limit": ctx.settings.suggestions.max_length},
+        form=FormSpec(
+            form=SUGGEST_FORM,
+            title=form_text(locale, "title"),
+            submit=form_text(locale, "submit"),
+            fields=(
+                FormField(
+                    "text",
+                    form_text(locale, "text"),
+                    multiline=True,
+                    max_length=ctx.settings.suggestions.max_length,
+                    initial=str(data.get("text") or ""),
+                ),
+                FormField(
+                    "category",
+                    form_text(locale, "category"),
+                    kind="select",
+                    options=tuple(labels.items()),
+                    initial=str(data.get("category") or ""),
+                ),
+                FormField(
+                    "anonymous",
+                    form_text(locale, "anonymous"),
+                    kind="checkbox",
+                    options=((ANONYMOUS_OPTION, form_text(locale, "anonymous_option")),),
+                    initial=ANONYMOUS_OPTION if data.get("anonymous") else "",
+                    optional=True,
+                ),
+            ),
+        ),
+    )
+
+
+async def open_form(ctx: HandlerContext) -> Reply:
+    state = await _state(ctx, SUGGEST_FLOW)
+    data = dict(state.data) if state else {}
+    await _set_state(ctx, SUGGEST_FLOW, {**data, "step": "text"})
+    return _form_reply(ctx, data)
+
+
+async def form_submitted(ctx: HandlerContext) -> Reply:
+    values = getattr(ctx.event, "values", {}) or {}
+    chosen = values.get("anonymous") or []
+    anonymous = ANONYMOUS_OPTION in (chosen if isinstance(chosen, list) else [chosen])
+    text = values.get("text")
+    category = values.get("category")
+    return await _advance(
+        ctx,
+        {
+            "text": text if isinstance(text, str) else "",
+            "category": category if isinstance(category, str) else None,
+            "anonymous": anonymous,
+            "checked": False,
+        },
+    )
+
+
+async def mine(ctx: HandlerContext) -> Reply:
+    """The person's own suggestions with their status (anonymous ones too, for them only)."""
+    rows = (await _service(ctx).authored_by(ctx.session, ctx.person))[:MAX_LIST]
+    labels = category_labels(ctx.settings.suggestions, ctx.locale)
+    return Reply(
+        "suggestions/mine",
+        {
+            "items": [
+                {
+                    "reference": reference(s.id),
+                    "excerpt": excerpt(s.text, 80),
+                    "category": labels.get(s.category, s.category),
+                    "status": s.status.value,
+                    "anonymous": s.anonymous,
+                    "merged_into": reference(s.merged_into_id) if s.merged_into_id else None,
+                }
+                for s in rows
+            ]
+        },
+    )
+
+
+# --- colleagues -------------------------------------------------------------------------------
+
+
+async def ideas(ctx: HandlerContext) -> Reply:
+    """Published suggestions (text only) that colleagues may support."""
+    rows = list(
+        await ctx.session.scalars(
+            select(Suggestion)
+            .where(
+                Suggestion.published_at.is_not(None),
+                Suggestion.status != SuggestionStatus.merged,
+            )
+            .order_by(Suggestion.published_at.desc(), Suggestion.id.desc())
+            .limit(MAX_LIST)
+        )
+    )
+    service = _service(ctx)
+    votes = await service.votes(ctx.session, [s.id for s in rows])
+    labels = category_labels(ctx.settings.suggestions, ctx.locale)
+    return Reply(
+        "suggestions/ideas",
+        {
+            "items": [
+                {
+                    "reference": reference(s.id),
+                    "excerpt": excerpt(s.text, 300),
+                    "category": labels.get(s.category, s.category),
+                    "status": s.status.value,
+                    "votes": votes[s.id],
+                }
+                for s in rows
+            ]
+        },
+        tuple(ReplyButton(f"👍 {reference(s.id)}", "sugg_vote", str(s.id)) for s in rows),
+    )
+
+
+async def vote(ctx: HandlerContext) -> Reply:
+    found = await _suggestion_arg(ctx, ctx.args)
+    added, count, held = await _service(ctx).vote(ctx.session, ctx.person, found)
+    return Reply(
+        "suggestions/voted", {"reference": reference(held.id), "added": added, "votes": count}
+    )
+
+
+async def _suggestion_arg(ctx: HandlerContext, value: str) -> Suggestion:
+    if not value.isdigit():
+        raise UserFacingError("errors/stale_button")
+    found = await ctx.session.get(Suggestion, int(value))
+    if found is None:
+        raise UserFacingError("errors/stale_button")
+    return found
+
+
+# --- the author answers a follow-up question --------------------------------------------------
+
+
+async def answer_button(ctx: HandlerContext) -> Reply:
+    found = await _suggestion_arg(ctx, ctx.args)
+    service = _service(ctx)
+    # Someone else's (or a forged) button: the sealed token does not open to this person.
+    if not service.is_author(found, ctx.person):
+        raise UserFacingError("errors/stale_button")
+    # The state names the suggestion only sealed: no row says whose suggestion it is.
+    await _set_state(
+        ctx, ANSWER_FLOW, {"s": service.sealer.seal_text(found.id, _answer_purpose(ctx))}
+    )
+    form = None
+    if ctx.channel == "slack" and _trigger(ctx):
+        form = FormSpec(
+            form=ANSWER_FORM,
+            title=form_text(ctx.locale, "answer_title"),
+            submit=form_text(ctx.locale, "submit"),
+            fields=(FormField("answer", form_text(ctx.locale, "answer"), max_length=2000),),
+            metadata=str(found.id),
+        )
+    # With a form, this text is sent only if the form cannot be opened.
+    return Reply("suggestions/answer_prompt", {"reference": reference(found.id)}, form=form)
+
+
+def _answer_purpose(ctx: HandlerContext) -> str:
+    return f"{ANSWER_PURPOSE}:{ctx.person.id}"
+
+
+async def _record_answer(ctx: HandlerContext, suggestion_id: int, text: str) -> Reply:
+    found = await ctx.session.get(Suggestion, suggestion_id)
+    if found is None:
+        raise UserFacingError("errors/stale_button")
+    await _service(ctx).answer(ctx.session, ctx.person, found, text)
+    return Reply(
+        "suggestions/answer_sent", {"reference": reference(found.id), "anonymous": found.anonymous}
+    )
+
+
+async def answer_text(ctx: HandlerContext) -> Reply:
+    state = await _state(ctx, ANSWER_FLOW)
+    assert state is not None
+    suggestion_id = _service(ctx).sealer.open_text(state.data.get("s"), _answer_purpose(ctx))
+    await _clear(ctx)
+    if suggestion_id is None:
+        raise UserFacingError("errors/stale_button")
+    return await _record_answer(ctx, suggestion_id, ctx.args)
+
+
+async def answer_form_submitted(ctx: HandlerContext) -> Reply:
+    values = getattr(ctx.event, "values", {}) or {}
+    metadata = str(values.get("_metadata") or "")
+    if not metadata.isdigit():
+        raise UserFacingError("errors/stale_button")
+    if await _state(ctx, ANSWER_FLOW) is not None:
+        await _clear(ctx)
+    answer = values.get("answer")
+    return await _record_answer(ctx, int(metadata), answer if isinstance(answer, str) else "")
+
+
+# --- triage -----------------------------------------------------------------------------------
+
+
+async def suggestions(ctx: HandlerContext) -> Reply:
+    """``suggestions [status] [category] [anonymous|named] [published] [team=NAME]``."""
+    filters = await _filters(ctx, ctx.args)
+    service = _service(ctx)
+    rows = await service.listing(ctx.session, ctx.person, filters)
+    ctx.audit("suggestions.list", filters=ctx.args.strip(), shown=len(rows))
+    return Reply(
+        "suggestions/list",
+        {"items": await _items(ctx, rows), "filters": ctx.args.strip()},
+        tuple(ReplyButton(reference(s.id), "sugg_show", str(s.id)) for s in rows[:MAX_LIST]),
+    )
+
+
+async def _items(ctx: HandlerContext, rows: list[Suggestion]) -> list[dict[str, Any]]:
+    service = _service(ctx)
+    votes = await service.votes(ctx.session, [s.id for s in rows])
+    teams = await service.team_names(ctx.session, [s.team_id for s in rows])
+    labels = category_labels(ctx.settings.suggestions, ctx.locale)
+    return [
+        {
+            "reference": reference(s.id),
+            "excerpt": excerpt(s.text),
+            "status": s.status.value,
+            "category": labels.get(s.category, s.category),
+            "team": teams.get(s.team_id or 0, "-"),
+            "anonymous": s.anonymous,
+            "published": s.published_at is not None,
+            "votes": votes[s.id],
+            "created_at": s.created_at.isoformat(),
+        }
+        for s in rows
+    ]
+
+
+async def _filters(ctx: HandlerContext, args: str) -> Filters:
+    status = category = None
+    anonymous = published = None
+    team_id = None
+    text = args.strip()
+    head, sep, team_name = text.partition("team=")
+    if sep:
+        team_id = await ctx.session.scalar(select(Team.id).where(Team.name == team_name.strip()))
+        if team_id is None:
+            raise UserFacingError("suggestions/unknown_team", team=team_name.strip())
+    for token in head.split():
+        word = token.lower()
+        if parse_status(word) is not None:
+            status = parse_status(word)
+        elif word == "merged":
+            status = SuggestionStatus.merged
+        elif ctx.settings.suggestions.category(word) is not None:
+            category = word
+        elif word in ("anonymous", "anonime", "anonimi"):
+            anonymous = True
+        elif word in ("named", "firmati", "firmate"):
+            anonymous = False
+        elif word in ("published", "pubblicati", "pubblicate"):
+            published = True
+        else:
+            raise UserFacingError(
+                "suggestions/list_usage",
+                given=token,
+                categories=", ".join(c.id for c in ctx.settings.suggestions.categories),
+            )
+    return Filters(
+        status=status,
+        category=category,
+        team_id=team_id,
+        anonymous=anonymous,
+        published=published,
+    )
+
+
+async def _detail(ctx: HandlerContext, found: Suggestion, note: str | None = None) -> Reply:
+    service = _service(ctx)
+    events = await service.history(ctx.session, found.id)
+    names = {}
+    for event in events:
+        if event.actor_id is not None and event.actor_id not in names:
+            actor = await ctx.session.get(Person, event.actor_id)
+            names[event.actor_id] = actor.name if actor else "-"
+    author = None
+    if not found.anonymous and found.author_id is not None:
+        person = await ctx.session.get(Person, found.author_id)
+        author = person.name if person else None
+    item = (await _items(ctx, [found]))[0]
+    buttons = [
+        ReplyButton(f"st_{status.value}", "sugg_st", f"{found.id}.{status.value}")
+        for status in TRIAGE_STATUSES
+        if status not in (found.status, SuggestionStatus.new)
+    ]
+    if found.status == SuggestionStatus.merged:
+        buttons = []
+    buttons.append(ReplyButton("sugg_reply", "sugg_act", f"{found.id}.reply"))
+    if ctx.person.role in HR_ROLES:
+        buttons.append(ReplyButton("sugg_ask", "sugg_act", f"{found.id}.ask"))
+        if found.published_at is None and found.status != SuggestionStatus.merged:
+            buttons.append(ReplyButton("sugg_publish", "sugg_act", f"{found.id}.publish"))
+    return Reply(
+        "suggestions/detail",
+        {
+            **item,
+            "text": found.text,
+            "author": author,
+            "note": note,
+            "merged_into": reference(found.merged_into_id) if found.merged_into_id else None,
+            "events": [
+                {
+                    "kind": e.kind,
+                    "status": e.status.value if e.status else None,
+                    "text": e.text,
+                    "actor": names.get(e.actor_id or 0) if e.actor_id else None,
+                    "at": e.at.isoformat(),
+                }
+                for e in events
+            ],
+        },
+        tuple(buttons),
+    )
+
+
+async def suggestion(ctx: HandlerContext) -> Reply:
+    """``suggestion REF [status STATUS [reason] | decline REASON | reply TEXT | ask TEXT |
+    publish | merge TARGET]``."""
+    ref, _, rest = ctx.args.strip().partition(" ")
+    suggestion_id = parse_reference(ref)
+    if suggestion_id is None:
+        raise UserFacingError("suggestions/usage")
+    service = _service(ctx)
+    found = await service.for_triage(ctx.session, ctx.person, suggestion_id)
+    action, _, text = rest.strip().partition(" ")
+    action, text = action.lower(), text.strip()
+    if not action or action == "show":
+        ctx.audit("suggestion.show", suggestion=found.id)
+        return await _detail(ctx, found)
+    return await _act(ctx, found, action, text)
+
+
+async def _act(ctx: HandlerContext, found: Suggestion, action: str, text: str) -> Reply:
+    service = _service(ctx)
+    ref = reference(found.id)
+    if action in ("status", "stato"):
+        word, _, reason = text.partition(" ")
+        status = parse_status(word)
+        if status is None:
+            raise UserFacingError("suggestions/bad_status", given=word)
+        await service.set_status(ctx.session, ctx.person, found, status, reason)
+        return Reply("suggestions/triaged", {"reference": ref, "kind": "status", "status": status})
+    if parse_status(action) is not None:
+        status = parse_status(action)
+        assert status is not None
+        await service.set_status(ctx.session, ctx.person, found, status, text)
+        return Reply("suggestions/triaged", {"reference": ref, "kind": "status", "status": status})
+    if action in ("reply", "rispondi"):
+        await service.reply(ctx.session, ctx.person, found, text)
+        return Reply("suggestions/triaged", {"reference": ref, "kind": "reply", "status": None})
+    if action in ("ask", "chiedi"):
+        await service.ask(ctx.session, ctx.person, found, text)
+        return Reply("suggestions/triaged", {"reference": ref, "kind": "ask", "status": None})
+    if action in ("publish", "pubblica"):
+        await service.publish(ctx.session, ctx.person, found)
+        return Reply("suggestions/triaged", {"reference": ref, "kind": "publish", "status": None})
+    if action in ("merge", "unisci"):
+        target_id = parse_reference(text.removeprefix("into ").removeprefix("in ").strip())
+        if target_id is None:
+            raise UserFacingError("suggestions/merge_usage")
+        target = await service.for_triage(ctx.session, ctx.person, target_id)
+        votes = await service.merge(ctx.session, ctx.person, found, target)
+        return Reply(
+            "suggestions/merged_done",
+            {"source": ref, "target": reference(target.id), "votes": votes},
+        )
+    raise UserFacingError("suggestions/usage")
+
+
+def _split(value: str) -> tuple[int, str]:
+    sid, _, rest = value.partition(".")
+    if not sid.isdigit() or not rest:
+        raise UserFacingError("errors/stale_button")
+    return int(sid), rest
+
+
+async def show_button(ctx: HandlerContext) -> Reply:
+    if not ctx.args.isdigit():
+        raise UserFacingError("errors/stale_button")
+    found = await _service(ctx).for_triage(ctx.session, ctx.person, int(ctx.args))
+    ctx.audit("suggestion.show", suggestion=found.id)
+    return await _detail(ctx, found)
+
+
+async def status_button(ctx: HandlerContext) -> Reply:
+    sid, word = _split(ctx.args)
+    found = await _service(ctx).for_triage(ctx.session, ctx.person, sid)
+    status = parse_status(word)
+    if status is None:
+        raise UserFacingError("errors/stale_button")
+    if status == SuggestionStatus.declined:
+        await _set_state(ctx, TRIAGE_FLOW, {"sid": found.id, "action": "declined"})
+        return Reply(
+            "suggestions/triage_prompt", {"reference": reference(found.id), "kind": "declined"}
+        )
+    return await _act(ctx, found, status.value, "")
+
+
+async def action_button(ctx: HandlerContext) -> Reply:
+    sid, action = _split(ctx.args)
+    found = await _service(ctx).for_triage(ctx.session, ctx.person, sid)
+    if action == "publish":
+        return await _act(ctx, found, "publish", "")
+    if action not in ("reply", "ask"):
+        raise UserFacingError("errors/stale_button")
+    if action == "ask" and ctx.person.role not in HR_ROLES:
+        raise UserFacingError("errors/not_allowed", command="ask")
+    await _set_state(ctx, TRIAGE_FLOW, {"sid": found.id, "action": action})
+    return Reply("suggestions/triage_prompt", {"reference": reference(found.id), "kind": action})
+
+
+async def triage_text(ctx: HandlerContext) -> Reply:
+    state = await _state(ctx, TRIAGE_FLOW)
+    assert state is not None
+    data = dict(state.data)
+    await _clear(ctx)
+    if ctx.person.role == Role.employee:
+        raise UserFacingError("errors/stale_button")
+    found = await _service(ctx).for_triage(ctx.session, ctx.person, int(data["sid"]))
+    return await _act(ctx, found, str(data["action"]), ctx.args)
