@@ -14,4 +14,8 @@ def build_registry() -> Registry:
     briefings.register(registry)
     pulse.register(registry)
     admin.register(registry)
+    # --- loyalty measurement ---
+    from handlers import summaries
+
+    summaries.register(registry)
     return registry

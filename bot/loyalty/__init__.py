@@ -1,0 +1,1 @@
+"""Internal loyalty measurement (MEASUREMENT.md): metrics, anonymity, summaries, charts."""
