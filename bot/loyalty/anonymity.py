@@ -99,6 +99,25 @@ class Rules:
         return all(size >= self.k for size in cells([*shown, new], counts))
 
 
+    def may_release(
+        self,
+        shown: Sequence[TeamSet],
+        group: TeamSet,
+        parent: TeamSet | None,
+        counts: Mapping[int, int],
+    ) -> bool:
+        """Rules 1, 2 and 4 for one group of one round: ``counts`` are people per team,
+        ``parent`` the teams of the group's parent (None at the top)."""
+        n = sum(counts.get(team, 0) for team in group)
+        if not self.group_ok(n):
+            return False
+        if parent is not None:
+            parent_n = sum(counts.get(team, 0) for team in parent)
+            if not self.remainder_ok(parent_n, n):
+                return False
+        return self.history_ok(shown, group, counts)
+
+
 def cells(sets: Sequence[TeamSet], counts: Mapping[int, int]) -> list[int]:
     """Sizes of the non-empty cells that ``sets`` cut their union into: people are in the
     same cell when they belong to exactly the same sets."""

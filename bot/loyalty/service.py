@@ -343,6 +343,7 @@ class LoyaltyService:
         everything = set(tree.names)
         atoms = await self.atoms(session, rounds, None if needed >= everything else needed)
         invited = await _invited(session, round_ids, scope.team_ids)
+        grouped = _by_round(atoms)
 
         figures: list[RoundFigures] = []
         pooled: dict[str, ItemSums] = {}
@@ -351,22 +352,18 @@ class LoyaltyService:
         for rnd in rounds:
             group = combine(atoms, rnd.id, scope.team_ids)
             shown = history[rnd.id]
-            respondents = _counts(atoms, rnd.id, lambda a: a.people.respondents)
-            n = group.people.respondents
-            ok = rules.group_ok(n) and rules.history_ok(shown, scope.team_ids, respondents)
-            if ok and scope.parent_id is not None:
-                parent_n = combine(atoms, rnd.id, parent_teams).people.respondents
-                ok = rules.remainder_ok(parent_n, n)
-            if not ok:
+            respondents = _counts(grouped[rnd.id], lambda a: a.people.respondents)
+            parent = parent_teams if scope.parent_id is not None else None
+            if not rules.may_release(shown, scope.team_ids, parent, respondents):
                 figures.append(RoundFigures(rnd.id, rnd.label, False))
                 continue
             figures.append(
-                self._round_figures(rnd, group, atoms, shown, scope, invited.get(rnd.id, 0))
+                self._round_figures(rnd, group, grouped, shown, scope, invited.get(rnd.id, 0))
             )
             for key, item in rnd.items.items.items():
                 if item.kind != "likert5" or key not in group.items:
                     continue
-                counts = _counts(atoms, rnd.id, lambda a, key=key: _item_n(a, key))
+                counts = _counts(grouped[rnd.id], lambda a, key=key: _item_n(a, key))
                 if not rules.history_ok(shown, scope.team_ids, counts):
                     continue
                 pooled.setdefault(key, ItemSums()).add(group.items[key])
@@ -401,7 +398,7 @@ class LoyaltyService:
         self,
         rnd: ClosedRound,
         group: Atom,
-        atoms: Atoms,
+        grouped: dict[int, dict[int, Atom]],
         shown: list[TeamSet],
         scope: Scope,
         invited: int,
@@ -413,7 +410,7 @@ class LoyaltyService:
         people = group.people
 
         def releasable(n: int, per_atom: Callable[[Atom], int]) -> bool:
-            counts = _counts(atoms, rnd.id, per_atom)
+            counts = _counts(grouped[rnd.id], per_atom)
             return rules.group_ok(n) and rules.history_ok(shown, scope.team_ids, counts)
 
         out = RoundFigures(
@@ -474,6 +471,7 @@ class LoyaltyService:
         row and cell passes the viewer's history check (rule 4) before it is recorded."""
         tree = await TeamTree.load(session)
         atoms = await self.atoms(session, [round_], None)
+        grouped = _by_round(atoms)
         rules = self.rules
         history = (await shown_sets(session, viewer, [round_.id]))[round_.id]
         dims: dict[str, list[str]] = defaultdict(list)
@@ -481,7 +479,7 @@ class LoyaltyService:
             if item.kind == "likert5":
                 dims[item.dimension].append(key)
         dimensions = sorted(dims)
-        respondents = _counts(atoms, round_.id, lambda a: a.people.respondents)
+        respondents = _counts(grouped[round_.id], lambda a: a.people.respondents)
         subtree_n = {
             t: sum(respondents.get(x, 0) for x in tree.subtree(t)) for t in tree.names
         }
@@ -508,7 +506,7 @@ class LoyaltyService:
                 sums = ItemSums()
                 fav = 0
                 for key in dims[dimension]:
-                    item_counts = _counts(atoms, round_.id, lambda a, key=key: _item_n(a, key))
+                    item_counts = _counts(grouped[round_.id], lambda a, key=key: _item_n(a, key))
                     part = group.items.get(key)
                     if part is None or not rules.history_ok(accepted, teams, item_counts):
                         continue
@@ -522,8 +520,15 @@ class LoyaltyService:
         return names, dimensions, rows
 
 
-def _counts(atoms: Atoms, round_id: int, per_atom: Callable[[Atom], int]) -> dict[int, int]:
-    return {team: per_atom(atom) for (rid, team), atom in atoms.items() if rid == round_id}
+def _counts(by_team: dict[int, Atom], per_atom: Callable[[Atom], int]) -> dict[int, int]:
+    return {team: per_atom(atom) for team, atom in by_team.items()}
+
+
+def _by_round(atoms: Atoms) -> dict[int, dict[int, Atom]]:
+    grouped: dict[int, dict[int, Atom]] = defaultdict(dict)
+    for (rid, team), atom in atoms.items():
+        grouped[rid][team] = atom
+    return grouped
 
 
 def _item_n(atom: Atom, key: str) -> int:
