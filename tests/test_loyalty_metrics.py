@@ -22,8 +22,16 @@ from .harness import REPO, load_demo, make_settings
 from .loyalty_seed import closed_round, schedule_survey
 
 BANK = load_survey_content(REPO / "content" / "surveys").items
-ROUND_ITEMS = ["sat_overall", "intent_stay", "enps", "trust_leadership", "frustration",
-               "growth", "product_nps", "comment"]
+ROUND_ITEMS = [
+    "sat_overall",
+    "intent_stay",
+    "enps",
+    "trust_leadership",
+    "frustration",
+    "growth",
+    "product_nps",
+    "comment",
+]
 
 
 # --- worked checks ----------------------------------------------------------------------------
@@ -62,7 +70,9 @@ def test_enps_definition_and_adjusted_wald() -> None:
     # Clipped to -100..+100.
     low, high = metrics.enps_interval(3, 0, 3)
     assert high <= 100.0 and low > -100.0
-    assert metrics.enps_interval(0, 40, 40)[0] == -100.0 or metrics.enps_interval(0, 40, 40)[0] > -100
+    assert (
+        metrics.enps_interval(0, 40, 40)[0] == -100.0 or metrics.enps_interval(0, 40, 40)[0] > -100
+    )
 
 
 @pytest.mark.parametrize(
@@ -81,14 +91,19 @@ def test_enps_definition_and_adjusted_wald() -> None:
         (3, 2, None, 4, None),  # loose cannon or quiet defector needs A
     ],
 )
-def test_segments(s: int | None, l: int | None, a: int | None, c: int, expected: str | None) -> None:  # noqa: E741
+def test_segments(
+    s: int | None, l: int | None, a: int | None, c: int, expected: str | None
+) -> None:  # noqa: E741
     assert metrics.segment(s, l, a, c) == expected
 
 
 def test_person_index_needs_two_thirds_and_reverses() -> None:
     items = {key: BANK[key] for key in ("sat_overall", "intent_stay", "frustration")}
     # frustration is reverse-keyed: 1 -> 5 -> 100.
-    assert metrics.person_index({"sat_overall": 5, "intent_stay": 3, "frustration": 1}, items) == 250 / 3
+    assert (
+        metrics.person_index({"sat_overall": 5, "intent_stay": 3, "frustration": 1}, items)
+        == 250 / 3
+    )
     # 2 of 3 answered counts; 1 of 3 does not; skipped is missing, never 0.
     assert metrics.person_index({"sat_overall": 5, "intent_stay": 3}, items) == 75.0
     assert metrics.person_index({"sat_overall": 5, "intent_stay": None}, items) is None
@@ -144,7 +159,9 @@ def _random_answers(seed: int):  # type: ignore[no-untyped-def]
     return answers
 
 
-async def test_sql_aggregates_match_the_reference(db: Database, clock: ManualClock, database_url: str) -> None:
+async def test_sql_aggregates_match_the_reference(
+    db: Database, clock: ManualClock, database_url: str
+) -> None:
     settings = make_settings(database_url)
     await load_demo(db, clock)
     campaign = await schedule_survey(settings, db, clock)
@@ -198,8 +215,11 @@ async def test_sql_aggregates_match_the_reference(db: Database, clock: ManualClo
     # Cronbach's alpha over complete answer sets, as pingouin computes it (listwise).
     index_items = RoundItems(round_id, items).index_items
     frame = pd.DataFrame(
-        [[(6 - g[k]) if items[k].reverse else g[k] for k in index_items] for g in given
-         if all(g.get(k) is not None for k in index_items)]
+        [
+            [(6 - g[k]) if items[k].reverse else g[k] for k in index_items]
+            for g in given
+            if all(g.get(k) is not None for k in index_items)
+        ]
     )
     assert group.people.complete_n == len(frame)
     theirs, _ = pingouin.cronbach_alpha(frame)

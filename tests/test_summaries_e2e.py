@@ -28,8 +28,16 @@ from .harness import (
 )
 from .loyalty_seed import closed_round, schedule_survey
 
-ITEMS = ["sat_overall", "intent_stay", "enps", "trust_leadership", "trust_manager",
-         "recognition", "frustration", "comment"]
+ITEMS = [
+    "sat_overall",
+    "intent_stay",
+    "enps",
+    "trust_leadership",
+    "trust_manager",
+    "recognition",
+    "frustration",
+    "comment",
+]
 FAST_RATES = {
     "telegram_per_chat_per_s": 50.0,
     "telegram_global_per_s": 1000.0,
@@ -78,13 +86,22 @@ async def _people(db: Database) -> dict[str, Person]:
         return {p.email: p for p in await session.scalars(select(Person))}
 
 
-async def _link_telegram(db: Database, fake: FakeTelegramServer, clock: ManualClock, *emails: str) -> None:
+async def _link_telegram(
+    db: Database, fake: FakeTelegramServer, clock: ManualClock, *emails: str
+) -> None:
     async with db.session() as session:
         for email in emails:
             person = await session.scalar(select(Person).where(Person.email == email))
             assert person is not None
             fake.add_user(uid(person.id), person.name.split()[0])
-            await link(session, person, ChannelName.telegram, str(uid(person.id)), str(uid(person.id)), clock)
+            await link(
+                session,
+                person,
+                ChannelName.telegram,
+                str(uid(person.id)),
+                str(uid(person.id)),
+                clock,
+            )
 
 
 async def _say(fake: FakeTelegramServer, user: int, text: str, replies: int) -> list[Any]:
@@ -144,8 +161,11 @@ async def test_telegram_manager_gets_text_and_photo_and_is_refused_another_team(
         (HR, "HR & People", "the organisation"),
     ]
     assert {a.actor_label for a in refusals} == {LUCA, AISHA}
-    assert {v.viewer for v in shown} == {f"person:{people[LUCA].id}", f"person:{people[AISHA].id}",
-                                         f"person:{people[HR].id}"}
+    assert {v.viewer for v in shown} == {
+        f"person:{people[LUCA].id}",
+        f"person:{people[AISHA].id}",
+        f"person:{people[HR].id}",
+    }
 
 
 async def test_slack_upload_carries_the_chart(

@@ -88,16 +88,13 @@ class Rules:
         return hidden
 
     # rule 4
-    def history_ok(
-        self, shown: Sequence[TeamSet], new: TeamSet, counts: Mapping[int, int]
-    ) -> bool:
+    def history_ok(self, shown: Sequence[TeamSet], new: TeamSet, counts: Mapping[int, int]) -> bool:
         """May ``new`` be shown to a viewer who was already shown ``shown`` (same round)?
 
         ``counts`` gives the people each team contributes to the figure (respondents, or
         answers to one item). True when every non-empty cell of the sets is at least k.
         """
         return all(size >= self.k for size in cells([*shown, new], counts))
-
 
     def may_release(
         self,

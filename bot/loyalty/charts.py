@@ -43,6 +43,7 @@ def summary_chart(
     """Three panels: index and eNPS over rounds, segment shares, favorable % by dimension."""
     fig, (ax_trend, ax_seg, ax_dim) = plt.subplots(1, 3, figsize=(15, 4.5))
     fig.suptitle(title)
+    fig.subplots_adjust(wspace=0.55)
     xs = list(range(len(trend)))
     ax_trend.plot(
         xs,

@@ -297,7 +297,12 @@ async def fetch_atoms(
     ):
         atom = atoms.setdefault((round_id, team_id), Atom())
         atom.items[item_id] = ItemSums(
-            int(n), int(top2 or 0), int(bottom2 or 0), int(total or 0), int(prom or 0), int(detr or 0)
+            int(n),
+            int(top2 or 0),
+            int(bottom2 or 0),
+            int(total or 0),
+            int(prom or 0),
+            int(detr or 0),
         )
 
     await _fetch_people(
@@ -328,9 +333,7 @@ async def _fetch_people(
     r = Response.__table__.c
     v = r.value_num
     index_items = sorted({key for rnd in rounds for key in rnd.index_items})
-    reverse = sorted(
-        {key for rnd in rounds for key, item in rnd.items.items() if item.reverse}
-    )
+    reverse = sorted({key for rnd in rounds for key, item in rnd.items.items() if item.reverse})
     flipped = case((r.item_id.in_(reverse), 6 - v), else_=v) if reverse else v
     in_index = r.item_id.in_(index_items) if index_items else r.item_id.is_(None)
     item_columns = [

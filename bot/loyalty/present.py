@@ -25,8 +25,10 @@ def _labels_file(path: Path) -> dict[str, str]:
 
 def labels(templates_dir: Path, locale: str) -> dict[str, str]:
     """labels.yaml of ``locale`` over the English one."""
-    return {**_labels_file(templates_dir / "en" / "labels.yaml"),
-            **_labels_file(templates_dir / locale / "labels.yaml")}
+    return {
+        **_labels_file(templates_dir / "en" / "labels.yaml"),
+        **_labels_file(templates_dir / locale / "labels.yaml"),
+    }
 
 
 def dimension_name(texts: dict[str, str], dimension: str) -> str:
@@ -51,7 +53,7 @@ def _range(ci: tuple[float, float] | None, signed: bool = False) -> str:
 def _change(change: Change | None) -> dict[str, Any] | None:
     if change is None:
         return None
-    return {"delta": _num(change.delta, signed=True), "clear": change.clear}
+    return {"delta": _num(change.delta, signed=True), "beyond_noise": change.clear}
 
 
 def scope_name(summary_scope: Any, locale: str) -> str:

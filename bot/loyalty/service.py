@@ -383,11 +383,15 @@ class LoyaltyService:
             previous=previous,
             dimensions=self._dimensions(pooled, pooled_reverse, dimension_of),
             index_change=_change(
-                headline.index, previous and previous.index, headline.index_se,
+                headline.index,
+                previous and previous.index,
+                headline.index_se,
                 previous and previous.index_se,
             ),
             enps_change=_change(
-                headline.enps, previous and previous.enps, headline.enps_se(),
+                headline.enps,
+                previous and previous.enps,
+                headline.enps_se(),
                 previous and previous.enps_se(),
             ),
             precise_from=self.config.precise_from,
@@ -480,9 +484,7 @@ class LoyaltyService:
                 dims[item.dimension].append(key)
         dimensions = sorted(dims)
         respondents = _counts(grouped[round_.id], lambda a: a.people.respondents)
-        subtree_n = {
-            t: sum(respondents.get(x, 0) for x in tree.subtree(t)) for t in tree.names
-        }
+        subtree_n = {t: sum(respondents.get(x, 0) for x in tree.subtree(t)) for t in tree.names}
         hidden: set[int] = set()
         total = sum(respondents.values())
         siblings: dict[int | None, dict[int, int]] = defaultdict(dict)
