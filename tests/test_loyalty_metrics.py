@@ -76,7 +76,7 @@ def test_enps_definition_and_adjusted_wald() -> None:
 
 
 @pytest.mark.parametrize(
-    ("s", "l", "a", "c", "expected"),
+    ("sat", "stay", "a", "c", "expected"),
     [
         (4, 4, 3, 4, "apostle"),
         (5, 5, None, 4, "apostle"),
@@ -92,9 +92,9 @@ def test_enps_definition_and_adjusted_wald() -> None:
     ],
 )
 def test_segments(
-    s: int | None, l: int | None, a: int | None, c: int, expected: str | None
-) -> None:  # noqa: E741
-    assert metrics.segment(s, l, a, c) == expected
+    sat: int | None, stay: int | None, a: int | None, c: int, expected: str | None
+) -> None:
+    assert metrics.segment(sat, stay, a, c) == expected
 
 
 def test_person_index_needs_two_thirds_and_reverses() -> None:
