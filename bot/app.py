@@ -136,6 +136,13 @@ def build_runtime(
     scheduler = Scheduler(settings, db, clock)
     scheduler.job_factories.append(briefing_jobs(briefings, settings.scheduler.sweep_s))
     scheduler.job_factories.append(survey_jobs(surveys, settings.scheduler.sweep_s))
+    # --- loyalty measurement: summaries sent unasked after each round closes ---
+    from bot.loyalty.digest import DigestService
+    from scheduler.loyalty import digest_jobs
+
+    scheduler.job_factories.append(
+        digest_jobs(DigestService(settings, db, clock), settings.scheduler.sweep_s)
+    )
     return Runtime(
         settings,
         clock,

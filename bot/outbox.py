@@ -19,6 +19,7 @@ Policy (also in README, "Delivery guarantees"):
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import logging
 from collections.abc import Sequence
@@ -52,6 +53,9 @@ log = logging.getLogger(__name__)
 LEASE = timedelta(minutes=2)
 #: Longest an outcome waits for others to share its transaction (see _Journal).
 JOURNAL_LINGER = 0.05
+#: Context keys under which an image (a chart) is stored with its delivery.
+IMAGE_KEY = "_image_png_base64"
+IMAGE_NAME_KEY = "_image_name"
 #: Preferred channel when a person has several accounts.
 CHANNEL_PREFERENCE = (ChannelName.slack, ChannelName.telegram, ChannelName.console)
 
@@ -67,12 +71,20 @@ async def enqueue(
     not_before: datetime | None = None,
 ) -> bool:
     """Queue one message for one person; returns False if ``key`` was already queued."""
+    context = reply.context
+    if reply.image is not None:
+        # A chart travels with its delivery (base64 in the context), restored by _load.
+        context = {
+            **context,
+            IMAGE_KEY: base64.b64encode(reply.image).decode(),
+            IMAGE_NAME_KEY: reply.image_name,
+        }
     values: dict[str, Any] = {
         "key": key,
         "person_id": person_id,
         "purpose": purpose,
         "template": reply.template,
-        "context": reply.context,
+        "context": context,
         "buttons": [[b.label, b.action, b.value] for b in reply.buttons],
         "status": DeliveryStatus.pending,
         "attempts": 0,
@@ -323,8 +335,15 @@ class OutboxDispatcher:
             row = rows.get(delivery_id)
             if row is None:  # deleted since it was selected (its person was removed)
                 continue
+            context = dict(row.context)
+            image = context.pop(IMAGE_KEY, None)
+            name = context.pop(IMAGE_NAME_KEY, "chart.png")
             reply = Reply(
-                row.template, dict(row.context), tuple(ReplyButton(*b) for b in row.buttons)
+                row.template,
+                context,
+                tuple(ReplyButton(*b) for b in row.buttons),
+                image=base64.b64decode(image) if image else None,
+                image_name=name,
             )
             address = (
                 self._address(addresses.get(row.person_id, {})) if row.found is not None else None

@@ -11,7 +11,7 @@ from datetime import date
 from bot.db.models import Role
 from bot.errors import UserFacingError
 from bot.handling import EVERYONE, HandlerContext, Registry
-from bot.loyalty.present import labels, scope_name, summary_context, summary_png
+from bot.loyalty.present import labels, scope_name, summary_replies
 from bot.loyalty.service import (
     LoyaltyService,
     NoClosedRounds,
@@ -111,19 +111,3 @@ async def summary(ctx: HandlerContext) -> list[Reply]:
     if shown is not None:
         replies.extend(summary_replies(shown, ctx.locale, texts))
     return replies
-
-
-def summary_replies(
-    shown: Summary, locale: str, texts: dict[str, str], digest: str | None = None
-) -> list[Reply]:
-    """The text and the chart of one summary."""
-    context = summary_context(shown, locale, texts)
-    return [
-        Reply("summaries/summary", {**context, "digest": digest}),
-        Reply(
-            "summaries/chart",
-            {"scope": context["scope"]},
-            image=summary_png(shown, locale, texts),
-            image_name="loyalty-summary.png",
-        ),
-    ]

@@ -11,6 +11,7 @@ import yaml
 from bot.loyalty.charts import TrendPoint, heatmap_chart, summary_chart
 from bot.loyalty.metrics import SEGMENTS
 from bot.loyalty.service import Change, Summary
+from bot.replies import Reply
 
 ORG_NAME = {"en": "the organisation", "it": "l'organizzazione"}
 
@@ -141,3 +142,19 @@ def heatmap_png(
         title=texts.get("chart.heatmap", "heatmap"),
         labels=chart_labels(texts),
     )
+
+
+def summary_replies(
+    shown: Summary, locale: str, texts: dict[str, str], digest: str | None = None
+) -> list[Reply]:
+    """The text and the chart of one summary."""
+    context = summary_context(shown, locale, texts)
+    return [
+        Reply("summaries/summary", {**context, "digest": digest}),
+        Reply(
+            "summaries/chart",
+            {"scope": context["scope"]},
+            image=summary_png(shown, locale, texts),
+            image_name="loyalty-summary.png",
+        ),
+    ]
