@@ -1149,6 +1149,12 @@ def survey_preview(
     print(text.rstrip("\n"))
 
 
+# --- loyalty reports (bot/cli_report.py) ---
+from bot.cli_report import report_app  # noqa: E402
+
+app.add_typer(report_app, name="report")
+
+
 def main() -> None:
     app()
 
