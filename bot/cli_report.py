@@ -109,7 +109,7 @@ async def _report(
         settings.organisation.default_timezone,
     )
     texts = labels(settings.content_dir / "templates", locale)
-    service = LoyaltyService(settings)
+    service = LoyaltyService(settings, alpha_every_round=True)
     clock = SystemClock()
     actor = f"cli:{getpass.getuser()}"
     db = Database(settings.database.url)

@@ -258,10 +258,13 @@ async def fetch_atoms(
     stay_item: str,
     enps_item: str,
     satisfied_from: int,
+    alpha_rounds: Iterable[int] | None = None,
 ) -> Atoms:
     """Per (round, team) sums for ``rounds``, restricted to ``team_ids`` (None = every team).
 
-    Two grouped queries over ``responses``; nothing per person leaves the database.
+    Grouped queries over ``responses``; nothing per person leaves the database. The item
+    sums Cronbach's alpha needs are computed for ``alpha_rounds`` only (None = every round):
+    they cost a column pair per index item, and a summary shows alpha for its latest round.
     """
     atoms: Atoms = {}
     if not rounds:
@@ -314,7 +317,23 @@ async def fetch_atoms(
         stay_item=stay_item,
         enps_item=enps_item,
         satisfied_from=satisfied_from,
+        with_items=False,
     )
+    wanted = None if alpha_rounds is None else set(alpha_rounds)
+    chosen = [rnd for rnd in rounds if wanted is None or rnd.round_id in wanted]
+    if chosen:
+        alpha_where = [r.round_id.in_([rnd.round_id for rnd in chosen]), *where[1:]]
+        await _fetch_people(
+            session,
+            atoms,
+            chosen,
+            alpha_where,
+            satisfaction_item=satisfaction_item,
+            stay_item=stay_item,
+            enps_item=enps_item,
+            satisfied_from=satisfied_from,
+            with_items=True,
+        )
     return atoms
 
 
@@ -328,8 +347,11 @@ async def _fetch_people(
     stay_item: str,
     enps_item: str,
     satisfied_from: int,
+    with_items: bool,
 ) -> None:
-    """Person-first figures: one row per respondent set inside the database, atoms out."""
+    """Person-first figures: one row per respondent set inside the database, atoms out.
+    ``with_items``: only the complete answer sets' per-item sums (for alpha), added to the
+    atoms the first pass made."""
     r = Response.__table__.c
     v = r.value_num
     index_items = sorted({key for rnd in rounds for key in rnd.index_items})
@@ -338,7 +360,7 @@ async def _fetch_people(
     in_index = r.item_id.in_(index_items) if index_items else r.item_id.is_(None)
     item_columns = [
         func.max(case((r.item_id == key, flipped))).label(f"i{j}")
-        for j, key in enumerate(index_items)
+        for j, key in enumerate(index_items if with_items else [])
     ]
     inner = (
         select(
@@ -372,7 +394,28 @@ async def _fetch_people(
         else_=None,
     )
     zero = 0
-    total = sum((func.coalesce(getattr(q, f"i{j}"), 0) for j in range(len(index_items))), start=0)
+    if with_items:
+        total = sum(
+            (func.coalesce(getattr(q, f"i{j}"), 0) for j in range(len(index_items))), start=0
+        )
+        alpha_columns: list[Any] = [
+            q.round_id,
+            q.team_id,
+            func.sum(case((complete, total), else_=zero)),
+            func.sum(case((complete, total * total), else_=zero)),
+        ]
+        for j in range(len(index_items)):
+            col = getattr(q, f"i{j}")
+            alpha_columns += [
+                func.sum(case((complete, col), else_=zero)),
+                func.sum(case((complete, col * col), else_=zero)),
+            ]
+        for row in await session.execute(select(*alpha_columns).group_by(q.round_id, q.team_id)):
+            people = atoms.setdefault((row[0], row[1]), Atom()).people
+            people.total_sums = [float(row[2] or 0), float(row[3] or 0)]
+            for j, key in enumerate(index_items):
+                people.item_sums[key] = [float(row[4 + 2 * j] or 0), float(row[5 + 2 * j] or 0)]
+        return
     columns: list[Any] = [
         q.round_id,
         q.team_id,
@@ -383,21 +426,12 @@ async def _fetch_people(
         *[func.sum(case((seg == name, 1), else_=zero)) for name in SEGMENTS],
         func.sum(case((complete, 1), else_=zero)),
     ]
-    if index_items:
-        columns += [func.sum(case((complete, total), else_=zero))]
-        columns += [func.sum(case((complete, total * total), else_=zero))]
-        for j in range(len(index_items)):
-            col = getattr(q, f"i{j}")
-            columns += [
-                func.sum(case((complete, col), else_=zero)),
-                func.sum(case((complete, col * col), else_=zero)),
-            ]
     query = select(*columns).group_by(q.round_id, q.team_id)
     for row in await session.execute(query):
         round_id, team_id, respondents, idx_n, idx_sum, idx_sq = row[:6]
         seg_counts = row[6 : 6 + len(SEGMENTS)]
         complete_n = row[6 + len(SEGMENTS)]
-        people = PeopleSums(
+        atoms.setdefault((round_id, team_id), Atom()).people = PeopleSums(
             respondents=int(respondents),
             index_n=int(idx_n or 0),
             index_sum=float(idx_sum or 0.0),
@@ -405,9 +439,20 @@ async def _fetch_people(
             segments={name: int(n or 0) for name, n in zip(SEGMENTS, seg_counts, strict=True)},
             complete_n=int(complete_n or 0),
         )
-        if index_items:
-            rest = row[7 + len(SEGMENTS) :]
-            people.total_sums = [float(rest[0] or 0), float(rest[1] or 0)]
-            for j, key in enumerate(index_items):
-                people.item_sums[key] = [float(rest[2 + 2 * j] or 0), float(rest[3 + 2 * j] or 0)]
-        atoms.setdefault((round_id, team_id), Atom()).people = people
+
+
+async def fetch_respondents(
+    session: AsyncSession, round_ids: Sequence[int], team_ids: Iterable[int]
+) -> dict[tuple[int, int], int]:
+    """Respondent sets per (round, team): all the remainder rule needs of a parent's other
+    teams (an index-only count, much lighter than :func:`fetch_atoms`)."""
+    teams = sorted(set(team_ids))
+    if not round_ids or not teams:
+        return {}
+    r = Response.__table__.c
+    rows = await session.execute(
+        select(r.round_id, r.team_id, func.count(func.distinct(r.respondent_key)))
+        .where(r.round_id.in_(list(round_ids)), r.team_id.in_(teams))
+        .group_by(r.round_id, r.team_id)
+    )
+    return {(rid, team): int(n) for rid, team, n in rows}

@@ -269,10 +269,13 @@ async def closed_rounds(session: AsyncSession, window: Window) -> list[ClosedRou
 class LoyaltyService:
     """Builds summaries and heat maps for a viewer, through the anonymity rules."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, *, alpha_every_round: bool = False):
+        """``alpha_every_round``: Cronbach's alpha for each round of the window (reports);
+        by default only for the latest round, the one a summary's headline shows."""
         self.settings = settings
         self.config = settings.loyalty
         self.rules = Rules(settings.anonymity)
+        self.alpha_every_round = alpha_every_round
 
     async def atoms(
         self, session: AsyncSession, rounds: list[ClosedRound], teams: Iterable[int] | None
@@ -285,6 +288,7 @@ class LoyaltyService:
             stay_item=self.config.stay_item,
             enps_item=self.config.enps_item,
             satisfied_from=self.config.satisfied_from,
+            alpha_rounds=None if self.alpha_every_round else [rounds[-1].id] if rounds else [],
         )
 
     async def summarise(
@@ -336,12 +340,16 @@ class LoyaltyService:
         round_ids = [r.id for r in rounds]
         history = await shown_sets(session, viewer, round_ids)
         parent_teams = tree.subtree(scope.parent_id) if scope.parent_id is not None else frozenset()
-        needed: set[int] = set(scope.team_ids) | set(parent_teams)
+        needed: set[int] = set(scope.team_ids)
         for sets in history.values():
             for shown in sets:
                 needed |= shown
         everything = set(tree.names)
         atoms = await self.atoms(session, rounds, None if needed >= everything else needed)
+        # The parent's other teams matter only through their head count (rule 2).
+        others = set(parent_teams) - needed
+        for key, n in (await metrics.fetch_respondents(session, round_ids, others)).items():
+            atoms[key] = Atom(people=metrics.PeopleSums(respondents=n))
         invited = await _invited(session, round_ids, scope.team_ids)
         grouped = _by_round(atoms)
 
