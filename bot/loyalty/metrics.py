@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Float, and_, case, cast, func, select
+from sqlalchemy import Float, Integer, and_, case, cast, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import Response
@@ -262,128 +262,46 @@ async def fetch_atoms(
 ) -> Atoms:
     """Per (round, team) sums for ``rounds``, restricted to ``team_ids`` (None = every team).
 
-    Grouped queries over ``responses``; nothing per person leaves the database. The item
-    sums Cronbach's alpha needs are computed for ``alpha_rounds`` only (None = every round):
-    they cost a column pair per index item, and a summary shows alpha for its latest round.
+    One pass over ``responses``: the inner query pivots each respondent set (round,
+    pseudonymous key) into one row of answers, the outer one sums those rows per (round,
+    team) — item counts and boxes, the person-first index, segments, and the sums Cronbach's
+    alpha needs (for ``alpha_rounds`` only; None = every round). Nothing per person leaves
+    the database.
     """
     atoms: Atoms = {}
-    if not rounds:
-        return atoms
     teams = None if team_ids is None else sorted(set(team_ids))
-    if teams is not None and not teams:
+    if not rounds or (teams is not None and not teams):
         return atoms
-    round_ids = [r.round_id for r in rounds]
+    meta: dict[str, Item] = {}
+    for rnd in rounds:
+        for key, item in rnd.items.items():
+            if item.kind in ("likert5", "scale0_10"):
+                meta.setdefault(key, item)
+    keys = sorted(meta)
+    likert = [key for key in keys if meta[key].kind == "likert5"]
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        # PostgreSQL would JIT-compile this wide aggregate (its cost estimate is high) and
+        # spend seconds compiling what runs in a fraction of that: off for this transaction.
+        await session.execute(text("SET LOCAL jit = off"))
     r = Response.__table__.c
-    where = [r.round_id.in_(round_ids)]
+    where = [r.round_id.in_([rnd.round_id for rnd in rounds])]
     if teams is not None:
         where.append(r.team_id.in_(teams))
-
-    v = r.value_num
-    one = 1
-    items_query = (
-        select(
-            r.round_id,
-            r.team_id,
-            r.item_id,
-            func.count(v),
-            func.sum(case((v >= 4, one), else_=0)),
-            func.sum(case((v <= 2, one), else_=0)),
-            func.sum(v),
-            func.sum(case((v >= 9, one), else_=0)),
-            func.sum(case((v <= 6, one), else_=0)),
-        )
-        .where(*where, v.is_not(None))
-        .group_by(r.round_id, r.team_id, r.item_id)
+    # Inner query, one row per respondent set. Everything per person is computed here, over
+    # the pivoted answers (each aggregate once), so the outer sums only read columns.
+    raw = {key: func.max(r.value_num).filter(r.item_id == key) for key in keys}
+    flipped = {key: (6 - raw[key]) if meta[key].reverse else raw[key] for key in likert}
+    idx_n: Any = sum((case((raw[key].is_not(None), 1), else_=0) for key in likert), start=0)
+    idx_sum: Any = sum((func.coalesce((flipped[key] - 1) * 25, 0) for key in likert), start=0)
+    k_round = case(
+        {rnd.round_id: len(rnd.index_items) for rnd in rounds}, value=r.round_id, else_=0
     )
-    for round_id, team_id, item_id, n, top2, bottom2, total, prom, detr in await session.execute(
-        items_query
-    ):
-        atom = atoms.setdefault((round_id, team_id), Atom())
-        atom.items[item_id] = ItemSums(
-            int(n),
-            int(top2 or 0),
-            int(bottom2 or 0),
-            int(total or 0),
-            int(prom or 0),
-            int(detr or 0),
-        )
-
-    await _fetch_people(
-        session,
-        atoms,
-        rounds,
-        where,
-        satisfaction_item=satisfaction_item,
-        stay_item=stay_item,
-        enps_item=enps_item,
-        satisfied_from=satisfied_from,
-        with_items=False,
-    )
-    wanted = None if alpha_rounds is None else set(alpha_rounds)
-    chosen = [rnd for rnd in rounds if wanted is None or rnd.round_id in wanted]
-    if chosen:
-        alpha_where = [r.round_id.in_([rnd.round_id for rnd in chosen]), *where[1:]]
-        await _fetch_people(
-            session,
-            atoms,
-            chosen,
-            alpha_where,
-            satisfaction_item=satisfaction_item,
-            stay_item=stay_item,
-            enps_item=enps_item,
-            satisfied_from=satisfied_from,
-            with_items=True,
-        )
-    return atoms
-
-
-async def _fetch_people(
-    session: AsyncSession,
-    atoms: Atoms,
-    rounds: Sequence[RoundItems],
-    where: list[Any],
-    *,
-    satisfaction_item: str,
-    stay_item: str,
-    enps_item: str,
-    satisfied_from: int,
-    with_items: bool,
-) -> None:
-    """Person-first figures: one row per respondent set inside the database, atoms out.
-    ``with_items``: only the complete answer sets' per-item sums (for alpha), added to the
-    atoms the first pass made."""
-    r = Response.__table__.c
-    v = r.value_num
-    index_items = sorted({key for rnd in rounds for key in rnd.index_items})
-    reverse = sorted({key for rnd in rounds for key, item in rnd.items.items() if item.reverse})
-    flipped = case((r.item_id.in_(reverse), 6 - v), else_=v) if reverse else v
-    in_index = r.item_id.in_(index_items) if index_items else r.item_id.is_(None)
-    item_columns = [
-        func.max(case((r.item_id == key, flipped))).label(f"i{j}")
-        for j, key in enumerate(index_items if with_items else [])
-    ]
-    inner = (
-        select(
-            r.round_id.label("round_id"),
-            func.max(r.team_id).label("team_id"),
-            func.sum(case((and_(in_index, v.is_not(None)), 1), else_=0)).label("idx_n"),
-            func.sum(case((in_index, (flipped - 1) * 25), else_=0)).label("idx_sum"),
-            func.max(case((r.item_id == satisfaction_item, v))).label("s"),
-            func.max(case((r.item_id == stay_item, v))).label("l"),
-            func.max(case((r.item_id == enps_item, v))).label("a"),
-            *item_columns,
-        )
-        .where(*where)
-        .group_by(r.round_id, r.respondent_key)
-        .subquery()
-    )
-    q = inner.c
-    needed = {rnd.round_id: len(rnd.index_items) for rnd in rounds}
-    k_round = case(needed, value=q.round_id, else_=0)
-    qualified = and_(k_round > 0, q.idx_n * 3 >= k_round * 2)
-    complete = and_(k_round > 1, q.idx_n == k_round)
-    mean = cast(q.idx_sum, Float) / case((q.idx_n > 0, q.idx_n), else_=1)
-    s, l, a = q.s, q.l, q.a  # noqa: E741
+    qualified = and_(k_round > 0, idx_n * 3 >= k_round * 2)
+    complete = and_(k_round > 1, idx_n == k_round)
+    alpha_ids = None if alpha_rounds is None else sorted(set(alpha_rounds))
+    in_alpha = complete if alpha_ids is None else and_(complete, r.round_id.in_(alpha_ids or [-1]))
+    none = cast(None, Integer)
+    s, l, a = (raw.get(key, none) for key in (satisfaction_item, stay_item, enps_item))  # noqa: E741
     c = satisfied_from
     seg = case(
         (and_(s >= c, l >= 4), "apostle"),
@@ -393,52 +311,77 @@ async def _fetch_people(
         (and_(s < c, l <= 3, a >= 7), "quiet_defector"),
         else_=None,
     )
-    zero = 0
-    if with_items:
-        total = sum(
-            (func.coalesce(getattr(q, f"i{j}"), 0) for j in range(len(index_items))), start=0
+    total: Any = sum((func.coalesce(flipped[key], 0) for key in likert), start=0)
+    inner = (
+        select(
+            r.round_id.label("round_id"),
+            func.max(r.team_id).label("team_id"),
+            case((qualified, cast(idx_sum, Float) / idx_n)).label("mean"),
+            case((complete, 1), else_=0).label("complete"),
+            seg.label("seg"),
+            case((in_alpha, total)).label("alpha_total"),
+            *[case((in_alpha, flipped[key])).label(f"a{j}") for j, key in enumerate(likert)],
+            *[raw[key].label(f"v{j}") for j, key in enumerate(keys)],
         )
-        alpha_columns: list[Any] = [
-            q.round_id,
-            q.team_id,
-            func.sum(case((complete, total), else_=zero)),
-            func.sum(case((complete, total * total), else_=zero)),
-        ]
-        for j in range(len(index_items)):
-            col = getattr(q, f"i{j}")
-            alpha_columns += [
-                func.sum(case((complete, col), else_=zero)),
-                func.sum(case((complete, col * col), else_=zero)),
-            ]
-        for row in await session.execute(select(*alpha_columns).group_by(q.round_id, q.team_id)):
-            people = atoms.setdefault((row[0], row[1]), Atom()).people
-            people.total_sums = [float(row[2] or 0), float(row[3] or 0)]
-            for j, key in enumerate(index_items):
-                people.item_sums[key] = [float(row[4 + 2 * j] or 0), float(row[5 + 2 * j] or 0)]
-        return
+        .where(*where)
+        .group_by(r.round_id, r.respondent_key)
+        .subquery()
+    )
+    q = inner.c
+    zero = 0
     columns: list[Any] = [
         q.round_id,
         q.team_id,
         func.count(),
-        func.sum(case((qualified, 1), else_=zero)),
-        func.sum(case((qualified, mean), else_=0.0)),
-        func.sum(case((qualified, mean * mean), else_=0.0)),
-        *[func.sum(case((seg == name, 1), else_=zero)) for name in SEGMENTS],
-        func.sum(case((complete, 1), else_=zero)),
+        func.count(q.mean),
+        func.sum(q.mean),
+        func.sum(q.mean * q.mean),
+        func.sum(q.complete),
+        *[func.sum(case((q.seg == name, 1), else_=zero)) for name in SEGMENTS],
+        func.sum(q.alpha_total),
+        func.sum(q.alpha_total * q.alpha_total),
     ]
-    query = select(*columns).group_by(q.round_id, q.team_id)
-    for row in await session.execute(query):
-        round_id, team_id, respondents, idx_n, idx_sum, idx_sq = row[:6]
-        seg_counts = row[6 : 6 + len(SEGMENTS)]
-        complete_n = row[6 + len(SEGMENTS)]
-        atoms.setdefault((round_id, team_id), Atom()).people = PeopleSums(
+    for j, _key in enumerate(likert):
+        column = getattr(q, f"a{j}")
+        columns += [func.sum(column), func.sum(column * column)]
+    for j, key in enumerate(keys):
+        v = getattr(q, f"v{j}")
+        if meta[key].kind == "likert5":
+            high, low = case((v >= 4, 1), else_=zero), case((v <= 2, 1), else_=zero)
+        else:
+            high, low = case((v >= 9, 1), else_=zero), case((v <= 6, 1), else_=zero)
+        columns += [func.count(v), func.sum(high), func.sum(low), func.sum(v)]
+    for row in await session.execute(select(*columns).group_by(q.round_id, q.team_id)):
+        values = list(row)
+        round_id, team_id, respondents, index_n, index_sum, index_sq, complete_n = values[:7]
+        at = 7
+        segments = {name: int(values[at + i] or 0) for i, name in enumerate(SEGMENTS)}
+        at += len(SEGMENTS)
+        people = PeopleSums(
             respondents=int(respondents),
-            index_n=int(idx_n or 0),
-            index_sum=float(idx_sum or 0.0),
-            index_sq=float(idx_sq or 0.0),
-            segments={name: int(n or 0) for name, n in zip(SEGMENTS, seg_counts, strict=True)},
+            index_n=int(index_n or 0),
+            index_sum=float(index_sum or 0.0),
+            index_sq=float(index_sq or 0.0),
+            segments=segments,
             complete_n=int(complete_n or 0),
+            total_sums=[float(values[at] or 0), float(values[at + 1] or 0)],
         )
+        at += 2
+        for key in likert:
+            people.item_sums[key] = [float(values[at] or 0), float(values[at + 1] or 0)]
+            at += 2
+        atom = Atom(people=people)
+        for key in keys:
+            n, high, low, total_v = (int(x or 0) for x in values[at : at + 4])
+            at += 4
+            if not n:
+                continue
+            if meta[key].kind == "likert5":
+                atom.items[key] = ItemSums(n, top2=high, bottom2=low, total=total_v)
+            else:
+                atom.items[key] = ItemSums(n, total=total_v, promoters=high, detractors=low)
+        atoms[(round_id, team_id)] = atom
+    return atoms
 
 
 async def fetch_respondents(
@@ -450,9 +393,16 @@ async def fetch_respondents(
     if not round_ids or not teams:
         return {}
     r = Response.__table__.c
-    rows = await session.execute(
-        select(r.round_id, r.team_id, func.count(func.distinct(r.respondent_key)))
+    # Grouping by the key (a prefix of the covering index) streams; COUNT(DISTINCT) sorts.
+    sets = (
+        select(r.round_id, r.team_id)
         .where(r.round_id.in_(list(round_ids)), r.team_id.in_(teams))
-        .group_by(r.round_id, r.team_id)
+        .group_by(r.team_id, r.round_id, r.respondent_key)
+        .subquery()
+    )
+    rows = await session.execute(
+        select(sets.c.round_id, sets.c.team_id, func.count()).group_by(
+            sets.c.round_id, sets.c.team_id
+        )
     )
     return {(rid, team): int(n) for rid, team, n in rows}
