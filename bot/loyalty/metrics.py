@@ -372,14 +372,14 @@ async def fetch_atoms(
             at += 2
         atom = Atom(people=people)
         for key in keys:
-            n, high, low, total_v = (int(x or 0) for x in values[at : at + 4])
+            n, upper, lower, total_v = (int(x or 0) for x in values[at : at + 4])
             at += 4
             if not n:
                 continue
             if meta[key].kind == "likert5":
-                atom.items[key] = ItemSums(n, top2=high, bottom2=low, total=total_v)
+                atom.items[key] = ItemSums(n, top2=upper, bottom2=lower, total=total_v)
             else:
-                atom.items[key] = ItemSums(n, total=total_v, promoters=high, detractors=low)
+                atom.items[key] = ItemSums(n, total=total_v, promoters=upper, detractors=lower)
         atoms[(round_id, team_id)] = atom
     return atoms
 

@@ -14,6 +14,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy import func, select
@@ -220,7 +221,9 @@ class TeamTree:
 
     def depth_order(self) -> list[int]:
         """Teams in tree order (parents before children, siblings by name)."""
-        roots = sorted((t for t, p in self.parent.items() if p is None), key=self.names.get)
+        roots = sorted(
+            (t for t, p in self.parent.items() if p is None), key=lambda t: self.names[t]
+        )
         out: list[int] = []
         stack = list(reversed(roots))
         while stack:
@@ -342,14 +345,14 @@ class LoyaltyService:
         parent_teams = tree.subtree(scope.parent_id) if scope.parent_id is not None else frozenset()
         needed: set[int] = set(scope.team_ids)
         for sets in history.values():
-            for shown in sets:
-                needed |= shown
+            for earlier in sets:
+                needed |= earlier
         everything = set(tree.names)
         atoms = await self.atoms(session, rounds, None if needed >= everything else needed)
         # The parent's other teams matter only through their head count (rule 2).
         others = set(parent_teams) - needed
-        for key, n in (await metrics.fetch_respondents(session, round_ids, others)).items():
-            atoms[key] = Atom(people=metrics.PeopleSums(respondents=n))
+        for atom_key, n in (await metrics.fetch_respondents(session, round_ids, others)).items():
+            atoms[atom_key] = Atom(people=metrics.PeopleSums(respondents=n))
         invited = await _invited(session, round_ids, scope.team_ids)
         grouped = _by_round(atoms)
 
@@ -371,7 +374,7 @@ class LoyaltyService:
             for key, item in rnd.items.items.items():
                 if item.kind != "likert5" or key not in group.items:
                     continue
-                counts = _counts(grouped[rnd.id], lambda a, key=key: _item_n(a, key))
+                counts = _counts(grouped[rnd.id], partial(_item_n, key=key))
                 if not rules.history_ok(shown, scope.team_ids, counts):
                     continue
                 pooled.setdefault(key, ItemSums()).add(group.items[key])
@@ -392,15 +395,15 @@ class LoyaltyService:
             dimensions=self._dimensions(pooled, pooled_reverse, dimension_of),
             index_change=_change(
                 headline.index,
-                previous and previous.index,
+                previous.index if previous else None,
                 headline.index_se,
-                previous and previous.index_se,
+                previous.index_se if previous else None,
             ),
             enps_change=_change(
                 headline.enps,
-                previous and previous.enps,
+                previous.enps if previous else None,
                 headline.enps_se(),
-                previous and previous.enps_se(),
+                previous.enps_se() if previous else None,
             ),
             precise_from=self.config.precise_from,
             k=rules.k,
@@ -437,7 +440,7 @@ class LoyaltyService:
             out.alpha, out.alpha_n = people.alpha(rnd.items.index_items), people.complete_n
         for key, target in ((cfg.enps_item, "enps"), (cfg.product_nps_item, "product_nps")):
             sums = group.items.get(key)
-            if sums is None or not releasable(sums.n, lambda a, key=key: _item_n(a, key)):
+            if sums is None or not releasable(sums.n, partial(_item_n, key=key)):
                 continue
             setattr(out, target, sums.net())
             setattr(out, f"{target}_n", sums.n)
@@ -516,7 +519,7 @@ class LoyaltyService:
                 sums = ItemSums()
                 fav = 0
                 for key in dims[dimension]:
-                    item_counts = _counts(grouped[round_.id], lambda a, key=key: _item_n(a, key))
+                    item_counts = _counts(grouped[round_.id], partial(_item_n, key=key))
                     part = group.items.get(key)
                     if part is None or not rules.history_ok(accepted, teams, item_counts):
                         continue
