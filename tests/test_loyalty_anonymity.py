@@ -241,3 +241,67 @@ def test_random_answer_sets_keep_cells_at_k() -> None:
             if r.group_ok(sum(counts[t] for t in group)) and r.history_ok(shown, group, counts):
                 shown.append(group)
         assert all(size >= 5 for size in cells(shown, counts))
+
+
+async def test_open_rounds_are_never_reported(
+    db: Database, clock: ManualClock, database_url: str
+) -> None:
+    """Rule 5: a round still open (its secret alive) is left out of every summary."""
+    from bot.db.models import RoundStatus, SurveyRound
+    from bot.loyalty.service import NoClosedRounds
+
+    settings = make_settings(database_url)
+    await load_demo(db, clock)
+    campaign = await schedule_survey(settings, db, clock)
+    items = ["sat_overall", "intent_stay", "enps"]
+
+    def answers(person: Person, number: int) -> dict[str, int | None]:
+        return {"sat_overall": 4, "intent_stay": 4, "enps": 9}
+
+    first = await closed_round(db, campaign, 1, items, answers)
+    second = await closed_round(db, campaign, 2, items, answers)
+    async with db.session() as session:
+        round_ = await session.get(SurveyRound, second)
+        assert round_ is not None
+        round_.status, round_.secret = RoundStatus.open, b"s" * 32
+    service = LoyaltyService(settings)
+    async with db.session() as session:
+        tree = await TeamTree.load(session)
+        result = await service.summarise(session, "v", tree.scope(None), Window(last=6), NOW)
+    assert isinstance(result, Summary)
+    assert [r.round_id for r in result.rounds] == [first]
+    async with db.session() as session:
+        round_ = await session.get(SurveyRound, first)
+        assert round_ is not None
+        round_.status = RoundStatus.open
+    async with db.session() as session:
+        with pytest.raises(NoClosedRounds):
+            await service.summarise(session, "v", tree.scope(None), Window(last=6), NOW)
+
+
+async def test_heat_map_hides_small_teams_and_their_complement(
+    db: Database, clock: ManualClock, database_url: str
+) -> None:
+    from bot.loyalty.service import closed_rounds
+
+    settings = make_settings(database_url)
+    await load_demo(db, clock)
+    campaign = await schedule_survey(settings, db, clock)
+    items = ["sat_overall", "intent_stay", "enps", "trust_manager", "frustration"]
+
+    def answers(person: Person, number: int) -> dict[str, int | None]:
+        return {key: (7 if key == "enps" else 1 + person.id % 5) for key in items}
+
+    await closed_round(db, campaign, 1, items, answers)
+    service = LoyaltyService(settings)
+    async with db.session() as session:
+        rounds = await closed_rounds(session, Window(last=1))
+        teams, dimensions, values = await service.heatmap(session, "hr", rounds[0], NOW)
+    assert "HR & People" not in teams  # 4 people
+    # Complementary suppression: the next-smallest sibling (Marketing, 7) goes with it.
+    assert "Marketing" not in teams
+    assert {"Sales Milano", "Sales Roma", "Customer Care"} <= set(teams)
+    assert dimensions == sorted(
+        {"overall_satisfaction", "intent_to_stay", "trust_manager", "frustration"}
+    )
+    assert all(v is None or 0 <= v <= 100 for row in values for v in row)
