@@ -156,6 +156,13 @@ def build_runtime(
     notices = SealedNotices(settings, db, sender, renderer, clock)
     scheduler.job_factories.append(suggestion_jobs(digests, settings.scheduler.sweep_s))
     # --- end suggestions ---
+    # --- loyalty measurement: summaries sent unasked after each round closes ---
+    from bot.loyalty.digest import DigestService as LoyaltyDigestService
+    from scheduler.loyalty import digest_jobs
+
+    scheduler.job_factories.append(
+        digest_jobs(LoyaltyDigestService(settings, db, clock), settings.scheduler.sweep_s)
+    )
     return Runtime(
         settings,
         clock,

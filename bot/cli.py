@@ -1155,6 +1155,10 @@ def survey_preview(
 from bot.cli_suggestions import suggestions_app  # noqa: E402
 
 app.add_typer(suggestions_app, name="suggestions")
+# --- loyalty reports (bot/cli_report.py) ---
+from bot.cli_report import report_app  # noqa: E402
+
+app.add_typer(report_app, name="report")
 
 
 def main() -> None:

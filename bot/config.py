@@ -150,10 +150,42 @@ class AnonymitySettings(_Section):
     min_group: int = Field(default=5, ge=3)
     comment_min_group: int = Field(default=10, ge=3)
 
+    @model_validator(mode="after")
+    def _comments_need_more(self) -> AnonymitySettings:
+        # Free text identifies more easily than a number: never a smaller group than k.
+        if self.comment_min_group < self.min_group:
+            raise ValueError("comment_min_group must be at least min_group")
+        return self
+
 
 class SecuritySettings(_Section):
     #: Signs button payloads so tampered callback data is refused.
     secret_key: SecretStr = SecretStr("change-me-in-production")
+
+
+# --- loyalty measurement (MEASUREMENT.md) ---------------------------------------------------
+
+
+class LoyaltySettings(_Section):
+    """Which items feed the satisfaction x loyalty matrix and eNPS, and how summaries read."""
+
+    #: Cut-off c for "satisfied": 4 = top two boxes, 5 = the strict "completely satisfied".
+    satisfied_from: int = Field(default=4, ge=4, le=5)
+    satisfaction_item: str = "sat_overall"
+    stay_item: str = "intent_stay"
+    enps_item: str = "enps"
+    product_nps_item: str = "product_nps"
+    #: Rounds a summary covers when the person does not say (`last N rounds`).
+    default_rounds: int = Field(default=6, ge=1, le=104)
+    #: Below this many answers a figure carries its interval and a "low precision" mark.
+    precise_from: int = Field(default=30, ge=1)
+    #: Cronbach's alpha is reported only from this many complete answer sets.
+    alpha_min_n: int = Field(default=30, ge=3)
+    #: Managers and HR get the summary unasked after each round closes.
+    digest: bool = True
+
+
+# --- end loyalty measurement ---------------------------------------------------------------
 
 
 class LoggingSettings(_Section):
@@ -300,6 +332,7 @@ class Settings(BaseSettings):
     logging: LoggingSettings = LoggingSettings()
     objective: ObjectiveSettings = ObjectiveSettings()  # objective indicators
     suggestions: SuggestionSettings = SuggestionSettings()  # suggestions
+    loyalty: LoyaltySettings = LoyaltySettings()  # loyalty measurement
 
     @classmethod
     def settings_customise_sources(

@@ -18,4 +18,8 @@ def build_registry() -> Registry:
     from handlers import suggestions
 
     suggestions.register(registry)
+    # --- loyalty measurement ---
+    from handlers import summaries
+
+    summaries.register(registry)
     return registry

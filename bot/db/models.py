@@ -513,3 +513,54 @@ class SuggestionDigest(Base):
     items: Mapped[int] = mapped_column(Integer, default=0)
     recipients: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+# --- loyalty measurement ------------------------------------------------------------------------
+
+
+class LoyaltyView(Base):
+    """What one viewer has been shown: for the query-history rule (MEASUREMENT.md, rule 4).
+
+    A closed round's responses never change and each carries the respondent's team, so the
+    respondent set of a shown figure is exactly "the round's respondents in these teams": the
+    sorted team ids are a complete, compact form of that set (no pseudonym is copied).
+    """
+
+    __tablename__ = "loyalty_views"
+    __table_args__ = (
+        UniqueConstraint("viewer", "round_id", "teams_hash", name="uq_loyalty_view"),
+        Index("ix_loyalty_views_viewer_round", "viewer", "round_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    #: ``person:<id>`` for chat and digests, ``cli`` for reports on the command line.
+    viewer: Mapped[str] = mapped_column(String(64))
+    round_id: Mapped[int] = mapped_column(ForeignKey("survey_rounds.id", ondelete="CASCADE"))
+    teams_hash: Mapped[str] = mapped_column(String(64))
+    team_ids: Mapped[list[int]] = mapped_column(JSON)
+    shown_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class LoyaltyDigest(Base):
+    """A closed round whose digest (summaries sent unasked) has been queued."""
+
+    __tablename__ = "loyalty_digests"
+
+    round_id: Mapped[int] = mapped_column(
+        ForeignKey("survey_rounds.id", ondelete="CASCADE"), primary_key=True
+    )
+    queued_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    deliveries: Mapped[int] = mapped_column(Integer, default=0)
+
+
+#: Every column a loyalty summary reads, by team then round (migration 0005).
+Index(
+    "ix_responses_team_round_cover",
+    Response.team_id,
+    Response.round_id,
+    Response.respondent_key,
+    Response.item_id,
+    Response.value_num,
+)
+
+# --- end loyalty measurement --------------------------------------------------------------------

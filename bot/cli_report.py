@@ -1,0 +1,170 @@
+"""``fidelio report loyalty``: HR's loyalty report on the command line. Every run is audited."""
+
+from __future__ import annotations
+
+import getpass
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+report_app = typer.Typer(
+    help="Loyalty reports for HR (every report is audited).", no_args_is_help=True
+)
+
+
+@report_app.command("loyalty")
+def report_loyalty(
+    team: Annotated[
+        str | None,
+        typer.Option("--team", help="A team (with its subtree); default: the organisation"),
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option("--since", help="Rounds opened on or after this date (YYYY-MM-DD)")
+    ] = None,
+    last: Annotated[
+        int | None,
+        typer.Option(
+            "--last",
+            min=1,
+            max=104,
+            help="The last N closed rounds [default: loyalty.default_rounds]",
+        ),
+    ] = None,
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="text, json, csv, png or html")
+    ] = "text",
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Write to this file (png and html: default loyalty-report.<format>)",
+        ),
+    ] = None,
+    locale: Annotated[
+        str | None, typer.Option("--locale", help="en or it [default: organisation.default_locale]")
+    ] = None,
+) -> None:
+    """The loyalty summary of a team or of the organisation, through the anonymity rules."""
+    from bot.cli import _load, _run, err, out
+    from bot.errors import InputError
+    from bot.loyalty.report import FORMATS
+
+    settings = _load()
+    if fmt not in FORMATS:
+        err.print(f"[red]--format[/red]: {fmt!r} is not one of {', '.join(FORMATS)}")
+        raise typer.Exit(2)
+    chosen_locale = locale or settings.organisation.default_locale
+    if chosen_locale not in ("en", "it"):
+        err.print(f"[red]--locale[/red]: {chosen_locale!r} is not en or it")
+        raise typer.Exit(2)
+    when: date | None = None
+    if since is not None:
+        try:
+            when = date.fromisoformat(since)
+        except ValueError:
+            err.print(f"[red]--since[/red]: {since!r} is not a date like 2027-01-31")
+            raise typer.Exit(2) from None
+    if when is not None and last is not None:
+        err.print("[red]--since[/red]: give either --since or --last, not both")
+        raise typer.Exit(2)
+    if output is None and fmt in ("png", "html"):
+        output = Path(f"loyalty-report.{fmt}")
+
+    async def go() -> Any:
+        return await _report(settings, team, when, last, fmt, chosen_locale)
+
+    try:
+        payload = _run(go())
+    except InputError as exc:  # pragma: no cover - _run already handles it
+        raise typer.Exit(2) from exc
+    if output is not None:
+        data = payload if isinstance(payload, bytes) else payload.encode("utf-8")
+        output.write_bytes(data)
+        out.print(f"Report written to {output}", highlight=False)
+    elif isinstance(payload, bytes):  # pragma: no cover - png always has an output
+        raise typer.Exit(2)
+    else:
+        print(payload.rstrip("\n"))
+
+
+async def _report(
+    settings: Any, team: str | None, since: date | None, last: int | None, fmt: str, locale: str
+) -> str | bytes:
+    from bot.clock import SystemClock
+    from bot.db.models import AuditEntry
+    from bot.db.session import Database
+    from bot.errors import InputError
+    from bot.loyalty import report
+    from bot.loyalty.present import heatmap_png, labels, summary_png
+    from bot.loyalty.service import LoyaltyService, NoClosedRounds, Summary, TeamTree, Window
+    from bot.render import Renderer
+
+    window = Window(since=since) if since else Window(last=last or settings.loyalty.default_rounds)
+    renderer = Renderer(
+        settings.content_dir / "templates",
+        settings.organisation.default_locale,
+        settings.organisation.default_timezone,
+    )
+    texts = labels(settings.content_dir / "templates", locale)
+    service = LoyaltyService(settings, alpha_every_round=True)
+    clock = SystemClock()
+    actor = f"cli:{getpass.getuser()}"
+    db = Database(settings.database.url)
+    try:
+        async with db.session() as session:
+            tree = await TeamTree.load(session)
+            if team is None:
+                scope = tree.scope(None)
+            else:
+                found = [
+                    t for t, name in tree.names.items() if name.lower() == team.strip().lower()
+                ]
+                if not found:
+                    raise InputError("--team", f"no team called {team!r} (see fidelio people list)")
+                scope = tree.scope(found[0])
+            try:
+                result = await service.summarise(
+                    session, "cli", scope, window, clock.now(), tree=tree
+                )
+            except NoClosedRounds:
+                raise InputError(
+                    "--since" if since else "--last", "no closed pulse round in that period"
+                ) from None
+            session.add(
+                AuditEntry(
+                    at=clock.now(),
+                    actor_label=actor,
+                    action="loyalty.report",
+                    detail={
+                        "asked": scope.name or "organisation",
+                        "reportable": isinstance(result, Summary),
+                        "format": fmt,
+                        "window": window.describe(),
+                    },
+                )
+            )
+            heat = None
+            shown = result if isinstance(result, Summary) else result.fallback
+            if fmt == "html" and shown is not None and shown.scope.is_org:
+                from bot.loyalty.service import closed_rounds
+
+                rounds = await closed_rounds(session, window)
+                teams, dims, values = await service.heatmap(session, "cli", rounds[-1], clock.now())
+                if teams:
+                    heat = heatmap_png(teams, dims, values, texts)
+    finally:
+        await db.dispose()
+    if fmt == "text":
+        return report.as_text(result, renderer, locale, texts)
+    if fmt == "json":
+        return report.as_json(result)
+    if fmt == "csv":
+        return report.as_csv(result)
+    if fmt == "png":
+        if shown is None:
+            raise InputError("--team", "not enough answers to report without identifying people")
+        return summary_png(shown, locale, texts)
+    return report.as_html(result, renderer, locale, texts, heat)

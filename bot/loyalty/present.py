@@ -1,0 +1,160 @@
+"""Summaries as text-ready values and charts, in the reader's language."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bot.loyalty.charts import TrendPoint, heatmap_chart, summary_chart
+from bot.loyalty.metrics import SEGMENTS
+from bot.loyalty.service import Change, Summary
+from bot.replies import Reply
+
+ORG_NAME = {"en": "the organisation", "it": "l'organizzazione"}
+
+
+@lru_cache(maxsize=8)
+def _labels_file(path: Path) -> dict[str, str]:
+    if not path.exists():
+        return {}
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    return {str(k): str(v) for k, v in data.items()}
+
+
+def labels(templates_dir: Path, locale: str) -> dict[str, str]:
+    """labels.yaml of ``locale`` over the English one."""
+    return {
+        **_labels_file(templates_dir / "en" / "labels.yaml"),
+        **_labels_file(templates_dir / locale / "labels.yaml"),
+    }
+
+
+def dimension_name(texts: dict[str, str], dimension: str) -> str:
+    return texts.get(f"dim.{dimension}", dimension.replace("_", " "))
+
+
+def _num(value: float | None, signed: bool = False) -> str:
+    if value is None:
+        return "–"
+    rounded = round(value)
+    if signed:
+        return f"+{rounded}" if rounded > 0 else ("0" if rounded == 0 else f"−{-rounded}")
+    return str(rounded)
+
+
+def _range(ci: tuple[float, float] | None, signed: bool = False) -> str:
+    if ci is None:
+        return ""
+    return f"{_num(ci[0], signed)} … {_num(ci[1], signed)}"
+
+
+def _change(change: Change | None) -> dict[str, Any] | None:
+    if change is None:
+        return None
+    return {"delta": _num(change.delta, signed=True), "beyond_noise": change.clear}
+
+
+def scope_name(summary_scope: Any, locale: str) -> str:
+    return ORG_NAME.get(locale, ORG_NAME["en"]) if summary_scope.is_org else summary_scope.name
+
+
+def summary_context(summary: Summary, locale: str, texts: dict[str, str]) -> dict[str, Any]:
+    """Everything summaries/summary.j2 shows, formatted (numbers rounded, ranges joined)."""
+    h = summary.headline
+    precise = summary.precise_from
+    segments = []
+    if h.segments:
+        for name in SEGMENTS:
+            segments.append(
+                {"name": texts.get(f"seg.{name}", name), "share": _num(100 * h.segments[name])}
+            )
+    return {
+        "scope": scope_name(summary.scope, locale),
+        "organisation": summary.scope.is_org,
+        "latest": h.label,
+        "rounds": len(summary.rounds),
+        "reportable_rounds": sum(1 for r in summary.rounds if r.reportable),
+        "index": _num(h.index),
+        "index_n": h.index_n,
+        "index_ci": _range(h.index_ci) if h.index_n and h.index_n < precise else "",
+        "alpha": None if h.alpha is None else f"{h.alpha:.2f}",
+        "enps": _num(h.enps, signed=True),
+        "enps_n": h.enps_n,
+        "enps_ci": _range(h.enps_ci, signed=True),
+        "enps_low_precision": bool(h.enps_n and h.enps_n < precise),
+        "product_nps": None if h.product_nps is None else _num(h.product_nps, signed=True),
+        "product_nps_ci": _range(h.product_nps_ci, signed=True),
+        "response_rate": _num(h.response_rate),
+        "respondents": h.respondents,
+        "invited": h.invited,
+        "segments": segments,
+        "segment_n": h.segment_n,
+        "strongest": [
+            {"name": dimension_name(texts, d.dimension), "favorable": _num(d.favorable)}
+            for d in summary.strongest
+        ],
+        "weakest": [
+            {"name": dimension_name(texts, d.dimension), "favorable": _num(d.favorable)}
+            for d in summary.weakest
+        ],
+        "previous": summary.previous.label if summary.previous else None,
+        "index_change": _change(summary.index_change),
+        "enps_change": _change(summary.enps_change),
+        "k": summary.k,
+    }
+
+
+def chart_labels(texts: dict[str, str]) -> dict[str, str]:
+    return {
+        key: texts.get(f"chart.{key}", key)
+        for key in ("index", "enps", "trend", "segments", "favorable", "heatmap", "suppressed")
+    }
+
+
+def summary_png(summary: Summary, locale: str, texts: dict[str, str]) -> bytes:
+    """The summary's chart: trend over the window's rounds, segments, dimensions."""
+    trend = [TrendPoint(r.label, r.index, r.enps) for r in summary.rounds]
+    segments = {}
+    if summary.headline.segments:
+        segments = {
+            texts.get(f"seg.{name}", name): summary.headline.segments[name] for name in SEGMENTS
+        }
+    favorable = {dimension_name(texts, d.dimension): d.favorable for d in summary.dimensions}
+    return summary_chart(
+        trend,
+        segments,
+        favorable,
+        title=scope_name(summary.scope, locale),
+        labels=chart_labels(texts),
+    )
+
+
+def heatmap_png(
+    teams: list[str], dimensions: list[str], values: list[list[float | None]], texts: dict[str, str]
+) -> bytes:
+    return heatmap_chart(
+        teams,
+        [dimension_name(texts, d) for d in dimensions],
+        values,
+        title=texts.get("chart.heatmap", "heatmap"),
+        labels=chart_labels(texts),
+    )
+
+
+def summary_replies(
+    shown: Summary, locale: str, texts: dict[str, str], digest: str | None = None
+) -> list[Reply]:
+    """The text and the chart of one summary."""
+    context = summary_context(shown, locale, texts)
+    return [
+        Reply("summaries/summary", {**context, "digest": digest}),
+        Reply(
+            "summaries/chart",
+            {"scope": context["scope"]},
+            image=summary_png(shown, locale, texts),
+            image_name="loyalty-summary.png",
+        ),
+    ]

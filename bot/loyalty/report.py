@@ -1,0 +1,160 @@
+"""HR's loyalty report in several formats: text, JSON, CSV, PNG and one self-contained HTML
+file (charts embedded as base64). It only formats a Summary that the anonymity rules have
+already released."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import io
+import json
+from typing import Any
+
+from bot.loyalty.present import dimension_name, scope_name, summary_png
+from bot.loyalty.service import Summary, Unreportable
+from bot.markup import to_plain
+from bot.render import Renderer
+
+FORMATS = ("text", "json", "csv", "png", "html")
+
+
+def as_text(
+    result: Summary | Unreportable, renderer: Renderer, locale: str, texts: dict[str, str]
+) -> str:
+    from bot.loyalty.present import summary_context
+
+    parts: list[str] = []
+    summary = _shown(result)
+    if isinstance(result, Unreportable):
+        parts.append(
+            renderer.text(
+                "summaries/not_enough",
+                locale,
+                {
+                    "team": scope_name(result.scope, locale),
+                    "parent": scope_name(summary.scope, locale) if summary else None,
+                },
+            )
+        )
+    if summary is not None:
+        context = {**summary_context(summary, locale, texts), "digest": None}
+        parts.append(renderer.text("summaries/summary", locale, context))
+    return "\n\n".join(to_plain(p) for p in parts)
+
+
+def as_json(result: Summary | Unreportable) -> str:
+    summary = _shown(result)
+    data: dict[str, Any] = {
+        "reportable": isinstance(result, Summary),
+        "asked": scope_name(result.scope, "en"),
+        "summary": summary.as_dict() if summary else None,
+    }
+    return json.dumps(data, indent=2, ensure_ascii=False, default=str)
+
+
+def as_csv(result: Summary | Unreportable) -> str:
+    """Long format: one row per figure (round or window, measure, n, value, low, high)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["scope", "round", "measure", "n", "value", "low", "high"])
+    summary = _shown(result)
+    if summary is None:
+        return buffer.getvalue()
+    scope = scope_name(summary.scope, "en")
+
+    def row(round_: str, measure: str, n: Any, value: Any, ci: Any = None) -> None:
+        low, high = ci if ci else ("", "")
+        writer.writerow([scope, round_, measure, _cell(n), _cell(value), _cell(low), _cell(high)])
+
+    for r in summary.rounds:
+        if not r.reportable:
+            row(r.label, "suppressed", "", "")
+            continue
+        row(r.label, "response_rate", r.invited, r.response_rate)
+        row(r.label, "loyalty_index", r.index_n, r.index, r.index_ci)
+        row(r.label, "cronbach_alpha", r.alpha_n, r.alpha)
+        row(r.label, "enps", r.enps_n, r.enps, r.enps_ci)
+        row(r.label, "product_nps", r.product_nps_n, r.product_nps, r.product_nps_ci)
+        for name, share in (r.segments or {}).items():
+            row(r.label, f"segment_{name}_pct", r.segment_n, 100 * share)
+    for d in summary.dimensions:
+        row("window", f"favorable_pct_{d.dimension}", d.n, d.favorable, d.favorable_ci)
+        row("window", f"score_{d.dimension}", d.n, d.score)
+    return buffer.getvalue()
+
+
+def as_html(
+    result: Summary | Unreportable,
+    renderer: Renderer,
+    locale: str,
+    texts: dict[str, str],
+    heatmap: bytes | None = None,
+) -> str:
+    """One self-contained HTML file: text, tables and the charts as data: URIs."""
+    summary = _shown(result)
+    title = "Fidelio loyalty report"
+    body = [f"<h1>{html.escape(title)}</h1>"]
+    body.append(f"<pre>{html.escape(as_text(result, renderer, locale, texts))}</pre>")
+    if summary is not None:
+        body.append(_img(summary_png(summary, locale, texts), "summary chart"))
+        body.append(
+            "<h2>Rounds</h2><table><tr><th>round</th><th>respondents</th>"
+            "<th>index</th><th>eNPS</th><th>95% range</th><th>alpha</th></tr>"
+        )
+        for r in summary.rounds:
+            ci = f"{r.enps_ci[0]:.0f} … {r.enps_ci[1]:.0f}" if r.enps_ci else ""
+            body.append(
+                "<tr>"
+                + "".join(
+                    f"<td>{html.escape(str(v))}</td>"
+                    for v in (
+                        r.label,
+                        r.respondents if r.reportable else "not reportable",
+                        _fmt(r.index),
+                        _fmt(r.enps),
+                        ci,
+                        "" if r.alpha is None else f"{r.alpha:.2f}",
+                    )
+                )
+                + "</tr>"
+            )
+        body.append(
+            "</table><h2>Dimensions</h2><table><tr><th>dimension</th><th>n</th>"
+            "<th>favorable %</th><th>score 0-100</th></tr>"
+        )
+        for d in summary.dimensions:
+            body.append(
+                f"<tr><td>{html.escape(dimension_name(texts, d.dimension))}</td><td>{d.n}</td>"
+                f"<td>{d.favorable:.0f}</td><td>{d.score:.0f}</td></tr>"
+            )
+        body.append("</table>")
+    if heatmap:
+        body.append(_img(heatmap, "heat map"))
+    style = "body{font-family:sans-serif;max-width:1100px;margin:2em auto}td,th{padding:2px 8px;border-bottom:1px solid #ddd}img{max-width:100%}"
+    return (
+        f'<!doctype html><html lang="{locale}"><head><meta charset="utf-8">'
+        f"<title>{html.escape(title)}</title><style>{style}</style></head><body>"
+        + "\n".join(body)
+        + "</body></html>\n"
+    )
+
+
+def _img(png: bytes, alt: str) -> str:
+    return f'<img alt="{alt}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
+
+
+def _fmt(value: float | None) -> str:
+    return "–" if value is None else f"{value:.0f}"
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return str(value)
+
+
+def _shown(result: Summary | Unreportable) -> Summary | None:
+    return result if isinstance(result, Summary) else result.fallback

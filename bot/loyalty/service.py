@@ -1,0 +1,632 @@
+"""Loyalty summaries: the figures of a team subtree or of the organisation over closed rounds,
+released only through the anonymity rules (bot.loyalty.anonymity).
+
+A :class:`Summary` covers the chosen window (``last N rounds`` or ``since DATE``): per round
+the person-first loyalty index, eNPS with its adjusted-Wald interval, product NPS, response
+rate, segment shares and Cronbach's alpha; the headline is the latest reportable round; the
+dimensions' favorable % pool the window's answers (rotating items appear in some rounds only).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime
+from functools import partial
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.config import Settings
+from bot.db.models import Campaign, Participation, Person, Role, RoundStatus, SurveyRound, Team
+from bot.loyalty import metrics
+from bot.loyalty.anonymity import Rules, TeamSet, closed_only, record_shown, shown_sets
+from bot.loyalty.metrics import Atom, Atoms, ItemSums, RoundItems, combine
+from bot.surveys.service import Schedule
+
+
+@dataclass(frozen=True)
+class Window:
+    """Which closed rounds: the last ``last`` ones, or those opened on or after ``since``."""
+
+    last: int | None = None
+    since: date | None = None
+
+    def describe(self) -> dict[str, Any]:
+        return {"last": self.last, "since": self.since.isoformat() if self.since else None}
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The organisation (``team_id`` None) or one team with its subtree."""
+
+    team_id: int | None
+    name: str
+    team_ids: TeamSet
+    parent_id: int | None = None
+
+    @property
+    def is_org(self) -> bool:
+        return self.team_id is None
+
+
+@dataclass(frozen=True)
+class ClosedRound:
+    id: int
+    number: int
+    title: str
+    opens_at: datetime
+    closes_at: datetime
+    items: RoundItems
+
+    @property
+    def label(self) -> str:
+        return self.opens_at.date().isoformat()
+
+
+@dataclass
+class RoundFigures:
+    """One round's figures for one group; None where a figure is not reportable."""
+
+    round_id: int
+    label: str
+    reportable: bool
+    respondents: int | None = None
+    invited: int | None = None
+    index: float | None = None
+    index_n: int | None = None
+    index_ci: tuple[float, float] | None = None
+    index_se: float | None = None
+    alpha: float | None = None
+    alpha_n: int | None = None
+    enps: float | None = None
+    enps_n: int | None = None
+    enps_ci: tuple[float, float] | None = None
+    product_nps: float | None = None
+    product_nps_n: int | None = None
+    product_nps_ci: tuple[float, float] | None = None
+    segments: dict[str, float] | None = None
+    segment_n: int | None = None
+
+    @property
+    def response_rate(self) -> float | None:
+        if not self.invited or self.respondents is None:
+            return None
+        return 100.0 * self.respondents / self.invited
+
+    def enps_se(self) -> float | None:
+        return None if self.enps_ci is None else (self.enps_ci[1] - self.enps_ci[0]) / 3.92
+
+
+@dataclass
+class DimensionFigure:
+    dimension: str
+    n: int
+    favorable: float
+    favorable_ci: tuple[float, float] | None
+    score: float
+
+
+@dataclass
+class Change:
+    """A change since the previous reportable round, and whether it exceeds the noise."""
+
+    delta: float
+    clear: bool
+
+
+@dataclass
+class Summary:
+    scope: Scope
+    window: Window
+    rounds: list[RoundFigures]
+    headline: RoundFigures
+    previous: RoundFigures | None
+    dimensions: list[DimensionFigure]
+    index_change: Change | None = None
+    enps_change: Change | None = None
+    precise_from: int = 30
+    k: int = 5
+
+    @property
+    def strongest(self) -> list[DimensionFigure]:
+        return self.dimensions[:3]
+
+    @property
+    def weakest(self) -> list[DimensionFigure]:
+        strongest = {d.dimension for d in self.strongest}
+        rest = [d for d in self.dimensions if d.dimension not in strongest]
+        return list(reversed(rest[-3:]))
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data (JSON reports, templates)."""
+        return {
+            "scope": self.scope.name,
+            "organisation": self.scope.is_org,
+            "window": self.window.describe(),
+            "k": self.k,
+            "headline": _round_dict(self.headline),
+            "previous": _round_dict(self.previous) if self.previous else None,
+            "index_change": asdict(self.index_change) if self.index_change else None,
+            "enps_change": asdict(self.enps_change) if self.enps_change else None,
+            "rounds": [_round_dict(r) for r in self.rounds],
+            "dimensions": [asdict(d) for d in self.dimensions],
+            "strongest": [d.dimension for d in self.strongest],
+            "weakest": [d.dimension for d in self.weakest],
+        }
+
+
+def _round_dict(figures: RoundFigures) -> dict[str, Any]:
+    data = asdict(figures)
+    data["response_rate"] = figures.response_rate
+    return data
+
+
+@dataclass
+class Unreportable:
+    """Too few answers to report ``scope`` without identifying people; ``fallback`` is the
+    nearest reportable group above it that the viewer may see (None if there is none)."""
+
+    scope: Scope
+    fallback: Summary | None
+
+
+class NoClosedRounds(Exception):
+    """No closed round falls in the window."""
+
+
+@dataclass
+class TeamTree:
+    """The org tree, loaded once per summary (a few hundred rows at most)."""
+
+    names: dict[int, str]
+    parent: dict[int, int | None]
+    children: dict[int, list[int]] = field(default_factory=dict)
+
+    @classmethod
+    async def load(cls, session: AsyncSession) -> TeamTree:
+        rows = (await session.execute(select(Team.id, Team.name, Team.parent_id))).all()
+        tree = cls({r.id: r.name for r in rows}, {r.id: r.parent_id for r in rows})
+        for team_id, parent in tree.parent.items():
+            if parent is not None:
+                tree.children.setdefault(parent, []).append(team_id)
+        return tree
+
+    def subtree(self, team_id: int) -> frozenset[int]:
+        seen: set[int] = set()
+        stack = [team_id]
+        while stack:
+            current = stack.pop()
+            if current in seen:
+                continue
+            seen.add(current)
+            stack.extend(self.children.get(current, ()))
+        return frozenset(seen)
+
+    def scope(self, team_id: int | None) -> Scope:
+        if team_id is None:
+            return Scope(None, "", frozenset(self.names))
+        return Scope(team_id, self.names[team_id], self.subtree(team_id), self.parent[team_id])
+
+    def ancestors(self, team_id: int) -> list[int]:
+        out: list[int] = []
+        current = self.parent.get(team_id)
+        while current is not None and current not in out:
+            out.append(current)
+            current = self.parent.get(current)
+        return out
+
+    def depth_order(self) -> list[int]:
+        """Teams in tree order (parents before children, siblings by name)."""
+        roots = sorted(
+            (t for t, p in self.parent.items() if p is None), key=lambda t: self.names[t]
+        )
+        out: list[int] = []
+        stack = list(reversed(roots))
+        while stack:
+            current = stack.pop()
+            if current in out:
+                continue
+            out.append(current)
+            kids = sorted(self.children.get(current, ()), key=lambda t: self.names[t])
+            stack.extend(reversed(kids))
+        return out
+
+
+async def closed_rounds(session: AsyncSession, window: Window) -> list[ClosedRound]:
+    """Closed rounds in the window, oldest first (rule 5: never an open round)."""
+    query = (
+        select(SurveyRound, Campaign)
+        .join(Campaign, Campaign.id == SurveyRound.campaign_id)
+        .where(SurveyRound.status == RoundStatus.closed)
+    )
+    if window.since is not None:
+        since = datetime(window.since.year, window.since.month, window.since.day, tzinfo=UTC)
+        query = query.where(SurveyRound.opens_at >= since)
+    query = query.order_by(SurveyRound.opens_at.desc(), SurveyRound.id.desc())
+    if window.since is None and window.last is not None:
+        query = query.limit(window.last)
+    rows = (await session.execute(query)).all()
+    rounds = closed_only([r for r, _ in rows])
+    campaigns = {r.id: c for r, c in rows}
+    out = []
+    for round_ in reversed(rounds):
+        schedule = Schedule.of(campaigns[round_.id])
+        items = {key: schedule.items[key] for key in round_.items if key in schedule.items}
+        out.append(
+            ClosedRound(
+                round_.id,
+                round_.number,
+                campaigns[round_.id].title,
+                round_.opens_at,
+                round_.closes_at,
+                RoundItems(round_.id, items),
+            )
+        )
+    return out
+
+
+class LoyaltyService:
+    """Builds summaries and heat maps for a viewer, through the anonymity rules."""
+
+    def __init__(self, settings: Settings, *, alpha_every_round: bool = False):
+        """``alpha_every_round``: Cronbach's alpha for each round of the window (reports);
+        by default only for the latest round, the one a summary's headline shows."""
+        self.settings = settings
+        self.config = settings.loyalty
+        self.rules = Rules(settings.anonymity)
+        self.alpha_every_round = alpha_every_round
+
+    async def atoms(
+        self, session: AsyncSession, rounds: list[ClosedRound], teams: Iterable[int] | None
+    ) -> Atoms:
+        return await metrics.fetch_atoms(
+            session,
+            [r.items for r in rounds],
+            teams,
+            satisfaction_item=self.config.satisfaction_item,
+            stay_item=self.config.stay_item,
+            enps_item=self.config.enps_item,
+            satisfied_from=self.config.satisfied_from,
+            alpha_rounds=None if self.alpha_every_round else [rounds[-1].id] if rounds else [],
+        )
+
+    async def summarise(
+        self,
+        session: AsyncSession,
+        viewer: str,
+        scope: Scope,
+        window: Window,
+        now: datetime,
+        *,
+        may_see: Callable[[Scope], bool] = lambda _scope: True,
+        tree: TeamTree | None = None,
+    ) -> Summary | Unreportable:
+        """The summary of ``scope`` for ``viewer``, or why it cannot be shown and the nearest
+        reportable parent the viewer may see. What is shown is recorded (rule 4)."""
+        tree = tree or await TeamTree.load(session)
+        rounds = await closed_rounds(session, window)
+        if not rounds:
+            raise NoClosedRounds()
+        summary = await self._summary(session, viewer, scope, window, rounds, tree, now)
+        if summary is not None:
+            return summary
+        fallback: Summary | None = None
+        candidates: list[int | None] = [] if scope.is_org else list(tree.ancestors(scope.team_id))  # type: ignore[arg-type]
+        if not scope.is_org:
+            candidates.append(None)
+        for candidate in candidates:
+            parent = tree.scope(candidate)
+            if candidate is not None and parent.team_ids == tree.scope(None).team_ids:
+                continue  # the root team is the organisation, asked for below
+            if not may_see(parent):
+                continue
+            fallback = await self._summary(session, viewer, parent, window, rounds, tree, now)
+            if fallback is not None:
+                break
+        return Unreportable(scope, fallback)
+
+    async def _summary(
+        self,
+        session: AsyncSession,
+        viewer: str,
+        scope: Scope,
+        window: Window,
+        rounds: list[ClosedRound],
+        tree: TeamTree,
+        now: datetime,
+    ) -> Summary | None:
+        rules = self.rules
+        round_ids = [r.id for r in rounds]
+        history = await shown_sets(session, viewer, round_ids)
+        parent_teams = tree.subtree(scope.parent_id) if scope.parent_id is not None else frozenset()
+        needed: set[int] = set(scope.team_ids)
+        for sets in history.values():
+            for earlier in sets:
+                needed |= earlier
+        everything = set(tree.names)
+        atoms = await self.atoms(session, rounds, None if needed >= everything else needed)
+        # The parent's other teams matter only through their head count (rule 2).
+        others = set(parent_teams) - needed
+        for atom_key, n in (await metrics.fetch_respondents(session, round_ids, others)).items():
+            atoms[atom_key] = Atom(people=metrics.PeopleSums(respondents=n))
+        invited = await _invited(session, round_ids, scope.team_ids)
+        grouped = _by_round(atoms)
+
+        figures: list[RoundFigures] = []
+        pooled: dict[str, ItemSums] = {}
+        pooled_reverse: dict[str, bool] = {}
+        dimension_of: dict[str, str] = {}
+        for rnd in rounds:
+            group = combine(atoms, rnd.id, scope.team_ids)
+            shown = history[rnd.id]
+            respondents = _counts(grouped[rnd.id], lambda a: a.people.respondents)
+            parent = parent_teams if scope.parent_id is not None else None
+            if not rules.may_release(shown, scope.team_ids, parent, respondents):
+                figures.append(RoundFigures(rnd.id, rnd.label, False))
+                continue
+            figures.append(
+                self._round_figures(rnd, group, grouped, shown, scope, invited.get(rnd.id, 0))
+            )
+            for key, item in rnd.items.items.items():
+                if item.kind != "likert5" or key not in group.items:
+                    continue
+                counts = _counts(grouped[rnd.id], partial(_item_n, key=key))
+                if not rules.history_ok(shown, scope.team_ids, counts):
+                    continue
+                pooled.setdefault(key, ItemSums()).add(group.items[key])
+                pooled_reverse[key] = item.reverse
+                dimension_of[key] = item.dimension
+            await record_shown(session, viewer, rnd.id, scope.team_ids, now)
+        reportable = [f for f in figures if f.reportable]
+        if not reportable:
+            return None
+        headline = reportable[-1]
+        previous = reportable[-2] if len(reportable) > 1 else None
+        return Summary(
+            scope=scope,
+            window=window,
+            rounds=figures,
+            headline=headline,
+            previous=previous,
+            dimensions=self._dimensions(pooled, pooled_reverse, dimension_of),
+            index_change=_change(
+                headline.index,
+                previous.index if previous else None,
+                headline.index_se,
+                previous.index_se if previous else None,
+            ),
+            enps_change=_change(
+                headline.enps,
+                previous.enps if previous else None,
+                headline.enps_se(),
+                previous.enps_se() if previous else None,
+            ),
+            precise_from=self.config.precise_from,
+            k=rules.k,
+        )
+
+    def _round_figures(
+        self,
+        rnd: ClosedRound,
+        group: Atom,
+        grouped: dict[int, dict[int, Atom]],
+        shown: list[TeamSet],
+        scope: Scope,
+        invited: int,
+    ) -> RoundFigures:
+        """A reportable round's figures; each measure also passes the cell check on the
+        people it counts (those who answered that item, qualified for the index...)."""
+        rules = self.rules
+        cfg = self.config
+        people = group.people
+
+        def releasable(n: int, per_atom: Callable[[Atom], int]) -> bool:
+            counts = _counts(grouped[rnd.id], per_atom)
+            return rules.group_ok(n) and rules.history_ok(shown, scope.team_ids, counts)
+
+        out = RoundFigures(
+            rnd.id, rnd.label, True, respondents=people.respondents, invited=invited or None
+        )
+        if releasable(people.index_n, lambda a: a.people.index_n):
+            out.index, out.index_n = people.index(), people.index_n
+            out.index_ci, out.index_se = people.index_interval(), people.index_se()
+        if people.complete_n >= cfg.alpha_min_n and releasable(
+            people.complete_n, lambda a: a.people.complete_n
+        ):
+            out.alpha, out.alpha_n = people.alpha(rnd.items.index_items), people.complete_n
+        for key, target in ((cfg.enps_item, "enps"), (cfg.product_nps_item, "product_nps")):
+            sums = group.items.get(key)
+            if sums is None or not releasable(sums.n, partial(_item_n, key=key)):
+                continue
+            setattr(out, target, sums.net())
+            setattr(out, f"{target}_n", sums.n)
+            setattr(
+                out, f"{target}_ci", metrics.enps_interval(sums.promoters, sums.detractors, sums.n)
+            )
+        if releasable(people.segment_n, lambda a: a.people.segment_n):
+            out.segment_n = people.segment_n
+            out.segments = {
+                name: count / people.segment_n for name, count in people.segments.items()
+            }
+        return out
+
+    def _dimensions(
+        self,
+        pooled: dict[str, ItemSums],
+        reverse: dict[str, bool],
+        dimension_of: dict[str, str],
+    ) -> list[DimensionFigure]:
+        by_dimension: dict[str, list[str]] = defaultdict(list)
+        for key in pooled:
+            by_dimension[dimension_of[key]].append(key)
+        out: list[DimensionFigure] = []
+        for dimension, keys in by_dimension.items():
+            n = sum(pooled[k].n for k in keys)
+            if not self.rules.group_ok(n):
+                continue
+            favorable = sum(pooled[k].favorable(reverse[k]) for k in keys)
+            score = sum((pooled[k].score(reverse[k]) or 0.0) * pooled[k].n for k in keys) / n
+            out.append(
+                DimensionFigure(
+                    dimension, n, 100.0 * favorable / n, metrics.wilson(favorable, n), score
+                )
+            )
+        out.sort(key=lambda d: (-d.favorable, -d.score, d.dimension))
+        return out
+
+    async def heatmap(
+        self, session: AsyncSession, viewer: str, round_: ClosedRound, now: datetime
+    ) -> tuple[list[str], list[str], list[list[float | None]]]:
+        """Teams x dimensions favorable % for one round (HR's digest). Rows are team
+        subtrees; small rows and their complements are suppressed (rules 1-3), and every
+        row and cell passes the viewer's history check (rule 4) before it is recorded."""
+        tree = await TeamTree.load(session)
+        atoms = await self.atoms(session, [round_], None)
+        grouped = _by_round(atoms)
+        rules = self.rules
+        history = (await shown_sets(session, viewer, [round_.id]))[round_.id]
+        dims: dict[str, list[str]] = defaultdict(list)
+        for key, item in round_.items.items.items():
+            if item.kind == "likert5":
+                dims[item.dimension].append(key)
+        dimensions = sorted(dims)
+        respondents = _counts(grouped[round_.id], lambda a: a.people.respondents)
+        subtree_n = {t: sum(respondents.get(x, 0) for x in tree.subtree(t)) for t in tree.names}
+        hidden: set[int] = set()
+        total = sum(respondents.values())
+        siblings: dict[int | None, dict[int, int]] = defaultdict(dict)
+        for team, parent in tree.parent.items():
+            siblings[parent][team] = subtree_n[team]
+        for parent, groups in siblings.items():
+            parent_n = total if parent is None else subtree_n[parent]
+            hidden |= rules.suppress_breakdown(parent_n, groups)
+        names: list[str] = []
+        rows: list[list[float | None]] = []
+        accepted = list(history)
+        for team in tree.depth_order():
+            teams = tree.subtree(team)
+            if team in hidden or not rules.group_ok(subtree_n[team]):
+                continue
+            if not rules.history_ok(accepted, teams, respondents):
+                continue
+            group = combine(atoms, round_.id, teams)
+            row: list[float | None] = []
+            for dimension in dimensions:
+                sums = ItemSums()
+                fav = 0
+                for key in dims[dimension]:
+                    item_counts = _counts(grouped[round_.id], partial(_item_n, key=key))
+                    part = group.items.get(key)
+                    if part is None or not rules.history_ok(accepted, teams, item_counts):
+                        continue
+                    sums.add(part)
+                    fav += part.favorable(round_.items.items[key].reverse)
+                row.append(100.0 * fav / sums.n if rules.group_ok(sums.n) else None)
+            accepted.append(teams)
+            names.append(tree.names[team])
+            rows.append(row)
+            await record_shown(session, viewer, round_.id, teams, now)
+        return names, dimensions, rows
+
+
+def _counts(by_team: dict[int, Atom], per_atom: Callable[[Atom], int]) -> dict[int, int]:
+    return {team: per_atom(atom) for team, atom in by_team.items()}
+
+
+def _by_round(atoms: Atoms) -> dict[int, dict[int, Atom]]:
+    grouped: dict[int, dict[int, Atom]] = defaultdict(dict)
+    for (rid, team), atom in atoms.items():
+        grouped[rid][team] = atom
+    return grouped
+
+
+def _item_n(atom: Atom, key: str) -> int:
+    sums = atom.items.get(key)
+    return 0 if sums is None else sums.n
+
+
+def _change(
+    now: float | None, before: float | None, se_now: float | None, se_before: float | None
+) -> Change | None:
+    """The change since the previous round; ``clear`` when it exceeds 1.96 standard errors of
+    the difference (otherwise it is reported as no clear change)."""
+    if now is None or before is None:
+        return None
+    delta = now - before
+    if se_now is None or se_before is None:
+        return Change(delta, False)
+    return Change(delta, abs(delta) > metrics.Z95 * math.sqrt(se_now**2 + se_before**2))
+
+
+async def _invited(
+    session: AsyncSession, round_ids: list[int], teams: Iterable[int]
+) -> dict[int, int]:
+    """People invited per round in ``teams`` (counts only, from participation)."""
+    rows = await session.execute(
+        select(Participation.round_id, func.count())
+        .where(Participation.round_id.in_(round_ids), Participation.team_id.in_(sorted(teams)))
+        .group_by(Participation.round_id)
+    )
+    return {rid: int(n) for rid, n in rows}
+
+
+# --- who may see what ----------------------------------------------------------------------
+
+
+class ScopeRefused(Exception):
+    """The viewer may not see this scope; ``reason`` is a template key."""
+
+    def __init__(self, reason: str, team: str = ""):
+        super().__init__(reason)
+        self.reason = reason
+        self.team = team
+
+
+ORG_WORDS = {"org", "organisation", "organization", "company", "azienda", "organizzazione"}
+
+
+async def allowed_teams(session: AsyncSession, person: Person, tree: TeamTree) -> set[int] | None:
+    """None = every team (HR, admin); managers their subtrees; employees none."""
+    if person.role in (Role.hr, Role.admin):
+        return None
+    if person.role == Role.manager:
+        managed = await session.scalars(select(Team.id).where(Team.manager_id == person.id))
+        out: set[int] = set()
+        for team in managed:
+            out |= tree.subtree(team)
+        return out
+    return set()
+
+
+async def resolve_scope(
+    session: AsyncSession, person: Person, team_text: str, tree: TeamTree
+) -> tuple[Scope, Callable[[Scope], bool]]:
+    """The scope a person asked for (empty: their default) and what else they may see.
+
+    Managers: their own subtree (default: the top team they manage); HR: any team or the
+    organisation (default); employees: the organisation only.
+    """
+    allowed = await allowed_teams(session, person, tree)
+
+    def may_see(scope: Scope) -> bool:
+        return scope.is_org or allowed is None or scope.team_ids <= allowed
+
+    wanted = team_text.strip()
+    if not wanted:
+        if allowed:
+            tops = [t for t in allowed if tree.parent.get(t) not in allowed]
+            return tree.scope(sorted(tops)[0]), may_see
+        return tree.scope(None), may_see
+    if wanted.lower() in ORG_WORDS:
+        return tree.scope(None), may_see
+    match = [t for t, name in tree.names.items() if name.lower() == wanted.lower()]
+    if not match:
+        raise ScopeRefused("summaries/unknown_team", wanted)
+    scope = tree.scope(match[0])
+    if not may_see(scope):
+        raise ScopeRefused("summaries/not_your_team", scope.name)
+    return scope, may_see

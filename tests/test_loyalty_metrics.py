@@ -1,0 +1,230 @@
+"""MEASUREMENT.md's definitions: the worked checks, cross-checks against statsmodels and
+pingouin, and the SQL aggregates against a person-by-person reference on generated data."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pandas as pd
+import pingouin
+import pytest
+from statsmodels.stats.proportion import proportion_confint
+
+from bot.clock import ManualClock
+from bot.db.models import Person
+from bot.db.session import Database
+from bot.loyalty import metrics
+from bot.loyalty.metrics import ItemSums, RoundItems, combine, fetch_atoms
+from bot.surveys.content import Item, load_survey_content
+
+from .harness import REPO, load_demo, make_settings
+from .loyalty_seed import closed_round, schedule_survey
+
+BANK = load_survey_content(REPO / "content" / "surveys").items
+ROUND_ITEMS = [
+    "sat_overall",
+    "intent_stay",
+    "enps",
+    "trust_leadership",
+    "frustration",
+    "growth",
+    "product_nps",
+    "comment",
+]
+
+
+# --- worked checks ----------------------------------------------------------------------------
+
+
+def test_wilson_worked_checks() -> None:
+    low, high = metrics.wilson(8, 10)
+    assert (round(low, 1), round(high, 1)) == (49.0, 94.3)
+    low, high = metrics.wilson(4, 5)
+    assert (round(low, 1), round(high, 1)) == (37.6, 96.4)
+    assert metrics.wilson(0, 0) is None
+
+
+def test_favorable_and_score_are_both_reported() -> None:
+    # Everyone answered 4: 100 % favorable, score 75 (MEASUREMENT.md: report both).
+    sums = ItemSums(n=10, top2=10, bottom2=0, total=40)
+    assert sums.favorable_pct() == 100.0
+    assert sums.score() == 75.0
+    # 1 -> 0, 2 -> 25, 3 -> 50, 4 -> 75, 5 -> 100
+    assert [metrics.rescale(v) for v in (1, 2, 3, 4, 5)] == [0, 25, 50, 75, 100]
+    # A reverse-keyed item is flipped: answering 1 to "frustrated" is favorable, scores 100.
+    flipped = ItemSums(n=4, top2=0, bottom2=4, total=4)
+    assert flipped.favorable_pct(reverse=True) == 100.0
+    assert flipped.score(reverse=True) == 100.0
+
+
+def test_enps_definition_and_adjusted_wald() -> None:
+    # 5 promoters (9-10), 3 passives (7-8), 2 detractors (0-6): eNPS = 100 x (5 - 2) / 10.
+    assert metrics.enps(5, 2, 10) == 30.0
+    low, high = metrics.enps_interval(5, 2, 10)
+    n = 13
+    p, d = 5.75 / n, 2.75 / n
+    se = np.sqrt((p + d - (p - d) ** 2) / n)
+    assert low == pytest.approx(100 * (p - d - 1.959964 * se), abs=1e-3)
+    assert high == pytest.approx(100 * (p - d + 1.959964 * se), abs=1e-3)
+    # Clipped to -100..+100.
+    low, high = metrics.enps_interval(3, 0, 3)
+    assert high <= 100.0 and low > -100.0
+    assert (
+        metrics.enps_interval(0, 40, 40)[0] == -100.0 or metrics.enps_interval(0, 40, 40)[0] > -100
+    )
+
+
+@pytest.mark.parametrize(
+    ("sat", "stay", "a", "c", "expected"),
+    [
+        (4, 4, 3, 4, "apostle"),
+        (5, 5, None, 4, "apostle"),
+        (4, 3, 10, 4, "mercenary"),
+        (3, 4, 0, 4, "hostage"),
+        (3, 3, 6, 4, "loose_cannon"),
+        (2, 1, 7, 4, "quiet_defector"),
+        (4, 4, 9, 5, "hostage"),  # strict reading: only 5 is satisfied
+        (5, 2, 9, 5, "mercenary"),
+        (None, 4, 9, 4, None),  # missing S or L: no segment
+        (4, None, 9, 4, None),
+        (3, 2, None, 4, None),  # loose cannon or quiet defector needs A
+    ],
+)
+def test_segments(
+    sat: int | None, stay: int | None, a: int | None, c: int, expected: str | None
+) -> None:
+    assert metrics.segment(sat, stay, a, c) == expected
+
+
+def test_person_index_needs_two_thirds_and_reverses() -> None:
+    items = {key: BANK[key] for key in ("sat_overall", "intent_stay", "frustration")}
+    # frustration is reverse-keyed: 1 -> 5 -> 100.
+    assert (
+        metrics.person_index({"sat_overall": 5, "intent_stay": 3, "frustration": 1}, items)
+        == 250 / 3
+    )
+    # 2 of 3 answered counts; 1 of 3 does not; skipped is missing, never 0.
+    assert metrics.person_index({"sat_overall": 5, "intent_stay": 3}, items) == 75.0
+    assert metrics.person_index({"sat_overall": 5, "intent_stay": None}, items) is None
+
+
+# --- cross-checks -----------------------------------------------------------------------------
+
+
+def test_wilson_matches_statsmodels() -> None:
+    rng = random.Random(6)
+    for _ in range(300):
+        n = rng.randint(1, 400)
+        k = rng.randint(0, n)
+        low, high = proportion_confint(k, n, alpha=0.05, method="wilson")
+        ours = metrics.wilson(k, n)
+        assert ours is not None
+        assert ours[0] == pytest.approx(100 * low, abs=1e-6)
+        assert ours[1] == pytest.approx(100 * high, abs=1e-6)
+
+
+def test_alpha_from_sums_matches_pingouin() -> None:
+    rng = np.random.default_rng(7)
+    for _ in range(20):
+        n, k = int(rng.integers(30, 200)), int(rng.integers(2, 9))
+        trait = rng.normal(size=(n, 1))
+        data = np.clip(np.round(3 + trait + rng.normal(scale=1.0, size=(n, k))), 1, 5)
+        sums = [(float(col.sum()), float((col**2).sum())) for col in data.T]
+        total = data.sum(axis=1)
+        ours = metrics.alpha_from_sums(n, sums, (float(total.sum()), float((total**2).sum())))
+        theirs, _ci = pingouin.cronbach_alpha(pd.DataFrame(data))
+        assert ours == pytest.approx(theirs, abs=1e-9)
+
+
+# --- SQL against a person-by-person reference ---------------------------------------------
+
+
+def _random_answers(seed: int):  # type: ignore[no-untyped-def]
+    def answers(person: Person, number: int) -> dict[str, int | None] | None:
+        rng = random.Random(seed * 1_000_003 + person.id * 101 + number)
+        if rng.random() < 0.1:
+            return None  # did not answer at all
+        out: dict[str, int | None] = {}
+        base = rng.choice([2, 3, 4])
+        for item in ROUND_ITEMS:
+            if item == "comment" or rng.random() < 0.15:
+                continue  # skipped
+            if BANK[item].kind == "scale0_10":
+                out[item] = rng.randint(0, 10)
+            else:
+                out[item] = max(1, min(5, base + rng.choice([-1, 0, 0, 1])))
+        return out
+
+    return answers
+
+
+async def test_sql_aggregates_match_the_reference(
+    db: Database, clock: ManualClock, database_url: str
+) -> None:
+    settings = make_settings(database_url)
+    await load_demo(db, clock)
+    campaign = await schedule_survey(settings, db, clock)
+    answers = _random_answers(11)
+    round_id = await closed_round(db, campaign, 1, ROUND_ITEMS, answers)
+    items = {key: BANK[key] for key in ROUND_ITEMS}
+    async with db.session() as session:
+        from sqlalchemy import select
+
+        people = list(await session.scalars(select(Person).where(Person.leave_date.is_(None))))
+        atoms = await fetch_atoms(
+            session,
+            [RoundItems(round_id, items)],
+            None,
+            satisfaction_item="sat_overall",
+            stay_item="intent_stay",
+            enps_item="enps",
+            satisfied_from=4,
+        )
+    group = combine(atoms, round_id, {p.team_id for p in people})
+    given = [g for p in people if (g := answers(p, 1)) is not None]
+    assert group.people.respondents == len(given)
+    # Items: favorable (reverse-keyed flipped), score, eNPS.
+    for key in ROUND_ITEMS[:-1]:
+        values = [g[key] for g in given if g.get(key) is not None]
+        sums = group.items[key]
+        assert sums.n == len(values)
+        if items[key].kind == "likert5":
+            favorable = [v for v in values if (v <= 2 if items[key].reverse else v >= 4)]
+            assert sums.favorable(items[key].reverse) == len(favorable)
+            flipped = [6 - v if items[key].reverse else v for v in values]
+            assert sums.score(items[key].reverse) == pytest.approx(
+                float(np.mean([metrics.rescale(v) for v in flipped]))
+            )
+        else:
+            expected = metrics.enps(
+                sum(v >= 9 for v in values), sum(v <= 6 for v in values), len(values)
+            )
+            assert sums.net() == pytest.approx(expected)
+    # Person-first index.
+    person_indexes = [x for g in given if (x := metrics.person_index(g, items)) is not None]
+    assert group.people.index_n == len(person_indexes)
+    assert group.people.index() == pytest.approx(float(np.mean(person_indexes)))
+    # Segments.
+    expected_segments = {name: 0 for name in metrics.SEGMENTS}
+    for g in given:
+        name = metrics.segment(g.get("sat_overall"), g.get("intent_stay"), g.get("enps"), 4)
+        if name:
+            expected_segments[name] += 1
+    assert group.people.segments == expected_segments
+    # Cronbach's alpha over complete answer sets, as pingouin computes it (listwise).
+    index_items = RoundItems(round_id, items).index_items
+    frame = pd.DataFrame(
+        [
+            [(6 - g[k]) if items[k].reverse else g[k] for k in index_items]
+            for g in given
+            if all(g.get(k) is not None for k in index_items)
+        ]
+    )
+    assert group.people.complete_n == len(frame)
+    theirs, _ = pingouin.cronbach_alpha(frame)
+    assert group.people.alpha(index_items) == pytest.approx(theirs, abs=1e-9)
+
+
+def test_item_bank_defines_reverse_keyed_frustration() -> None:
+    assert isinstance(BANK["frustration"], Item) and BANK["frustration"].reverse

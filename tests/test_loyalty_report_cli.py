@@ -1,0 +1,71 @@
+"""`fidelio report loyalty` as a real process: every format, bad arguments named, audited."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+from sqlalchemy import select
+
+from bot.clock import ManualClock
+from bot.db.models import AuditEntry
+from bot.db.session import Database
+
+from .test_cli import fidelio, write_config
+from .test_summaries_e2e import seed
+
+
+async def test_report_formats_and_audit(
+    tmp_path: Path, database_url: str, db: Database, clock: ManualClock
+) -> None:
+    await seed(db, clock, database_url, rounds=3)
+    config = write_config(tmp_path, database_url)
+
+    code, out, err = await fidelio(config, "report", "loyalty", "--format", "json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["reportable"] and data["summary"]["organisation"]
+    assert len(data["summary"]["rounds"]) == 3
+    assert -100 <= data["summary"]["headline"]["enps"] <= 100
+
+    code, out, err = await fidelio(
+        config, "report", "loyalty", "--team", "Sales Milano", "--last", "2", "--format", "csv"
+    )
+    assert code == 0, err
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert {r["scope"] for r in rows} == {"Sales Milano"}
+    assert any(r["measure"] == "enps" and r["low"] and r["high"] for r in rows)
+    assert any(r["measure"].startswith("favorable_pct_") for r in rows)
+
+    code, out, err = await fidelio(config, "report", "loyalty", "--format", "html", "-o", "r.html")
+    assert code == 0, err
+    page = (tmp_path / "r.html").read_text(encoding="utf-8")
+    assert page.count("data:image/png;base64,") == 2  # the summary chart and the heat map
+    assert "http://" not in page and "https://" not in page  # self-contained
+
+    code, out, err = await fidelio(config, "report", "loyalty", "--format", "png", "-o", "r.png")
+    assert code == 0, err
+    assert (tmp_path / "r.png").read_bytes().startswith(b"\x89PNG")
+
+    code, out, err = await fidelio(
+        config, "report", "loyalty", "--team", "HR & People", "--locale", "en"
+    )
+    assert code == 0, err
+    assert "not enough answers from HR & People" in out
+    assert "Loyalty summary: the organisation" in out
+
+    code, out, err = await fidelio(config, "report", "loyalty", "--team", "Nowhere")
+    assert code == 2 and "--team" in err and "Nowhere" in err
+    code, out, err = await fidelio(config, "report", "loyalty", "--since", "2027-13-01")
+    assert code == 2 and "--since" in err
+    code, out, err = await fidelio(config, "report", "loyalty", "--format", "pdf")
+    assert code == 2 and "--format" in err
+
+    async with db.session() as session:
+        audit = list(
+            await session.scalars(select(AuditEntry).where(AuditEntry.action == "loyalty.report"))
+        )
+    assert [a.detail["format"] for a in audit] == ["json", "csv", "html", "png", "text"]
+    assert all(a.actor_label.startswith("cli:") for a in audit)
