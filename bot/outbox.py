@@ -212,6 +212,31 @@ class OutboxDispatcher:
         #: Outcomes of the last round not written yet: recorded by the next claim's transaction.
         self._unwritten: list[dict[str, Any]] = []
 
+    async def release_orphaned_leases(self) -> int:
+        """At start-up on SQLite, end the leases a stopped process left behind at once.
+
+        Only one Fidelio process uses a SQLite file, so a row still ``sending`` belongs to a
+        process that died mid-send: waiting out its lease would only delay the broadcast.
+        The rows then follow the expired-lease rule (an unknown outcome, retried
+        ``outbox.retry_unknown`` times). Never used on PostgreSQL, where another instance
+        may hold live leases.
+        """
+        now = self.clock.now()
+        async with self.db.session() as session:
+            result = await session.execute(
+                update(Delivery)
+                .where(Delivery.status == DeliveryStatus.sending, Delivery.claimed_until >= now)
+                .values(claimed_until=now - timedelta(seconds=1))
+            )
+        released = int(result.rowcount or 0)  # type: ignore[attr-defined]
+        if released:
+            log.warning(
+                "outbox: %d deliveries were being sent when Fidelio last stopped; "
+                "their outcome is unknown (see README, Delivery guarantees)",
+                released,
+            )
+        return released
+
     async def _claim(self, limit: int, stats: RunStats) -> list[_Job]:
         """Record the previous round's last outcomes, then lease the next due rows.
 
