@@ -43,6 +43,7 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.db.models import ChannelIdentity, ChannelName, Delivery, DeliveryStatus, Person
 from bot.db.session import Database
+from bot.observability import log_context
 from bot.render import Renderer
 from bot.replies import Reply, ReplyButton
 from bot.sender import Sender, UnknownChannel
@@ -430,7 +431,9 @@ class OutboxDispatcher:
 
         async def one(job: _Job) -> None:
             async with semaphore:
-                await self._deliver(job, journal, stats)
+                # Every record logged while delivering says which delivery it is about.
+                with log_context(delivery_id=job.id):
+                    await self._deliver(job, journal, stats)
 
         try:
             results = await asyncio.gather(*(one(job) for job in jobs), return_exceptions=True)
