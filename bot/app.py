@@ -17,7 +17,9 @@ from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.db.session import Database
 from bot.dispatch import Dispatcher
+from bot.operations import Metrics, OpsServer
 from bot.outbox import OutboxDispatcher
+from bot.privacy.retention import retention_jobs
 from bot.render import Renderer
 from bot.sender import Sender
 from bot.surveys.service import SurveyService
@@ -48,6 +50,11 @@ class Runtime:
     # --- suggestions ---
     suggestion_digests: Any = None
     sealed_notices: Any = None
+    # --- reliability: metrics, the operations port, what health checks look at ---
+    metrics: Metrics = field(default_factory=Metrics)
+    ops: OpsServer | None = None
+    background_started: bool = False
+    outbox_task: asyncio.Task[Any] | None = None
 
     async def start(
         self, *, console: bool = False, sync_slack: bool = True, background: bool = True
@@ -67,8 +74,13 @@ class Runtime:
             slack = self.channels["slack"]
             self.tasks.append(asyncio.create_task(slack.sync_directory(self.db, self.clock)))
         if background:
+            if self.db.is_sqlite:
+                # One process per SQLite file: leases left by a killed process are orphans.
+                await self.outbox.release_orphaned_leases()
             await self.scheduler.start()
-            self.tasks.append(asyncio.create_task(self.outbox.run_forever(self.stop_event)))
+            self.outbox_task = asyncio.create_task(self.outbox.run_forever(self.stop_event))
+            self.tasks.append(self.outbox_task)
+            self.background_started = True
             if self.sealed_notices is not None:  # suggestions: messages for anonymous authors
                 self.tasks.append(
                     asyncio.create_task(
@@ -77,6 +89,9 @@ class Runtime:
                         )
                     )
                 )
+        if self.settings.operations.http_enabled:
+            self.ops = OpsServer(self)
+            await self.ops.start()
         log.info(
             "Fidelio started: channels=%s, scheduler=%s, outbox polling every %.1fs, database=%s",
             ", ".join(started + (["console"] if console else [])) or "none",
@@ -87,6 +102,8 @@ class Runtime:
 
     async def stop(self) -> None:
         self.stop_event.set()
+        if self.ops is not None:
+            await self.ops.stop()
         for name, channel in self.channels.items():
             if name == "console":
                 continue
@@ -136,12 +153,15 @@ def build_runtime(
     ports: dict[str, ChatPort] = dict(channels)
     sender = Sender(ports, settings.rates)
     dispatcher = Dispatcher(settings, db, renderer, build_registry(), sender, clock)
+    metrics = Metrics()
+    sender.on_outcome = metrics.record_send
     for channel in channels.values():
-        channel.on_event = dispatcher.handle
+        channel.on_event = metrics.timed(dispatcher.handle)
     if "slack" in channels:
         slack = channels["slack"]
         dispatcher.resolvers["slack"] = lambda session, user: slack.resolve(session, user, clock)
     outbox = OutboxDispatcher(settings, db, sender, renderer, clock)
+    metrics.watch_outbox(outbox)
     briefings = BriefingService(settings, db, clock)
     surveys = SurveyService(settings, db, clock)
     scheduler = Scheduler(settings, db, clock)
@@ -163,7 +183,8 @@ def build_runtime(
     scheduler.job_factories.append(
         digest_jobs(LoyaltyDigestService(settings, db, clock), settings.scheduler.sweep_s)
     )
-    return Runtime(
+    scheduler.job_factories.append(retention_jobs(settings, db, clock))
+    runtime = Runtime(
         settings,
         clock,
         db,
@@ -177,7 +198,9 @@ def build_runtime(
         channels,
         suggestion_digests=digests,
         sealed_notices=notices,
+        metrics=metrics,
     )
+    return runtime
 
 
 async def run(settings: Settings, *, console_as: str | None = None) -> None:

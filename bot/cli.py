@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import logging
-import sys
 from collections.abc import Coroutine
 from datetime import timedelta
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, TypeVar, cast
 
@@ -16,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bot.cli_indicators import indicators_app
+from bot.cli_reliability import register as _register_reliability
 from bot.config import ConfigError, Settings, load_settings
 from bot.errors import InputError
 
@@ -78,17 +78,12 @@ def _settings(config: Path | None = None) -> Settings:
     return load_settings(config or state.config_path)
 
 
-def _setup_logging(settings: Settings, quiet: bool = False) -> None:
-    level = logging.WARNING if quiet else getattr(logging, settings.logging.level)
-    logging.basicConfig(
-        level=level,
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        stream=sys.stderr,
-        force=True,
-    )
-    # Every HTTP request at INFO would drown our own lines.
-    for noisy in ("httpx", "telegram", "apscheduler", "slack_sdk", "slack_bolt", "aiohttp.access"):
-        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+def _setup_logging(settings: Settings, quiet: bool = False, log_format: str | None = None) -> None:
+    from bot.observability import setup_logging
+
+    # Text lines or one JSON object per line (operations.log_format, or --log-format).
+    fmt = log_format or settings.operations.log_format
+    setup_logging(settings.logging.level, "json" if fmt == "json" else "text", quiet=quiet)
 
 
 def _run(coro: Coroutine[Any, Any, T]) -> T:
@@ -124,6 +119,11 @@ def _load(config: Path | None = None) -> Settings:
         raise typer.Exit(2) from None
 
 
+class LogFormat(StrEnum):
+    text = "text"
+    json = "json"
+
+
 # --- run / chat -------------------------------------------------------------------------------
 
 
@@ -133,12 +133,18 @@ def run(
         str | None,
         typer.Option("--as", help="Console: chat as this person (default: console.as_email)"),
     ] = None,
+    log_format: Annotated[
+        LogFormat | None,
+        typer.Option(
+            "--log-format", help="Log lines as text or JSON (default: operations.log_format)"
+        ),
+    ] = None,
 ) -> None:
     """Start every configured channel, the scheduler and the outbox; Ctrl-C stops cleanly."""
     from bot.app import run as run_app
 
     settings = _load()
-    _setup_logging(settings)
+    _setup_logging(settings, log_format=log_format.value if log_format else None)
     _run(run_app(settings, console_as=as_email))
 
 
@@ -1159,6 +1165,8 @@ app.add_typer(suggestions_app, name="suggestions")
 from bot.cli_report import report_app  # noqa: E402
 
 app.add_typer(report_app, name="report")
+# --- reliability: db backup, people export, people forget (bot/cli_reliability.py) ---
+_register_reliability(db_app, people_app, lambda: _load(), _run)
 
 
 def main() -> None:

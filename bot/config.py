@@ -307,6 +307,33 @@ class SuggestionSettings(_Section):
         return next((c for c in self.categories if c.id == category_id), None)
 
 
+# --- reliability, security and privacy settings (operations, privacy) ------------------------
+
+
+class OperationsSettings(_Section):
+    """The optional operations HTTP port (``/healthz``, ``/metrics``) and the log format."""
+
+    #: Off by default: nothing listens unless asked.
+    http_enabled: bool = False
+    http_listen: str = "127.0.0.1"
+    #: 0 picks a free port (tests); the bound port is logged.
+    http_port: int = Field(default=9464, ge=0, le=65535)
+    #: ``text`` (one readable line per record) or ``json`` (one JSON object per line).
+    log_format: Literal["text", "json"] = "text"
+
+
+class PrivacySettings(_Section):
+    """How long personal data is kept; applied by a daily scheduled job."""
+
+    #: Audit entries older than this many days are deleted; empty keeps them forever.
+    audit_retention_days: int | None = Field(default=730, ge=1)
+    #: For the suggestions feature: texts older than this many days are erased.
+    suggestion_retention_days: int | None = Field(default=None, ge=1)
+
+
+# --- end of reliability settings --------------------------------------------------------------
+
+
 class Settings(BaseSettings):
     """Every setting Fidelio reads; built once by :func:`load_settings` and passed around."""
 
@@ -333,6 +360,9 @@ class Settings(BaseSettings):
     objective: ObjectiveSettings = ObjectiveSettings()  # objective indicators
     suggestions: SuggestionSettings = SuggestionSettings()  # suggestions
     loyalty: LoyaltySettings = LoyaltySettings()  # loyalty measurement
+    # --- reliability, security and privacy ---
+    operations: OperationsSettings = OperationsSettings()
+    privacy: PrivacySettings = PrivacySettings()
 
     @classmethod
     def settings_customise_sources(

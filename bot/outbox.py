@@ -50,6 +50,7 @@ from bot.db.models import (
     Person,
 )
 from bot.db.session import Database
+from bot.observability import log_context
 from bot.render import Renderer
 from bot.replies import Reply, ReplyButton
 from bot.sender import Sender, UnknownChannel
@@ -228,6 +229,31 @@ class OutboxDispatcher:
         self.totals = RunStats()
         #: Outcomes of the last round not written yet: recorded by the next claim's transaction.
         self._unwritten: list[dict[str, Any]] = []
+
+    async def release_orphaned_leases(self) -> int:
+        """At start-up on SQLite, end the leases a stopped process left behind at once.
+
+        Only one Fidelio process uses a SQLite file, so a row still ``sending`` belongs to a
+        process that died mid-send: waiting out its lease would only delay the broadcast.
+        The rows then follow the expired-lease rule (an unknown outcome, retried
+        ``outbox.retry_unknown`` times). Never used on PostgreSQL, where another instance
+        may hold live leases.
+        """
+        now = self.clock.now()
+        async with self.db.session() as session:
+            result = await session.execute(
+                update(Delivery)
+                .where(Delivery.status == DeliveryStatus.sending, Delivery.claimed_until >= now)
+                .values(claimed_until=now - timedelta(seconds=1))
+            )
+        released = int(result.rowcount or 0)  # type: ignore[attr-defined]
+        if released:
+            log.warning(
+                "outbox: %d deliveries were being sent when Fidelio last stopped; "
+                "their outcome is unknown (see README, Delivery guarantees)",
+                released,
+            )
+        return released
 
     async def _claim(self, limit: int, stats: RunStats) -> list[_Job]:
         """Record the previous round's last outcomes, then lease the next due rows.
@@ -429,7 +455,9 @@ class OutboxDispatcher:
 
         async def one(job: _Job) -> None:
             async with semaphore:
-                await self._deliver(job, journal, stats)
+                # Every record logged while delivering says which delivery it is about.
+                with log_context(delivery_id=job.id):
+                    await self._deliver(job, journal, stats)
 
         try:
             results = await asyncio.gather(*(one(job) for job in jobs), return_exceptions=True)

@@ -10,7 +10,7 @@ import asyncio
 import logging
 import math
 from collections import OrderedDict, deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, nullcontext
 
 from aiolimiter import AsyncLimiter
@@ -107,6 +107,9 @@ class Sender:
             "slack": WindowLimiter(rates.slack_global_per_s),
         }
         self._per_chat: OrderedDict[tuple[str, str], AsyncLimiter] = OrderedDict()
+        #: Told ``(channel, outcome)`` after every send (metrics); outcome is ``sent`` or the
+        #: name of the SendError subclass raised.
+        self.on_outcome: Callable[[str, str], None] | None = None
 
     def _chat_limiter(self, to: Address) -> AsyncLimiter | None:
         per_s = {
@@ -142,12 +145,23 @@ class Sender:
             await chat_limiter.acquire()
         global_limiter = self._global.get(to.channel)
         async with global_limiter.slot() if global_limiter is not None else nullcontext():
-            if edit is not None:
-                await port.edit(edit, message)
-                return edit
-            if message.image is not None:
-                return await port.send_image(to, message.image, message.text)
-            return await port.send(to, message)
+            try:
+                if edit is not None:
+                    await port.edit(edit, message)
+                    ref = edit
+                elif message.image is not None:
+                    ref = await port.send_image(to, message.image, message.text)
+                else:
+                    ref = await port.send(to, message)
+            except SendError as exc:
+                self._observe(to.channel, type(exc).__name__)
+                raise
+            self._observe(to.channel, "sent")
+            return ref
+
+    def _observe(self, channel: str, outcome: str) -> None:
+        if self.on_outcome is not None:
+            self.on_outcome(channel, outcome)
 
     async def reply(
         self, to: Address, message: Message, edit: MessageRef | None = None

@@ -478,7 +478,13 @@ def load_survey_content(folder: Path) -> SurveyContent:
     if not bank.exists():
         content.problems.append(InputError(f"{bank}: (file)", "missing: the item bank is required"))
         return content
-    content.items, problems = parse_items(bank.read_text(encoding="utf-8-sig"), str(bank))
+    try:
+        bank_text = bank.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        # Reported like any other problem: `content check` must never end in a traceback.
+        content.problems.append(InputError(f"{bank}: (file)", f"not UTF-8 text ({exc.reason})"))
+        return content
+    content.items, problems = parse_items(bank_text, str(bank))
     content.problems.extend(problems)
     seen: dict[str, str] = {}
     for path in sorted(folder.glob("*.yaml")):

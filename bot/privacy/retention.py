@@ -1,0 +1,87 @@
+"""Retention: personal data older than its configured lifetime is deleted by a daily job.
+
+Each rule names a ``privacy.*_retention_days`` setting and a purge function. The audit log's
+rule exists today; the suggestions feature adds its rule for suggestion texts to
+:func:`retention_rules` (the setting ``privacy.suggestion_retention_days`` is already there).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy import delete
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.clock import Clock
+from bot.config import Settings
+from bot.db.models import AuditEntry
+from bot.db.session import Database
+
+log = logging.getLogger(__name__)
+
+Purge = Callable[[AsyncSession, datetime], Awaitable[int]]
+
+
+@dataclass(frozen=True)
+class RetentionRule:
+    """Delete what ``purge`` covers from before ``now - days(settings)``; None keeps all."""
+
+    name: str
+    days: Callable[[Settings], int | None]
+    purge: Purge
+
+
+async def _purge_audit(session: AsyncSession, cutoff: datetime) -> int:
+    result = await session.execute(delete(AuditEntry).where(AuditEntry.at < cutoff))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def retention_rules() -> list[RetentionRule]:
+    """Every retention rule. Features that keep personal data over time add theirs here."""
+    return [RetentionRule("audit_log", lambda s: s.privacy.audit_retention_days, _purge_audit)]
+
+
+async def apply_retention(
+    settings: Settings, db: Database, clock: Clock, rules: list[RetentionRule] | None = None
+) -> dict[str, int]:
+    """Apply every rule once; returns rows deleted per rule (rules without a limit skipped)."""
+    deleted: dict[str, int] = {}
+    now = clock.now()
+    for rule in rules if rules is not None else retention_rules():
+        days = rule.days(settings)
+        if days is None:
+            continue
+        # One transaction per rule: a failing rule does not undo the others.
+        async with db.session() as session:
+            deleted[rule.name] = await rule.purge(session, now - timedelta(days=days))
+    if any(deleted.values()):
+        log.info("retention: deleted %s", ", ".join(f"{k}={v}" for k, v in deleted.items()))
+    return deleted
+
+
+def retention_jobs(
+    settings: Settings, db: Database, clock: Clock
+) -> Callable[[AsyncIOScheduler], Awaitable[None]]:
+    """Scheduler job factory: retention once at start-up, then every 24 hours."""
+
+    async def run() -> None:
+        try:
+            await apply_retention(settings, db, clock)
+        except Exception:
+            log.exception("retention job failed; it runs again in 24 hours")
+
+    async def factory(scheduler: AsyncIOScheduler) -> None:
+        scheduler.add_job(
+            run,
+            "interval",
+            hours=24,
+            id="privacy:retention",
+            replace_existing=True,
+            next_run_time=datetime.now(UTC) + timedelta(seconds=60),
+        )
+
+    return factory
