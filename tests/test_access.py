@@ -23,7 +23,8 @@ from .harness import REPO, ConsoleDialog, console_runtime, load_demo, make_setti
 ROME = ZoneInfo("Europe/Rome")
 
 #: Every chat command and the roles that may use it. Managers' reach is their team subtree
-#: (checked below for ``readiness``, the only command that shows team figures to managers).
+#: (checked below for ``readiness``; ``suggestions`` and ``summary`` have their own subtree
+#: tests in test_suggestions_e2e.py and the loyalty summary tests).
 ACCESS = {
     "start": EVERYONE,
     "help": EVERYONE,
@@ -36,6 +37,12 @@ ACCESS = {
     "campaign": HR,
     "survey": HR,
     "status": HR,
+    "suggest": EVERYONE,
+    "ideas": EVERYONE,
+    "mysuggestions": EVERYONE,
+    "suggestions": MANAGERS,
+    "suggestion": MANAGERS,
+    "summary": EVERYONE,
 }
 
 #: One demo person per role.
