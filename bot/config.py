@@ -222,7 +222,8 @@ class ObjectiveSettings(_Section):
     disciplinary_per_100: IndicatorBounds = IndicatorBounds(worst=10, best=0, weight=0.05)
     mobility: IndicatorBounds = IndicatorBounds(worst=0, best=15, weight=0.1)
     pulse_participation: IndicatorBounds = IndicatorBounds(worst=30, best=95, weight=0.15)
-    initiative_participation: IndicatorBounds = IndicatorBounds(worst=0, best=80, weight=0.1)
+    initiative_participation: IndicatorBounds = IndicatorBounds(worst=0, best=80, weight=0.05)
+    suggestion_rate: IndicatorBounds = IndicatorBounds(worst=0, best=20, weight=0.05)
     briefing_reach: IndicatorBounds = IndicatorBounds(worst=20, best=100, weight=0.15)
     quiz_score: IndicatorBounds = IndicatorBounds(worst=40, best=100, weight=0.0)
 

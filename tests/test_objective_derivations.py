@@ -270,11 +270,13 @@ async def test_missing_data_is_none_and_the_index_is_reweighted(
         gamma = await objective_summary(session, settings, [ids["Gamma"]], SINCE, UNTIL)
         nobody = await objective_summary(session, settings, [], SINCE, UNTIL)
     raw = {c.name: c.raw for c in gamma.components}
-    assert raw["turnover"] == 0.0 and raw["mobility"] == 0.0
-    assert all(raw[name] is None for name in raw if name not in ("turnover", "mobility"))
+    # From the directory (and the idea box: nobody sent a suggestion, a rate of 0).
+    known = ("turnover", "mobility", "suggestion_rate")
+    assert raw["turnover"] == 0.0 and raw["mobility"] == 0.0 and raw["suggestion_rate"] == 0.0
+    assert all(raw[name] is None for name in raw if name not in known)
     weights = settings.objective
-    # Turnover 0 maps to 100 (better than the best bound), mobility 0 to 0.
-    expected = weights.turnover.weight * 100 / (weights.turnover.weight + weights.mobility.weight)
-    assert gamma.index == pytest.approx(expected)
-    assert gamma.coverage == pytest.approx(weights.turnover.weight + weights.mobility.weight)
+    # Turnover 0 maps to 100 (better than the best bound), mobility and suggestions 0 to 0.
+    covered = weights.turnover.weight + weights.mobility.weight + weights.suggestion_rate.weight
+    assert gamma.index == pytest.approx(weights.turnover.weight * 100 / covered)
+    assert gamma.coverage == pytest.approx(covered)
     assert nobody.index is None and nobody.coverage == 0.0

@@ -19,6 +19,7 @@ ONLY_FOUR = {
     "initiative_participation": {"worst": 0, "best": 80, "weight": 0},
     "briefing_reach": {"worst": 20, "best": 100, "weight": 0},
     "disciplinary_per_100": {"worst": 10, "best": 0, "weight": 0},
+    "suggestion_rate": {"worst": 0, "best": 20, "weight": 0},
 }
 
 

@@ -12,8 +12,9 @@ from bot.config import ConfigError, load_settings
 from bot.db.models import Person, SuggestionStatus, Team
 from bot.db.session import Database
 from bot.errors import UserFacingError
+from bot.loyalty.objective import objective_summary
 from bot.suggestions.content import parse_reference, parse_status, personal_data, redact
-from bot.suggestions.measurement import SuggestionCounts, suggestion_counts
+from bot.suggestions.measurement import TOTAL, SuggestionCounts, suggestion_counts
 from bot.suggestions.seal import Sealer, author_purpose
 from bot.suggestions.service import SuggestionService
 
@@ -110,6 +111,29 @@ async def test_suggestion_counts_per_team_and_period(
         )
         assert later[teams["Sales Milano"]].sent == 0
         assert await suggestion_counts(session, [], T0, until) == {}
+        # Together: the median is over every suggestion (4 h, 10 h, 2 h), not of the teams'.
+        both = await suggestion_counts(
+            session, [teams["Sales Milano"], teams["Headquarters"]], T0, until, total=True
+        )
+        assert both[TOTAL] == SuggestionCounts(
+            sent=4, answered=3, implemented=1, median_hours_to_first_response=4.0
+        )
+        # They feed the objective measurement as participation in initiatives.
+        summary = await objective_summary(
+            session,
+            settings,
+            [teams["Sales Milano"]],
+            T0.date(),
+            (until - timedelta(days=1)).date(),
+        )
+    rate = summary.component("suggestion_rate")
+    assert summary.average_headcount
+    assert rate.raw == pytest.approx(100 * 3 / summary.average_headcount)
+    assert rate.weight == settings.objective.suggestion_rate.weight > 0
+    assert summary.counts["suggestions_sent"] == 3
+    assert summary.counts["suggestions_answered"] == 2
+    assert summary.counts["suggestions_implemented"] == 1
+    assert summary.counts["suggestions_median_hours_to_first_response"] == 7.0
 
 
 async def test_anonymous_team_walks_up_to_k_members(

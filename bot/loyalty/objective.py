@@ -27,6 +27,10 @@ is what ``fidelio indicators show`` covers unless told otherwise.
   absence days / available days × 100; **absence_frequency** = spells / average headcount ×
   100; **disciplinary_per_100** = cases / average headcount × 100;
   **initiative_participation** = participants / eligible × 100.
+* **suggestion_rate** = suggestions sent in the period by the teams / average headcount ×
+  100: participation in the idea box (bot/suggestions/measurement.py; an anonymous
+  suggestion counts for the team it was filed under). The counts beside it: sent, answered,
+  implemented, and the median hours to a first response.
 * **Bradford factor**: needs absence spells per person; the import holds team totals only, so
   it is not available (``bradford_share_above_trigger`` is always None) and no name is ever
   listed.
@@ -63,6 +67,7 @@ from bot.db.models import (
     SurveyRound,
     TeamChange,
 )
+from bot.suggestions.measurement import TOTAL, SuggestionCounts, suggestion_counts
 
 INDICATORS = tuple(ObjectiveSettings.model_fields)
 
@@ -379,6 +384,24 @@ async def _imported_figures(
     return {k: float(v or 0) for k, v in zip(keys, row, strict=True)}
 
 
+async def _suggestion_figures(
+    session: AsyncSession, teams: set[int], since: date, until: date
+) -> dict[str, float]:
+    """Suggestions sent from ``since`` to ``until`` inclusive by the teams, how many were
+    answered and implemented, and the median hours to a first response (-1 when none)."""
+    counts = await suggestion_counts(
+        session, teams, _start(since), _start(until + timedelta(days=1)), total=True
+    )
+    together = counts.get(TOTAL, SuggestionCounts())
+    median = together.median_hours_to_first_response
+    return {
+        "suggestions_sent": together.sent,
+        "suggestions_answered": together.answered,
+        "suggestions_implemented": together.implemented,
+        "suggestions_median_hours_to_first_response": -1.0 if median is None else median,
+    }
+
+
 async def objective_summary(
     session: AsyncSession,
     settings: Settings,
@@ -394,6 +417,8 @@ async def objective_summary(
     participation, pulse_counts = await _pulse_figures(session, teams, since, until)
     counts.update(pulse_counts)
     imported = await _imported_figures(session, teams, since, until)
+    ideas = await _suggestion_figures(session, teams, since, until)
+    counts.update(ideas)
     raw: dict[str, float | None] = {
         "turnover": _pct(separations, headcount),
         "mobility": _pct(moves, headcount),
@@ -404,6 +429,7 @@ async def objective_summary(
         "absence_frequency": None,
         "disciplinary_per_100": None,
         "initiative_participation": None,
+        "suggestion_rate": _pct(ideas["suggestions_sent"], headcount),
     }
     if imported is not None:
         counts.update({f"imported_{k}": v for k, v in imported.items()})

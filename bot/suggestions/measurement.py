@@ -35,11 +35,21 @@ class SuggestionCounts:
     median_hours_to_first_response: float | None = None
 
 
+#: Key of the counts over all the teams asked, with ``total=True``.
+TOTAL = -1
+
+
 async def suggestion_counts(
-    session: AsyncSession, team_ids: Iterable[int], since: datetime, until: datetime
+    session: AsyncSession,
+    team_ids: Iterable[int],
+    since: datetime,
+    until: datetime,
+    *,
+    total: bool = False,
 ) -> dict[int, SuggestionCounts]:
     """Counts for each of ``team_ids`` (exactly those teams, not their subtrees; every id
-    is in the result, with zeros when nothing was sent)."""
+    is in the result, with zeros when nothing was sent); with ``total``, also the counts of
+    all of them together under :data:`TOTAL` (its median over every suggestion)."""
     wanted = sorted(set(team_ids))
     if not wanted:
         return {}
@@ -70,17 +80,24 @@ async def suggestion_counts(
     per_team: dict[int, list[tuple[int, datetime, datetime | None]]] = {t: [] for t in wanted}
     for row in rows:
         per_team[row.team_id].append((row.id, row.created_at, row.first_response_at))
-    out: dict[int, SuggestionCounts] = {}
-    for team_id, items in per_team.items():
-        delays = [
-            max(0.0, (first - created).total_seconds() / 3600)
-            for _, created, first in items
-            if first is not None and first < until
-        ]
-        out[team_id] = SuggestionCounts(
-            sent=len(items),
-            answered=len(delays),
-            implemented=sum(1 for sid, _, _ in items if sid in done),
-            median_hours_to_first_response=statistics.median(delays) if delays else None,
-        )
+    out = {team_id: _counts(items, done, until) for team_id, items in per_team.items()}
+    if total:
+        everything = [item for items in per_team.values() for item in items]
+        out[TOTAL] = _counts(everything, done, until)
     return out
+
+
+def _counts(
+    items: list[tuple[int, datetime, datetime | None]], done: set[int], until: datetime
+) -> SuggestionCounts:
+    delays = [
+        max(0.0, (first - created).total_seconds() / 3600)
+        for _, created, first in items
+        if first is not None and first < until
+    ]
+    return SuggestionCounts(
+        sent=len(items),
+        answered=len(delays),
+        implemented=sum(1 for sid, _, _ in items if sid in done),
+        median_hours_to_first_response=statistics.median(delays) if delays else None,
+    )
