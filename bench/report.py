@@ -36,13 +36,9 @@ import argparse
 import asyncio
 import hashlib
 import json
-import os
 import random
 import statistics
-import tempfile
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -52,8 +48,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from bot.config import Settings
-from bot.db.migrate import upgrade
+from bench.common import loopback_only, scratch_database
+from bot.config import DatabaseSettings, Settings
 from bot.db.session import Database
 from bot.loyalty.service import LoyaltyService, TeamTree, Window
 from bot.surveys.content import load_survey
@@ -75,52 +71,6 @@ ITEMS = [
 ]
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 console = Console()
-
-
-# --- scratch databases --------------------------------------------------------------------------
-
-
-async def _admin(url: str) -> Any:
-    import asyncpg
-
-    parsed = make_url(url)
-    return await asyncpg.connect(
-        host=parsed.host or "127.0.0.1",
-        port=parsed.port or 5432,
-        user=parsed.username or "postgres",
-        password=parsed.password,
-        database="postgres",
-        timeout=5,
-    )
-
-
-@asynccontextmanager
-async def scratch(kind: str, server_url: str) -> AsyncIterator[str]:
-    if kind == "sqlite":
-        with tempfile.TemporaryDirectory(prefix="fidelio-report-") as folder:
-            url = f"sqlite+aiosqlite:///{folder}/fidelio.db"
-            await upgrade(url)
-            yield url
-        return
-    base = make_url(server_url)
-    name = f"{base.database or 'fidelio'}_report_{os.getpid()}"
-    url = base.set(database=name).render_as_string(hide_password=False)
-    drop = f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
-    conn = await _admin(server_url)
-    try:
-        await conn.execute(drop)
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    try:
-        await upgrade(url)
-        yield url
-    finally:
-        conn = await _admin(server_url)
-        try:
-            await conn.execute(drop)
-        finally:
-            await conn.close()
 
 
 # --- data ---------------------------------------------------------------------------------------
@@ -352,8 +302,9 @@ async def size_mb(db: Database, url: str) -> float:
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     figures: dict[str, Any] = {}
     for kind in args.databases.split(","):
-        async with scratch(kind, args.database_url) as url:
-            settings = Settings(database={"url": url}, content_dir=REPO / "content")
+        server = None if kind == "sqlite" else args.database_url
+        async with scratch_database(server, "report") as url:
+            settings = Settings(database=DatabaseSettings(url=url), content_dir=REPO / "content")
             db = Database(url)
             try:
                 started = time.perf_counter()
@@ -392,6 +343,7 @@ def main() -> None:
         "--database-url", default="postgresql+asyncpg://postgres@127.0.0.1:5432/fidelio_bench"
     )
     args = parser.parse_args()
+    loopback_only("bench.report")
     figures = asyncio.run(run(args))
     keys = [
         "postgres_team_p50_ms",
