@@ -13,6 +13,7 @@ from typing import Annotated, Any, TypeVar, cast
 import typer
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from bot.cli_indicators import indicators_app
 from bot.cli_reliability import register as _register_reliability
@@ -105,8 +106,27 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
     except InputError as exc:
         err.print(f"[red]{exc.where}[/red]: {exc.reason}")
         raise typer.Exit(2) from None
+    except (OperationalError, ProgrammingError) as exc:
+        if not _schema_missing(exc):
+            raise
+        err.print(
+            "[red]The database has no Fidelio tables yet, or an older schema.[/red] "
+            "Run [bold]fidelio db upgrade[/bold] first (`make run` does it for you).",
+            soft_wrap=True,
+        )
+        raise typer.Exit(2) from None
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
+
+
+def _schema_missing(exc: Exception) -> bool:
+    """SQLite's "no such table/column" and PostgreSQL's "undefined table/column": the
+    database was never migrated, or not to this version of Fidelio."""
+    text = str(getattr(exc, "orig", exc)).lower()
+    return any(
+        marker in text
+        for marker in ("no such table", "no such column", "does not exist", "undefinedtable")
+    )
 
 
 def _load(config: Path | None = None) -> Settings:

@@ -86,6 +86,14 @@ async def test_chat_as_unknown_person_is_a_clear_error(
     assert "Traceback" not in err
 
 
+async def test_a_database_never_migrated_is_a_clear_error(tmp_path: Path) -> None:
+    config = write_config(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}")
+    for args in (("chat", "--as", HR), ("people", "list"), ("survey", "list")):
+        code, _, err = await fidelio(config, *args, stdin="help\n")
+        assert code == 2, (args, err)
+        assert "fidelio db upgrade" in err and "Traceback" not in err, (args, err)
+
+
 async def test_config_check_reports_key_and_reason(tmp_path: Path) -> None:
     path = tmp_path / "config.yaml"
     path.write_text("anonymity:\n  min_group: 1\nslack:\n  enabled: true\n", encoding="utf-8")
