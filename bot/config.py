@@ -328,7 +328,8 @@ class PrivacySettings(_Section):
 
     #: Audit entries older than this many days are deleted; empty keeps them forever.
     audit_retention_days: int | None = Field(default=730, ge=1)
-    #: For the suggestions feature: texts older than this many days are erased.
+    #: Texts of suggestions closed (done or declined) more than this many days ago are
+    #: replaced by a marker (counts and statuses stay); empty keeps them forever.
     suggestion_retention_days: int | None = Field(default=None, ge=1)
 
 

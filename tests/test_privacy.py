@@ -213,12 +213,12 @@ async def test_retention_deletes_old_audit_entries_and_calls_feature_rules(
             session.add(AuditEntry(at=when, actor_label="x", action=action, detail={}))
     seen: list[datetime] = []
 
-    async def purge_suggestions(_session: Any, cutoff: datetime) -> int:
+    async def purge_suggestions(_session: Any, cutoff: datetime, _days: int) -> int:
         seen.append(cutoff)
         return 3
 
     rule = RetentionRule(
-        "suggestions", lambda s: s.privacy.suggestion_retention_days, purge_suggestions
+        "late_feature", lambda s: s.privacy.suggestion_retention_days, purge_suggestions
     )
     keep_all = make_settings(database_url, privacy={"audit_retention_days": None})
     from bot.privacy.retention import retention_rules
@@ -228,7 +228,7 @@ async def test_retention_deletes_old_audit_entries_and_calls_feature_rules(
         database_url, privacy={"audit_retention_days": 30, "suggestion_retention_days": 90}
     )
     deleted = await apply_retention(settings, db, clock, [*retention_rules(), rule])
-    assert deleted == {"audit_log": 1, "suggestions": 3}
+    assert deleted == {"audit_log": 1, "suggestion_texts": 0, "late_feature": 3}
     assert seen == [clock.now() - timedelta(days=90)]
     async with db.session() as session:
         assert list(await session.scalars(select(AuditEntry.action))) == ["recent"]

@@ -93,6 +93,9 @@ class PrivacyRegistry:
 
 def build_privacy_registry() -> PrivacyRegistry:
     """The parts of every feature. Features that store personal data add theirs here."""
+    # The feature modules build on this one (Erasure, PersonalDataPart): imported here.
+    from bot.privacy import loyalty, suggestions
+
     registry = PrivacyRegistry()
     for part in (
         PersonalDataPart("identities", _export_identities, _erase_identities),
@@ -100,6 +103,8 @@ def build_privacy_registry() -> PrivacyRegistry:
         PersonalDataPart("conversation_state", _export_state, _erase_state),
         PersonalDataPart("survey_participation", _export_participation, _keep),
         PersonalDataPart("briefing_receipts", _export_receipts, _keep),
+        *suggestions.parts(),
+        *loyalty.parts(),
         PersonalDataPart("deliveries", _export_deliveries, _erase_deliveries),
         PersonalDataPart("audit_entries", _export_audit, _erase_audit),
         PersonalDataPart("directory", _export_directory, _erase_directory),

@@ -1,8 +1,8 @@
 """Retention: personal data older than its configured lifetime is deleted by a daily job.
 
-Each rule names a ``privacy.*_retention_days`` setting and a purge function. The audit log's
-rule exists today; the suggestions feature adds its rule for suggestion texts to
-:func:`retention_rules` (the setting ``privacy.suggestion_retention_days`` is already there).
+Each rule names a ``privacy.*_retention_days`` setting and a purge function: the audit log's
+entries are deleted; the texts of suggestions closed long ago are replaced by a marker
+(bot/privacy/suggestions.py), keeping their counts and statuses.
 """
 
 from __future__ import annotations
@@ -20,35 +20,46 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.db.models import AuditEntry
 from bot.db.session import Database
+from bot.privacy.suggestions import purge_suggestion_texts
 
 log = logging.getLogger(__name__)
 
-Purge = Callable[[AsyncSession, datetime], Awaitable[int]]
+#: ``purge(session, cutoff, days)``: what is older than ``cutoff`` (``days`` before now) goes.
+Purge = Callable[[AsyncSession, datetime, int], Awaitable[int]]
 
 
 @dataclass(frozen=True)
 class RetentionRule:
-    """Delete what ``purge`` covers from before ``now - days(settings)``; None keeps all."""
+    """Delete (or blank) what ``purge`` covers from before ``now - days(settings)``; None
+    keeps all."""
 
     name: str
     days: Callable[[Settings], int | None]
     purge: Purge
 
 
-async def _purge_audit(session: AsyncSession, cutoff: datetime) -> int:
+async def _purge_audit(session: AsyncSession, cutoff: datetime, _days: int) -> int:
     result = await session.execute(delete(AuditEntry).where(AuditEntry.at < cutoff))
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 def retention_rules() -> list[RetentionRule]:
     """Every retention rule. Features that keep personal data over time add theirs here."""
-    return [RetentionRule("audit_log", lambda s: s.privacy.audit_retention_days, _purge_audit)]
+    return [
+        RetentionRule("audit_log", lambda s: s.privacy.audit_retention_days, _purge_audit),
+        RetentionRule(
+            "suggestion_texts",
+            lambda s: s.privacy.suggestion_retention_days,
+            purge_suggestion_texts,
+        ),
+    ]
 
 
 async def apply_retention(
     settings: Settings, db: Database, clock: Clock, rules: list[RetentionRule] | None = None
 ) -> dict[str, int]:
-    """Apply every rule once; returns rows deleted per rule (rules without a limit skipped)."""
+    """Apply every rule once; returns rows deleted or blanked per rule (rules without a
+    limit skipped)."""
     deleted: dict[str, int] = {}
     now = clock.now()
     for rule in rules if rules is not None else retention_rules():
@@ -57,7 +68,7 @@ async def apply_retention(
             continue
         # One transaction per rule: a failing rule does not undo the others.
         async with db.session() as session:
-            deleted[rule.name] = await rule.purge(session, now - timedelta(days=days))
+            deleted[rule.name] = await rule.purge(session, now - timedelta(days=days), days)
     if any(deleted.values()):
         log.info("retention: deleted %s", ", ".join(f"{k}={v}" for k, v in deleted.items()))
     return deleted

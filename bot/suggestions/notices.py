@@ -5,8 +5,10 @@ up, the message rendered and sent through the one sender, and the row deleted. P
 simple, these are few): 429 waits the platform's delay; a transient failure or no reachable
 account is retried with backoff up to ``outbox.max_attempts``; a permanent failure, a token
 that no longer opens, or an unknown outcome (timeout: at most once, unlike the outbox, since
-the row must not outlive its purpose) drops the notice. :meth:`SealedNotices.run_forever`
-polls beside the outbox, and sends only in the instance that holds the scheduler lock.
+the row must not outlive its purpose) drops the notice; so does a recipient who has left or
+was erased (their sealed tokens still open to the erased row's id).
+:meth:`SealedNotices.run_forever` polls beside the outbox, and sends only in the instance that
+holds the scheduler lock.
 """
 
 from __future__ import annotations
@@ -107,7 +109,12 @@ class SealedNotices:
                 )
                 if row.address
             }
-        if person is None or not person.is_active(self.clock.now().date()):
+        # A token still opens to the id of a person erased by `people forget`: never sent.
+        if (
+            person is None
+            or person.erased_at is not None
+            or not person.is_active(self.clock.now().date())
+        ):
             await self._drop(notice.id, stats)
             return
         address = next(
