@@ -260,3 +260,26 @@ async def test_polling_confirms_updates_only_once_they_are_handled(
     async with db.session() as session:
         handled = await session.scalar(select(func.count()).select_from(ProcessedEvent))
     assert handled == 3
+
+
+async def test_chat_locks_keep_a_chats_order_and_are_dropped_when_free() -> None:
+    from bot.channels.telegram import ChatLocks
+
+    locks = ChatLocks()
+    seen: list[tuple[int, int]] = []
+    gate = asyncio.Event()
+
+    async def handle(chat: int, n: int) -> None:
+        async with locks.hold(chat):
+            if (chat, n) == (1, 0):
+                await gate.wait()  # the first update of chat 1 is slow
+            seen.append((chat, n))
+
+    tasks = [asyncio.create_task(handle(chat, n)) for n in range(3) for chat in (1, 2)]
+    await asyncio.sleep(0.05)
+    assert seen == [(2, 0), (2, 1), (2, 2)]  # chat 2 is not held up by chat 1
+    assert len(locks) == 1  # chat 2's lock is gone already
+    gate.set()
+    await asyncio.gather(*tasks)
+    assert seen[3:] == [(1, 0), (1, 1), (1, 2)]  # chat 1 in its own order
+    assert len(locks) == 0

@@ -19,8 +19,7 @@ import datetime as dtm
 import hmac
 import logging
 import os
-from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -98,7 +97,7 @@ class TelegramChannel:
             .build()
         )
         self.app.add_handler(TypeHandler(Update, self._on_update))
-        self._chat_locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._chat_locks = ChatLocks()
         self._webhook_runner: web.AppRunner | None = None
         self._polling: asyncio.Task[None] | None = None
         #: The ``offset`` that confirms every update handled so far (long polling).
@@ -253,8 +252,7 @@ class TelegramChannel:
         if event is None or self.on_event is None:
             return
         chat = update.effective_chat
-        lock = self._chat_locks[chat.id if chat else 0]
-        async with lock:
+        async with self._chat_locks.hold(chat.id if chat else 0):
             await self.on_event(event)
 
     def normalise(self, update: Update) -> InboundEvent | None:
@@ -373,6 +371,32 @@ class TelegramChannel:
     async def open(self, external_id: str) -> Address:
         # In a private chat the chat id is the user id.
         return Address(self.name, external_id)
+
+
+class ChatLocks:
+    """One lock per chat, so a person's updates are handled in order while different chats
+    run concurrently; a chat's lock is dropped when nobody holds or waits for it (a
+    long-running bot sees many chats, and each lock would otherwise live forever)."""
+
+    def __init__(self) -> None:
+        self._locks: dict[int, asyncio.Lock] = {}
+        self._users: dict[int, int] = {}
+
+    def __len__(self) -> int:
+        return len(self._locks)
+
+    @contextlib.asynccontextmanager
+    async def hold(self, chat_id: int) -> AsyncIterator[None]:
+        lock = self._locks.setdefault(chat_id, asyncio.Lock())
+        self._users[chat_id] = self._users.get(chat_id, 0) + 1
+        try:
+            async with lock:
+                yield
+        finally:
+            self._users[chat_id] -= 1
+            if not self._users[chat_id]:
+                del self._users[chat_id]
+                del self._locks[chat_id]
 
 
 def _fit(text: str, limit: int) -> str:
