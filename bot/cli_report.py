@@ -168,3 +168,82 @@ async def _report(
             raise InputError("--team", "not enough answers to report without identifying people")
         return summary_png(shown, locale, texts)
     return report.as_html(result, renderer, locale, texts, heat)
+
+
+@report_app.command("comments")
+def report_comments(
+    since: Annotated[
+        str | None, typer.Option("--since", help="Rounds opened on or after this date (YYYY-MM-DD)")
+    ] = None,
+    last: Annotated[
+        int | None,
+        typer.Option("--last", min=1, max=104, help="The last N closed rounds [default: 1]"),
+    ] = None,
+) -> None:
+    """Free-text answers of closed pulse rounds, for the whole organisation only, and only
+    for a round where at least anonymity.comment_min_group people wrote one (audited)."""
+    from bot.cli import _load, _run, err
+
+    settings = _load()
+    when: date | None = None
+    if since is not None:
+        try:
+            when = date.fromisoformat(since)
+        except ValueError:
+            err.print(f"[red]--since[/red]: {since!r} is not a date like 2027-01-31")
+            raise typer.Exit(2) from None
+    if when is not None and last is not None:
+        err.print("[red]--since[/red]: give either --since or --last, not both")
+        raise typer.Exit(2)
+    print(_run(_comments(settings, when, last)).rstrip("\n"))
+
+
+async def _comments(settings: Any, since: date | None, last: int | None) -> str:
+    from bot.clock import SystemClock
+    from bot.db.models import AuditEntry
+    from bot.db.session import Database
+    from bot.errors import InputError
+    from bot.loyalty.comments import organisation_comments
+    from bot.loyalty.service import Window, closed_rounds
+
+    window = Window(since=since) if since else Window(last=last or 1)
+    clock = SystemClock()
+    db = Database(settings.database.url)
+    try:
+        async with db.session() as session:
+            rounds = await closed_rounds(session, window)
+            if not rounds:
+                raise InputError(
+                    "--since" if since else "--last", "no closed pulse round in that period"
+                )
+            found = await organisation_comments(session, settings, rounds)
+            session.add(
+                AuditEntry(
+                    at=clock.now(),
+                    actor_label=f"cli:{getpass.getuser()}",
+                    action="loyalty.comments",
+                    detail={
+                        "window": window.describe(),
+                        "rounds": [c.round_id for c in found],
+                        "shown": [c.round_id for c in found if c.texts is not None],
+                    },
+                )
+            )
+    finally:
+        await db.dispose()
+    k = max(settings.anonymity.comment_min_group, settings.anonymity.min_group)
+    lines: list[str] = []
+    for comments in found:
+        lines.append(f"{comments.title} — round of {comments.label}: {comments.writers} wrote")
+        if comments.texts is None:
+            lines.append(
+                f"  (withheld: fewer than {k} people wrote a comment, so they could be recognised)"
+            )
+        else:
+            lines.extend(f"  • {' '.join(text.split())}" for text in comments.texts)
+        lines.append("")
+    lines.append(
+        "Comments are shown for the whole organisation only, in alphabetical order, without "
+        "team or time."
+    )
+    return "\n".join(lines)

@@ -69,3 +69,52 @@ async def test_report_formats_and_audit(
         )
     assert [a.detail["format"] for a in audit] == ["json", "csv", "html", "png", "text"]
     assert all(a.actor_label.startswith("cli:") for a in audit)
+
+
+async def test_comments_for_the_organisation_only_above_the_comment_threshold(
+    tmp_path: Path, database_url: str, db: Database, clock: ManualClock
+) -> None:
+    from sqlalchemy import insert
+
+    from bot.db.models import Response, Team
+
+    from .harness import load_demo, make_settings
+    from .loyalty_seed import closed_round, schedule_survey
+
+    await load_demo(db, clock)
+    campaign = await schedule_survey(make_settings(database_url), db, clock)
+    items = ["sat_overall", "comment"]
+    many = await closed_round(db, campaign, 1, items, lambda p, n: {"sat_overall": 4})
+    few = await closed_round(db, campaign, 2, items, lambda p, n: {"sat_overall": 3})
+    async with db.session() as session:
+        team = await session.scalar(select(Team.id).limit(1))
+        rows = [
+            {
+                "round_id": round_id,
+                "respondent_key": f"writer-{round_id}-{i}",
+                "item_id": "comment",
+                "team_id": team,
+                "value_num": None,
+                "value_text": f"Idea number {i:02d} for round {round_id}",
+            }
+            for round_id, writers in ((many, 12), (few, 4))
+            for i in reversed(range(writers))
+        ]
+        await session.execute(insert(Response), rows)
+    config = write_config(tmp_path, database_url)
+
+    code, out, err = await fidelio(config, "report", "comments", "--last", "2")
+    assert code == 0, err
+    shown = [line.removeprefix("  • ") for line in out.splitlines() if line.startswith("  • ")]
+    assert shown == [f"Idea number {i:02d} for round {many}" for i in range(12)]  # sorted
+    assert f"round {few}" not in " ".join(shown)
+    assert "4 wrote" in out and "withheld: fewer than 10 people" in out
+    assert "Sales" not in out and "Headquarters" not in out  # no team goes with a comment
+    async with db.session() as session:
+        entry = await session.scalar(
+            select(AuditEntry).where(AuditEntry.action == "loyalty.comments")
+        )
+    assert entry is not None and entry.detail["shown"] == [many]
+
+    code, _, err = await fidelio(config, "report", "comments", "--since", "2031-01-01")
+    assert code == 2 and "--since" in err and "no closed pulse round" in err
