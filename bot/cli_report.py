@@ -60,16 +60,7 @@ def report_loyalty(
     if chosen_locale not in ("en", "it"):
         err.print(f"[red]--locale[/red]: {chosen_locale!r} is not en or it")
         raise typer.Exit(2)
-    when: date | None = None
-    if since is not None:
-        try:
-            when = date.fromisoformat(since)
-        except ValueError:
-            err.print(f"[red]--since[/red]: {since!r} is not a date like 2027-01-31")
-            raise typer.Exit(2) from None
-    if when is not None and last is not None:
-        err.print("[red]--since[/red]: give either --since or --last, not both")
-        raise typer.Exit(2)
+    when = _since(since, last)
     if output is None and fmt in ("png", "html"):
         output = Path(f"loyalty-report.{fmt}")
 
@@ -182,19 +173,10 @@ def report_comments(
 ) -> None:
     """Free-text answers of closed pulse rounds, for the whole organisation only, and only
     for a round where at least anonymity.comment_min_group people wrote one (audited)."""
-    from bot.cli import _load, _run, err
+    from bot.cli import _load, _run
 
     settings = _load()
-    when: date | None = None
-    if since is not None:
-        try:
-            when = date.fromisoformat(since)
-        except ValueError:
-            err.print(f"[red]--since[/red]: {since!r} is not a date like 2027-01-31")
-            raise typer.Exit(2) from None
-    if when is not None and last is not None:
-        err.print("[red]--since[/red]: give either --since or --last, not both")
-        raise typer.Exit(2)
+    when = _since(since, last)
     print(_run(_comments(settings, when, last)).rstrip("\n"))
 
 
@@ -247,3 +229,21 @@ async def _comments(settings: Any, since: date | None, last: int | None) -> str:
         "team or time."
     )
     return "\n".join(lines)
+
+
+def _since(since: str | None, last: int | None) -> date | None:
+    """``--since`` as a date (None when not given); exits 2 naming the option when it is not
+    a date or comes with ``--last``."""
+    from bot.cli import err
+
+    if since is None:
+        return None
+    try:
+        when = date.fromisoformat(since)
+    except ValueError:
+        err.print(f"[red]--since[/red]: {since!r} is not a date like 2027-01-31")
+        raise typer.Exit(2) from None
+    if last is not None:
+        err.print("[red]--since[/red]: give either --since or --last, not both")
+        raise typer.Exit(2)
+    return when
