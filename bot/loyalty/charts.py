@@ -62,9 +62,13 @@ class TrendPoint:
 
 
 def translated_labels(label: Callable[[str], str]) -> dict[str, str]:
-    """Every chart label from labels.yaml (key ``chart_<key>``), for example
+    """Every chart text from labels.yaml: ``chart.<key>``, and the segments' names from
+    ``seg.<name>`` (the ones the summaries use), for example
     ``translated_labels(lambda key: renderer.label(key, person.locale))``."""
-    return {key: label(f"chart_{key}") for key in DEFAULT_LABELS}
+    return {
+        key: label(f"seg.{key}" if key in _SEGMENT_COLORS else f"chart.{key}")
+        for key in DEFAULT_LABELS
+    }
 
 
 def _text(labels: dict[str, str], key: str) -> str:

@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from bot.loyalty.charts import TrendPoint, heatmap_chart, summary_chart
+from bot.loyalty.charts import TrendPoint, heatmap_chart, summary_chart, translated_labels
 from bot.loyalty.metrics import SEGMENTS
 from bot.loyalty.service import Change, Summary
 from bot.replies import Reply
@@ -108,20 +108,16 @@ def summary_context(summary: Summary, locale: str, texts: dict[str, str]) -> dic
 
 
 def chart_labels(texts: dict[str, str]) -> dict[str, str]:
-    return {
-        key: texts.get(f"chart.{key}", key)
-        for key in ("index", "enps", "trend", "segments", "favorable", "heatmap", "suppressed")
-    }
+    return translated_labels(lambda key: texts.get(key, ""))
 
 
 def summary_png(summary: Summary, locale: str, texts: dict[str, str]) -> bytes:
     """The summary's chart: trend over the window's rounds, segments, dimensions."""
     trend = [TrendPoint(r.label, r.index, r.enps) for r in summary.rounds]
+    # Keyed by segment (the chart colours each one and names it from ``chart_labels``).
     segments = {}
     if summary.headline.segments:
-        segments = {
-            texts.get(f"seg.{name}", name): summary.headline.segments[name] for name in SEGMENTS
-        }
+        segments = {name: summary.headline.segments[name] for name in SEGMENTS}
     favorable = {dimension_name(texts, d.dimension): d.favorable for d in summary.dimensions}
     return summary_chart(
         trend,
