@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from apscheduler.executors.asyncio import AsyncIOExecutor
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -29,6 +30,24 @@ ADVISORY_LOCK_KEY = 0x46494445  # "FIDE"
 EVENT_MEMORY = timedelta(days=7)
 
 JobFactory = Callable[[AsyncIOScheduler], Awaitable[None]]
+
+
+def add_sweep(
+    scheduler: AsyncIOScheduler, job_id: str, work: Callable[[], Awaitable[Any]], seconds: float
+) -> None:
+    """A periodic job that runs ``work`` at once and then every ``seconds``. APScheduler runs
+    on real time and only wakes us up: ``work`` decides from the tables and the injected clock
+    what is due (and logs its own progress; APScheduler logs a failure, retried next time)."""
+    scheduler.add_job(
+        work,
+        "interval",
+        seconds=seconds,
+        id=job_id,
+        replace_existing=True,
+        next_run_time=datetime.now(UTC),
+    )
+
+
 #: How long stopping waits for running jobs (a sweep mid-way) before cutting them off.
 STOP_GRACE_S = 10.0
 

@@ -8,7 +8,7 @@ Every job just calls ``BriefingService.run_due``, which works out from the table
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import select
@@ -17,7 +17,7 @@ from bot.briefings.content import Briefing
 from bot.briefings.service import BriefingService, readiness_at
 from bot.db.models import Campaign, CampaignKind, CampaignStatus
 from bot.surveys.service import SurveyService
-from scheduler import JobFactory
+from scheduler import JobFactory, add_sweep
 
 
 def campaign_moments(briefing: Briefing) -> dict[str, datetime]:
@@ -38,14 +38,7 @@ def briefing_jobs(service: BriefingService, sweep_s: float) -> JobFactory:
         now = service.clock.now()
         # APScheduler runs on real time: it only wakes us up. What is due is decided by
         # run_due with the injected clock, so the first sweep is "right now" in real time.
-        scheduler.add_job(
-            service.run_due,
-            "interval",
-            seconds=sweep_s,
-            id="briefings:sweep",
-            replace_existing=True,
-            next_run_time=datetime.now(UTC),
-        )
+        add_sweep(scheduler, "briefings:sweep", service.run_due, sweep_s)
         assert service.db is not None
         async with service.db.session() as session:
             campaigns = list(
@@ -76,13 +69,6 @@ def survey_jobs(service: SurveyService, sweep_s: float) -> JobFactory:
     ``SurveyService.run_due`` from the tables and the injected clock."""
 
     async def factory(scheduler: AsyncIOScheduler) -> None:
-        scheduler.add_job(
-            service.run_due,
-            "interval",
-            seconds=sweep_s,
-            id="surveys:sweep",
-            replace_existing=True,
-            next_run_time=datetime.now(UTC),
-        )
+        add_sweep(scheduler, "surveys:sweep", service.run_due, sweep_s)
 
     return factory

@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.loyalty.digest import DigestService
-from scheduler import JobFactory
+from scheduler import JobFactory, add_sweep
 
 
 def digest_jobs(service: DigestService, sweep_s: float) -> JobFactory:
     async def factory(scheduler: AsyncIOScheduler) -> None:
-        scheduler.add_job(
-            service.run_due,
-            "interval",
-            seconds=sweep_s,
-            id="loyalty:digest-sweep",
-            replace_existing=True,
-            next_run_time=datetime.now(UTC),
-        )
+        add_sweep(scheduler, "loyalty:digest-sweep", service.run_due, sweep_s)
 
     return factory
