@@ -49,16 +49,7 @@ class Renderer:
         self._labels = {locale: self._load_labels(locale) for locale in SUPPORTED_LOCALES}
 
     def _load_labels(self, locale: str) -> dict[str, str]:
-        path = self.templates_dir / locale / "labels.yaml"
-        if not path.exists():
-            return {}
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as exc:
-            raise InputError(str(path), f"YAML syntax error: {exc}") from None
-        if not isinstance(data, dict):
-            raise InputError(str(path), "must be a mapping of label keys to texts")
-        return {str(k): str(v) for k, v in data.items()}
+        return read_labels(self.templates_dir / locale / "labels.yaml")
 
     def _locale(self, locale: str | None) -> str:
         return locale if locale in SUPPORTED_LOCALES else self.default_locale
@@ -148,3 +139,16 @@ def _local_time(ctx: Context, value: Any) -> str:
 
 def _pct(value: Any) -> str:
     return "–" if value is None else f"{value:.0f}%"
+
+
+def read_labels(path: Path) -> dict[str, str]:
+    """A labels.yaml file (label key -> text); empty when missing, InputError when malformed."""
+    if not path.exists():
+        return {}
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise InputError(str(path), f"YAML syntax error: {exc}") from None
+    if not isinstance(data, dict):
+        raise InputError(str(path), "must be a mapping of label keys to texts")
+    return {str(k): str(v) for k, v in data.items()}

@@ -6,22 +6,16 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from bot.loyalty.charts import TrendPoint, heatmap_chart, summary_chart, translated_labels
 from bot.loyalty.metrics import SEGMENTS
 from bot.loyalty.service import Change, Summary
+from bot.render import read_labels
 from bot.replies import Reply
 
 ORG_NAME = {"en": "the organisation", "it": "l'organizzazione"}
 
 
-@lru_cache(maxsize=8)
-def _labels_file(path: Path) -> dict[str, str]:
-    if not path.exists():
-        return {}
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    return {str(k): str(v) for k, v in data.items()}
+_labels_file = lru_cache(maxsize=8)(read_labels)
 
 
 def labels(templates_dir: Path, locale: str) -> dict[str, str]:
