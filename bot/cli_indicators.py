@@ -11,6 +11,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
+from bot.durations import parse_day
 from bot.errors import InputError
 
 indicators_app = typer.Typer(
@@ -71,12 +72,7 @@ def indicators_import(
 
 
 def _parse_day(value: str | None, option: str) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise InputError(option, f"{value!r} is not a date written YYYY-MM-DD") from None
+    return parse_day(value, option)
 
 
 @indicators_app.command("show")

@@ -235,15 +235,15 @@ def _since(since: str | None, last: int | None) -> date | None:
     """``--since`` as a date (None when not given); exits 2 naming the option when it is not
     a date or comes with ``--last``."""
     from bot.cli import err
+    from bot.durations import parse_day
+    from bot.errors import InputError
 
-    if since is None:
-        return None
     try:
-        when = date.fromisoformat(since)
-    except ValueError:
-        err.print(f"[red]--since[/red]: {since!r} is not a date like 2027-01-31")
+        when = parse_day(since, "--since")
+    except InputError as exc:
+        err.print(f"[red]{exc.where}[/red]: {exc.reason}")
         raise typer.Exit(2) from None
-    if last is not None:
+    if when is not None and last is not None:
         err.print("[red]--since[/red]: give either --since or --last, not both")
         raise typer.Exit(2)
     return when

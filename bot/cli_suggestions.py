@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bot.config import ConfigError, Settings, load_settings
+from bot.durations import parse_day, start_of_day
 from bot.errors import InputError, UserFacingError
 
 T = TypeVar("T")
@@ -145,12 +146,8 @@ def list_(
             team_id = await session.scalar(select(Team.id).where(Team.name == team.strip()))
             if team_id is None:
                 raise InputError("--team", f"no team named {team!r}")
-        start = None
-        if since:
-            try:
-                start = datetime.combine(date.fromisoformat(since), datetime.min.time(), UTC)
-            except ValueError:
-                raise InputError("--since", f"{since!r} is not a date (YYYY-MM-DD)") from None
+        day = parse_day(since, "--since")
+        start = start_of_day(day) if day else None
         filters = Filters(
             status=chosen,
             category=category,
@@ -361,19 +358,12 @@ def counts(
         from bot.db.models import Team
         from bot.suggestions.measurement import suggestion_counts
 
-        try:
-            start = datetime.combine(date.fromisoformat(since), datetime.min.time(), UTC)
-        except ValueError:
-            raise InputError("--since", f"{since!r} is not a date (YYYY-MM-DD)") from None
-        try:
-            end = (
-                datetime.combine(date.fromisoformat(until), datetime.min.time(), UTC)
-                if until
-                else datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-                + timedelta(days=1)
-            )
-        except ValueError:
-            raise InputError("--until", f"{until!r} is not a date (YYYY-MM-DD)") from None
+        first = parse_day(since, "--since")
+        if first is None:
+            raise InputError("--since", "a date written YYYY-MM-DD is needed")
+        start = start_of_day(first)
+        last = parse_day(until, "--until")
+        end = start_of_day(last) if last else start_of_day(datetime.now(UTC).date() + timedelta(1))
         if end <= start:
             raise InputError("--until", "must be after --since")
         scope = await service.scope(session, actor)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from bot.errors import InputError
 
 _PART = re.compile(r"(\d+)\s*(w|d|h|m)")
 _UNITS = {"w": "weeks", "d": "days", "h": "hours", "m": "minutes"}
@@ -56,3 +58,18 @@ def parse_local_datetime(value: object, default_zone: str | None = None) -> date
         return parsed.replace(tzinfo=ZoneInfo(zone_name))
     except (ZoneInfoNotFoundError, ValueError):
         raise ValueError(f"unknown time zone {zone_name!r}") from None
+
+
+def parse_day(value: str | None, option: str) -> date | None:
+    """A command-line date ``YYYY-MM-DD`` (None when not given); InputError names ``option``."""
+    if value is None or not value.strip():
+        return None
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        raise InputError(option, f"{value!r} is not a date written YYYY-MM-DD") from None
+
+
+def start_of_day(day: date) -> datetime:
+    """Midnight UTC at the start of ``day``."""
+    return datetime.combine(day, time(0), tzinfo=UTC)

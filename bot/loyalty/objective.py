@@ -48,7 +48,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import and_, case, func, or_, select
@@ -67,6 +67,7 @@ from bot.db.models import (
     SurveyRound,
     TeamChange,
 )
+from bot.durations import start_of_day
 from bot.suggestions.measurement import TOTAL, SuggestionCounts, suggestion_counts
 
 INDICATORS = tuple(ObjectiveSettings.model_fields)
@@ -248,16 +249,12 @@ async def _directory_figures(
         .where(
             TeamChange.from_team_id.is_not(None),
             TeamChange.from_team_id != TeamChange.to_team_id,
-            TeamChange.changed_at >= _start(since),
-            TeamChange.changed_at < _start(until + timedelta(days=1)),
+            TeamChange.changed_at >= start_of_day(since),
+            TeamChange.changed_at < start_of_day(until + timedelta(days=1)),
             or_(TeamChange.from_team_id.in_(teams), TeamChange.to_team_id.in_(teams)),
         )
     )
     return average, separations, int(moves or 0)
-
-
-def _start(day: date) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=UTC)
 
 
 async def _briefing_figures(
@@ -295,8 +292,8 @@ async def _briefing_figures(
             .where(
                 Campaign.kind == CampaignKind.briefing,
                 Campaign.status != CampaignStatus.cancelled,
-                Campaign.launch_at >= _start(since),
-                Campaign.launch_at < _start(until + timedelta(days=1)),
+                Campaign.launch_at >= start_of_day(since),
+                Campaign.launch_at < start_of_day(until + timedelta(days=1)),
                 BriefingReceipt.team_id.in_(teams),
                 BriefingReceipt.late.is_(False),
             )
@@ -340,8 +337,8 @@ async def _pulse_figures(
             .join(SurveyRound, SurveyRound.id == Participation.round_id)
             .where(
                 SurveyRound.status == RoundStatus.closed,
-                SurveyRound.closes_at >= _start(since),
-                SurveyRound.closes_at < _start(until + timedelta(days=1)),
+                SurveyRound.closes_at >= start_of_day(since),
+                SurveyRound.closes_at < start_of_day(until + timedelta(days=1)),
                 Participation.team_id.in_(teams),
             )
         )
@@ -390,7 +387,7 @@ async def _suggestion_figures(
     """Suggestions sent from ``since`` to ``until`` inclusive by the teams, how many were
     answered and implemented, and the median hours to a first response (-1 when none)."""
     counts = await suggestion_counts(
-        session, teams, _start(since), _start(until + timedelta(days=1)), total=True
+        session, teams, start_of_day(since), start_of_day(until + timedelta(days=1)), total=True
     )
     together = counts.get(TOTAL, SuggestionCounts())
     median = together.median_hours_to_first_response
