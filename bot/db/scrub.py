@@ -39,9 +39,7 @@ async def scrub(db: Database, tables: Sequence[str]) -> bool:
             # A scrub waits at most a few seconds for its lock instead of queueing every
             # answer behind it; a later run retries.
             await auto.exec_driver_sql("SET lock_timeout = '5s'")
-            await auto.exec_driver_sql(
-                "VACUUM FULL " + ", ".join(f'"{name}"' for name in names)
-            )
+            await auto.exec_driver_sql("VACUUM FULL " + ", ".join(f'"{name}"' for name in names))
             await auto.exec_driver_sql("RESET lock_timeout")
             return True
     except Exception as exc:  # a lock timeout or a busy database: retried later
