@@ -17,12 +17,15 @@ from bot.db.session import Database
 from bot.surveys.content import load_survey
 from bot.surveys.service import SurveyService
 
-from .harness import REPO
+from bot.loyalty.release import close_round_storage
+
+from .harness import REPO, make_settings
 
 ROME = ZoneInfo("Europe/Rome")
 FIRST = datetime(2027, 1, 4, 10, 0, tzinfo=ROME)
-#: person -> item -> value (None or missing = skipped); returning None = did not answer.
-Answers = Callable[[Person, int], dict[str, int | None] | None]
+#: person -> item -> value (None or missing = skipped; a string is a free-text answer);
+#: returning None = did not answer.
+Answers = Callable[[Person, int], dict[str, int | str | None] | None]
 
 
 async def schedule_survey(settings: Settings, db: Database, clock: ManualClock) -> int:
@@ -41,8 +44,11 @@ async def closed_round(
     answers: Answers,
     *,
     opens_at: datetime | None = None,
+    settings: Settings | None = None,
 ) -> int:
-    """A closed round whose respondents answered ``answers(person, number)``."""
+    """A closed round whose respondents answered ``answers(person, number)``, closed the way
+    Fidelio closes rounds: release plan decided, answers kept by plan atom (with ``settings``'
+    thresholds; the defaults when not given)."""
     opens = opens_at or FIRST + timedelta(weeks=2 * (number - 1))
     async with db.session() as session:
         people = list(
@@ -88,10 +94,19 @@ async def closed_round(
                         "respondent_key": key,
                         "item_id": item,
                         "team_id": person.team_id,
-                        "value_num": value,
-                        "value_text": None,
+                        "value_num": None if isinstance(value, str) else value,
+                        "value_text": value if isinstance(value, str) else None,
                     }
                 )
         if rows:
             await session.execute(insert(Response), rows)
+        await close_round_storage(
+            session,
+            settings or make_settings(db.url),
+            round_,
+            round_.closed_at or opens,
+            key_of=lambda person_id: hashlib.sha256(
+                f"{round_.id}:{person_id}".encode()
+            ).hexdigest(),
+        )
         return round_.id

@@ -88,7 +88,7 @@ def test_enps_definition_and_adjusted_wald() -> None:
         (5, 2, 9, 5, "mercenary"),
         (None, 4, 9, 4, None),  # missing S or L: no segment
         (4, None, 9, 4, None),
-        (3, 2, None, 4, None),  # loose cannon or quiet defector needs A
+        (3, 2, None, 4, "disloyal_unknown"),  # disloyal, advocacy unknown (A skipped)
     ],
 )
 def test_segments(
@@ -168,20 +168,16 @@ async def test_sql_aggregates_match_the_reference(
     answers = _random_answers(11)
     round_id = await closed_round(db, campaign, 1, ROUND_ITEMS, answers)
     items = {key: BANK[key] for key in ROUND_ITEMS}
+    # The sums computed in SQL at close and stored with the plan's atoms (the organisation is
+    # the union of every atom) against a person-by-person reference.
     async with db.session() as session:
         from sqlalchemy import select
 
+        from bot.loyalty.plan import ORG
+        from bot.loyalty.release import load_groups
+
         people = list(await session.scalars(select(Person).where(Person.leave_date.is_(None))))
-        atoms = await fetch_atoms(
-            session,
-            [RoundItems(round_id, items)],
-            None,
-            satisfaction_item="sat_overall",
-            stay_item="intent_stay",
-            enps_item="enps",
-            satisfied_from=4,
-        )
-    group = combine(atoms, round_id, {p.team_id for p in people})
+        group = (await load_groups(session, [round_id], [ORG]))[round_id][ORG].sums
     given = [g for p in people if (g := answers(p, 1)) is not None]
     assert group.people.respondents == len(given)
     # Items: favorable (reverse-keyed flipped), score, eNPS.

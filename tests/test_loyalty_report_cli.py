@@ -74,9 +74,7 @@ async def test_report_formats_and_audit(
 async def test_comments_for_the_organisation_only_above_the_comment_threshold(
     tmp_path: Path, database_url: str, db: Database, clock: ManualClock
 ) -> None:
-    from sqlalchemy import insert
-
-    from bot.db.models import Response, Team
+    from bot.db.models import Person
 
     from .harness import load_demo, make_settings
     from .loyalty_seed import closed_round, schedule_survey
@@ -84,23 +82,18 @@ async def test_comments_for_the_organisation_only_above_the_comment_threshold(
     await load_demo(db, clock)
     campaign = await schedule_survey(make_settings(database_url), db, clock)
     items = ["sat_overall", "comment"]
-    many = await closed_round(db, campaign, 1, items, lambda p, n: {"sat_overall": 4})
-    few = await closed_round(db, campaign, 2, items, lambda p, n: {"sat_overall": 3})
     async with db.session() as session:
-        team = await session.scalar(select(Team.id).limit(1))
-        rows = [
-            {
-                "round_id": round_id,
-                "respondent_key": f"writer-{round_id}-{i}",
-                "item_id": "comment",
-                "team_id": team,
-                "value_num": None,
-                "value_text": f"Idea number {i:02d} for round {round_id}",
-            }
-            for round_id, writers in ((many, 12), (few, 4))
-            for i in reversed(range(writers))
-        ]
-        await session.execute(insert(Response), rows)
+        ids = sorted(await session.scalars(select(Person.id).where(Person.leave_date.is_(None))))
+    writers = {1: ids[:12], 2: ids[:4]}
+
+    def answers(person: Person, number: int) -> dict[str, int | str | None]:
+        given: dict[str, int | str | None] = {"sat_overall": 4 if number == 1 else 3}
+        if person.id in writers[number]:
+            given["comment"] = f"Idea number {writers[number].index(person.id):02d} for round {number}"
+        return given
+
+    many = await closed_round(db, campaign, 1, items, answers)
+    few = await closed_round(db, campaign, 2, items, answers)
     config = write_config(tmp_path, database_url)
 
     code, out, err = await fidelio(config, "report", "comments", "--last", "2")

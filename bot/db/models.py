@@ -333,13 +333,21 @@ class SurveyRound(Base):
     #: When the round was actually opened (later than opens_at after downtime).
     opened_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    #: When the release plan was decided and the answers rewritten to plan atoms (None: an
+    #: open round, or a round closed before plans existed that ``db upgrade`` still rewrites).
+    planned_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), default=None)
+    #: When the dead row versions of its open-round rows were removed for good (bot.db.scrub).
+    scrubbed_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), default=None)
 
 
 class Participation(Base):
     """Who was invited and how far they got: for reminders and response rates only.
 
     It holds no answer and no pseudonym, and no timestamps that could be matched against
-    the order in which answers arrived.
+    the order in which answers arrived. When the round closes it keeps only what the
+    indicators need: ``answered`` is cleared (how far someone got would tell their response
+    set apart from the others of their atom) and ``finished`` then means "answered at least
+    one question".
     """
 
     __tablename__ = "participation"
@@ -356,8 +364,10 @@ class Participation(Base):
 
 
 class Response(Base):
-    """One anonymous answer to one item. No person id, no time, no sequence number: the
-    primary key is (round, pseudonymous respondent key, item)."""
+    """One anonymous answer to one item of an OPEN round. No person id, no time, no sequence
+    number: the primary key is (round, pseudonymous respondent key, item). When the round
+    closes its answers move to :class:`ClosedResponse` and these rows are deleted and
+    scrubbed, so this table only ever holds open rounds."""
 
     __tablename__ = "responses"
 
@@ -555,14 +565,62 @@ class LoyaltyDigest(Base):
     deliveries: Mapped[int] = mapped_column(Integer, default=0)
 
 
-#: Every column a loyalty summary reads, by team then round (migration 0005).
-Index(
-    "ix_responses_team_round_cover",
-    Response.team_id,
-    Response.round_id,
-    Response.respondent_key,
-    Response.item_id,
-    Response.value_num,
-)
+class PlanAtom(Base):
+    """One atom of a closed round's release plan: respondents who sit in exactly the same
+    planned groups (at least k of them), named by the smallest planned group that holds them.
+    ``sums`` are every aggregate a figure needs (bot.loyalty.metrics.Atom), fixed at close, so
+    summaries read these rows instead of scanning answers. ``kind`` "comments" is the separate
+    atom of free-text answers (its own, higher k)."""
+
+    __tablename__ = "plan_atoms"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    round_id: Mapped[int] = mapped_column(
+        ForeignKey("survey_rounds.id", ondelete="CASCADE"), index=True
+    )
+    owner: Mapped[int] = mapped_column(Integer)  # group key: 0 = organisation, else a team id
+    kind: Mapped[str] = mapped_column(String(16), default="answers")
+    respondents: Mapped[int] = mapped_column(Integer)
+    sums: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class ReleaseGroup(Base):
+    """A group of a closed round's release plan (MEASUREMENT.md rule 4): the organisation
+    (``group_key`` 0) or a team subtree as it was at close. Nothing else of the round is ever
+    reported. ``measures`` lists the figures this group may show (respondents, index, alpha,
+    segments, item:<id>, comments); ``atoms`` the plan atoms whose union it is."""
+
+    __tablename__ = "release_groups"
+
+    round_id: Mapped[int] = mapped_column(
+        ForeignKey("survey_rounds.id", ondelete="CASCADE"), primary_key=True
+    )
+    group_key: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    teams: Mapped[list[int]] = mapped_column(JSON)
+    atoms: Mapped[list[int]] = mapped_column(JSON)
+    measures: Mapped[list[str]] = mapped_column(JSON)
+    invited: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ClosedResponse(Base):
+    """One answer of a closed round, kept with its plan atom only: no team, no person, no
+    pseudonym. ``set_no`` groups one respondent's answers (a response set, for re-computing
+    figures); set numbers are drawn at random per atom at close, and free-text answers sit in
+    their own atom with numbers of their own, so a comment is never tied to a numeric set."""
+
+    __tablename__ = "closed_responses"
+
+    round_id: Mapped[int] = mapped_column(
+        ForeignKey("survey_rounds.id", ondelete="CASCADE"), primary_key=True
+    )
+    atom_id: Mapped[int] = mapped_column(
+        ForeignKey("plan_atoms.id", ondelete="CASCADE"), primary_key=True
+    )
+    set_no: Mapped[int] = mapped_column(Integer, primary_key=True)
+    item_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value_num: Mapped[int | None] = mapped_column(Integer)
+    value_text: Mapped[str | None] = mapped_column(Text)
+
 
 # --- end loyalty measurement --------------------------------------------------------------------

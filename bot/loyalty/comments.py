@@ -2,10 +2,10 @@
 
 A comment is an individual answer, so it is shown only in the one view that no other view can
 be subtracted from: the whole organisation, one closed round at a time (rule 5), and only when
-at least ``anonymity.comment_min_group`` people wrote one in that round (rule 1's higher k for
-free text). No team, no time and no order of arrival go with a comment: they are listed in
-alphabetical order. Views by team are deliberately not offered (a team's comments next to the
-organisation's would tell the other teams' apart).
+the round's release plan lets the organisation show comments: at least
+``anonymity.comment_min_group`` people wrote one (rule 1's higher k for free text). Comments
+are stored at close in an atom of their own, with no team, time, order of arrival or link to
+the writer's other answers, and listed in alphabetical order.
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
-from bot.db.models import Response
-from bot.loyalty.anonymity import Rules
+from bot.db.models import PlanAtom
+from bot.loyalty.plan import ORG
+from bot.loyalty.release import COMMENTS, comment_texts, load_groups
 from bot.loyalty.service import ClosedRound
 
 
@@ -35,26 +36,29 @@ class RoundComments:
 async def organisation_comments(
     session: AsyncSession, settings: Settings, rounds: list[ClosedRound]
 ) -> list[RoundComments]:
-    """The comments of each round, or None for a round with fewer writers than the threshold."""
-    rules = Rules(settings.anonymity)
+    """The comments of each round, or None where the round's plan withholds them."""
+    planned = await load_groups(session, [r.id for r in rounds], [ORG])
+    writers = dict(
+        (
+            await session.execute(
+                select(PlanAtom.round_id, PlanAtom.respondents).where(
+                    PlanAtom.round_id.in_([r.id for r in rounds]), PlanAtom.kind == COMMENTS
+                )
+            )
+        )
+        .tuples()
+        .all()
+    )
     out = []
     for round_ in rounds:
-        text_items = [key for key, item in round_.items.items.items() if item.kind == "text"]
-        rows: list[tuple[str, str | None]] = []
-        if text_items:
-            found = (
-                await session.execute(
-                    select(Response.respondent_key, Response.value_text).where(
-                        Response.round_id == round_.id,
-                        Response.item_id.in_(text_items),
-                        Response.value_text.is_not(None),
-                    )
-                )
-            ).all()
-            rows = [(key, text) for key, text in found]
-        texts = [text.strip() for _key, text in rows if text and text.strip()]
-        # The threshold counts people who wrote, not texts (a round may ask for two).
-        writers = len({key for key, text in rows if text and text.strip()})
-        shown = tuple(sorted(texts, key=str.casefold)) if rules.comments_ok(writers) else None
-        out.append(RoundComments(round_.id, round_.label, round_.title, writers, shown))
+        org = planned[round_.id].get(ORG)
+        shown: tuple[str, ...] | None = None
+        if org is not None and org.shows(COMMENTS):
+            texts = await comment_texts(session, round_.id)
+            shown = tuple(sorted(texts, key=str.casefold))
+        out.append(
+            RoundComments(
+                round_.id, round_.label, round_.title, int(writers.get(round_.id, 0)), shown
+            )
+        )
     return out

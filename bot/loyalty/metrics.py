@@ -23,7 +23,16 @@ from bot.db.models import Response
 from bot.surveys.content import Item
 
 Z95 = 1.959963984540054
-SEGMENTS = ("apostle", "mercenary", "hostage", "loose_cannon", "quiet_defector")
+#: The satisfaction x loyalty buckets; the last holds the disloyal who skipped the eNPS item,
+#: so that the buckets of everyone with S and L sum to 100 % (MEASUREMENT.md).
+SEGMENTS = (
+    "apostle",
+    "mercenary",
+    "hostage",
+    "loose_cannon",
+    "quiet_defector",
+    "disloyal_unknown",
+)
 
 
 # --- formulas -------------------------------------------------------------------------------
@@ -74,7 +83,7 @@ def segment(s: int | None, l: int | None, a: int | None, satisfied_from: int) ->
     if l >= 4:
         return "hostage"
     if a is None:
-        return None
+        return "disloyal_unknown"
     return "loose_cannon" if a <= 6 else "quiet_defector"
 
 
@@ -221,6 +230,48 @@ class Atom:
         self.people.add(other.people)
 
 
+def atom_to_json(atom: Atom) -> dict[str, Any]:
+    """An atom's sums as plain JSON (stored with the plan atom at close)."""
+    people = atom.people
+    return {
+        "items": {
+            key: [s.n, s.top2, s.bottom2, s.total, s.promoters, s.detractors]
+            for key, s in sorted(atom.items.items())
+        },
+        "people": {
+            "respondents": people.respondents,
+            "index_n": people.index_n,
+            "index_sum": people.index_sum,
+            "index_sq": people.index_sq,
+            "segments": dict(people.segments),
+            "complete_n": people.complete_n,
+            "item_sums": {key: list(v) for key, v in sorted(people.item_sums.items())},
+            "total_sums": list(people.total_sums),
+        },
+    }
+
+
+def atom_from_json(data: Mapping[str, Any]) -> Atom:
+    """The inverse of :func:`atom_to_json`."""
+    p = data.get("people", {})
+    segments = dict.fromkeys(SEGMENTS, 0)
+    segments.update({key: int(n) for key, n in p.get("segments", {}).items()})
+    people = PeopleSums(
+        respondents=int(p.get("respondents", 0)),
+        index_n=int(p.get("index_n", 0)),
+        index_sum=float(p.get("index_sum", 0.0)),
+        index_sq=float(p.get("index_sq", 0.0)),
+        segments=segments,
+        complete_n=int(p.get("complete_n", 0)),
+        item_sums={key: [float(a), float(b)] for key, (a, b) in p.get("item_sums", {}).items()},
+        total_sums=[float(x) for x in p.get("total_sums", [0.0, 0.0])],
+    )
+    items = {
+        key: ItemSums(*(int(x) for x in values)) for key, values in data.get("items", {}).items()
+    }
+    return Atom(items=items, people=people)
+
+
 @dataclass(frozen=True)
 class RoundItems:
     """What a round asked: its items (from its schedule's snapshot), in order."""
@@ -309,6 +360,7 @@ async def fetch_atoms(
         (and_(s < c, l >= 4), "hostage"),
         (and_(s < c, l <= 3, a <= 6), "loose_cannon"),
         (and_(s < c, l <= 3, a >= 7), "quiet_defector"),
+        (and_(s < c, l <= 3, a.is_(None)), "disloyal_unknown"),
         else_=None,
     )
     total: Any = sum((func.coalesce(flipped[key], 0) for key in likert), start=0)

@@ -20,8 +20,9 @@ is what ``fidelio indicators show`` covers unless told otherwise.
   the teams) who acknowledged before the external launch, over briefings launched in the
   period; **quiz_score** = mean knowledge-check score in % of the questions, over completed
   quizzes.
-* **pulse_participation** = finished / invited over pulse rounds *closed* in the period
-  (rounds are reported only once closed).
+* **pulse_participation** = respondents / invited over pulse rounds *closed* in the period
+  (rounds are reported only once closed), only rounds whose release plan holds the team set
+  (MEASUREMENT.md rule 4); the others are counted as withheld.
 * From the imported monthly figures (bot/loyalty/indicators_import.py), months whose first
   day lies between the first day of ``since``'s month and ``until``: **absence_rate** =
   absence days / available days × 100; **absence_frequency** = spells / average headcount ×
@@ -61,7 +62,6 @@ from bot.db.models import (
     CampaignKind,
     CampaignStatus,
     IndicatorFigure,
-    Participation,
     Person,
     RoundStatus,
     SurveyRound,
@@ -331,21 +331,40 @@ async def _briefing_figures(
 async def _pulse_figures(
     session: AsyncSession, teams: set[int], since: date, until: date
 ) -> tuple[float | None, dict[str, float]]:
-    invited, finished = (
-        await session.execute(
-            select(func.count(), func.sum(case((Participation.finished.is_(True), 1), else_=0)))
-            .join(SurveyRound, SurveyRound.id == Participation.round_id)
-            .where(
+    """Respondents / invited over the rounds closed in the period whose release plan holds
+    exactly this set of teams (a team subtree or the organisation): a round that withholds
+    the group is left out and counted in ``pulse_rounds_withheld`` (rule 4: nothing outside
+    the plan, not even a response count)."""
+    from bot.loyalty.release import RESPONDENTS, load_groups
+
+    round_ids = list(
+        await session.scalars(
+            select(SurveyRound.id).where(
                 SurveyRound.status == RoundStatus.closed,
+                SurveyRound.planned_at.is_not(None),
                 SurveyRound.closes_at >= start_of_day(since),
                 SurveyRound.closes_at < start_of_day(until + timedelta(days=1)),
-                Participation.team_id.in_(teams),
             )
         )
-    ).one()
-    counts: dict[str, float] = {"pulse_invited": int(invited or 0)}
-    counts["pulse_finished"] = int(finished or 0)
-    return _pct(int(finished or 0), int(invited or 0)), counts
+    )
+    planned = await load_groups(session, round_ids)
+    invited = responded = withheld = 0
+    wanted = frozenset(teams)
+    for groups in planned.values():
+        match = next(
+            (g for g in groups.values() if g.teams == wanted and g.shows(RESPONDENTS)), None
+        )
+        if match is None:
+            withheld += 1
+            continue
+        invited += match.invited
+        responded += match.sums.people.respondents
+    counts: dict[str, float] = {
+        "pulse_invited": invited,
+        "pulse_responded": responded,
+        "pulse_rounds_withheld": withheld,
+    }
+    return _pct(responded, invited), counts
 
 
 async def _imported_figures(

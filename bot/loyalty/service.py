@@ -11,21 +11,29 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
-from functools import partial
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
-from bot.db.models import Campaign, Participation, Person, Role, RoundStatus, SurveyRound, Team
+from bot.db.models import Campaign, Person, Role, RoundStatus, SurveyRound, Team
 from bot.loyalty import metrics
-from bot.loyalty.anonymity import Rules, TeamSet, closed_only, record_shown, shown_sets
-from bot.loyalty.metrics import Atom, Atoms, ItemSums, RoundItems, combine
-from bot.surveys.service import Schedule
+from bot.loyalty.anonymity import Rules, TeamSet, closed_only, record_shown
+from bot.loyalty.metrics import ItemSums, RoundItems
+from bot.loyalty.plan import ORG
+from bot.loyalty.release import (
+    ALPHA,
+    INDEX,
+    SEGMENTS,
+    GroupRelease,
+    item_measure,
+    load_groups,
+    round_items,
+)
 
 
 @dataclass(frozen=True)
@@ -90,6 +98,7 @@ class RoundFigures:
     product_nps_ci: tuple[float, float] | None = None
     segments: dict[str, float] | None = None
     segment_n: int | None = None
+    segment_ci: dict[str, tuple[float, float] | None] | None = None
 
     @property
     def response_rate(self) -> float | None:
@@ -237,11 +246,12 @@ class TeamTree:
 
 
 async def closed_rounds(session: AsyncSession, window: Window) -> list[ClosedRound]:
-    """Closed rounds in the window, oldest first (rule 5: never an open round)."""
+    """Closed rounds in the window whose release plan is decided, oldest first (rule 5:
+    never an open round; a round closed before plans existed waits for ``db upgrade``)."""
     query = (
         select(SurveyRound, Campaign)
         .join(Campaign, Campaign.id == SurveyRound.campaign_id)
-        .where(SurveyRound.status == RoundStatus.closed)
+        .where(SurveyRound.status == RoundStatus.closed, SurveyRound.planned_at.is_not(None))
     )
     if window.since is not None:
         since = datetime(window.since.year, window.since.month, window.since.day, tzinfo=UTC)
@@ -252,25 +262,22 @@ async def closed_rounds(session: AsyncSession, window: Window) -> list[ClosedRou
     rows = (await session.execute(query)).all()
     rounds = closed_only([r for r, _ in rows])
     campaigns = {r.id: c for r, c in rows}
-    out = []
-    for round_ in reversed(rounds):
-        schedule = Schedule.of(campaigns[round_.id])
-        items = {key: schedule.items[key] for key in round_.items if key in schedule.items}
-        out.append(
-            ClosedRound(
-                round_.id,
-                round_.number,
-                campaigns[round_.id].title,
-                round_.opens_at,
-                round_.closes_at,
-                RoundItems(round_.id, items),
-            )
+    return [
+        ClosedRound(
+            round_.id,
+            round_.number,
+            campaigns[round_.id].title,
+            round_.opens_at,
+            round_.closes_at,
+            round_items(round_, campaigns[round_.id]),
         )
-    return out
+        for round_ in reversed(rounds)
+    ]
 
 
 class LoyaltyService:
-    """Builds summaries and heat maps for a viewer, through the anonymity rules."""
+    """Builds summaries and heat maps of closed rounds from their release plans only
+    (bot.loyalty.release): a group outside a round's plan is never shown, whoever asks."""
 
     def __init__(self, settings: Settings, *, alpha_every_round: bool = False):
         """``alpha_every_round``: Cronbach's alpha for each round of the window (reports);
@@ -279,20 +286,6 @@ class LoyaltyService:
         self.config = settings.loyalty
         self.rules = Rules(settings.anonymity)
         self.alpha_every_round = alpha_every_round
-
-    async def atoms(
-        self, session: AsyncSession, rounds: list[ClosedRound], teams: Iterable[int] | None
-    ) -> Atoms:
-        return await metrics.fetch_atoms(
-            session,
-            [r.items for r in rounds],
-            teams,
-            satisfaction_item=self.config.satisfaction_item,
-            stay_item=self.config.stay_item,
-            enps_item=self.config.enps_item,
-            satisfied_from=self.config.satisfied_from,
-            alpha_rounds=None if self.alpha_every_round else [rounds[-1].id] if rounds else [],
-        )
 
     async def summarise(
         self,
@@ -305,13 +298,13 @@ class LoyaltyService:
         may_see: Callable[[Scope], bool] = lambda _scope: True,
         tree: TeamTree | None = None,
     ) -> Summary | Unreportable:
-        """The summary of ``scope`` for ``viewer``, or why it cannot be shown and the nearest
-        reportable parent the viewer may see. What is shown is recorded (rule 4)."""
+        """The summary of ``scope``, or why it cannot be shown and the nearest planned group
+        above it that the viewer may see. What is shown is logged for the viewer."""
         tree = tree or await TeamTree.load(session)
         rounds = await closed_rounds(session, window)
         if not rounds:
             raise NoClosedRounds()
-        summary = await self._summary(session, viewer, scope, window, rounds, tree, now)
+        summary = await self._summary(session, viewer, scope, window, rounds, now)
         if summary is not None:
             return summary
         fallback: Summary | None = None
@@ -324,7 +317,7 @@ class LoyaltyService:
                 continue  # the root team is the organisation, asked for below
             if not may_see(parent):
                 continue
-            fallback = await self._summary(session, viewer, parent, window, rounds, tree, now)
+            fallback = await self._summary(session, viewer, parent, window, rounds, now)
             if fallback is not None:
                 break
         return Unreportable(scope, fallback)
@@ -336,50 +329,31 @@ class LoyaltyService:
         scope: Scope,
         window: Window,
         rounds: list[ClosedRound],
-        tree: TeamTree,
         now: datetime,
     ) -> Summary | None:
-        rules = self.rules
-        round_ids = [r.id for r in rounds]
-        history = await shown_sets(session, viewer, round_ids)
-        parent_teams = tree.subtree(scope.parent_id) if scope.parent_id is not None else frozenset()
-        needed: set[int] = set(scope.team_ids)
-        for sets in history.values():
-            for earlier in sets:
-                needed |= earlier
-        everything = set(tree.names)
-        atoms = await self.atoms(session, rounds, None if needed >= everything else needed)
-        # The parent's other teams matter only through their head count (rule 2).
-        others = set(parent_teams) - needed
-        for atom_key, n in (await metrics.fetch_respondents(session, round_ids, others)).items():
-            atoms[atom_key] = Atom(people=metrics.PeopleSums(respondents=n))
-        invited = await _invited(session, round_ids, scope.team_ids)
-        grouped = _by_round(atoms)
-
+        key = group_key(scope)
+        planned = await load_groups(session, [r.id for r in rounds], [key])
         figures: list[RoundFigures] = []
         pooled: dict[str, ItemSums] = {}
         pooled_reverse: dict[str, bool] = {}
         dimension_of: dict[str, str] = {}
+        latest = rounds[-1].id
         for rnd in rounds:
-            group = combine(atoms, rnd.id, scope.team_ids)
-            shown = history[rnd.id]
-            respondents = _counts(grouped[rnd.id], lambda a: a.people.respondents)
-            parent = parent_teams if scope.parent_id is not None else None
-            if not rules.may_release(shown, scope.team_ids, parent, respondents):
+            group = planned[rnd.id].get(key)
+            if group is None:
                 figures.append(RoundFigures(rnd.id, rnd.label, False))
                 continue
-            figures.append(
-                self._round_figures(rnd, group, grouped, shown, scope, invited.get(rnd.id, 0))
-            )
-            for key, item in rnd.items.items.items():
-                if item.kind != "likert5" or key not in group.items:
+            with_alpha = self.alpha_every_round or rnd.id == latest
+            figures.append(self._round_figures(rnd, group, with_alpha))
+            for item_key, item in rnd.items.items.items():
+                if item.kind != "likert5" or not group.shows(item_measure(item_key)):
                     continue
-                counts = _counts(grouped[rnd.id], partial(_item_n, key=key))
-                if not rules.history_ok(shown, scope.team_ids, counts):
+                sums = group.sums.items.get(item_key)
+                if sums is None:
                     continue
-                pooled.setdefault(key, ItemSums()).add(group.items[key])
-                pooled_reverse[key] = item.reverse
-                dimension_of[key] = item.dimension
+                pooled.setdefault(item_key, ItemSums()).add(sums)
+                pooled_reverse[item_key] = item.reverse
+                dimension_of[item_key] = item.dimension
             await record_shown(session, viewer, rnd.id, scope.team_ids, now)
         reportable = [f for f in figures if f.reportable]
         if not reportable:
@@ -406,51 +380,43 @@ class LoyaltyService:
                 previous.enps_se() if previous else None,
             ),
             precise_from=self.config.precise_from,
-            k=rules.k,
+            k=self.rules.k,
         )
 
     def _round_figures(
-        self,
-        rnd: ClosedRound,
-        group: Atom,
-        grouped: dict[int, dict[int, Atom]],
-        shown: list[TeamSet],
-        scope: Scope,
-        invited: int,
+        self, rnd: ClosedRound, group: GroupRelease, with_alpha: bool
     ) -> RoundFigures:
-        """A reportable round's figures; each measure also passes the cell check on the
-        people it counts (those who answered that item, qualified for the index...)."""
-        rules = self.rules
+        """A planned group's figures for one round: each measure only where the plan lets
+        this group show it (its people, counted by that measure, sit in atoms of >= k)."""
         cfg = self.config
-        people = group.people
-
-        def releasable(n: int, per_atom: Callable[[Atom], int]) -> bool:
-            counts = _counts(grouped[rnd.id], per_atom)
-            return rules.group_ok(n) and rules.history_ok(shown, scope.team_ids, counts)
-
+        people = group.sums.people
         out = RoundFigures(
-            rnd.id, rnd.label, True, respondents=people.respondents, invited=invited or None
+            rnd.id,
+            rnd.label,
+            True,
+            respondents=people.respondents,
+            invited=group.invited or None,
         )
-        if releasable(people.index_n, lambda a: a.people.index_n):
+        if group.shows(INDEX) and people.index_n:
             out.index, out.index_n = people.index(), people.index_n
             out.index_ci, out.index_se = people.index_interval(), people.index_se()
-        if people.complete_n >= cfg.alpha_min_n and releasable(
-            people.complete_n, lambda a: a.people.complete_n
-        ):
+        if with_alpha and group.shows(ALPHA) and people.complete_n >= cfg.alpha_min_n:
             out.alpha, out.alpha_n = people.alpha(rnd.items.index_items), people.complete_n
-        for key, target in ((cfg.enps_item, "enps"), (cfg.product_nps_item, "product_nps")):
-            sums = group.items.get(key)
-            if sums is None or not releasable(sums.n, partial(_item_n, key=key)):
+        for item_key, target in ((cfg.enps_item, "enps"), (cfg.product_nps_item, "product_nps")):
+            sums = group.sums.items.get(item_key)
+            if sums is None or not sums.n or not group.shows(item_measure(item_key)):
                 continue
             setattr(out, target, sums.net())
             setattr(out, f"{target}_n", sums.n)
             setattr(
                 out, f"{target}_ci", metrics.enps_interval(sums.promoters, sums.detractors, sums.n)
             )
-        if releasable(people.segment_n, lambda a: a.people.segment_n):
-            out.segment_n = people.segment_n
-            out.segments = {
-                name: count / people.segment_n for name, count in people.segments.items()
+        if group.shows(SEGMENTS) and people.segment_n:
+            n = people.segment_n
+            out.segment_n = n
+            out.segments = {name: count / n for name, count in people.segments.items()}
+            out.segment_ci = {
+                name: metrics.wilson(count, n) for name, count in people.segments.items()
             }
         return out
 
@@ -481,72 +447,43 @@ class LoyaltyService:
     async def heatmap(
         self, session: AsyncSession, viewer: str, round_: ClosedRound, now: datetime
     ) -> tuple[list[str], list[str], list[list[float | None]]]:
-        """Teams x dimensions favorable % for one round (HR's digest). Rows are team
-        subtrees; small rows and their complements are suppressed (rules 1-3), and every
-        row and cell passes the viewer's history check (rule 4) before it is recorded."""
+        """Teams x dimensions favorable % for one round (HR's digest): one row per team
+        subtree in the round's plan, one cell per dimension from the items the plan lets that
+        group show (None where it shows none)."""
         tree = await TeamTree.load(session)
-        atoms = await self.atoms(session, [round_], None)
-        grouped = _by_round(atoms)
-        rules = self.rules
-        history = (await shown_sets(session, viewer, [round_.id]))[round_.id]
+        planned = (await load_groups(session, [round_.id]))[round_.id]
         dims: dict[str, list[str]] = defaultdict(list)
         for key, item in round_.items.items.items():
             if item.kind == "likert5":
                 dims[item.dimension].append(key)
         dimensions = sorted(dims)
-        respondents = _counts(grouped[round_.id], lambda a: a.people.respondents)
-        subtree_n = {t: sum(respondents.get(x, 0) for x in tree.subtree(t)) for t in tree.names}
-        hidden: set[int] = set()
-        total = sum(respondents.values())
-        siblings: dict[int | None, dict[int, int]] = defaultdict(dict)
-        for team, parent in tree.parent.items():
-            siblings[parent][team] = subtree_n[team]
-        for parent, groups in siblings.items():
-            parent_n = total if parent is None else subtree_n[parent]
-            hidden |= rules.suppress_breakdown(parent_n, groups)
+        order = {team: position for position, team in enumerate(tree.depth_order())}
+        teams = sorted(
+            (g for g in planned.values() if g.key != ORG),
+            key=lambda g: (order.get(g.key, len(order)), g.name),
+        )
         names: list[str] = []
         rows: list[list[float | None]] = []
-        accepted = list(history)
-        for team in tree.depth_order():
-            teams = tree.subtree(team)
-            if team in hidden or not rules.group_ok(subtree_n[team]):
-                continue
-            if not rules.history_ok(accepted, teams, respondents):
-                continue
-            group = combine(atoms, round_.id, teams)
+        for group in teams:
             row: list[float | None] = []
             for dimension in dimensions:
-                sums = ItemSums()
-                fav = 0
+                n = favorable = 0
                 for key in dims[dimension]:
-                    item_counts = _counts(grouped[round_.id], partial(_item_n, key=key))
-                    part = group.items.get(key)
-                    if part is None or not rules.history_ok(accepted, teams, item_counts):
+                    sums = group.sums.items.get(key)
+                    if sums is None or not group.shows(item_measure(key)):
                         continue
-                    sums.add(part)
-                    fav += part.favorable(round_.items.items[key].reverse)
-                row.append(100.0 * fav / sums.n if rules.group_ok(sums.n) else None)
-            accepted.append(teams)
-            names.append(tree.names[team])
+                    n += sums.n
+                    favorable += sums.favorable(round_.items.items[key].reverse)
+                row.append(100.0 * favorable / n if self.rules.group_ok(n) else None)
+            names.append(group.name)
             rows.append(row)
-            await record_shown(session, viewer, round_.id, teams, now)
+            await record_shown(session, viewer, round_.id, group.teams, now)
         return names, dimensions, rows
 
 
-def _counts(by_team: dict[int, Atom], per_atom: Callable[[Atom], int]) -> dict[int, int]:
-    return {team: per_atom(atom) for team, atom in by_team.items()}
-
-
-def _by_round(atoms: Atoms) -> dict[int, dict[int, Atom]]:
-    grouped: dict[int, dict[int, Atom]] = defaultdict(dict)
-    for (rid, team), atom in atoms.items():
-        grouped[rid][team] = atom
-    return grouped
-
-
-def _item_n(atom: Atom, key: str) -> int:
-    sums = atom.items.get(key)
-    return 0 if sums is None else sums.n
+def group_key(scope: Scope) -> int:
+    """The plan's key of a scope: :data:`ORG` or the team id."""
+    return ORG if scope.team_id is None else scope.team_id
 
 
 def _change(
@@ -560,18 +497,6 @@ def _change(
     if se_now is None or se_before is None:
         return Change(delta, False)
     return Change(delta, abs(delta) > metrics.Z95 * math.sqrt(se_now**2 + se_before**2))
-
-
-async def _invited(
-    session: AsyncSession, round_ids: list[int], teams: Iterable[int]
-) -> dict[int, int]:
-    """People invited per round in ``teams`` (counts only, from participation)."""
-    rows = await session.execute(
-        select(Participation.round_id, func.count())
-        .where(Participation.round_id.in_(round_ids), Participation.team_id.in_(sorted(teams)))
-        .group_by(Participation.round_id)
-    )
-    return {rid: int(n) for rid, n in rows}
 
 
 # --- who may see what ----------------------------------------------------------------------

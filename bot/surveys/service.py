@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Integer, and_, case, cast, delete, func, insert, select, update
+from sqlalchemy import Integer, and_, case, cast, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.briefings.audience import audience_team_ids, resolve_audience
@@ -227,6 +227,8 @@ class SurveyService:
         for round_id in open_rounds:
             if round_id not in closing:
                 await self._remind(round_id, stats)
+        if not closing:
+            await self.scrub_closed()  # a close whose scrub had to wait (e.g. closed in chat)
         return stats
 
     async def _open_due(self, campaign_id: int, stats: PulseDue) -> None:
@@ -319,11 +321,20 @@ class SurveyService:
                     stats.reminders += int(added)
 
     async def close_round(self, round_id: int) -> None:
-        """Close a round: destroy its secret, rewrite its rows in key order, drop unsent
-        reminders. Safe to call twice."""
+        """Close a round: decide its release plan, keep its answers by plan atom only, destroy
+        its secret, drop unsent reminders, then scrub the old rows. Safe to call twice."""
         assert self.db is not None
         async with self.db.session() as session:
             await self.close_round_in(session, round_id)
+        await self.scrub_closed()
+
+    async def scrub_closed(self) -> int:
+        """Remove for good the dead row versions of rounds closed since the last scrub (see
+        bot.loyalty.release); retried by :meth:`run_due` when it could not run."""
+        from bot.loyalty.release import scrub_closed_rounds
+
+        assert self.db is not None
+        return await scrub_closed_rounds(self.db, self.clock.now())
 
     async def close_round_in(
         self, session: AsyncSession, round_id: int, actor: str = "scheduler"
@@ -335,6 +346,7 @@ class SurveyService:
             raise InputError(str(round_id), "no survey round with this id")
         if round_.status == RoundStatus.closed:
             return round_
+        old_secret = round_.secret
         round_.status = RoundStatus.closed
         round_.secret = None
         round_.closed_at = self.clock.now()
@@ -346,35 +358,20 @@ class SurveyService:
                 detail={"round": round_id, "early": round_.closed_at < round_.closes_at},
             )
         )
-        rows = (
-            await session.execute(
-                select(
-                    Response.respondent_key,
-                    Response.item_id,
-                    Response.team_id,
-                    Response.value_num,
-                    Response.value_text,
-                )
-                .where(Response.round_id == round_id)
-                .order_by(Response.respondent_key, Response.item_id)
-            )
-        ).all()
-        if rows:
-            await session.execute(delete(Response).where(Response.round_id == round_id))
-            await session.execute(
-                insert(Response),
-                [
-                    {
-                        "round_id": round_id,
-                        "respondent_key": r[0],
-                        "item_id": r[1],
-                        "team_id": r[2],
-                        "value_num": r[3],
-                        "value_text": r[4],
-                    }
-                    for r in rows
-                ],
-            )
+        # Rule 6: the plan is decided and the answers keep only their plan atom; who
+        # answered is read from the secret one last time, then the secret is gone.
+        from bot.loyalty.release import close_round_storage
+
+        secret = old_secret
+        await close_round_storage(
+            session,
+            self.settings,
+            round_,
+            round_.closed_at,
+            key_of=None
+            if secret is None
+            else (lambda person_id: respondent_key(secret, person_id)),
+        )
         await session.execute(
             update(Delivery)
             .where(
