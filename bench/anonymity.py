@@ -43,8 +43,8 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from bench.previous_rules import Rules
 from bot.config import AnonymitySettings
-from bot.loyalty.anonymity import Rules
 from bot.loyalty.plan import ORG, Plan, TreeShape, decide
 
 RESPONSE_RATE = 0.75

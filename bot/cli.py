@@ -229,18 +229,33 @@ def config_check() -> None:
 
 @db_app.command("upgrade")
 def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision")] = "head") -> None:
-    """Create or migrate the database schema (Alembic)."""
+    """Create or migrate the database schema (Alembic). At the newest revision it also gives
+    every pulse round closed before release plans existed its plan and its anonymous storage,
+    one transaction per round (safe to interrupt and to run again)."""
+    from bot.clock import SystemClock
     from bot.db.migrate import current_revision, upgrade
     from bot.db.session import Database
+    from bot.loyalty.release import rewrite_closed_rounds
 
     settings = _load()
 
-    async def go() -> str | None:
-        Database(settings.database.url)  # creates the SQLite folder if needed
-        await upgrade(settings.database.url, revision)
-        return await current_revision(settings.database.url)
+    def progress(done: int, total: int) -> None:
+        out.print(f"  closed round {done} of {total}: plan decided, answers kept by plan atom")
 
-    now = _run(go())
+    async def go() -> tuple[str | None, int]:
+        db = Database(settings.database.url)  # creates the SQLite folder if needed
+        try:
+            await upgrade(settings.database.url, revision)
+            rewritten = 0
+            if revision == "head":
+                rewritten = await rewrite_closed_rounds(db, settings, SystemClock().now(), progress)
+            return await current_revision(settings.database.url), rewritten
+        finally:
+            await db.dispose()
+
+    now, rewritten = _run(go())
+    if rewritten:
+        out.print(f"Rewrote {rewritten} closed pulse round(s) to their release plans.")
     out.print(f"[green]Database at revision {now}[/green]")
 
 

@@ -83,8 +83,17 @@ def indicators_show(
     ] = None,
     until: Annotated[str | None, typer.Option(help="Last day, YYYY-MM-DD [default: today]")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+    as_person: Annotated[
+        str | None,
+        typer.Option(
+            "--as",
+            help="The person this report is for (their email): HR sees any team, a manager "
+            "their own teams",
+        ),
+    ] = None,
 ) -> None:
-    """The objective indicators of a team (or the organisation) and the objective index."""
+    """The objective indicators of a team (or the organisation) and the objective index, for
+    the person named by --as (audited as theirs)."""
     from bot.cli import _load, _run, out
 
     settings = _load()
@@ -93,9 +102,11 @@ def indicators_show(
         from sqlalchemy import select
 
         from bot.clock import SystemClock
-        from bot.db.models import AuditEntry, Team
+        from bot.db.models import Role, Team
         from bot.db.session import Database
         from bot.loyalty.objective import objective_summary
+        from bot.loyalty.service import TeamTree, allowed_teams
+        from bot.loyalty.viewer import AS_OPTION, acting_person, audit_entry
         from bot.people import team_by_name, team_subtree_ids
 
         last = _parse_day(until, "--until") or date.today()
@@ -105,6 +116,13 @@ def indicators_show(
         db = Database(settings.database.url)
         try:
             async with db.session() as session:
+                person = await acting_person(session, as_person, date.today())
+                if person.role == Role.employee:
+                    raise InputError(
+                        AS_OPTION,
+                        f"{person.email} is an employee; indicators are for HR and managers",
+                    )
+                allowed = await allowed_teams(session, person, await TeamTree.load(session))
                 if team:
                     found = await team_by_name(session, team)
                     if found is None:
@@ -112,14 +130,17 @@ def indicators_show(
                     ids = sorted(await team_subtree_ids(session, found.id))
                 else:
                     ids = list(await session.scalars(select(Team.id)))
+                if allowed is not None and not set(ids) <= allowed:
+                    raise InputError("--team", f"{person.email} may see only the teams they manage")
                 summary = await objective_summary(session, settings, ids, first, last)
                 session.add(
-                    AuditEntry(
-                        at=SystemClock().now(),
-                        actor_person_id=None,
-                        actor_label="cli",
-                        action="indicators_view",
-                        detail={"team": team, "since": str(first), "until": str(last)},
+                    audit_entry(
+                        person,
+                        SystemClock().now(),
+                        "indicators_view",
+                        team=team,
+                        since=str(first),
+                        until=str(last),
                     )
                 )
                 return summary

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
@@ -10,8 +9,17 @@ from typing import Annotated, Any
 import typer
 
 report_app = typer.Typer(
-    help="Loyalty reports for HR (every report is audited).", no_args_is_help=True
+    help="Loyalty reports, each for a named person (--as EMAIL) and audited as theirs.",
+    no_args_is_help=True,
 )
+
+AsOption = Annotated[
+    str | None,
+    typer.Option(
+        "--as",
+        help="The person this report is for (their email): their role decides what they may see, as in chat",
+    ),
+]
 
 
 @report_app.command("loyalty")
@@ -46,8 +54,10 @@ def report_loyalty(
     locale: Annotated[
         str | None, typer.Option("--locale", help="en or it [default: organisation.default_locale]")
     ] = None,
+    as_person: AsOption = None,
 ) -> None:
-    """The loyalty summary of a team or of the organisation, through the anonymity rules."""
+    """The loyalty summary of a team or of the organisation, from the closed rounds' release
+    plans, for the person named by --as (managers: their teams; HR: anything)."""
     from bot.cli import _load, _run, err, out
     from bot.errors import InputError
     from bot.loyalty.report import FORMATS
@@ -65,7 +75,7 @@ def report_loyalty(
         output = Path(f"loyalty-report.{fmt}")
 
     async def go() -> Any:
-        return await _report(settings, team, when, last, fmt, chosen_locale)
+        return await _report(settings, team, when, last, fmt, chosen_locale, as_person)
 
     try:
         payload = _run(go())
@@ -82,15 +92,30 @@ def report_loyalty(
 
 
 async def _report(
-    settings: Any, team: str | None, since: date | None, last: int | None, fmt: str, locale: str
+    settings: Any,
+    team: str | None,
+    since: date | None,
+    last: int | None,
+    fmt: str,
+    locale: str,
+    as_person: str | None,
 ) -> str | bytes:
     from bot.clock import SystemClock
-    from bot.db.models import AuditEntry
     from bot.db.session import Database
     from bot.errors import InputError
     from bot.loyalty import report
     from bot.loyalty.present import heatmap_png, labels, summary_png
-    from bot.loyalty.service import LoyaltyService, NoClosedRounds, Summary, TeamTree, Window
+    from bot.loyalty.service import (
+        LoyaltyService,
+        NoClosedRounds,
+        ScopeRefused,
+        Summary,
+        TeamTree,
+        Window,
+        resolve_scope,
+    )
+    from bot.loyalty.viewer import acting_person, audit_entry
+    from bot.privacy.loyalty import viewer_label
     from bot.render import Renderer
 
     window = Window(since=since) if since else Window(last=last or settings.loyalty.default_rounds)
@@ -102,39 +127,39 @@ async def _report(
     texts = labels(settings.content_dir / "templates", locale)
     service = LoyaltyService(settings, alpha_every_round=True)
     clock = SystemClock()
-    actor = f"cli:{getpass.getuser()}"
     db = Database(settings.database.url)
     try:
         async with db.session() as session:
+            person = await acting_person(session, as_person, clock.now().date())
+            viewer = viewer_label(person)
             tree = await TeamTree.load(session)
-            if team is None:
-                scope = tree.scope(None)
-            else:
-                found = [
-                    t for t, name in tree.names.items() if name.lower() == team.strip().lower()
-                ]
-                if not found:
-                    raise InputError("--team", f"no team called {team!r} (see fidelio people list)")
-                scope = tree.scope(found[0])
+            try:
+                scope, may_see = await resolve_scope(session, person, team or "", tree)
+            except ScopeRefused as refused:
+                if refused.reason == "summaries/unknown_team":
+                    raise InputError(
+                        "--team", f"no team called {team!r} (see fidelio people list)"
+                    ) from None
+                raise InputError(
+                    "--team", f"{person.email} ({person.role.value}) may not see {refused.team!r}"
+                ) from None
             try:
                 result = await service.summarise(
-                    session, "cli", scope, window, clock.now(), tree=tree
+                    session, viewer, scope, window, clock.now(), may_see=may_see, tree=tree
                 )
             except NoClosedRounds:
                 raise InputError(
                     "--since" if since else "--last", "no closed pulse round in that period"
                 ) from None
             session.add(
-                AuditEntry(
-                    at=clock.now(),
-                    actor_label=actor,
-                    action="loyalty.report",
-                    detail={
-                        "asked": scope.name or "organisation",
-                        "reportable": isinstance(result, Summary),
-                        "format": fmt,
-                        "window": window.describe(),
-                    },
+                audit_entry(
+                    person,
+                    clock.now(),
+                    "loyalty.report",
+                    asked=scope.name or "organisation",
+                    reportable=isinstance(result, Summary),
+                    format=fmt,
+                    window=window.describe(),
                 )
             )
             heat = None
@@ -143,7 +168,9 @@ async def _report(
                 from bot.loyalty.service import closed_rounds
 
                 rounds = await closed_rounds(session, window)
-                teams, dims, values = await service.heatmap(session, "cli", rounds[-1], clock.now())
+                teams, dims, values = await service.heatmap(
+                    session, viewer, rounds[-1], clock.now()
+                )
                 if teams:
                     heat = heatmap_png(teams, dims, values, texts)
     finally:
@@ -170,29 +197,35 @@ def report_comments(
         int | None,
         typer.Option("--last", min=1, max=104, help="The last N closed rounds [default: 1]"),
     ] = None,
+    as_person: AsOption = None,
 ) -> None:
-    """Free-text answers of closed pulse rounds, for the whole organisation only, and only
-    for a round where at least anonymity.comment_min_group people wrote one (audited)."""
+    """Free-text answers of closed pulse rounds, for HR (--as), for the whole organisation
+    only, and only for a round whose plan releases them: at least
+    anonymity.comment_min_group people wrote one (audited)."""
     from bot.cli import _load, _run
 
     settings = _load()
     when = _since(since, last)
-    print(_run(_comments(settings, when, last)).rstrip("\n"))
+    print(_run(_comments(settings, when, last, as_person)).rstrip("\n"))
 
 
-async def _comments(settings: Any, since: date | None, last: int | None) -> str:
+async def _comments(
+    settings: Any, since: date | None, last: int | None, as_person: str | None
+) -> str:
     from bot.clock import SystemClock
-    from bot.db.models import AuditEntry
     from bot.db.session import Database
     from bot.errors import InputError
     from bot.loyalty.comments import organisation_comments
     from bot.loyalty.service import Window, closed_rounds
+    from bot.loyalty.viewer import acting_person, audit_entry, require_hr
 
     window = Window(since=since) if since else Window(last=last or 1)
     clock = SystemClock()
     db = Database(settings.database.url)
     try:
         async with db.session() as session:
+            person = await acting_person(session, as_person, clock.now().date())
+            require_hr(person, "comments")
             rounds = await closed_rounds(session, window)
             if not rounds:
                 raise InputError(
@@ -200,15 +233,13 @@ async def _comments(settings: Any, since: date | None, last: int | None) -> str:
                 )
             found = await organisation_comments(session, settings, rounds)
             session.add(
-                AuditEntry(
-                    at=clock.now(),
-                    actor_label=f"cli:{getpass.getuser()}",
-                    action="loyalty.comments",
-                    detail={
-                        "window": window.describe(),
-                        "rounds": [c.round_id for c in found],
-                        "shown": [c.round_id for c in found if c.texts is not None],
-                    },
+                audit_entry(
+                    person,
+                    clock.now(),
+                    "loyalty.comments",
+                    window=window.describe(),
+                    rounds=[c.round_id for c in found],
+                    shown=[c.round_id for c in found if c.texts is not None],
                 )
             )
     finally:

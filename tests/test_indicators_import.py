@@ -176,6 +176,8 @@ async def test_cli_imports_a_big_file_and_shows_the_indicators(
         config,
         "indicators",
         "show",
+        "--as",
+        "hr@demo.fidelio.example",
         "--team",
         "Sales Roma",
         "--since",
@@ -197,9 +199,12 @@ async def test_cli_imports_a_big_file_and_shows_the_indicators(
             await session.scalars(select(AuditEntry).where(AuditEntry.action == "indicators_view"))
         )
     assert [v.detail for v in views] == [
-        {"team": "Sales Roma", "since": "2026-01-01", "until": "2026-12-31"}
+        {"team": "Sales Roma", "since": "2026-01-01", "until": "2026-12-31", "route": "cli"}
     ]
-    code, out, err = await fidelio(config, "indicators", "show", "--team", "Nowhere")
+    assert [v.actor_label for v in views] == ["hr@demo.fidelio.example"]
+    code, out, err = await fidelio(
+        config, "indicators", "show", "--as", "hr@demo.fidelio.example", "--team", "Nowhere"
+    )
     assert code == 2 and "--team" in err and "Nowhere" in err
     bad = write(tmp_path, f"{HEADER}\nNowhere,2026-01,1,1,10,0,0,0\n", "bad.csv")
     code, out, err = await fidelio(config, "indicators", "import", str(bad))

@@ -16,6 +16,8 @@ from bot.db.session import Database
 from .test_cli import fidelio, write_config
 from .test_summaries_e2e import seed
 
+HR = "hr@demo.fidelio.example"
+
 
 async def test_report_formats_and_audit(
     tmp_path: Path, database_url: str, db: Database, clock: ManualClock
@@ -23,7 +25,7 @@ async def test_report_formats_and_audit(
     await seed(db, clock, database_url, rounds=3)
     config = write_config(tmp_path, database_url)
 
-    code, out, err = await fidelio(config, "report", "loyalty", "--format", "json")
+    code, out, err = await fidelio(config, "report", "loyalty", "--as", HR, "--format", "json")
     assert code == 0, err
     data = json.loads(out)
     assert data["reportable"] and data["summary"]["organisation"]
@@ -31,7 +33,17 @@ async def test_report_formats_and_audit(
     assert -100 <= data["summary"]["headline"]["enps"] <= 100
 
     code, out, err = await fidelio(
-        config, "report", "loyalty", "--team", "Sales Milano", "--last", "2", "--format", "csv"
+        config,
+        "report",
+        "loyalty",
+        "--as",
+        HR,
+        "--team",
+        "Sales Milano",
+        "--last",
+        "2",
+        "--format",
+        "csv",
     )
     assert code == 0, err
     rows = list(csv.DictReader(io.StringIO(out)))
@@ -39,28 +51,32 @@ async def test_report_formats_and_audit(
     assert any(r["measure"] == "enps" and r["low"] and r["high"] for r in rows)
     assert any(r["measure"].startswith("favorable_pct_") for r in rows)
 
-    code, out, err = await fidelio(config, "report", "loyalty", "--format", "html", "-o", "r.html")
+    code, out, err = await fidelio(
+        config, "report", "loyalty", "--as", HR, "--format", "html", "-o", "r.html"
+    )
     assert code == 0, err
     page = (tmp_path / "r.html").read_text(encoding="utf-8")
     assert page.count("data:image/png;base64,") == 2  # the summary chart and the heat map
     assert "http://" not in page and "https://" not in page  # self-contained
 
-    code, out, err = await fidelio(config, "report", "loyalty", "--format", "png", "-o", "r.png")
+    code, out, err = await fidelio(
+        config, "report", "loyalty", "--as", HR, "--format", "png", "-o", "r.png"
+    )
     assert code == 0, err
     assert (tmp_path / "r.png").read_bytes().startswith(b"\x89PNG")
 
     code, out, err = await fidelio(
-        config, "report", "loyalty", "--team", "HR & People", "--locale", "en"
+        config, "report", "loyalty", "--as", HR, "--team", "HR & People", "--locale", "en"
     )
     assert code == 0, err
     assert "not enough answers from HR & People" in out
     assert "Loyalty summary: the organisation" in out
 
-    code, out, err = await fidelio(config, "report", "loyalty", "--team", "Nowhere")
+    code, out, err = await fidelio(config, "report", "loyalty", "--as", HR, "--team", "Nowhere")
     assert code == 2 and "--team" in err and "Nowhere" in err
-    code, out, err = await fidelio(config, "report", "loyalty", "--since", "2027-13-01")
+    code, out, err = await fidelio(config, "report", "loyalty", "--as", HR, "--since", "2027-13-01")
     assert code == 2 and "--since" in err
-    code, out, err = await fidelio(config, "report", "loyalty", "--format", "pdf")
+    code, out, err = await fidelio(config, "report", "loyalty", "--as", HR, "--format", "pdf")
     assert code == 2 and "--format" in err
 
     async with db.session() as session:
@@ -68,7 +84,40 @@ async def test_report_formats_and_audit(
             await session.scalars(select(AuditEntry).where(AuditEntry.action == "loyalty.report"))
         )
     assert [a.detail["format"] for a in audit] == ["json", "csv", "html", "png", "text"]
-    assert all(a.actor_label.startswith("cli:") for a in audit)
+    assert all(a.actor_label == HR and a.actor_person_id for a in audit)
+    assert all(a.detail["route"] == "cli" for a in audit)
+
+
+async def test_reports_act_for_a_named_person_with_their_role(
+    tmp_path: Path, database_url: str, db: Database, clock: ManualClock
+) -> None:
+    """No anonymous command-line viewer: --as names the person, whose chat role applies."""
+    await seed(db, clock, database_url, rounds=2)
+    config = write_config(tmp_path, database_url)
+
+    code, _, err = await fidelio(config, "report", "loyalty", "--format", "json")
+    assert code == 2 and "--as" in err
+    code, _, err = await fidelio(config, "report", "loyalty", "--as", "nobody@example.com")
+    assert code == 2 and "--as" in err and "nobody@example.com" in err
+    # A manager: their own team, not a sibling's.
+    manager = "luca.moretti@demo.fidelio.example"  # Sales Milano
+    code, out, err = await fidelio(config, "report", "loyalty", "--as", manager, "--format", "json")
+    assert code == 0, err
+    assert json.loads(out)["summary"]["scope"] == "Sales Milano"
+    code, _, err = await fidelio(
+        config, "report", "loyalty", "--as", manager, "--team", "Sales Roma"
+    )
+    assert code == 2 and "--team" in err and "may not see" in err
+    # An employee: the organisation only; comments are for HR.
+    employee = "hannah.weber@demo.fidelio.example"
+    code, _, err = await fidelio(
+        config, "report", "loyalty", "--as", employee, "--team", "Sales Roma"
+    )
+    assert code == 2 and "may not see" in err
+    code, _, err = await fidelio(config, "report", "comments", "--as", employee)
+    assert code == 2 and "--as" in err and "HR" in err
+    code, _, err = await fidelio(config, "indicators", "show", "--as", employee)
+    assert code == 2 and "--as" in err
 
 
 async def test_comments_for_the_organisation_only_above_the_comment_threshold(
@@ -89,14 +138,16 @@ async def test_comments_for_the_organisation_only_above_the_comment_threshold(
     def answers(person: Person, number: int) -> dict[str, int | str | None]:
         given: dict[str, int | str | None] = {"sat_overall": 4 if number == 1 else 3}
         if person.id in writers[number]:
-            given["comment"] = f"Idea number {writers[number].index(person.id):02d} for round {number}"
+            given["comment"] = (
+                f"Idea number {writers[number].index(person.id):02d} for round {number}"
+            )
         return given
 
     many = await closed_round(db, campaign, 1, items, answers)
     few = await closed_round(db, campaign, 2, items, answers)
     config = write_config(tmp_path, database_url)
 
-    code, out, err = await fidelio(config, "report", "comments", "--last", "2")
+    code, out, err = await fidelio(config, "report", "comments", "--as", HR, "--last", "2")
     assert code == 0, err
     shown = [line.removeprefix("  • ") for line in out.splitlines() if line.startswith("  • ")]
     assert shown == [f"Idea number {i:02d} for round {many}" for i in range(12)]  # sorted
@@ -109,5 +160,5 @@ async def test_comments_for_the_organisation_only_above_the_comment_threshold(
         )
     assert entry is not None and entry.detail["shown"] == [many]
 
-    code, _, err = await fidelio(config, "report", "comments", "--since", "2031-01-01")
+    code, _, err = await fidelio(config, "report", "comments", "--as", HR, "--since", "2031-01-01")
     assert code == 2 and "--since" in err and "no closed pulse round" in err

@@ -15,6 +15,8 @@ from bot.db.models import (
     IndicatorFigure,
     Participation,
     Person,
+    PlanAtom,
+    ReleaseGroup,
     Role,
     RoundStatus,
     SurveyRound,
@@ -22,6 +24,7 @@ from bot.db.models import (
     TeamChange,
 )
 from bot.db.session import Database
+from bot.loyalty.metrics import Atom, PeopleSums, atom_to_json
 from bot.loyalty.objective import build_components, objective_summary, sample_days
 
 from .harness import make_settings
@@ -163,6 +166,7 @@ async def build_org(db: Database, clock: ManualClock) -> dict[str, int]:
             status=RoundStatus.closed,
             items=["q1"],
             invited=3,
+            planned_at=at("2026-03-10"),
         )
         still_open = SurveyRound(
             campaign_id=pulse.id,
@@ -186,6 +190,28 @@ async def build_org(db: Database, clock: ManualClock) -> dict[str, int]:
                         finished=key in finished,
                     )
                 )
+        # The closed round's release plan (as decided at close) shows Alpha with 2 of its 3
+        # invited people responding; derived participation reads the plan, nothing else.
+        atom = PlanAtom(
+            round_id=closed.id,
+            owner=alpha,
+            kind="answers",
+            respondents=2,
+            sums=atom_to_json(Atom(people=PeopleSums(respondents=2))),
+        )
+        session.add(atom)
+        await session.flush()
+        session.add(
+            ReleaseGroup(
+                round_id=closed.id,
+                group_key=alpha,
+                name="Alpha",
+                teams=[alpha],
+                atoms=[atom.id],
+                measures=["respondents"],
+                invited=3,
+            )
+        )
         for period, values in (
             ("2025-12", (100, 9, 100, 9, 0, 9)),  # outside the period
             ("2026-01", (5, 2, 60, 1, 2, 3)),

@@ -23,8 +23,8 @@ from fractions import Fraction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bench.previous_rules import Rules
 from bot.config import AnonymitySettings
-from bot.loyalty.anonymity import Rules
 from bot.loyalty.plan import ORG, Plan, TreeShape, choose_groups, decide
 
 # --- a small organisation with people ---------------------------------------------------------

@@ -130,7 +130,8 @@ def choose_groups(
             below = table.get(state)
             if below is None:
                 continue
-            choice = _Choice((below.value[0] + 1, below.value[1] + total), below.released | {team})
+            # Released, the whole subtree sits under a team-level group: coverage = total.
+            choice = _Choice((below.value[0] + 1, total), below.released | {team})
             if choice.better_than(best_released):
                 best_released = choice
         if best_released is not None and best_released.better_than(table.get(0)):

@@ -77,7 +77,8 @@ def as_csv(result: Summary | Unreportable) -> str:
         row(r.label, "enps", r.enps_n, r.enps, r.enps_ci)
         row(r.label, "product_nps", r.product_nps_n, r.product_nps, r.product_nps_ci)
         for name, share in (r.segments or {}).items():
-            row(r.label, f"segment_{name}_pct", r.segment_n, 100 * share)
+            ci = (r.segment_ci or {}).get(name)
+            row(r.label, f"segment_{name}_pct", r.segment_n, 100 * share, ci)
     for d in summary.dimensions:
         row("window", f"favorable_pct_{d.dimension}", d.n, d.favorable, d.favorable_ci)
         row("window", f"score_{d.dimension}", d.n, d.score)
