@@ -50,6 +50,7 @@ class Runtime:
     # --- suggestions ---
     suggestion_digests: Any = None
     sealed_notices: Any = None
+    suggestion_scrubber: Any = None
     # --- reliability: metrics, the operations port, what health checks look at ---
     metrics: Metrics = field(default_factory=Metrics)
     ops: OpsServer | None = None
@@ -170,11 +171,13 @@ def build_runtime(
     # --- suggestions ---
     from bot.suggestions.digest import DigestService
     from bot.suggestions.notices import SealedNotices
+    from bot.suggestions.scrubbing import SuggestionScrubber
     from scheduler.suggestions import suggestion_jobs
 
     digests = DigestService(settings, db, clock)
     notices = SealedNotices(settings, db, sender, renderer, clock)
-    scheduler.job_factories.append(suggestion_jobs(digests, settings.scheduler.sweep_s))
+    scrubber = SuggestionScrubber(db)
+    scheduler.job_factories.append(suggestion_jobs(digests, settings.scheduler.sweep_s, scrubber))
     # --- end suggestions ---
     # --- loyalty measurement: summaries sent unasked after each round closes ---
     from bot.loyalty.digest import DigestService as LoyaltyDigestService
@@ -197,6 +200,7 @@ def build_runtime(
         surveys,
         channels,
         suggestion_digests=digests,
+        suggestion_scrubber=scrubber,
         sealed_notices=notices,
         metrics=metrics,
     )

@@ -22,6 +22,7 @@ from bot.suggestions.content import (
     redact,
     reference,
 )
+from bot.suggestions.scrubbing import forget_draft
 from bot.suggestions.service import HR_ROLES, Filters, SuggestionService
 
 SUGGEST_FLOW = "suggest"
@@ -164,9 +165,14 @@ async def _advance(ctx: HandlerContext, data: dict[str, Any]) -> Reply:
                 ReplyButton("sugg_anonymous", "sugg_anon", "1"),
             ),
         )
-    await _clear(ctx)
     anonymous = bool(data["anonymous"])
     created = await _service(ctx).create(ctx.session, ctx.person, text, str(category), anonymous)
+    if anonymous:
+        # Not in this transaction, which writes the anonymous suggestion: see
+        # bot/suggestions/scrubbing.py.
+        await forget_draft(ctx.session, ctx.person.id, SUGGEST_FLOW)
+    else:
+        await _clear(ctx)
     team = await ctx.session.get(Team, created.team_id) if created.team_id else None
     return Reply(
         "suggestions/sent",
@@ -398,11 +404,18 @@ def _answer_purpose(ctx: HandlerContext) -> str:
     return f"{ANSWER_PURPOSE}:{ctx.person.id}"
 
 
-async def _record_answer(ctx: HandlerContext, suggestion_id: int, text: str) -> Reply:
-    found = await ctx.session.get(Suggestion, suggestion_id)
+async def _record_answer(ctx: HandlerContext, suggestion_id: int | None, text: str) -> Reply:
+    """Store the answer and end the answering dialogue (if any)."""
+    found = await ctx.session.get(Suggestion, suggestion_id) if suggestion_id else None
     if found is None:
         raise UserFacingError("errors/stale_button")
     await _service(ctx).answer(ctx.session, ctx.person, found, text)
+    if found.anonymous:
+        # Not in this transaction, which writes the anonymous answer: see
+        # bot/suggestions/scrubbing.py.
+        await forget_draft(ctx.session, ctx.person.id, ANSWER_FLOW)
+    elif await _state(ctx, ANSWER_FLOW) is not None:
+        await _clear(ctx)
     return Reply(
         "suggestions/answer_sent", {"reference": reference(found.id), "anonymous": found.anonymous}
     )
@@ -412,9 +425,6 @@ async def answer_text(ctx: HandlerContext) -> Reply:
     state = await _state(ctx, ANSWER_FLOW)
     assert state is not None
     suggestion_id = _service(ctx).sealer.open_text(state.data.get("s"), _answer_purpose(ctx))
-    await _clear(ctx)
-    if suggestion_id is None:
-        raise UserFacingError("errors/stale_button")
     return await _record_answer(ctx, suggestion_id, ctx.args)
 
 
@@ -423,8 +433,6 @@ async def answer_form_submitted(ctx: HandlerContext) -> Reply:
     metadata = str(values.get("_metadata") or "")
     if not metadata.isdigit():
         raise UserFacingError("errors/stale_button")
-    if await _state(ctx, ANSWER_FLOW) is not None:
-        await _clear(ctx)
     answer = values.get("answer")
     return await _record_answer(ctx, int(metadata), answer if isinstance(answer, str) else "")
 

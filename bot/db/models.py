@@ -514,6 +514,16 @@ class SealedNotice(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
 
 
+class SuggestionScrub(Base):
+    """A scrub owed: an anonymous suggestion or answer was filed, so the dead row versions of
+    its author's draft (and the suggestions' first versions) must still be removed for good
+    (bot/suggestions/scrubbing.py). Only an id: the row says nothing about who or when."""
+
+    __tablename__ = "suggestion_scrubs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+
+
 class SuggestionDigest(Base):
     """One "You said, we did" digest: the status changes in (since, due_at]."""
 

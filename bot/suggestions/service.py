@@ -7,7 +7,11 @@ Notices to the author go through the outbox when the suggestion is named. An ano
 suggestion has no author column: its sealed reply token is opened in memory and the notice is
 stored as a :class:`~bot.db.models.SealedNotice` (addressed by a fresh sealed token), which
 bot/suggestions/notices.py delivers and then deletes. Nothing in the database ties an
-anonymous suggestion, its history or its notices to a person.
+anonymous suggestion, its history or its notices to a person. How they are written so that
+the engine's own bookkeeping does not tie them either (the author's draft is deleted apart,
+dead row versions are scrubbed): bot/suggestions/scrubbing.py. The handlers call
+:func:`~bot.suggestions.scrubbing.forget_draft` after :meth:`SuggestionService.create` and
+:meth:`SuggestionService.answer` for anonymous ones.
 """
 
 from __future__ import annotations
@@ -341,23 +345,41 @@ class SuggestionService:
         )
         session.add(event)
         await session.flush()
-        if question.actor_id is not None:
-            await enqueue(
-                session,
-                key=f"suggestion:{suggestion.id}:event:{event.id}:{question.actor_id}",
-                person_id=question.actor_id,
-                purpose="suggestion-answer",
-                reply=Reply(
-                    "suggestions/answered",
-                    {
-                        **self._card(suggestion),
-                        "question": question.text or "",
-                        "answer": cleaned,
-                        "author": None if suggestion.anonymous else author.name,
-                    },
-                ),
-                now=now,
+        if question.actor_id is None:
+            return event
+        reply = Reply(
+            "suggestions/answered",
+            {
+                **self._card(suggestion),
+                "question": question.text or "",
+                "answer": cleaned,
+                "author": None if suggestion.anonymous else author.name,
+            },
+        )
+        if suggestion.anonymous:
+            # The asker is told by a sealed notice, not an outbox row: the transaction that
+            # writes an anonymous answer writes no person id at all (see scrubbing.py).
+            session.add(
+                SealedNotice(
+                    token=self.sealer.seal(question.actor_id, NOTICE_PURPOSE),
+                    template=reply.template,
+                    context=reply.context,
+                    buttons=[],
+                    attempts=0,
+                    not_before=_hour(now),
+                    created_at=_hour(now),
+                )
             )
+            await session.flush()
+            return event
+        await enqueue(
+            session,
+            key=f"suggestion:{suggestion.id}:event:{event.id}:{question.actor_id}",
+            person_id=question.actor_id,
+            purpose="suggestion-answer",
+            reply=reply,
+            now=now,
+        )
         return event
 
     async def publish(

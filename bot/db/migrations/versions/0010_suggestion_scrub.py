@@ -1,0 +1,28 @@
+"""suggestions: scrubs owed after anonymous suggestions and answers
+
+Revision ID: 0010
+Revises: 0007 (placeholder, see below)
+Create Date: 2026-12-03
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0010"
+# PLACEHOLDER: 0007 is the head on this branch. Revisions 0008 and 0009 are being added on
+# another branch; when they are merged, this must become "0009".
+down_revision = "0007"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "suggestion_scrubs",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_suggestion_scrubs")),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("suggestion_scrubs")
