@@ -1,7 +1,7 @@
 """suggestions: scrubs owed after anonymous suggestions and answers
 
 Revision ID: 0010
-Revises: 0007 (placeholder, see below)
+Revises: 0009
 Create Date: 2026-12-03
 """
 
@@ -9,9 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010"
-# PLACEHOLDER: 0007 is the head on this branch. Revisions 0008 and 0009 are being added on
-# another branch; when they are merged, this must become "0009".
-down_revision = "0007"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
