@@ -155,7 +155,7 @@ def organisations(draw: st.DrawFn) -> tuple[list[int | None], list[int], int, in
 
 
 @settings(
-    max_examples=25,
+    max_examples=15,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
@@ -184,8 +184,11 @@ async def test_no_pool_of_viewers_and_routes_isolates_fewer_than_k(
         requests = [
             (rng.choice(viewers), rng.choice(targets), rng.randint(1, rounds)) for _ in range(12)
         ]
-        # Every manager asks for every team once, and HR for everything: the most pooled.
-        requests += [(email, team, rounds) for email in viewers for team in targets]
+        # Every manager asks for their own team and the organisation, HR for everything (in
+        # chat and on the command line): the most that can be pooled.
+        requests += [(email, team, rounds) for team, email in org.managers.items()]
+        requests += [(email, None, rounds) for email in org.managers.values()]
+        requests += [(org.hr, team, rounds) for team in targets]
         pool = await ask_everything(db, org, k, requests)
     finally:
         await db.dispose()
