@@ -14,10 +14,9 @@ from bot.clock import ManualClock
 from bot.config import Settings
 from bot.db.models import Participation, Person, Response, RoundStatus, SurveyRound
 from bot.db.session import Database
+from bot.loyalty.release import close_round_storage
 from bot.surveys.content import load_survey
 from bot.surveys.service import SurveyService
-
-from bot.loyalty.release import close_round_storage
 
 from .harness import REPO, make_settings
 

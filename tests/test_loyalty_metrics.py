@@ -15,7 +15,7 @@ from bot.clock import ManualClock
 from bot.db.models import Person
 from bot.db.session import Database
 from bot.loyalty import metrics
-from bot.loyalty.metrics import ItemSums, RoundItems, combine, fetch_atoms
+from bot.loyalty.metrics import ItemSums, RoundItems
 from bot.surveys.content import Item, load_survey_content
 
 from .harness import REPO, load_demo, make_settings

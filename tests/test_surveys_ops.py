@@ -22,6 +22,7 @@ from bot.db.models import (
     Base,
     Campaign,
     CampaignStatus,
+    ClosedResponse,
     Delivery,
     DeliveryStatus,
     Participation,
@@ -298,8 +299,12 @@ async def test_closing_a_round_destroys_the_secret_at_once(
         assert "è chiuso" in await ConsoleDialog(runtime, HR).say(f"survey close {round_id}")
         assert (await at(runtime, clock, FIRST + timedelta(days=2))).reminders == 0
     async with db.session() as session:
-        rows = list(await session.scalars(select(Response)))
-        assert [(r.item_id, r.value_num) for r in rows] == [("sat_overall", 3)]
+        # One respondent, fewer than k: no group of this round can ever be reported, so
+        # nothing of it is kept (rule 6: never a group smaller than k).
+        assert list(await session.scalars(select(Response))) == []
+        assert list(await session.scalars(select(ClosedResponse))) == []
+        participation = list(await session.scalars(select(Participation)))
+        assert sum(p.finished for p in participation) == 1
     closes = [(a, d) for a, action, d in await audit_actions(db) if action == "survey.close"]
     assert closes == [(HR, {"round": round_id, "early": True})]
 
@@ -473,58 +478,68 @@ async def test_after_close_nothing_links_an_answer_to_a_person(
         assert (
             await session.scalar(select(func.count()).where(SurveyRound.secret.is_not(None))) == 0
         )
-        rows = list(await session.scalars(select(Response)))
+        assert list(await session.scalars(select(Response))) == []
+        rows = list(await session.scalars(select(ClosedResponse)))
         people = list(await session.scalars(select(Person.id)))
         stored = await every_stored_value(session)
-    # ... after close, no value stored anywhere in the database is that secret.
-    keys = {r.respondent_key for r in rows}
-    assert keys == keys_before and len(rows) == 10
+    # ... after close no pseudonym is kept, and no value stored anywhere in the database is
+    # that secret or a key made with anything stored.
+    assert not any(key.encode() in stored for key in keys_before)
+    assert len(rows) == 10  # 9 numeric answers and one comment
     candidates = stored | {settings.security.secret_key.get_secret_value().encode()}
     assert secret not in candidates
     for candidate in candidates:
         for person_id in people:
             for form in (str(person_id).encode(), person_id.to_bytes(8, "big")):
                 digest = hmac.new(candidate, form, hashlib.sha256).hexdigest()
-                assert digest not in keys, (candidate, person_id)
+                assert digest not in keys_before, (candidate, person_id)
     # The answers themselves are kept, the last change winning (Kevin changed 4 to 1).
     assert sorted(r.value_num or 0 for r in rows if r.item_id == "sat_overall") == [1, 2, 3, 5]
+    # Five respondents: one atom, the organisation; the comment sits in an atom of its own.
+    assert len({r.atom_id for r in rows if r.value_text is None}) == 1
+    assert {r.atom_id for r in rows if r.value_text} & {
+        r.atom_id for r in rows if not r.value_text
+    } == set()
 
     # The schema as it is in the database, not only as the models say.
     async with db.engine.connect() as conn:
         columns = await conn.run_sync(
             lambda c: {
                 t: {col["name"] for col in inspect(c).get_columns(t)}
-                for t in ("responses", "participation")
+                for t in ("responses", "closed_responses", "participation")
             }
         )
         foreign = await conn.run_sync(
-            lambda c: {fk["referred_table"] for fk in inspect(c).get_foreign_keys("responses")}
+            lambda c: {
+                fk["referred_table"] for fk in inspect(c).get_foreign_keys("closed_responses")
+            }
         )
         physical = "rowid" if db.is_sqlite else "ctid"
         order = list(
             (
                 await conn.execute(
                     text(
-                        f"SELECT respondent_key, item_id FROM responses "
+                        f"SELECT atom_id, set_no, item_id FROM closed_responses "
                         f"WHERE round_id = :r ORDER BY {physical}"
                     ),
                     {"r": round_id},
                 )
             ).all()
         )
-    assert columns["responses"] == {
+    assert columns["closed_responses"] == {
         "round_id",
-        "respondent_key",
+        "atom_id",
+        "set_no",
         "item_id",
-        "team_id",
         "value_num",
         "value_text",
     }
-    assert "person_id" not in columns["responses"] and "people" not in foreign
+    assert "person_id" not in columns["closed_responses"] and "people" not in foreign
+    assert "teams" not in foreign and "team_id" not in columns["closed_responses"]
     assert "respondent_key" not in columns["participation"]
     assert not any(c.endswith("_at") for c in columns["participation"] | columns["responses"])
-    # Rows were rewritten in key order: their physical order says nothing about who answered
-    # first.
+    # Rows were written in (atom, random set number) order: their physical order says
+    # nothing about who answered first.
     assert [tuple(r) for r in order] == sorted(tuple(r) for r in order)
 
 
