@@ -37,6 +37,7 @@ DEFAULT_LABELS = {
     "hostage": "Hostages",
     "loose_cannon": "Loose cannons",
     "quiet_defector": "Quiet defectors",
+    "disloyal_unknown": "Disloyal, advocacy unknown",
 }
 _DPI = 100
 _METADATA = {"Software": None}  # no version string: identical bytes across installs
@@ -48,6 +49,7 @@ _SEGMENT_COLORS = {
     "hostage": "#e0b23c",
     "loose_cannon": "#c0392b",
     "quiet_defector": "#8e6c9e",
+    "disloyal_unknown": "#9e9e9e",
 }
 _SUPPRESSED_COLOR = "#d9d9d9"
 
@@ -130,7 +132,12 @@ def _trend_panel(ax: Any, trend: list[TrendPoint], labels: dict[str, str]) -> No
         ax.set_xlim(-0.5, 0.5)
 
 
-def _segments_panel(ax: Any, segments: dict[str, float], labels: dict[str, str]) -> None:
+def _segments_panel(
+    ax: Any,
+    segments: dict[str, float],
+    labels: dict[str, str],
+    intervals: dict[str, tuple[float, float] | None] | None = None,
+) -> None:
     if not segments:
         _no_data(ax, _text(labels, "segments"), labels)
         return
@@ -138,7 +145,27 @@ def _segments_panel(ax: Any, segments: dict[str, float], labels: dict[str, str])
     shares = [100.0 * segments[name] for name in names]
     colors = [_SEGMENT_COLORS.get(name, "#999999") for name in names]
     ax.set_title(_text(labels, "segments"), fontsize=11)
-    bars = ax.barh([_text(labels, name) for name in names], shares, color=colors)
+    # Each share's 95 % Wilson interval as an error bar (MEASUREMENT.md, segments).
+    spans = [(intervals or {}).get(name) for name in names]
+    xerr = None
+    if any(spans):
+        xerr = [
+            [
+                max(0.0, share - span[0]) if span else 0.0
+                for share, span in zip(shares, spans, strict=True)
+            ],
+            [
+                max(0.0, span[1] - share) if span else 0.0
+                for share, span in zip(shares, spans, strict=True)
+            ],
+        ]
+    bars = ax.barh(
+        [_text(labels, name) for name in names],
+        shares,
+        color=colors,
+        xerr=xerr,
+        error_kw={"ecolor": "#444444", "capsize": 3, "elinewidth": 1},
+    )
     ax.set_xlim(0, 100)
     ax.invert_yaxis()
     ax.bar_label(bars, labels=[f"{s:.0f}%" for s in shares], padding=3, fontsize=8)
@@ -169,6 +196,7 @@ def summary_chart(
     *,
     title: str,
     labels: dict[str, str],
+    segment_intervals: dict[str, tuple[float, float] | None] | None = None,
 ) -> bytes:
     """One PNG with three panels: the trend of the loyalty index (0–100, left axis) and eNPS
     (−100…100, right axis) over rounds; segment shares (segment key -> share 0..1); and the
@@ -176,13 +204,15 @@ def summary_chart(
 
     ``labels`` keys: ``index``, ``enps``, ``trend``, ``segments``, ``favorable``, ``no_data``,
     and one per segment key (``apostle``, ``mercenary``, ``hostage``, ``loose_cannon``,
-    ``quiet_defector``). An empty input draws its panel with the ``no_data`` text.
+    ``quiet_defector``, ``disloyal_unknown``). ``segment_intervals`` (segment key -> 95 %
+    range in percent) draws error bars. An empty input draws its panel with the ``no_data``
+    text.
     """
     figure = Figure(figsize=(8, 10), dpi=_DPI, layout="constrained")
     figure.suptitle(title, fontsize=13, fontweight="bold")
     top, middle, bottom = figure.subplots(3, 1, height_ratios=[1.2, 0.8, 1.2])
     _trend_panel(top, trend, labels)
-    _segments_panel(middle, segments, labels)
+    _segments_panel(middle, segments, labels, segment_intervals)
     _favorable_panel(bottom, favorable, labels)
     return _png(figure)
 

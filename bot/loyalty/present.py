@@ -62,8 +62,13 @@ def summary_context(summary: Summary, locale: str, texts: dict[str, str]) -> dic
     segments = []
     if h.segments:
         for name in SEGMENTS:
+            ci = (h.segment_ci or {}).get(name)
             segments.append(
-                {"name": texts.get(f"seg.{name}", name), "share": _num(100 * h.segments[name])}
+                {
+                    "name": texts.get(f"seg.{name}", name),
+                    "share": _num(100 * h.segments[name]),
+                    "range": _range(ci),
+                }
             )
     return {
         "scope": scope_name(summary.scope, locale),
@@ -119,6 +124,7 @@ def summary_png(summary: Summary, locale: str, texts: dict[str, str]) -> bytes:
         favorable,
         title=scope_name(summary.scope, locale),
         labels=chart_labels(texts),
+        segment_intervals=summary.headline.segment_ci,
     )
 
 
