@@ -11,23 +11,29 @@ PostgreSQL: ``<db>_report_<pid>`` on the server of ``--database-url``, dropped a
 It is filled in bulk (PostgreSQL: COPY through asyncpg's ``copy_records_to_table``; SQLite:
 ``executemany`` in large transactions) with an org tree (one root, divisions, leaf teams:
 ``--teams`` in all), ``--people`` people in the leaf teams, one pulse schedule and
-``--rounds`` closed rounds of 12 items each (10 likert, eNPS and product NPS) with about 95 %
-response and 3 % skipped answers, plus the participation rows response rates need.
+``--rounds`` rounds of 12 items each (10 likert, eNPS and product NPS) with about 95 %
+response and 3 % skipped answers, plus the participation rows response rates need. The rounds
+are written as rounds closed before release plans existed, then closed the way Fidelio closes
+them (:func:`bot.loyalty.release.rewrite_closed_rounds`, as ``db upgrade`` does): the plan is
+decided, the aggregates of each plan atom stored, the answers kept by atom. That step is
+timed too (``<db>_plan_round_ms``, per round).
 
 Then, in the same run and on the same data (the default window: the last
 ``loyalty.default_rounds`` rounds):
 
-* a **team summary** (:meth:`LoyaltyService.summarise` for a leaf team, a fresh viewer each
-  time, so the history check has nothing to lean on) for ``--samples`` teams: p50 / p95;
-* the **organisation summary** (median of three fresh viewers) and, for comparison, the
-  organisation over every round;
-* a **bare scan** ``SELECT item_id, avg(value_num) FROM responses GROUP BY item_id`` over the
-  whole table (median of three), and the organisation summary as a ratio to it (goal <= 3);
+* a **team summary** (:meth:`LoyaltyService.summarise` for a leaf team) for ``--samples``
+  teams: p50 / p95;
+* the **organisation summary** (median of three) and, for comparison, the organisation over
+  every round;
+* a **bare scan** of the same answers, ``SELECT item_id, avg(value_num) FROM
+  closed_responses WHERE round_id IN (<the window>) GROUP BY item_id`` (median of three), and
+  the organisation summary as a ratio to it (goal <= 1 on both databases: a summary reads the
+  stored atoms of the plan, not the answers);
 * the database size.
 
 The last line is one JSON object with ``postgres_team_p50_ms``, ``postgres_team_p95_ms``,
-``postgres_org_ms``, ``postgres_org_vs_scan``, ``sqlite_team_p95_ms``, ``sqlite_org_ms`` and
-``responses`` (plus a few more figures).
+``postgres_org_ms``, ``postgres_org_vs_scan``, ``sqlite_team_p95_ms``, ``sqlite_org_ms``,
+``sqlite_org_vs_scan`` and ``responses`` (plus a few more figures).
 """
 
 from __future__ import annotations
@@ -51,7 +57,8 @@ from sqlalchemy.engine import make_url
 from bench.common import loopback_only, scratch_database
 from bot.config import DatabaseSettings, Settings
 from bot.db.session import Database
-from bot.loyalty.service import LoyaltyService, TeamTree, Window
+from bot.loyalty.release import rewrite_closed_rounds
+from bot.loyalty.service import LoyaltyService, TeamTree, Window, closed_rounds
 from bot.surveys.content import load_survey
 
 REPO = Path(__file__).resolve().parent.parent
@@ -225,6 +232,11 @@ async def generate(db: Database, settings: Settings, args: argparse.Namespace, l
                 advance=args.people * len(ITEMS),
                 description=f"responses (round {number}/{args.rounds})",
             )
+    await _analyze(db)
+    return responses
+
+
+async def _analyze(db: Database) -> None:
     async with db.engine.connect() as conn:
         if db.is_sqlite:
             await conn.execute(text("ANALYZE"))
@@ -233,7 +245,6 @@ async def generate(db: Database, settings: Settings, args: argparse.Namespace, l
             await conn.execution_options(isolation_level="AUTOCOMMIT")
             raw = await conn.get_raw_connection()
             await raw.driver_connection.execute("VACUUM ANALYZE")  # type: ignore[union-attr]
-    return responses
 
 
 # --- measurements -------------------------------------------------------------------------------
@@ -267,11 +278,17 @@ async def measure(db: Database, settings: Settings, args: argparse.Namespace) ->
     org_ms = statistics.median([await timed(lambda: summary(None)) for _ in range(3)])
     all_ms = await timed(lambda: summary(None, Window(last=args.rounds)))
 
+    async with db.session() as session:
+        in_window = ", ".join(str(r.id) for r in await closed_rounds(session, window))
+
     async def scan() -> None:
         async with db.session() as session:
             rows = (
                 await session.execute(
-                    text("SELECT item_id, avg(value_num) FROM responses GROUP BY item_id")
+                    text(
+                        "SELECT item_id, avg(value_num) FROM closed_responses "
+                        f"WHERE round_id IN ({in_window}) GROUP BY item_id"
+                    )
                 )
             ).all()
             assert rows
@@ -310,6 +327,23 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 started = time.perf_counter()
                 responses = await generate(db, settings, args, kind)
                 generated_s = time.perf_counter() - started
+                started = time.perf_counter()
+                with Progress(
+                    TextColumn(f"[bold]{kind}[/bold] closing rounds"),
+                    BarColumn(),
+                    MofNCompleteColumn(),
+                    TimeElapsedColumn(),
+                    console=console,
+                ) as progress:
+                    task = progress.add_task("close", total=args.rounds)
+                    await rewrite_closed_rounds(
+                        db,
+                        settings,
+                        START,
+                        lambda done, _total, task=task: progress.update(task, completed=done),
+                    )
+                plan_round_ms = (time.perf_counter() - started) * 1000 / args.rounds
+                await _analyze(db)
                 result = await measure(db, settings, args)
                 size = await size_mb(db, url)
             finally:
@@ -321,7 +355,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             f"organisation summary (last {settings.loyalty.default_rounds} rounds) "
             f"{result['org_ms']:.0f} ms, over all {args.rounds} rounds "
             f"{result['org_all_rounds_ms']:.0f} ms; bare scan {result['scan_ms']:.0f} ms; "
-            f"organisation / scan {result['org_vs_scan']:.2f}; database {size:.0f} MB",
+            f"organisation / scan {result['org_vs_scan']:.2f}; closing a round (plan, atoms, "
+            f"storage) {plan_round_ms:.0f} ms; database {size:.0f} MB",
             highlight=False,
         )
         figures["responses"] = responses
@@ -329,6 +364,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             figures[f"{prefix}_{key}"] = round(value, 2)
         figures[f"{prefix}_size_mb"] = round(size, 1)
         figures[f"{prefix}_generate_s"] = round(generated_s, 1)
+        figures[f"{prefix}_plan_round_ms"] = round(plan_round_ms, 1)
     return figures
 
 
@@ -352,6 +388,7 @@ def main() -> None:
         "postgres_org_vs_scan",
         "sqlite_team_p95_ms",
         "sqlite_org_ms",
+        "sqlite_org_vs_scan",
         "responses",
     ]
     ordered = {key: figures[key] for key in keys if key in figures}
