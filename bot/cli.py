@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import logging
 from collections.abc import Coroutine
 from datetime import timedelta
 from enum import StrEnum
@@ -17,7 +18,13 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from bot.cli_indicators import indicators_app
 from bot.cli_reliability import register as _register_reliability
-from bot.config import ConfigError, Settings, load_settings
+from bot.config import (
+    ConfigError,
+    Settings,
+    load_settings,
+    secret_key_problem,
+    secret_key_weakness,
+)
 from bot.errors import InputError
 
 T = TypeVar("T")
@@ -139,6 +146,27 @@ def _load(config: Path | None = None) -> Settings:
         raise typer.Exit(2) from None
 
 
+def _check_secret_key(settings: Settings) -> str | None:
+    """Refuse (exit 2) a weak ``security.secret_key`` when Telegram or Slack is enabled.
+
+    With the console alone a weak key is allowed, so the shipped configuration runs as it
+    is; the weakness is returned for the caller to warn about in its own output (``run``
+    logs it, so ``--log-format json`` stays one JSON object per line).
+    """
+    problem = secret_key_problem(settings)
+    if problem is not None:
+        # One line, never wrapped: the command it suggests must be copyable as it is.
+        err.print(f"[red]error[/red]: {problem}", soft_wrap=True, highlight=False)
+        raise typer.Exit(2)
+    weakness = secret_key_weakness(settings)
+    if weakness is None:
+        return None
+    return (
+        f"{weakness}; fine for the console alone, set FIDELIO_SECRET_KEY before enabling "
+        "Telegram or Slack"
+    )
+
+
 class LogFormat(StrEnum):
     text = "text"
     json = "json"
@@ -164,7 +192,10 @@ def run(
     from bot.app import run as run_app
 
     settings = _load()
+    weak_key = _check_secret_key(settings)
     _setup_logging(settings, log_format=log_format.value if log_format else None)
+    if weak_key:
+        logging.getLogger("bot.cli").warning(weak_key)
     _run(run_app(settings, console_as=as_email))
 
 
@@ -203,6 +234,7 @@ async def _chat(settings: Settings, email: str) -> None:
 def config_check() -> None:
     """Validate the configuration file and print a summary (secrets hidden)."""
     settings = _load()
+    weak_key = _check_secret_key(settings)
     import os
 
     used = state.config_path or os.environ.get("FIDELIO_CONFIG") or "config.yaml"
@@ -215,13 +247,8 @@ def config_check() -> None:
     if settings.slack.enabled:
         out.print(f"  slack: {settings.slack.mode} mode via {settings.slack.base_url}")
     out.print(f"  content: {settings.content_dir}")
-    if settings.security.secret_key.get_secret_value() == "change-me-in-production" and (
-        settings.telegram.enabled or settings.slack.enabled
-    ):
-        err.print(
-            "[yellow]warning[/yellow]: security.secret_key is the default; set FIDELIO_SECRET_KEY "
-            "before connecting real chat platforms"
-        )
+    if weak_key:
+        err.print(f"[yellow]warning[/yellow]: {weak_key}", soft_wrap=True, highlight=False)
 
 
 # --- db ---------------------------------------------------------------------------------------
