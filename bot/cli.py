@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import csv
 import logging
 from collections.abc import Coroutine
 from datetime import timedelta
@@ -16,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
+from bot import csvsafe
 from bot.cli_indicators import indicators_app
 from bot.cli_reliability import register as _register_reliability
 from bot.config import (
@@ -407,7 +407,8 @@ def people_invite(
         return
     if output:
         with output.open("w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle)
+            # Names and teams come from the directory import: no cell may run as a formula.
+            writer = csvsafe.writer(handle)
             writer.writerow(["email", "name", "team", "link", "expires_at"])
             for inv in issued:
                 writer.writerow(

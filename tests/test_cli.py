@@ -315,3 +315,36 @@ async def test_the_shipped_config_takes_the_key_from_fidelio_secret_key(tmp_path
     )
     assert code == 0, err
     assert "channels: console, telegram" in out and "warning" not in err
+
+
+async def test_invite_csv_cells_cannot_run_as_formulas(
+    tmp_path: Path, database_url: str, db: Database, clock: ManualClock
+) -> None:
+    """Names and teams come from the directory file; in the exported CSV none runs as a
+    formula when HR opens it in a spreadsheet (OWASP CSV injection)."""
+    people = tmp_path / "people.csv"
+    with people.open("w", newline="", encoding="utf-8") as handle:
+        rows = csv.writer(handle)
+        rows.writerow(["email", "name", "team", "role", "locale", "hire_date"])
+        rows.writerow(["mallory@x.example", '=HYPERLINK("http://x","y")', "+cmd", "hr", "en", ""])
+        rows.writerow(["eve@x.example", "@SUM(1)", "+cmd", "employee", "en", ""])
+        rows.writerow(["trent@x.example", "-2+3", "@SUM(1)", "employee", "en", ""])
+        rows.writerow(["ann@x.example", "Ann Normal", "Ops", "employee", "en", ""])
+    config = write_config(tmp_path, database_url)
+    code, _, err = await fidelio(config, "people", "import", str(people))
+    assert code == 0, err
+    target = tmp_path / "links.csv"
+    code, _, err = await fidelio(
+        config, "people", "invite", "--bot-username", "fidelio_demo_bot", "-o", str(target)
+    )
+    assert code == 0, err
+    with target.open(newline="", encoding="utf-8") as handle:
+        read = list(csv.reader(handle))
+    assert read[0] == ["email", "name", "team", "link", "expires_at"]
+    by_email = {row[0]: row for row in read[1:]}
+    assert by_email["mallory@x.example"][1:3] == ['\'=HYPERLINK("http://x","y")', "'+cmd"]
+    assert by_email["eve@x.example"][1:3] == ["'@SUM(1)", "'+cmd"]
+    assert by_email["trent@x.example"][1:3] == ["'-2+3", "'@SUM(1)"]
+    assert by_email["ann@x.example"][1:3] == ["Ann Normal", "Ops"]  # plain text untouched
+    for row in read:
+        assert not any(cell.startswith(("=", "+", "-", "@", "\t", "\r")) for cell in row), row
