@@ -869,8 +869,9 @@ async def _readiness(settings: Settings, campaign_id: int) -> dict[str, Any]:
 # --- surveys ----------------------------------------------------------------------------------
 
 
-async def _survey_session(settings: Settings, work: Any) -> Any:
-    """Run ``work(session, service)`` in one transaction (committed on success)."""
+async def _survey_session(settings: Settings, work: Any, clock: Any = None) -> Any:
+    """Run ``work(session, service)`` in one transaction (committed on success); ``clock``
+    defaults to the system clock (tests pass a manual one)."""
     from bot.clock import SystemClock
     from bot.db.session import Database
     from bot.surveys.service import SurveyService
@@ -878,7 +879,7 @@ async def _survey_session(settings: Settings, work: Any) -> Any:
     db = Database(settings.database.url)
     try:
         async with db.session() as session:
-            return await work(session, SurveyService(settings, db, SystemClock()))
+            return await work(session, SurveyService(settings, db, clock or SystemClock()))
     finally:
         await db.dispose()
 
@@ -1088,18 +1089,31 @@ def survey_rates(round_id: RoundId) -> None:
         highlight=False,
         soft_wrap=True,
     )
+    if report["live"]:
+        from datetime import datetime
+
+        taken = _local(settings, datetime.fromisoformat(report["taken_at"]))
+        minutes = settings.anonymity.live_rates_refresh_s // 60
+        out.print(
+            f"The round is open: these figures were taken at {taken} and are refreshed at most "
+            f"every {minutes} minutes; started and finished are rounded down to a multiple of "
+            f"{report['step']}, so nobody's answer can be timed.",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
-async def _survey_rates(settings: Settings, round_id: int) -> dict[str, Any]:
+async def _survey_rates(settings: Settings, round_id: int, clock: Any = None) -> dict[str, Any]:
     from bot.db.models import AuditEntry, Campaign, SurveyRound
-    from bot.surveys.service import response_rates
+    from bot.surveys.rates import response_rates
 
     async def work(session: Any, service: Any) -> dict[str, Any]:
         round_ = await session.get(SurveyRound, round_id)
         if round_ is None:
             raise InputError(f"round {round_id}", "no survey round with this id")
         campaign = await session.get(Campaign, round_.campaign_id)
-        rates = await response_rates(session, round_id, settings.anonymity.min_group)
+        # The same (coarse, while open) figures as in chat: one snapshot for everyone.
+        rates = await response_rates(session, round_, settings.anonymity, service.clock)
         session.add(
             AuditEntry(
                 at=service.clock.now(),
@@ -1118,7 +1132,7 @@ async def _survey_rates(settings: Settings, round_id: int) -> dict[str, Any]:
             "closes_at": _local(settings, round_.closes_at),
         }
 
-    return dict(await _survey_session(settings, work))
+    return dict(await _survey_session(settings, work, clock))
 
 
 @survey_app.command("preview")

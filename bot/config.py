@@ -149,6 +149,9 @@ class RateSettings(_Section):
 class AnonymitySettings(_Section):
     min_group: int = Field(default=5, ge=3)
     comment_min_group: int = Field(default=10, ge=3)
+    #: Live response rates of an open round come from a stored snapshot refreshed at most this
+    #: often (MEASUREMENT.md, rule 5), so nobody can time a known person's answer.
+    live_rates_refresh_s: int = Field(default=3600, ge=60)
 
     @model_validator(mode="after")
     def _comments_need_more(self) -> AnonymitySettings:
