@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import csv
+import logging
 from collections.abc import Coroutine
 from datetime import timedelta
 from enum import StrEnum
@@ -15,9 +15,16 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
+from bot import csvsafe
 from bot.cli_indicators import indicators_app
 from bot.cli_reliability import register as _register_reliability
-from bot.config import ConfigError, Settings, load_settings
+from bot.config import (
+    ConfigError,
+    Settings,
+    load_settings,
+    secret_key_problem,
+    secret_key_weakness,
+)
 from bot.errors import InputError
 
 T = TypeVar("T")
@@ -139,6 +146,27 @@ def _load(config: Path | None = None) -> Settings:
         raise typer.Exit(2) from None
 
 
+def _check_secret_key(settings: Settings) -> str | None:
+    """Refuse (exit 2) a weak ``security.secret_key`` when Telegram or Slack is enabled.
+
+    With the console alone a weak key is allowed, so the shipped configuration runs as it
+    is; the weakness is returned for the caller to warn about in its own output (``run``
+    logs it, so ``--log-format json`` stays one JSON object per line).
+    """
+    problem = secret_key_problem(settings)
+    if problem is not None:
+        # One line, never wrapped: the command it suggests must be copyable as it is.
+        err.print(f"[red]error[/red]: {problem}", soft_wrap=True, highlight=False)
+        raise typer.Exit(2)
+    weakness = secret_key_weakness(settings)
+    if weakness is None:
+        return None
+    return (
+        f"{weakness}; fine for the console alone, set FIDELIO_SECRET_KEY before enabling "
+        "Telegram or Slack"
+    )
+
+
 class LogFormat(StrEnum):
     text = "text"
     json = "json"
@@ -164,7 +192,10 @@ def run(
     from bot.app import run as run_app
 
     settings = _load()
+    weak_key = _check_secret_key(settings)
     _setup_logging(settings, log_format=log_format.value if log_format else None)
+    if weak_key:
+        logging.getLogger("bot.cli").warning(weak_key)
     _run(run_app(settings, console_as=as_email))
 
 
@@ -203,6 +234,7 @@ async def _chat(settings: Settings, email: str) -> None:
 def config_check() -> None:
     """Validate the configuration file and print a summary (secrets hidden)."""
     settings = _load()
+    weak_key = _check_secret_key(settings)
     import os
 
     used = state.config_path or os.environ.get("FIDELIO_CONFIG") or "config.yaml"
@@ -215,13 +247,8 @@ def config_check() -> None:
     if settings.slack.enabled:
         out.print(f"  slack: {settings.slack.mode} mode via {settings.slack.base_url}")
     out.print(f"  content: {settings.content_dir}")
-    if settings.security.secret_key.get_secret_value() == "change-me-in-production" and (
-        settings.telegram.enabled or settings.slack.enabled
-    ):
-        err.print(
-            "[yellow]warning[/yellow]: security.secret_key is the default; set FIDELIO_SECRET_KEY "
-            "before connecting real chat platforms"
-        )
+    if weak_key:
+        err.print(f"[yellow]warning[/yellow]: {weak_key}", soft_wrap=True, highlight=False)
 
 
 # --- db ---------------------------------------------------------------------------------------
@@ -395,7 +422,8 @@ def people_invite(
         return
     if output:
         with output.open("w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle)
+            # Names and teams come from the directory import: no cell may run as a formula.
+            writer = csvsafe.writer(handle)
             writer.writerow(["email", "name", "team", "link", "expires_at"])
             for inv in issued:
                 writer.writerow(
@@ -856,8 +884,9 @@ async def _readiness(settings: Settings, campaign_id: int) -> dict[str, Any]:
 # --- surveys ----------------------------------------------------------------------------------
 
 
-async def _survey_session(settings: Settings, work: Any) -> Any:
-    """Run ``work(session, service)`` in one transaction (committed on success)."""
+async def _survey_session(settings: Settings, work: Any, clock: Any = None) -> Any:
+    """Run ``work(session, service)`` in one transaction (committed on success); ``clock``
+    defaults to the system clock (tests pass a manual one)."""
     from bot.clock import SystemClock
     from bot.db.session import Database
     from bot.surveys.service import SurveyService
@@ -865,7 +894,7 @@ async def _survey_session(settings: Settings, work: Any) -> Any:
     db = Database(settings.database.url)
     try:
         async with db.session() as session:
-            return await work(session, SurveyService(settings, db, SystemClock()))
+            return await work(session, SurveyService(settings, db, clock or SystemClock()))
     finally:
         await db.dispose()
 
@@ -1075,18 +1104,31 @@ def survey_rates(round_id: RoundId) -> None:
         highlight=False,
         soft_wrap=True,
     )
+    if report["live"]:
+        from datetime import datetime
+
+        taken = _local(settings, datetime.fromisoformat(report["taken_at"]))
+        minutes = settings.anonymity.live_rates_refresh_s // 60
+        out.print(
+            f"The round is open: these figures were taken at {taken} and are refreshed at most "
+            f"every {minutes} minutes; started and finished are rounded down to a multiple of "
+            f"{report['step']}, so nobody's answer can be timed.",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
-async def _survey_rates(settings: Settings, round_id: int) -> dict[str, Any]:
+async def _survey_rates(settings: Settings, round_id: int, clock: Any = None) -> dict[str, Any]:
     from bot.db.models import AuditEntry, Campaign, SurveyRound
-    from bot.surveys.service import response_rates
+    from bot.surveys.rates import response_rates
 
     async def work(session: Any, service: Any) -> dict[str, Any]:
         round_ = await session.get(SurveyRound, round_id)
         if round_ is None:
             raise InputError(f"round {round_id}", "no survey round with this id")
         campaign = await session.get(Campaign, round_.campaign_id)
-        rates = await response_rates(session, round_id, settings.anonymity.min_group)
+        # The same (coarse, while open) figures as in chat: one snapshot for everyone.
+        rates = await response_rates(session, round_, settings.anonymity, service.clock)
         session.add(
             AuditEntry(
                 at=service.clock.now(),
@@ -1105,7 +1147,7 @@ async def _survey_rates(settings: Settings, round_id: int) -> dict[str, Any]:
             "closes_at": _local(settings, round_.closes_at),
         }
 
-    return dict(await _survey_session(settings, work))
+    return dict(await _survey_session(settings, work, clock))
 
 
 @survey_app.command("preview")

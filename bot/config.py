@@ -149,6 +149,9 @@ class RateSettings(_Section):
 class AnonymitySettings(_Section):
     min_group: int = Field(default=5, ge=3)
     comment_min_group: int = Field(default=10, ge=3)
+    #: Live response rates of an open round come from a stored snapshot refreshed at most this
+    #: often (MEASUREMENT.md, rule 5), so nobody can time a known person's answer.
+    live_rates_refresh_s: int = Field(default=3600, ge=60)
 
     @model_validator(mode="after")
     def _comments_need_more(self) -> AnonymitySettings:
@@ -158,9 +161,15 @@ class AnonymitySettings(_Section):
         return self
 
 
+#: The placeholder shipped in config.yaml; fine for the console, refused for real chat platforms.
+DEFAULT_SECRET_KEY = "change-me-in-production"
+#: Shortest key accepted with Telegram or Slack: 256 bits, the size of the HMAC-SHA256 key.
+MIN_SECRET_KEY_BYTES = 32
+
+
 class SecuritySettings(_Section):
     #: Signs button payloads so tampered callback data is refused.
-    secret_key: SecretStr = SecretStr("change-me-in-production")
+    secret_key: SecretStr = SecretStr(DEFAULT_SECRET_KEY)
 
 
 # --- loyalty measurement (MEASUREMENT.md) ---------------------------------------------------
@@ -378,6 +387,43 @@ class Settings(BaseSettings):
         # The environment wins over the file, so an operator can override one key without
         # editing config.yaml.
         return (env_settings, init_settings)
+
+
+def secret_key_weakness(settings: Settings) -> str | None:
+    """Why ``security.secret_key`` is unfit to protect a real chat platform, or None.
+
+    The key is unfit when it is the shipped default or shorter than
+    :data:`MIN_SECRET_KEY_BYTES` bytes (UTF-8). Which channels are enabled does not matter
+    here; :func:`secret_key_problem` decides whether that refuses the start.
+    """
+    key = settings.security.secret_key.get_secret_value()
+    if key == DEFAULT_SECRET_KEY:
+        return "security.secret_key is the default value"
+    size = len(key.encode("utf-8"))
+    if size < MIN_SECRET_KEY_BYTES:
+        return f"security.secret_key is {size} bytes long, fewer than {MIN_SECRET_KEY_BYTES}"
+    return None
+
+
+def secret_key_problem(settings: Settings) -> str | None:
+    """The one-line reason ``fidelio run`` and ``fidelio config check`` refuse to start, or None.
+
+    Telegram and Slack buttons are signed with ``security.secret_key``, and anonymous
+    suggestion tokens are sealed with a key derived from it: with a guessable key anyone could
+    forge button presses or open those tokens. So a weak key (see :func:`secret_key_weakness`)
+    is refused whenever Telegram or Slack is enabled. The console alone reaches nobody outside
+    the machine, so there a weak key is only worth a warning and ``make run`` keeps working on
+    a fresh clone.
+    """
+    weakness = secret_key_weakness(settings)
+    if weakness is None or not (settings.telegram.enabled or settings.slack.enabled):
+        return None
+    return (
+        f"{weakness}, which is refused while Telegram or Slack is enabled: set FIDELIO_SECRET_KEY "
+        "(read by the shipped config.yaml; FIDELIO_SECURITY__SECRET_KEY overrides any file) to a "
+        f"random value of at least {MIN_SECRET_KEY_BYTES} bytes, for example the output of "
+        'python -c "import secrets; print(secrets.token_urlsafe(48))"'
+    )
 
 
 def check_timezone(value: str) -> str:

@@ -22,7 +22,8 @@ from bot.errors import InputError, UserFacingError
 from bot.handling import HR, HandlerContext, HandlerResult, Registry
 from bot.replies import FormField, FormSpec, Reply, ReplyButton
 from bot.surveys.content import load_survey
-from bot.surveys.service import Schedule, SurveyService, answer_values, response_rates
+from bot.surveys.rates import response_rates
+from bot.surveys.service import Schedule, SurveyService, answer_values
 
 TEXT_FLOW = "pulse_text"
 SKIP = "s"
@@ -345,7 +346,7 @@ async def survey(ctx: HandlerContext) -> Reply:
             if found_round is None:
                 raise InputError(rest, "no survey round with this id")
             rates = await response_rates(
-                ctx.session, found_round.id, ctx.settings.anonymity.min_group
+                ctx.session, found_round, ctx.settings.anonymity, ctx.clock
             )
             return Reply(
                 "pulse/rates",
@@ -354,6 +355,7 @@ async def survey(ctx: HandlerContext) -> Reply:
                     "status": found_round.status.value,
                     "closes_at": found_round.closes_at.isoformat(),
                     "k": ctx.settings.anonymity.min_group,
+                    "refresh_min": ctx.settings.anonymity.live_rates_refresh_s // 60,
                     **rates,
                 },
             )

@@ -22,6 +22,8 @@ from bot.people import import_people, person_by_email
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO_PEOPLE = REPO / "content" / "demo" / "people.csv"
+#: 48 bytes: a key `fidelio run` accepts with Telegram or Slack enabled (at least 32 bytes).
+STRONG_KEY = "vH3kq9ZpX2mL7wR4tY8uN1cB6dF0gJ5sA-eK_iO3pQ9zT2xW"
 
 
 def make_settings(database_url: str, **sections: Any) -> Settings:

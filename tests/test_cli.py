@@ -18,7 +18,7 @@ from bot.db.models import AuditEntry, Invite, Person
 from bot.db.session import Database
 
 from .fakes.telegram import FakeTelegramServer
-from .harness import REPO, load_demo
+from .harness import REPO, STRONG_KEY, load_demo
 
 HR = "hr@demo.fidelio.example"
 
@@ -29,6 +29,7 @@ def write_config(tmp_path: Path, database_url: str, **sections: object) -> Path:
         "content_dir": str(REPO / "content"),
         "organisation": {"name": "Demo Elettronica"},
         "logging": {"level": "INFO"},
+        "security": {"secret_key": STRONG_KEY},
         **sections,
     }
     path = tmp_path / "config.yaml"
@@ -37,9 +38,14 @@ def write_config(tmp_path: Path, database_url: str, **sections: object) -> Path:
 
 
 async def fidelio(
-    config: Path, *args: str, stdin: str | None = None, timeout: float = 60.0
+    config: Path,
+    *args: str,
+    stdin: str | None = None,
+    timeout: float = 60.0,
+    env_extra: dict[str, str] | None = None,
 ) -> tuple[int, str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FIDELIO_")}
+    env.update(env_extra or {})
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -246,3 +252,99 @@ async def test_run_with_console_ends_with_its_input(
     assert "Marta Galli (hr@demo.fidelio.example)" in out
     assert "Fidelio started: channels=console" in err
     assert "Fidelio stopped" in err
+
+
+async def test_a_weak_secret_key_stops_telegram_and_slack_but_not_the_console(
+    tmp_path: Path,
+) -> None:
+    database = f"sqlite+aiosqlite:///{tmp_path / 'f.db'}"
+    telegram = {"enabled": True, "token": "123456:test-token"}
+    slack = {"enabled": True, "bot_token": "xoxb-test", "app_token": "xapp-test"}
+    too_short = "x" * 31  # one byte short of the 32 required
+    for channel in ({"telegram": telegram}, {"slack": slack}):
+        for key in ("change-me-in-production", too_short, "é" * 15 + "x"):  # 31 bytes as UTF-8
+            config = write_config(
+                tmp_path,
+                database,
+                console={"enabled": False},
+                security={"secret_key": key},
+                **channel,
+            )
+            for args in (("config", "check"), ("run",)):
+                code, out, err = await fidelio(config, *args, timeout=30)
+                assert code == 2, (channel, key, args, out, err)
+                lines = err.strip().splitlines()
+                assert len(lines) == 1, err  # one line, no traceback
+                assert "FIDELIO_SECRET_KEY" in lines[0]
+                assert 'python -c "import secrets; print(secrets.token_urlsafe(48))"' in lines[0]
+                reason = "default value" if key.startswith("change-me") else "31 bytes long"
+                assert reason in lines[0]
+                assert "Configuration OK" not in out and "Fidelio started" not in err
+        config = write_config(
+            tmp_path,
+            database,
+            console={"enabled": False},
+            security={"secret_key": "k" * 32},
+            **channel,
+        )
+        code, out, err = await fidelio(config, "config", "check")
+        assert code == 0, err
+        assert "Configuration OK" in out and "warning" not in err
+
+    # The console alone keeps working with the default key (`make run` on a fresh clone),
+    # with a warning.
+    config = write_config(tmp_path, database, security={"secret_key": "change-me-in-production"})
+    code, out, err = await fidelio(config, "config", "check")
+    assert code == 0, err
+    assert "Configuration OK" in out
+    assert "warning" in err and "FIDELIO_SECRET_KEY" in err
+
+
+async def test_the_shipped_config_takes_the_key_from_fidelio_secret_key(tmp_path: Path) -> None:
+    """The variable the refusal names is the one that fixes it."""
+    folder = tmp_path / "shipped"
+    folder.mkdir()
+    (folder / "content").symlink_to(REPO / "content")
+    shipped = folder / "config.yaml"
+    shipped.write_text((REPO / "config.yaml").read_text(), encoding="utf-8")
+    env = {"FIDELIO_TELEGRAM_ENABLED": "true", "TELEGRAM_BOT_TOKEN": "123456:test-token"}
+    code, _, err = await fidelio(shipped, "config", "check", env_extra=env)
+    assert code == 2 and "FIDELIO_SECRET_KEY" in err and "Traceback" not in err
+    code, out, err = await fidelio(
+        shipped, "config", "check", env_extra={**env, "FIDELIO_SECRET_KEY": STRONG_KEY}
+    )
+    assert code == 0, err
+    assert "channels: console, telegram" in out and "warning" not in err
+
+
+async def test_invite_csv_cells_cannot_run_as_formulas(
+    tmp_path: Path, database_url: str, db: Database, clock: ManualClock
+) -> None:
+    """Names and teams come from the directory file; in the exported CSV none runs as a
+    formula when HR opens it in a spreadsheet (OWASP CSV injection)."""
+    people = tmp_path / "people.csv"
+    with people.open("w", newline="", encoding="utf-8") as handle:
+        rows = csv.writer(handle)
+        rows.writerow(["email", "name", "team", "role", "locale", "hire_date"])
+        rows.writerow(["mallory@x.example", '=HYPERLINK("http://x","y")', "+cmd", "hr", "en", ""])
+        rows.writerow(["eve@x.example", "@SUM(1)", "+cmd", "employee", "en", ""])
+        rows.writerow(["trent@x.example", "-2+3", "@SUM(1)", "employee", "en", ""])
+        rows.writerow(["ann@x.example", "Ann Normal", "Ops", "employee", "en", ""])
+    config = write_config(tmp_path, database_url)
+    code, _, err = await fidelio(config, "people", "import", str(people))
+    assert code == 0, err
+    target = tmp_path / "links.csv"
+    code, _, err = await fidelio(
+        config, "people", "invite", "--bot-username", "fidelio_demo_bot", "-o", str(target)
+    )
+    assert code == 0, err
+    with target.open(newline="", encoding="utf-8") as handle:
+        read = list(csv.reader(handle))
+    assert read[0] == ["email", "name", "team", "link", "expires_at"]
+    by_email = {row[0]: row for row in read[1:]}
+    assert by_email["mallory@x.example"][1:3] == ['\'=HYPERLINK("http://x","y")', "'+cmd"]
+    assert by_email["eve@x.example"][1:3] == ["'@SUM(1)", "'+cmd"]
+    assert by_email["trent@x.example"][1:3] == ["'-2+3", "'@SUM(1)"]
+    assert by_email["ann@x.example"][1:3] == ["Ann Normal", "Ops"]  # plain text untouched
+    for row in read:
+        assert not any(cell.startswith(("=", "+", "-", "@", "\t", "\r")) for cell in row), row

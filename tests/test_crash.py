@@ -48,7 +48,7 @@ from bot.surveys.service import SurveyService, respondent_key
 
 from .fakes.slack import FakeSlackServer, SlackUser
 from .fakes.telegram import FakeTelegramServer, SentMessage
-from .harness import DEMO_PEOPLE, REPO, free_port, make_settings
+from .harness import DEMO_PEOPLE, REPO, STRONG_KEY, free_port, make_settings
 from .test_cli import HR
 
 pytestmark = pytest.mark.slow
@@ -233,7 +233,7 @@ async def world(tmp_path: Path, sqlite_template: Path) -> Any:
                     "content_dir": str(REPO / "content"),
                     "organisation": {"name": "Demo Elettronica"},
                     "console": {"enabled": False},
-                    "security": {"secret_key": "crash-test-secret"},
+                    "security": {"secret_key": STRONG_KEY},
                     "telegram": {
                         "enabled": True,
                         "token": telegram.token,

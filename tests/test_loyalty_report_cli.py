@@ -120,6 +120,42 @@ async def test_reports_act_for_a_named_person_with_their_role(
     assert code == 2 and "--as" in err
 
 
+async def test_report_csv_cells_cannot_run_as_formulas(
+    tmp_path: Path, database_url: str, db: Database, clock: ManualClock
+) -> None:
+    """Team names come from the directory file: in the CSV report they are neutralised
+    (OWASP CSV injection) while the figures, negative ones too, stay numbers."""
+    from sqlalchemy import update
+
+    from bot.db.models import Team
+
+    await seed(db, clock, database_url, rounds=3)
+    async with db.session() as session:
+        await session.execute(update(Team).where(Team.name == "Sales Milano").values(name="+cmd"))
+        await session.execute(
+            update(Team).where(Team.name == "Customer Care").values(name="@SUM(1)")
+        )
+    config = write_config(tmp_path, database_url)
+    for team, shown in (("+cmd", "'+cmd"), ("@SUM(1)", "'@SUM(1)")):
+        code, out, err = await fidelio(
+            config, "report", "loyalty", "--team", team, "--last", "2", "--format", "csv"
+        )
+        assert code == 0, err
+        rows = list(csv.reader(io.StringIO(out)))
+        assert rows[0] == ["scope", "round", "measure", "n", "value", "low", "high"]
+        figures = rows[1:]
+        assert figures and {r[0] for r in figures} == {shown}
+        for row in figures:
+            assert not any(cell.startswith(("=", "+", "@", "\t", "\r")) for cell in row), row
+            for cell in row[3:]:
+                if cell:
+                    float(cell)  # a figure is a bare number, never quoted
+        enps = [float(r[4]) for r in figures if r[2] == "enps" and r[4]]
+        assert enps and all(-100 <= value <= 100 for value in enps)
+        # Negative figures (an eNPS, its interval) stay numbers: "-18.1818", not "'-18.1818".
+        assert any(cell.startswith("-") for r in figures for cell in r[4:])
+
+
 async def test_comments_for_the_organisation_only_above_the_comment_threshold(
     tmp_path: Path, database_url: str, db: Database, clock: ManualClock
 ) -> None:

@@ -30,6 +30,18 @@ from .harness import free_port, load_demo, make_settings, running, telegram_sect
 from .test_cli import fidelio, write_config
 from .test_outbox import demo_people, link_telegram, queue
 
+
+def schema_head() -> str:
+    """The newest migration: a backup of a migrated test database is at this revision."""
+    from alembic.script import ScriptDirectory
+
+    from bot.db.migrate import alembic_config
+
+    head = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+    assert head is not None
+    return head
+
+
 HR = "hr@demo.fidelio.example"
 
 
@@ -267,12 +279,7 @@ async def test_backup_is_consistent_while_the_database_is_written(
     finally:
         stop.set()
         await task
-    from alembic.script import ScriptDirectory
-
-    from bot.db.migrate import alembic_config
-
-    head = ScriptDirectory.from_config(alembic_config(database_url)).get_current_head()
-    assert result.revision == head
+    assert result.revision == schema_head()
     copy = sqlite3.connect(result.path)
     try:
         assert copy.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
@@ -300,12 +307,7 @@ async def test_backup_command(
         assert code == 2 and "pg_dump" in " ".join(err.split()) and not target.exists()
         return
     assert code == 0, err
-    from alembic.script import ScriptDirectory
-
-    from bot.db.migrate import alembic_config
-
-    head = ScriptDirectory.from_config(alembic_config(database_url)).get_current_head()
-    assert "Backup written" in out and f"revision {head}" in out and target.is_file()
+    assert "Backup written" in out and f"revision {schema_head()}" in out and target.is_file()
     code, out, err = await fidelio(config, "db", "backup", str(target))
     assert code == 2 and "already exists" in " ".join(err.split())  # rich wraps lines
     code, out, err = await fidelio(config, "db", "backup", "--force", str(target))

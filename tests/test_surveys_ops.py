@@ -28,13 +28,15 @@ from bot.db.models import (
     Participation,
     Person,
     Response,
+    ResponseRateSnapshot,
     RoundStatus,
     SurveyRound,
 )
 from bot.db.session import Database
 from bot.events import ButtonPressed, ChannelUser
 from bot.surveys.content import load_survey, parse_survey
-from bot.surveys.service import SurveyService, respondent_key, response_rates
+from bot.surveys.rates import count_responses, response_rates
+from bot.surveys.service import SurveyService, respondent_key
 
 from .harness import REPO, ConsoleDialog, console_runtime, load_demo, make_settings
 from .test_cli import fidelio, write_config
@@ -219,7 +221,7 @@ async def test_rates_are_counts_only_and_hide_teams_under_k(
         await answer_all(runtime, round_id, EMPLOYEE, {})  # all skipped: finished
 
         async with db.session() as session:
-            rates = await response_rates(session, round_id, 5)
+            rates = await count_responses(session, round_id, 5)
         shown = {t["team"]: t for t in rates["teams"]}
         assert SMALL_TEAM not in shown
         assert set(shown) == {"Customer Care", "Marketing", "Sales Milano", "Sales Roma"}
@@ -237,23 +239,158 @@ async def test_rates_are_counts_only_and_hide_teams_under_k(
             remainder = rates["total"][key] - sum(t[key] for t in rates["teams"])
             assert remainder == rates["pooled"][key]
 
+        # In chat the round is open: the same pooling, counts rounded down to fives.
         reply = await ConsoleDialog(runtime, HR).say(f"survey rates {round_id}")
-        assert "2 su 46 completati, 3 iniziati" in reply
-        assert "Sales Milano: 1/11 completati" in reply
-        assert "altri team, insieme: 1/10 completati" in reply
+        assert "0 su 46 completati, 0 iniziati" in reply
+        assert "Sales Milano: 0/11 completati" in reply
+        assert "altri team, insieme: 0/10 completati" in reply
         assert SMALL_TEAM not in reply and "Headquarters" not in reply
         # Counts only: no answer, no item, no name.
         for leak in ("sat_overall", "fine", "Aisha", "Marta", "Kevin", "4/", "2/"):
-            assert leak not in reply.replace("2 su", "").replace("1/11", "").replace("1/10", "")
+            assert leak not in reply
 
         # With k above every team, nothing is shown per team; the pool has everyone.
         async with db.session() as session:
-            strict = await response_rates(session, round_id, 12)
+            strict = await count_responses(session, round_id, 12)
         assert strict["teams"] == [] and strict["pooled"] == strict["total"]
         # A round that does not exist is named.
         assert "no survey round with this id" in await ConsoleDialog(runtime, HR).say(
             "survey rates 99"
         )
+
+
+SALES_MILANO = [
+    f"{name}@demo.fidelio.example"
+    for name in (
+        "francesca.conti",
+        "alessandro.marino",
+        "sara.greco",
+        "matteo.bruno",
+        "giorgio.rinaldi",
+        "valentina.costa",
+    )
+]
+ADMIN = "admin@demo.fidelio.example"
+
+
+async def test_live_rates_are_a_stepped_snapshot_refreshed_at_most_hourly(
+    db: Database, clock: ManualClock, database_url: str
+) -> None:
+    """Rule 5: while a round is open, HR cannot time a known person's answer. Every route
+    shows one stored snapshot, refreshed at most hourly, with counts rounded down to fives."""
+    from bot.cli import _survey_rates
+
+    settings = settings_for(database_url)
+    await load_demo(db, clock)
+    clock.set(BEFORE)
+    async with console_runtime(settings, clock) as runtime:
+        await link(runtime, HR, ADMIN)
+        await schedule(runtime)
+        await at(runtime, clock, FIRST)
+        round_id = (await rounds_of(db))[0].id
+
+        async def shown() -> dict[str, Any]:
+            async with db.session() as session:
+                round_ = await session.get(SurveyRound, round_id)
+                assert round_ is not None
+                return await response_rates(session, round_, settings.anonymity, clock)
+
+        async def exact() -> dict[str, Any]:
+            async with db.session() as session:
+                return await count_responses(session, round_id, 5)
+
+        def sales(rates: dict[str, Any]) -> dict[str, Any]:
+            return next(t for t in rates["teams"] if t["team"] == "Sales Milano")
+
+        for email in SALES_MILANO[:4]:
+            await answer_all(runtime, round_id, email, {})
+        clock.set(FIRST + timedelta(hours=1))
+        first = await shown()
+        assert first["live"] and first["step"] == 5
+        assert first["taken_at"] == clock.now().isoformat()
+        assert sales(first) == {"team": "Sales Milano", "invited": 11, "started": 0, "finished": 0}
+        assert first["total"] == {"invited": 46, "started": 0, "finished": 0}
+        hr_before = await ConsoleDialog(runtime, HR).say(f"survey rates {round_id}")
+        assert "Sales Milano: 0/11 completati" in hr_before
+        assert "aggiornati al massimo ogni 60 minuti" in hr_before and "multiplo di 5" in hr_before
+
+        # A known person answers right after the snapshot: the exact count moves to 5...
+        clock.advance(timedelta(minutes=1))
+        await answer_all(runtime, round_id, SALES_MILANO[4], {})
+        assert sales(await exact())["finished"] == 5
+        # ...but for the rest of the hour every route shows the very same snapshot.
+        clock.set(FIRST + timedelta(hours=1, minutes=59, seconds=59))
+        assert await shown() == first
+        assert await ConsoleDialog(runtime, HR).say(f"survey rates {round_id}") == hr_before
+        admin = await ConsoleDialog(runtime, ADMIN).say(f"survey rates {round_id}")
+        assert "Sales Milano: 0/11 completati" in admin and "0 su 46 completati" in admin
+        cli = await _survey_rates(settings, round_id, clock)
+        assert cli["taken_at"] == first["taken_at"] and cli["teams"] == first["teams"]
+
+        # An hour after the snapshot it is refreshed, for everyone.
+        clock.set(FIRST + timedelta(hours=2))
+        second = await shown()
+        assert second["taken_at"] == clock.now().isoformat()
+        assert sales(second)["finished"] == 5 and second["total"]["finished"] == 5
+        assert "Sales Milano: 5/11 completati" in await ConsoleDialog(runtime, ADMIN).say(
+            f"survey rates {round_id}"
+        )
+
+        # Stepped: a sixth answer is still shown as 5 after the next refresh.
+        await answer_all(runtime, round_id, SALES_MILANO[5], {})
+        clock.set(FIRST + timedelta(hours=3))
+        assert sales(await exact())["finished"] == 6
+        third = await shown()
+        assert third["taken_at"] == clock.now().isoformat()
+        assert sales(third)["finished"] == 5 and sales(third)["started"] == 5
+
+        # Closed, participation is no longer live: the final counts are exact.
+        closed = await ConsoleDialog(runtime, HR).say(f"survey close {round_id}")
+        assert str(round_id) in closed
+        final = await shown()
+        assert not final["live"] and final["taken_at"] is None
+        assert sales(final)["finished"] == 6 and final["total"]["finished"] == 6
+        reply = await ConsoleDialog(runtime, HR).say(f"survey rates {round_id}")
+        assert "Sales Milano: 6/11 completati" in reply and "aggiornati" not in reply
+
+
+async def test_live_rates_follow_the_refresh_setting_and_a_change_of_k(
+    db: Database, clock: ManualClock, database_url: str
+) -> None:
+    settings = make_settings(
+        database_url,
+        console={"enabled": True},
+        anonymity={"min_group": 5, "live_rates_refresh_s": 600},
+    )
+    await load_demo(db, clock)
+    clock.set(BEFORE)
+    async with console_runtime(settings, clock) as runtime:
+        await link(runtime, HR)
+        await schedule(runtime)
+        await at(runtime, clock, FIRST)
+        round_id = (await rounds_of(db))[0].id
+
+        async def shown(anonymity: Any = settings.anonymity) -> dict[str, Any]:
+            async with db.session() as session:
+                round_ = await session.get(SurveyRound, round_id)
+                assert round_ is not None
+                return await response_rates(session, round_, anonymity, clock)
+
+        taken = (await shown())["taken_at"]
+        for email in SALES_MILANO[:5]:
+            await answer_all(runtime, round_id, email, {})
+        clock.advance(timedelta(seconds=599))
+        assert (await shown())["taken_at"] == taken
+        assert (await shown())["total"]["finished"] == 0
+        clock.advance(timedelta(seconds=1))
+        assert (await shown())["total"]["finished"] == 5
+        # A larger k applies at once: figures pooled for the smaller k are not shown again.
+        strict = settings.anonymity.model_copy(update={"min_group": 12})
+        pooled = await shown(strict)
+        assert pooled["teams"] == [] and pooled["pooled"] == pooled["total"]
+        async with db.session() as session:
+            stored = await session.get(ResponseRateSnapshot, round_id)
+            assert stored is not None and stored.counts["min_group"] == 12
 
 
 async def test_closing_a_round_destroys_the_secret_at_once(
@@ -640,9 +777,11 @@ async def test_survey_commands_schedule_list_rates_close(
         "other teams (pooled)",
         "ALL",
     }
-    assert [c.strip() for c in lines["ALL"].split("│")[2:6]] == ["46", "1", "1", "2%"]
-    assert [c.strip() for c in lines["other teams (pooled)"].split("│")[2:5]] == ["10", "1", "1"]
+    # Open: the live snapshot, counts rounded down to fives (HR's one answer shows as 0).
+    assert [c.strip() for c in lines["ALL"].split("│")[2:6]] == ["46", "0", "0", "0%"]
+    assert [c.strip() for c in lines["other teams (pooled)"].split("│")[2:5]] == ["10", "0", "0"]
     assert SMALL_TEAM not in out and "Counts only" in out
+    assert "The round is open" in out and "rounded down to a multiple of 5" in out
 
     code, out, err = await fidelio(config, "survey", "pause", "1")
     assert code == 0 and "is now paused" in out
@@ -660,6 +799,13 @@ async def test_survey_commands_schedule_list_rates_close(
     assert "Round 1 closed: its secret is destroyed" in out.replace("\n", " ")
     code, out, _ = await fidelio(config, "survey", "close", "1")
     assert code == 0 and "Round 1 was already closed." in out
+    # Closed: the final counts are exact.
+    code, out, err = await fidelio(config, "survey", "rates", "1")
+    assert code == 0, err
+    lines = {line.split("│")[1].strip(): line for line in out.splitlines() if "│" in line}
+    assert [c.strip() for c in lines["ALL"].split("│")[2:6]] == ["46", "1", "1", "2%"]
+    assert [c.strip() for c in lines["other teams (pooled)"].split("│")[2:5]] == ["10", "1", "1"]
+    assert "The round is open" not in out
     async with db.session() as session:
         round_ = await session.get(SurveyRound, 1)
         assert round_ is not None and round_.secret is None

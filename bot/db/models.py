@@ -381,6 +381,20 @@ class Response(Base):
     value_text: Mapped[str | None] = mapped_column(Text)
 
 
+class ResponseRateSnapshot(Base):
+    """The coarse response counts of an open round that everyone is shown until the next
+    refresh (MEASUREMENT.md, rule 5; see bot/surveys/rates.py). One row per round."""
+
+    __tablename__ = "response_rate_snapshots"
+
+    round_id: Mapped[int] = mapped_column(
+        ForeignKey("survey_rounds.id", ondelete="CASCADE"), primary_key=True
+    )
+    taken_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    #: The figures as shown (already pooled and stepped), with the k they were pooled for.
+    counts: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
 # --- objective indicators and outbox images (loyalty measurement) ---------------------------
 
 

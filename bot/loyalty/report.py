@@ -5,12 +5,12 @@ already released."""
 from __future__ import annotations
 
 import base64
-import csv
 import html
 import io
 import json
 from typing import Any
 
+from bot import csvsafe
 from bot.loyalty.present import dimension_name, scope_name, summary_png
 from bot.loyalty.service import Summary, Unreportable
 from bot.markup import to_plain
@@ -56,7 +56,8 @@ def as_json(result: Summary | Unreportable) -> str:
 def as_csv(result: Summary | Unreportable) -> str:
     """Long format: one row per figure (round or window, measure, n, value, low, high)."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    # Team names come from the directory import: no cell may run as a formula.
+    writer = csvsafe.writer(buffer)
     writer.writerow(["scope", "round", "measure", "n", "value", "low", "high"])
     summary = _shown(result)
     if summary is None:
@@ -149,12 +150,13 @@ def _fmt(value: float | None) -> str:
     return "–" if value is None else f"{value:.0f}"
 
 
-def _cell(value: Any) -> str:
+def _cell(value: Any) -> Any:
+    # Figures stay numbers (rounded), so csvsafe leaves a negative eNPS numeric.
     if value is None:
         return ""
     if isinstance(value, float):
-        return f"{value:.4f}"
-    return str(value)
+        return round(value, 4)
+    return value
 
 
 def _shown(result: Summary | Unreportable) -> Summary | None:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Integer, and_, case, cast, func, select, update
+from sqlalchemy import and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.briefings.audience import audience_team_ids, resolve_audience
@@ -573,54 +573,3 @@ def _item_json(item: Item) -> dict[str, Any]:
     from dataclasses import asdict
 
     return asdict(item)
-
-
-async def response_rates(session: AsyncSession, round_id: int, min_group: int) -> dict[str, Any]:
-    """Live response counts for HR: overall, and per team only for teams of at least
-    ``min_group`` invited people (smaller teams are pooled as "other teams")."""
-    from bot.db.models import Team
-
-    rows = (
-        await session.execute(
-            select(
-                Team.name,
-                func.count(),
-                func.sum(cast(Participation.finished, Integer)),
-                func.sum(case((Participation.answered > 0, 1), else_=0)),
-            )
-            .join(Team, Team.id == Participation.team_id)
-            .where(Participation.round_id == round_id)
-            .group_by(Team.name)
-            .order_by(Team.name)
-        )
-    ).all()
-    teams: list[dict[str, Any]] = []
-    pooled = {"invited": 0, "finished": 0, "started": 0}
-    total = {"invited": 0, "finished": 0, "started": 0}
-    for name, invited, finished, started in rows:
-        entry = {
-            "team": name,
-            "invited": int(invited),
-            "finished": int(finished or 0),
-            "started": int(started or 0),
-        }
-        for key in total:
-            total[key] += entry[key]
-        if entry["invited"] >= min_group:
-            teams.append(entry)
-        else:
-            for key in pooled:
-                pooled[key] += entry[key]
-    # The total minus the teams shown is the pool: a pool under k would be revealed by
-    # subtraction (remainder rule), so the smallest shown teams join it until it reaches k.
-    while 0 < pooled["invited"] < min_group and teams:
-        smallest = min(teams, key=lambda t: (t["invited"], t["team"]))
-        teams.remove(smallest)
-        for key in pooled:
-            pooled[key] += smallest[key]
-    # Small teams are pooled; the pool itself is shown only when it is large enough too.
-    return {
-        "teams": teams,
-        "pooled": pooled if pooled["invited"] >= min_group else None,
-        "total": total,
-    }

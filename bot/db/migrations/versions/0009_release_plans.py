@@ -1,7 +1,7 @@
 """anonymity: one release plan per closed round, answers kept by plan atom
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 Create Date: 2026-12-03
 
 The schema only. Rounds closed before this revision still hold their answers in
@@ -16,7 +16,7 @@ from alembic import op
 import bot.db.models
 
 revision = "0009"
-down_revision = "0007"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
