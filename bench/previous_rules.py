@@ -14,36 +14,15 @@ from collections import defaultdict
 from collections.abc import Hashable, Mapping, Sequence
 from typing import TypeVar
 
-from bot.config import AnonymitySettings
+from bot.loyalty.anonymity import Rules as CurrentRules
 
 K = TypeVar("K", bound=Hashable)
 TeamSet = frozenset[int]
 
 
-class Rules:
-    """The previous rules 1-4 with the configured thresholds."""
-
-    def __init__(self, settings: AnonymitySettings):
-        # The config refuses k < 3; checked again here because this is the last line.
-        if settings.min_group < 3:
-            raise ValueError("anonymity.min_group must be at least 3")
-        self.k = settings.min_group
-        self.comment_k = max(settings.comment_min_group, settings.min_group)
-
-    # rule 1
-    def group_ok(self, n: int) -> bool:
-        """A cell of ``n`` people may be displayed."""
-        return n >= self.k
-
-    def comments_ok(self, n: int) -> bool:
-        """Free-text comments of a group of ``n`` respondents may be displayed."""
-        return n >= self.comment_k
-
-    # rule 2
-    def remainder_ok(self, parent_n: int, group_n: int) -> bool:
-        """False when the rest of the parent (parent - group) is a non-empty group under k."""
-        rest = parent_n - group_n
-        return not (0 < rest < self.k)
+class Rules(CurrentRules):
+    """The previous rules 1-4: today's thresholds (rules 1-2) plus the per-breakdown
+    suppression and the per-viewer history that release plans replaced."""
 
     # rules 1-3 for a breakdown
     def suppress_breakdown(self, parent_n: int, groups: Mapping[K, int]) -> set[K]:
