@@ -220,7 +220,8 @@ def random_answers(
             if rng.random() < skip:
                 continue
             items[item] = rng.randint(0, 10) if item == "enps" else rng.randint(1, 5)
-        out[person] = items
+        if items:  # skipping every question leaves no answer: not a respondent
+            out[person] = items
     return out
 
 

@@ -210,6 +210,7 @@ async def build_org(db: Database, clock: ManualClock) -> dict[str, int]:
                 atoms=[atom.id],
                 measures=["respondents"],
                 invited=3,
+                sums=atom_to_json(Atom(people=PeopleSums(respondents=2))),
             )
         )
         for period, values in (

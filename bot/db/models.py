@@ -625,6 +625,8 @@ class ReleaseGroup(Base):
     atoms: Mapped[list[int]] = mapped_column(JSON)
     measures: Mapped[list[str]] = mapped_column(JSON)
     invited: Mapped[int] = mapped_column(Integer, default=0)
+    #: The sum of its atoms' sums, kept at close: a summary reads one row per round.
+    sums: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
 class ClosedResponse(Base):

@@ -184,8 +184,13 @@ async def close_round_storage(
         .tuples()
         .all()
     )
+    atom_sums = {atom_ids[owner]: owner_sums[owner] for owner in atom_ids}
     for group in sorted(plan.groups):
         members = plan.members(group)
+        group_atoms = sorted(atom_ids[o] for o in plan.atoms_of(group) if o in atom_ids)
+        group_sums = Atom()
+        for atom_id in group_atoms:
+            group_sums.add(atom_sums[atom_id])
         measures = [RESPONDENTS] + sorted(
             name for name, groups in plan.measures.items() if group in groups
         )
@@ -197,9 +202,10 @@ async def close_round_storage(
                 group_key=group,
                 name="" if group == ORG else names[group],
                 teams=sorted(members),
-                atoms=sorted(atom_ids[o] for o in plan.atoms_of(group) if o in atom_ids),
+                atoms=group_atoms,
                 measures=measures,
                 invited=sum(invited_by_team.get(t, 0) for t in members),
+                sums=atom_to_json(group_sums),
             )
         )
 
@@ -360,8 +366,9 @@ class GroupRelease:
 async def load_groups(
     session: AsyncSession, round_ids: Iterable[int], keys: Iterable[int] | None = None
 ) -> dict[int, dict[int, GroupRelease]]:
-    """Planned groups of ``round_ids`` (only ``keys`` when given), with their sums: round id
-    -> group key -> group. A group not listed is not reportable, by any route."""
+    """Planned groups of ``round_ids`` (only ``keys`` when given), with their sums (kept at
+    close: one row per group and round): round id -> group key -> group. A group not listed
+    is not reportable, by any route."""
     ids = sorted(set(round_ids))
     out: dict[int, dict[int, GroupRelease]] = {rid: {} for rid in ids}
     if not ids:
@@ -369,9 +376,8 @@ async def load_groups(
     query = select(ReleaseGroup).where(ReleaseGroup.round_id.in_(ids))
     if keys is not None:
         query = query.where(ReleaseGroup.group_key.in_(sorted(set(keys))))
-    wanted_atoms: set[int] = set()
     for row in await session.scalars(query):
-        group = GroupRelease(
+        out[row.round_id][row.group_key] = GroupRelease(
             row.round_id,
             row.group_key,
             row.name,
@@ -379,23 +385,8 @@ async def load_groups(
             tuple(row.atoms),
             frozenset(row.measures),
             row.invited,
+            atom_from_json(row.sums or {}),
         )
-        out[row.round_id][row.group_key] = group
-        wanted_atoms.update(group.atoms)
-    if not wanted_atoms:
-        return out
-    sums: dict[int, Atom] = {}
-    for atom_id, data in (
-        await session.execute(
-            select(PlanAtom.id, PlanAtom.sums).where(PlanAtom.id.in_(sorted(wanted_atoms)))
-        )
-    ).all():
-        sums[atom_id] = atom_from_json(data)
-    for groups in out.values():
-        for group in groups.values():
-            for atom_id in group.atoms:
-                if atom_id in sums:
-                    group.sums.add(sums[atom_id])
     return out
 
 

@@ -51,6 +51,7 @@ def upgrade() -> None:
         sa.Column("atoms", sa.JSON(), nullable=False),
         sa.Column("measures", sa.JSON(), nullable=False),
         sa.Column("invited", sa.Integer(), nullable=False),
+        sa.Column("sums", sa.JSON(), nullable=False),
         sa.ForeignKeyConstraint(
             ["round_id"],
             ["survey_rounds.id"],
