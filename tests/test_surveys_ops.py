@@ -53,6 +53,11 @@ AISHA = "aisha.khan@demo.fidelio.example"  # Sales Milano, English
 SMALL_TEAM = "HR & People"
 
 
+#: One question answered, the rest skipped: a respondent (someone who skipped everything
+#: gave no answer, and after close counts as not having answered).
+ANSWERED = {"sat_overall": 4}
+
+
 def settings_for(database_url: str) -> Any:
     return make_settings(database_url, console={"enabled": True}, anonymity={"min_group": 5})
 
@@ -303,7 +308,7 @@ async def test_live_rates_are_a_stepped_snapshot_refreshed_at_most_hourly(
             return next(t for t in rates["teams"] if t["team"] == "Sales Milano")
 
         for email in SALES_MILANO[:4]:
-            await answer_all(runtime, round_id, email, {})
+            await answer_all(runtime, round_id, email, ANSWERED)
         clock.set(FIRST + timedelta(hours=1))
         first = await shown()
         assert first["live"] and first["step"] == 5
@@ -316,7 +321,7 @@ async def test_live_rates_are_a_stepped_snapshot_refreshed_at_most_hourly(
 
         # A known person answers right after the snapshot: the exact count moves to 5...
         clock.advance(timedelta(minutes=1))
-        await answer_all(runtime, round_id, SALES_MILANO[4], {})
+        await answer_all(runtime, round_id, SALES_MILANO[4], ANSWERED)
         assert sales(await exact())["finished"] == 5
         # ...but for the rest of the hour every route shows the very same snapshot.
         clock.set(FIRST + timedelta(hours=1, minutes=59, seconds=59))
@@ -337,7 +342,7 @@ async def test_live_rates_are_a_stepped_snapshot_refreshed_at_most_hourly(
         )
 
         # Stepped: a sixth answer is still shown as 5 after the next refresh.
-        await answer_all(runtime, round_id, SALES_MILANO[5], {})
+        await answer_all(runtime, round_id, SALES_MILANO[5], ANSWERED)
         clock.set(FIRST + timedelta(hours=3))
         assert sales(await exact())["finished"] == 6
         third = await shown()
@@ -378,7 +383,7 @@ async def test_live_rates_follow_the_refresh_setting_and_a_change_of_k(
 
         taken = (await shown())["taken_at"]
         for email in SALES_MILANO[:5]:
-            await answer_all(runtime, round_id, email, {})
+            await answer_all(runtime, round_id, email, ANSWERED)
         clock.advance(timedelta(seconds=599))
         assert (await shown())["taken_at"] == taken
         assert (await shown())["total"]["finished"] == 0
@@ -799,12 +804,13 @@ async def test_survey_commands_schedule_list_rates_close(
     assert "Round 1 closed: its secret is destroyed" in out.replace("\n", " ")
     code, out, _ = await fidelio(config, "survey", "close", "1")
     assert code == 0 and "Round 1 was already closed." in out
-    # Closed: the final counts are exact.
+    # Closed: the final counts are exact, and count respondents: HR skipped every question,
+    # so gave no answer (after close participation keeps only "answered anything").
     code, out, err = await fidelio(config, "survey", "rates", "1")
     assert code == 0, err
     lines = {line.split("│")[1].strip(): line for line in out.splitlines() if "│" in line}
-    assert [c.strip() for c in lines["ALL"].split("│")[2:6]] == ["46", "1", "1", "2%"]
-    assert [c.strip() for c in lines["other teams (pooled)"].split("│")[2:5]] == ["10", "1", "1"]
+    assert [c.strip() for c in lines["ALL"].split("│")[2:6]] == ["46", "0", "0", "0%"]
+    assert [c.strip() for c in lines["other teams (pooled)"].split("│")[2:5]] == ["10", "0", "0"]
     assert "The round is open" not in out
     async with db.session() as session:
         round_ = await session.get(SurveyRound, 1)
