@@ -138,7 +138,17 @@ async def test_report_csv_cells_cannot_run_as_formulas(
     config = write_config(tmp_path, database_url)
     for team, shown in (("+cmd", "'+cmd"), ("@SUM(1)", "'@SUM(1)")):
         code, out, err = await fidelio(
-            config, "report", "loyalty", "--team", team, "--last", "2", "--format", "csv"
+            config,
+            "report",
+            "loyalty",
+            "--as",
+            HR,
+            "--team",
+            team,
+            "--last",
+            "2",
+            "--format",
+            "csv",
         )
         assert code == 0, err
         rows = list(csv.reader(io.StringIO(out)))
