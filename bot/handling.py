@@ -105,6 +105,23 @@ class BatchRoute:
     roles: frozenset[Role]
 
 
+@dataclass(frozen=True)
+class DialogueSpec:
+    """A multi-step dialogue (see :mod:`bot.dialogues`): typed text goes to ``handler`` while
+    it is the person's current one."""
+
+    flow: str
+    handler: Handler
+    #: Interrupted by another dialogue, it waits and comes back afterwards (a suggestion draft
+    #: holds what the person wrote); otherwise it simply ends.
+    pausable: bool = False
+    #: The question it is waiting on, rebuilt from its data when it comes back. Must not write
+    #: anything: it may run in a transaction that may not touch the person's row.
+    prompt: Callable[[HandlerContext, dict[str, Any]], Reply] | None = None
+    #: Extra template context naming it for the person (a suggestion reference, say).
+    about: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+
+
 @dataclass
 class Registry:
     """Commands and button actions, filled by each handlers/ module's ``register``."""
@@ -113,6 +130,8 @@ class Registry:
     buttons: dict[str, ButtonRoute] = field(default_factory=dict)
     #: Multi-step dialogues: free text goes to the flow named in the person's ConversationState.
     flows: dict[str, Handler] = field(default_factory=dict)
+    #: How each flow behaves when another dialogue interrupts it (filled by :meth:`dialogue`).
+    dialogues: dict[str, DialogueSpec] = field(default_factory=dict)
     #: Submitted forms (Slack modals), by form id.
     forms: dict[str, Handler] = field(default_factory=dict)
     #: Button actions many people press at once, handled in groups (also in ``buttons``).
@@ -167,6 +186,21 @@ class Registry:
             return handler
 
         return decorate
+
+    def dialogue(
+        self,
+        flow: str,
+        handler: Handler,
+        *,
+        pausable: bool = False,
+        prompt: Callable[[HandlerContext, dict[str, Any]], Reply] | None = None,
+        about: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    ) -> None:
+        """Register a multi-step dialogue; typed text goes to ``handler`` while it is current."""
+        if flow in self.flows:
+            raise ValueError(f"dialogue {flow!r} registered twice")
+        self.flows[flow] = handler
+        self.dialogues[flow] = DialogueSpec(flow, handler, pausable, prompt, about)
 
     def visible_commands(self, role: Role) -> list[Command]:
         """Commands a role may use, each once, in registration order."""

@@ -7,10 +7,11 @@ from bot.handling import Registry
 
 def build_registry() -> Registry:
     """Every feature's commands and buttons, registered explicitly (no import side effects)."""
-    from handlers import admin, briefings, onboarding, pulse
+    from handlers import admin, briefings, dialogues, onboarding, pulse
 
     registry = Registry()
     onboarding.register(registry)
+    dialogues.register(registry)
     briefings.register(registry)
     pulse.register(registry)
     admin.register(registry)

@@ -30,6 +30,7 @@ def register(registry: Registry) -> None:
     registry.button("brief_more")(read_more)
     registry.button("brief_ack")(acknowledge)
     registry.button("quiz")(answer_quiz)
+    registry.button("brief_quiz")(continue_quiz)
 
 
 # --- shared lookups -------------------------------------------------------------------------
@@ -131,6 +132,18 @@ async def acknowledge(ctx: HandlerContext) -> list[Reply]:
     return replies
 
 
+async def continue_quiz(ctx: HandlerContext) -> Reply:
+    """Continue quiz (from ``briefings``): the first question not answered yet."""
+    campaign, receipt, briefing = await _receipt(ctx, ctx.args)
+    index = _next_question(receipt, briefing)
+    if index is None or receipt.quiz_completed_at is not None:
+        return Reply("briefings/already_acknowledged", {"title": briefing.title})
+    if receipt.acknowledged_at is None:
+        # The quiz follows "Got it": taking it up counts as having read the briefing.
+        receipt.acknowledged_at = ctx.clock.now()
+    return _question(campaign, briefing, index, ctx.locale)
+
+
 async def answer_quiz(ctx: HandlerContext) -> Reply | list[Reply]:
     parts = ctx.args.split(".")
     if len(parts) != 3 or not all(p.isdigit() for p in parts):
@@ -209,9 +222,19 @@ async def _active_receipts(ctx: HandlerContext) -> list[tuple[Campaign, Briefing
 
 
 async def list_briefings(ctx: HandlerContext) -> Reply:
+    """The person's active briefings: one button to open each and, where they stopped a quiz
+    part-way, one to continue it."""
     items = []
     buttons = []
-    for campaign, receipt in await _active_receipts(ctx):
+    receipts = await _active_receipts(ctx)
+    unfinished = [
+        c.id
+        for c, r in receipts
+        if r.acknowledged_at is not None
+        and r.quiz_completed_at is None
+        and Briefing.from_json(c.snapshot).quiz
+    ]
+    for campaign, receipt in receipts:
         briefing = Briefing.from_json(campaign.snapshot)
         items.append(
             {
@@ -223,12 +246,15 @@ async def list_briefings(ctx: HandlerContext) -> Reply:
                 "total": len(briefing.quiz),
             }
         )
-        buttons.append(
-            ReplyButton(
-                _short(briefing.text(briefing.title, ctx.locale)), "brief_more", str(campaign.id)
-            )
-        )
-    return Reply("briefings/list", {"items": items}, tuple(buttons[:10]))
+        title = _short(briefing.text(briefing.title, ctx.locale))
+        buttons.append(ReplyButton(title, "brief_more", str(campaign.id)))
+        if campaign.id in unfinished:
+            # Several unfinished quizzes: each button names its briefing.
+            label = "quiz_continue" if len(unfinished) == 1 else _short(f"▶ {title}")
+            buttons.append(ReplyButton(label, "brief_quiz", str(campaign.id)))
+    return Reply(
+        "briefings/list", {"items": items, "continue": len(unfinished)}, tuple(buttons[:10])
+    )
 
 
 async def ask(ctx: HandlerContext) -> Reply:

@@ -12,12 +12,12 @@ from bot.db.models import (
     Campaign,
     CampaignKind,
     CampaignStatus,
-    ConversationState,
     Participation,
     Response,
     RoundStatus,
     SurveyRound,
 )
+from bot.dialogues import Dialogues
 from bot.errors import InputError, UserFacingError
 from bot.handling import HR, HandlerContext, HandlerResult, Registry
 from bot.replies import FormField, FormSpec, Reply, ReplyButton
@@ -36,7 +36,7 @@ def register(registry: Registry) -> None:
     registry.batch_button("pa")(answer_many)
     registry.button("pulse_write")(write)
     registry.button("pulse_review")(review)
-    registry.flows[TEXT_FLOW] = typed_answer
+    registry.dialogue(TEXT_FLOW, typed_answer)
     registry.forms[TEXT_FLOW] = form_answer
 
 
@@ -47,14 +47,14 @@ def _service(ctx: HandlerContext) -> SurveyService:
 def question(
     ctx: HandlerContext, round_: SurveyRound, schedule: Schedule, index: int, current: Any = None
 ) -> Reply:
-    """Item ``index`` of the round, with one button per answer and Skip."""
+    """Item ``index`` of the round, with one button per answer and Skip. Writes nothing:
+    :func:`_show` makes a text item the person's current dialogue."""
     item = schedule.items[round_.items[index]]
     locale = ctx.locale
     buttons: list[ReplyButton] = []
     if item.kind == "text":
         if ctx.channel == "slack":
             buttons.append(ReplyButton("pulse_write", "pulse_write", f"{round_.id}.{index}"))
-        ctx.session.add(_text_state(ctx, round_.id, index))
     else:
         for value, label in enumerate(item.choices(locale)):
             number = int(label) if item.kind in ("likert5", "scale0_10") else value
@@ -77,37 +77,32 @@ def question(
     )
 
 
-def _text_state(ctx: HandlerContext, round_id: int, index: int) -> ConversationState:
-    return ConversationState(
-        person_id=ctx.person.id,
-        flow=TEXT_FLOW,
-        data={"round": round_id, "index": index},
-        updated_at=ctx.clock.now(),
-    )
-
-
-async def _clear_text_state(ctx: HandlerContext) -> None:
-    state = await ctx.conversation_state()
-    if state is not None and state.flow == TEXT_FLOW:
-        await ctx.session.delete(state)
-        await ctx.session.flush()
-
-
 async def _show(
     ctx: HandlerContext,
     round_: SurveyRound,
     schedule: Schedule,
     index: int,
     responses: dict[str, Response] | None = None,
-) -> Reply:
+) -> list[Reply]:
     """Item ``index`` with the person's current answer; ``responses`` (from
-    ``SurveyService.responses_of``) saves looking the answers up again."""
-    await _clear_text_state(ctx)
+    ``SurveyService.responses_of``) saves looking the answers up again.
+
+    A text item becomes the person's current dialogue (their next message is the answer),
+    which pauses or ends whatever dialogue they were in, with a word; any other item ends
+    the text dialogue of an earlier one."""
+    dialogues = Dialogues(ctx)
+    if schedule.items[round_.items[index]].kind == "text":
+        notes = await dialogues.set(TEXT_FLOW, {"round": round_.id, "index": index})
+    else:
+        notes = await dialogues.finish(TEXT_FLOW)
     if responses is None:
         answers = await _service(ctx).answers_of(ctx.session, round_, ctx.person)
     else:
         answers = answer_values(responses)
-    return question(ctx, round_, schedule, index, answers.get(round_.items[index]))
+    shown = question(ctx, round_, schedule, index, answers.get(round_.items[index]))
+    # A dialogue that comes back (its question) is shown before this one, so that the
+    # survey's buttons are on the latest message.
+    return [*notes, shown]
 
 
 def _thanks(round_: SurveyRound, schedule: Schedule) -> Reply:
@@ -124,7 +119,7 @@ def _round_id(value: str) -> int:
     return int(value)
 
 
-async def start(ctx: HandlerContext) -> Reply:
+async def start(ctx: HandlerContext) -> Reply | list[Reply]:
     round_, schedule, participation = await _service(ctx).open_round_for(
         ctx.session, _round_id(ctx.args), ctx.person
     )
@@ -133,7 +128,7 @@ async def start(ctx: HandlerContext) -> Reply:
     return await _show(ctx, round_, schedule, participation.answered)
 
 
-async def review(ctx: HandlerContext) -> Reply:
+async def review(ctx: HandlerContext) -> list[Reply]:
     round_, schedule, _ = await _service(ctx).open_round_for(
         ctx.session, _round_id(ctx.args), ctx.person
     )
@@ -221,11 +216,11 @@ async def _after(
     schedule: Schedule,
     index: int,
     responses: dict[str, Response] | None = None,
-) -> Reply:
+) -> list[Reply]:
     if index + 1 < len(round_.items):
         return await _show(ctx, round_, schedule, index + 1, responses)
-    await _clear_text_state(ctx)
-    return _thanks(round_, schedule)
+    # A dialogue the survey's comment had paused comes back after the thanks.
+    return [_thanks(round_, schedule), *await Dialogues(ctx).finish(TEXT_FLOW)]
 
 
 async def write(ctx: HandlerContext) -> Reply:
@@ -252,7 +247,7 @@ async def write(ctx: HandlerContext) -> Reply:
     )
 
 
-async def _text(ctx: HandlerContext, round_id: int, index: int, text: str) -> Reply:
+async def _text(ctx: HandlerContext, round_id: int, index: int, text: str) -> list[Reply]:
     service = _service(ctx)
     round_, schedule, participation = await service.open_round_for(
         ctx.session, round_id, ctx.person
@@ -268,13 +263,14 @@ async def _text(ctx: HandlerContext, round_id: int, index: int, text: str) -> Re
     return await _after(ctx, round_, schedule, index)
 
 
-async def typed_answer(ctx: HandlerContext) -> Reply:
-    state = await ctx.conversation_state()
-    assert state is not None
-    return await _text(ctx, int(state.data["round"]), int(state.data["index"]), ctx.args)
+async def typed_answer(ctx: HandlerContext) -> list[Reply]:
+    data = await Dialogues(ctx).data(TEXT_FLOW)
+    if data is None:
+        raise UserFacingError("errors/not_understood")
+    return await _text(ctx, int(data["round"]), int(data["index"]), ctx.args)
 
 
-async def form_answer(ctx: HandlerContext) -> Reply:
+async def form_answer(ctx: HandlerContext) -> list[Reply]:
     values = getattr(ctx.event, "values", {}) or {}
     parts = str(values.get("_metadata", "")).split(".")
     if len(parts) != 2 or not all(p.isdigit() for p in parts):

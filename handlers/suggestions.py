@@ -7,7 +7,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bot.db.models import ConversationState, Person, Role, Suggestion, SuggestionStatus, Team
+from bot.db.models import Person, Role, Suggestion, SuggestionEvent, SuggestionStatus, Team
+from bot.dialogues import Dialogues
 from bot.errors import UserFacingError
 from bot.handling import MANAGERS, HandlerContext, Registry
 from bot.replies import FormField, FormSpec, Reply, ReplyButton
@@ -22,7 +23,6 @@ from bot.suggestions.content import (
     redact,
     reference,
 )
-from bot.suggestions.scrubbing import forget_draft
 from bot.suggestions.service import HR_ROLES, Filters, SuggestionService
 
 SUGGEST_FLOW = "suggest"
@@ -54,9 +54,10 @@ def register(registry: Registry) -> None:
     registry.button("sugg_show", roles=MANAGERS)(show_button)
     registry.button("sugg_st", roles=MANAGERS)(status_button)
     registry.button("sugg_act", roles=MANAGERS)(action_button)
-    registry.flows[SUGGEST_FLOW] = suggest_text
-    registry.flows[ANSWER_FLOW] = answer_text
-    registry.flows[TRIAGE_FLOW] = triage_text
+    # A draft holds what the person wrote: another dialogue pauses it rather than ending it.
+    registry.dialogue(SUGGEST_FLOW, suggest_text, pausable=True, prompt=_step_prompt)
+    registry.dialogue(ANSWER_FLOW, answer_text)
+    registry.dialogue(TRIAGE_FLOW, triage_text, about=_about_triage)
     registry.forms[SUGGEST_FORM] = form_submitted
     registry.forms[ANSWER_FORM] = answer_form_submitted
 
@@ -65,29 +66,14 @@ def _service(ctx: HandlerContext) -> SuggestionService:
     return SuggestionService(ctx.settings, ctx.clock)
 
 
-async def _set_state(ctx: HandlerContext, flow: str, data: dict[str, Any]) -> None:
-    state = await ctx.conversation_state()
-    if state is None:
-        ctx.session.add(
-            ConversationState(
-                person_id=ctx.person.id, flow=flow, data=data, updated_at=ctx.clock.now()
-            )
-        )
-    else:
-        state.flow, state.data, state.updated_at = flow, dict(data), ctx.clock.now()
-    await ctx.session.flush()
+async def _set_state(ctx: HandlerContext, flow: str, data: dict[str, Any]) -> list[Reply]:
+    """Make ``flow`` the person's current dialogue; the notes say what became of another."""
+    return await Dialogues(ctx).set(flow, data)
 
 
-async def _state(ctx: HandlerContext, flow: str) -> ConversationState | None:
-    state = await ctx.conversation_state()
-    return state if state is not None and state.flow == flow else None
-
-
-async def _clear(ctx: HandlerContext) -> None:
-    state = await ctx.conversation_state()
-    if state is not None:
-        await ctx.session.delete(state)
-        await ctx.session.flush()
+def _about_triage(data: dict[str, Any]) -> dict[str, Any]:
+    sid = data.get("sid")
+    return {"reference": reference(int(sid)) if isinstance(sid, int) else ""}
 
 
 def _trigger(ctx: HandlerContext) -> str | None:
@@ -97,17 +83,24 @@ def _trigger(ctx: HandlerContext) -> str | None:
 # --- sending ----------------------------------------------------------------------------------
 
 
-async def suggest(ctx: HandlerContext) -> Reply:
-    """``suggest [text]``: a short guided conversation (or a form on Slack)."""
+async def suggest(ctx: HandlerContext) -> list[Reply]:
+    """``suggest [text]``: a short guided conversation (or a form on Slack). An unfinished
+    draft is replaced by the new one, and the person is told."""
     text = ctx.args.strip()
+    earlier = await Dialogues(ctx).data(SUGGEST_FLOW)
+    notes = []
+    if earlier and earlier.get("text"):
+        notes.append(
+            Reply("dialogues/left", {"action": "discarded", "flow": SUGGEST_FLOW, "reference": ""})
+        )
     if ctx.channel == "slack" and not text and _trigger(ctx):
         # Typing stays possible: the state waits for text should the form not open.
-        await _set_state(ctx, SUGGEST_FLOW, {"step": "text"})
-        return _form_reply(ctx, {})
+        notes += await _set_state(ctx, SUGGEST_FLOW, {"step": "text"})
+        return [*notes, _form_reply(ctx, {})]
     if not text:
-        await _set_state(ctx, SUGGEST_FLOW, {"step": "text"})
-        return _text_prompt(ctx)
-    return await _advance(ctx, {"text": text})
+        notes += await _set_state(ctx, SUGGEST_FLOW, {"step": "text"})
+        return [*notes, _text_prompt(ctx)]
+    return [*notes, *await _advance(ctx, {"text": text})]
 
 
 def _text_prompt(ctx: HandlerContext, current: str = "") -> Reply:
@@ -121,42 +114,29 @@ def _text_prompt(ctx: HandlerContext, current: str = "") -> Reply:
     )
 
 
-async def _advance(ctx: HandlerContext, data: dict[str, Any]) -> Reply:
-    """Ask for what is missing (text, a look at personal data, category, anonymity); save
-    when nothing is."""
-    text = str(data.get("text") or "").strip()
-    limit = ctx.settings.suggestions.max_length
-    if not text:
-        await _set_state(ctx, SUGGEST_FLOW, {**data, "step": "text"})
-        return _text_prompt(ctx)
-    if len(text) > limit:
-        await _set_state(ctx, SUGGEST_FLOW, {**data, "step": "text", "text": ""})
-        return Reply("suggestions/too_long", {"length": len(text), "limit": limit})
-    if not data.get("checked"):
-        findings = personal_data(text)
-        if findings:
-            await _set_state(ctx, SUGGEST_FLOW, {**data, "step": "pd"})
-            return Reply(
-                "suggestions/personal_data",
-                {"findings": [{"kind": f.kind, "text": f.text} for f in findings]},
-                (
-                    ReplyButton("sugg_edit", "sugg_pd", "edit"),
-                    ReplyButton("sugg_redact", "sugg_pd", "redact"),
-                    ReplyButton("sugg_send_as_is", "sugg_pd", "keep"),
-                ),
-            )
-        data = {**data, "checked": True}
-    category = data.get("category")
-    if not category or ctx.settings.suggestions.category(str(category)) is None:
-        await _set_state(ctx, SUGGEST_FLOW, {**data, "step": "category"})
+def _step_prompt(ctx: HandlerContext, data: dict[str, Any]) -> Reply:
+    """The question a draft waits on (its ``step``), built from its data alone: it also asks
+    again when a paused draft comes back, where nothing may be written."""
+    step = data.get("step")
+    text = str(data.get("text") or "")
+    if step == "pd":
+        return Reply(
+            "suggestions/personal_data",
+            {"findings": [{"kind": f.kind, "text": f.text} for f in personal_data(text)]},
+            (
+                ReplyButton("sugg_edit", "sugg_pd", "edit"),
+                ReplyButton("sugg_redact", "sugg_pd", "redact"),
+                ReplyButton("sugg_send_as_is", "sugg_pd", "keep"),
+            ),
+        )
+    if step == "category":
         labels = category_labels(ctx.settings.suggestions, ctx.locale)
         return Reply(
             "suggestions/choose_category",
             {"excerpt": excerpt(text)},
             tuple(ReplyButton(label, "sugg_cat", cid) for cid, label in labels.items()),
         )
-    if data.get("anonymous") is None:
-        await _set_state(ctx, SUGGEST_FLOW, {**data, "step": "anonymity"})
+    if step == "anonymity":
         return Reply(
             "suggestions/choose_anonymity",
             {"k": ctx.settings.suggestions.min_team},
@@ -165,16 +145,46 @@ async def _advance(ctx: HandlerContext, data: dict[str, Any]) -> Reply:
                 ReplyButton("sugg_anonymous", "sugg_anon", "1"),
             ),
         )
+    return _text_prompt(ctx, text)
+
+
+async def _ask(ctx: HandlerContext, data: dict[str, Any], step: str) -> list[Reply]:
+    """Save the draft at ``step`` and ask its question."""
+    draft = {**data, "step": step}
+    notes = await _set_state(ctx, SUGGEST_FLOW, draft)
+    return [*notes, _step_prompt(ctx, draft)]
+
+
+async def _advance(ctx: HandlerContext, data: dict[str, Any]) -> list[Reply]:
+    """Ask for what is missing (text, a look at personal data, category, anonymity); save
+    when nothing is."""
+    text = str(data.get("text") or "").strip()
+    limit = ctx.settings.suggestions.max_length
+    if not text:
+        return await _ask(ctx, {**data, "text": ""}, "text")
+    if len(text) > limit:
+        notes = await _set_state(ctx, SUGGEST_FLOW, {**data, "step": "text", "text": ""})
+        return [*notes, Reply("suggestions/too_long", {"length": len(text), "limit": limit})]
+    if not data.get("checked"):
+        if personal_data(text):
+            return await _ask(ctx, data, "pd")
+        data = {**data, "checked": True}
+    category = data.get("category")
+    if not category or ctx.settings.suggestions.category(str(category)) is None:
+        return await _ask(ctx, data, "category")
+    if data.get("anonymous") is None:
+        return await _ask(ctx, data, "anonymity")
     anonymous = bool(data["anonymous"])
     created = await _service(ctx).create(ctx.session, ctx.person, text, str(category), anonymous)
+    dialogues = Dialogues(ctx)
     if anonymous:
         # Not in this transaction, which writes the anonymous suggestion: see
         # bot/suggestions/scrubbing.py.
-        await forget_draft(ctx.session, ctx.person.id, SUGGEST_FLOW)
+        back = await dialogues.finish_apart(SUGGEST_FLOW)
     else:
-        await _clear(ctx)
+        back = await dialogues.finish(SUGGEST_FLOW)
     team = await ctx.session.get(Team, created.team_id) if created.team_id else None
-    return Reply(
+    sent = Reply(
         "suggestions/sent",
         {
             "reference": reference(created.id),
@@ -184,26 +194,38 @@ async def _advance(ctx: HandlerContext, data: dict[str, Any]) -> Reply:
             "own_team": created.team_id == ctx.person.team_id,
         },
     )
+    return [sent, *back]
 
 
-async def _draft(ctx: HandlerContext) -> dict[str, Any]:
-    state = await _state(ctx, SUGGEST_FLOW)
-    if state is None:
-        raise UserFacingError("errors/stale_button")
-    return dict(state.data)
+async def _draft(ctx: HandlerContext) -> dict[str, Any] | list[Reply]:
+    """The draft a button belongs to. A draft that waits behind another dialogue is brought
+    back first and its question asked again (the replies), the press itself not applied: the
+    step that files an anonymous suggestion must find its draft row untouched by its own
+    transaction (bot/suggestions/scrubbing.py)."""
+    dialogues = Dialogues(ctx)
+    data = await dialogues.data(SUGGEST_FLOW)
+    if data is not None:
+        return data
+    if await dialogues.paused_data(SUGGEST_FLOW) is not None:
+        return await dialogues.bring_back(SUGGEST_FLOW)
+    raise UserFacingError("errors/stale_button")
 
 
-async def suggest_text(ctx: HandlerContext) -> Reply:
+async def suggest_text(ctx: HandlerContext) -> list[Reply]:
     """Typed text while sending a suggestion."""
     data = await _draft(ctx)
+    if isinstance(data, list):
+        return data
     if data.get("step") == "text":
         return await _advance(ctx, {**data, "text": ctx.args.strip(), "checked": False})
     # A message while a button is expected: ask again.
     return await _advance(ctx, data)
 
 
-async def personal_data_choice(ctx: HandlerContext) -> Reply:
+async def personal_data_choice(ctx: HandlerContext) -> list[Reply]:
     data = await _draft(ctx)
+    if isinstance(data, list):
+        return data
     if data.get("step") != "pd":
         raise UserFacingError("errors/stale_button")
     choice = ctx.args
@@ -211,8 +233,8 @@ async def personal_data_choice(ctx: HandlerContext) -> Reply:
         current = str(data.get("text") or "")
         await _set_state(ctx, SUGGEST_FLOW, {**data, "step": "text"})
         if ctx.channel == "slack" and _trigger(ctx):
-            return _form_reply(ctx, data)
-        return _text_prompt(ctx, current)
+            return [_form_reply(ctx, data)]
+        return [_text_prompt(ctx, current)]
     if choice == "redact":
         return await _advance(ctx, {**data, "text": redact(str(data["text"])), "checked": True})
     if choice == "keep":
@@ -220,15 +242,19 @@ async def personal_data_choice(ctx: HandlerContext) -> Reply:
     raise UserFacingError("errors/stale_button")
 
 
-async def category_chosen(ctx: HandlerContext) -> Reply:
+async def category_chosen(ctx: HandlerContext) -> list[Reply]:
     data = await _draft(ctx)
+    if isinstance(data, list):
+        return data
     if ctx.settings.suggestions.category(ctx.args) is None:
         raise UserFacingError("errors/stale_button")
     return await _advance(ctx, {**data, "category": ctx.args})
 
 
-async def anonymity_chosen(ctx: HandlerContext) -> Reply:
+async def anonymity_chosen(ctx: HandlerContext) -> list[Reply]:
     data = await _draft(ctx)
+    if isinstance(data, list):
+        return data
     if ctx.args not in ("0", "1") or not data.get("category"):
         raise UserFacingError("errors/stale_button")
     return await _advance(ctx, {**data, "anonymous": ctx.args == "1"})
@@ -274,14 +300,17 @@ def _form_reply(ctx: HandlerContext, data: dict[str, Any]) -> Reply:
     )
 
 
-async def open_form(ctx: HandlerContext) -> Reply:
-    state = await _state(ctx, SUGGEST_FLOW)
-    data = dict(state.data) if state else {}
-    await _set_state(ctx, SUGGEST_FLOW, {**data, "step": "text"})
-    return _form_reply(ctx, data)
+async def open_form(ctx: HandlerContext) -> list[Reply]:
+    dialogues = Dialogues(ctx)
+    notes: list[Reply] = []
+    if await dialogues.paused_data(SUGGEST_FLOW) is not None:
+        notes = await dialogues.bring_back(SUGGEST_FLOW)
+    data = await dialogues.data(SUGGEST_FLOW) or {}
+    notes += await _set_state(ctx, SUGGEST_FLOW, {**data, "step": "text"})
+    return [*notes, _form_reply(ctx, data)]
 
 
-async def form_submitted(ctx: HandlerContext) -> Reply:
+async def form_submitted(ctx: HandlerContext) -> list[Reply]:
     values = getattr(ctx.event, "values", {}) or {}
     chosen = values.get("anonymous") or []
     anonymous = ANONYMOUS_OPTION in (chosen if isinstance(chosen, list) else [chosen])
@@ -299,25 +328,53 @@ async def form_submitted(ctx: HandlerContext) -> Reply:
 
 
 async def mine(ctx: HandlerContext) -> Reply:
-    """The person's own suggestions with their status (anonymous ones too, for them only)."""
-    rows = (await _service(ctx).authored_by(ctx.session, ctx.person))[:MAX_LIST]
+    """The person's own suggestions with their status (anonymous ones too, for them only),
+    HR's questions, replies and the person's answers, and an Answer button for each question
+    still open. The anonymous ones are found by opening their sealed tokens in memory, and
+    the button is the one the pushed question carries: nothing is stored that links them."""
+    service = _service(ctx)
+    rows = (await service.authored_by(ctx.session, ctx.person))[:MAX_LIST]
+    exchanges = await service.exchanges(ctx.session, [s.id for s in rows])
     labels = category_labels(ctx.settings.suggestions, ctx.locale)
-    return Reply(
-        "suggestions/mine",
-        {
-            "items": [
-                {
-                    "reference": reference(s.id),
-                    "excerpt": excerpt(s.text, 80),
-                    "category": labels.get(s.category, s.category),
-                    "status": s.status.value,
-                    "anonymous": s.anonymous,
-                    "merged_into": reference(s.merged_into_id) if s.merged_into_id else None,
-                }
-                for s in rows
-            ]
-        },
+    items = []
+    open_questions: list[int] = []
+    for s in rows:
+        events = exchanges.get(s.id, [])
+        is_open = _open_question(events)
+        if is_open and s.status != SuggestionStatus.merged:
+            open_questions.append(s.id)
+        items.append(
+            {
+                "reference": reference(s.id),
+                "excerpt": excerpt(s.text, 80),
+                "category": labels.get(s.category, s.category),
+                "status": s.status.value,
+                "anonymous": s.anonymous,
+                "merged_into": reference(s.merged_into_id) if s.merged_into_id else None,
+                "exchanges": [{"kind": e.kind, "text": e.text or ""} for e in events],
+                "open_question": s.id in open_questions,
+            }
+        )
+    # One open question: "Answer"; several: one button per suggestion, by its reference.
+    buttons = tuple(
+        ReplyButton(
+            "sugg_answer" if len(open_questions) == 1 else f"✍ {reference(sid)}",
+            "sugg_answer",
+            str(sid),
+        )
+        for sid in open_questions
     )
+    return Reply("suggestions/mine", {"items": items}, buttons)
+
+
+def _open_question(events: list[SuggestionEvent]) -> bool:
+    """True when HR's latest question has no answer after it."""
+    for event in reversed(events):
+        if event.kind == "answer":
+            return False
+        if event.kind == "question":
+            return True
+    return False
 
 
 # --- colleagues -------------------------------------------------------------------------------
@@ -377,14 +434,16 @@ async def _suggestion_arg(ctx: HandlerContext, value: str) -> Suggestion:
 # --- the author answers a follow-up question --------------------------------------------------
 
 
-async def answer_button(ctx: HandlerContext) -> Reply:
+async def answer_button(ctx: HandlerContext) -> list[Reply]:
+    """The Answer button, on the pushed question or in ``mysuggestions``: the person's next
+    message is their answer."""
     found = await _suggestion_arg(ctx, ctx.args)
     service = _service(ctx)
     # Someone else's (or a forged) button: the sealed token does not open to this person.
     if not service.is_author(found, ctx.person):
         raise UserFacingError("errors/stale_button")
     # The state names the suggestion only sealed: no row says whose suggestion it is.
-    await _set_state(
+    notes = await _set_state(
         ctx, ANSWER_FLOW, {"s": service.sealer.seal_text(found.id, _answer_purpose(ctx))}
     )
     form = None
@@ -397,38 +456,44 @@ async def answer_button(ctx: HandlerContext) -> Reply:
             metadata=str(found.id),
         )
     # With a form, this text is sent only if the form cannot be opened.
-    return Reply("suggestions/answer_prompt", {"reference": reference(found.id)}, form=form)
+    return [
+        *notes,
+        Reply("suggestions/answer_prompt", {"reference": reference(found.id)}, form=form),
+    ]
 
 
 def _answer_purpose(ctx: HandlerContext) -> str:
     return f"{ANSWER_PURPOSE}:{ctx.person.id}"
 
 
-async def _record_answer(ctx: HandlerContext, suggestion_id: int | None, text: str) -> Reply:
+async def _record_answer(ctx: HandlerContext, suggestion_id: int | None, text: str) -> list[Reply]:
     """Store the answer and end the answering dialogue (if any)."""
     found = await ctx.session.get(Suggestion, suggestion_id) if suggestion_id else None
     if found is None:
         raise UserFacingError("errors/stale_button")
     await _service(ctx).answer(ctx.session, ctx.person, found, text)
+    dialogues = Dialogues(ctx)
     if found.anonymous:
         # Not in this transaction, which writes the anonymous answer: see
         # bot/suggestions/scrubbing.py.
-        await forget_draft(ctx.session, ctx.person.id, ANSWER_FLOW)
-    elif await _state(ctx, ANSWER_FLOW) is not None:
-        await _clear(ctx)
-    return Reply(
+        back = await dialogues.finish_apart(ANSWER_FLOW)
+    else:
+        back = await dialogues.finish(ANSWER_FLOW)
+    sent = Reply(
         "suggestions/answer_sent", {"reference": reference(found.id), "anonymous": found.anonymous}
     )
+    return [sent, *back]
 
 
-async def answer_text(ctx: HandlerContext) -> Reply:
-    state = await _state(ctx, ANSWER_FLOW)
-    assert state is not None
-    suggestion_id = _service(ctx).sealer.open_text(state.data.get("s"), _answer_purpose(ctx))
+async def answer_text(ctx: HandlerContext) -> list[Reply]:
+    data = await Dialogues(ctx).data(ANSWER_FLOW)
+    if data is None:
+        raise UserFacingError("errors/stale_button")
+    suggestion_id = _service(ctx).sealer.open_text(data.get("s"), _answer_purpose(ctx))
     return await _record_answer(ctx, suggestion_id, ctx.args)
 
 
-async def answer_form_submitted(ctx: HandlerContext) -> Reply:
+async def answer_form_submitted(ctx: HandlerContext) -> list[Reply]:
     values = getattr(ctx.event, "values", {}) or {}
     metadata = str(values.get("_metadata") or "")
     if not metadata.isdigit():
@@ -630,21 +695,25 @@ async def show_button(ctx: HandlerContext) -> Reply:
     return await _detail(ctx, found)
 
 
-async def status_button(ctx: HandlerContext) -> Reply:
+async def status_button(ctx: HandlerContext) -> Reply | list[Reply]:
     sid, word = _split(ctx.args)
     found = await _service(ctx).for_triage(ctx.session, ctx.person, sid)
     status = parse_status(word)
     if status is None:
         raise UserFacingError("errors/stale_button")
     if status == SuggestionStatus.declined:
-        await _set_state(ctx, TRIAGE_FLOW, {"sid": found.id, "action": "declined"})
-        return Reply(
-            "suggestions/triage_prompt", {"reference": reference(found.id), "kind": "declined"}
-        )
+        notes = await _set_state(ctx, TRIAGE_FLOW, {"sid": found.id, "action": "declined"})
+        return [
+            *notes,
+            Reply(
+                "suggestions/triage_prompt",
+                {"reference": reference(found.id), "kind": "declined"},
+            ),
+        ]
     return await _act(ctx, found, status.value, "")
 
 
-async def action_button(ctx: HandlerContext) -> Reply:
+async def action_button(ctx: HandlerContext) -> Reply | list[Reply]:
     sid, action = _split(ctx.args)
     found = await _service(ctx).for_triage(ctx.session, ctx.person, sid)
     if action == "publish":
@@ -653,16 +722,20 @@ async def action_button(ctx: HandlerContext) -> Reply:
         raise UserFacingError("errors/stale_button")
     if action == "ask" and ctx.person.role not in HR_ROLES:
         raise UserFacingError("errors/not_allowed", command="ask")
-    await _set_state(ctx, TRIAGE_FLOW, {"sid": found.id, "action": action})
-    return Reply("suggestions/triage_prompt", {"reference": reference(found.id), "kind": action})
+    notes = await _set_state(ctx, TRIAGE_FLOW, {"sid": found.id, "action": action})
+    return [
+        *notes,
+        Reply("suggestions/triage_prompt", {"reference": reference(found.id), "kind": action}),
+    ]
 
 
-async def triage_text(ctx: HandlerContext) -> Reply:
-    state = await _state(ctx, TRIAGE_FLOW)
-    assert state is not None
-    data = dict(state.data)
-    await _clear(ctx)
+async def triage_text(ctx: HandlerContext) -> list[Reply]:
+    dialogues = Dialogues(ctx)
+    data = await dialogues.data(TRIAGE_FLOW)
+    if data is None:
+        raise UserFacingError("errors/stale_button")
+    back = await dialogues.finish(TRIAGE_FLOW)
     if ctx.person.role == Role.employee:
         raise UserFacingError("errors/stale_button")
     found = await _service(ctx).for_triage(ctx.session, ctx.person, int(data["sid"]))
-    return await _act(ctx, found, str(data["action"]), ctx.args)
+    return [await _act(ctx, found, str(data["action"]), ctx.args), *back]

@@ -30,6 +30,7 @@ ACCESS = {
     "help": EVERYONE,
     "language": EVERYONE,
     "whoami": EVERYONE,
+    "cancel": EVERYONE,
     "briefings": EVERYONE,
     "ask": EVERYONE,
     "pulse": EVERYONE,

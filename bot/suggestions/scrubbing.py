@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
@@ -74,41 +75,55 @@ def owe_scrub(session: AsyncSession) -> None:
     session.add(SuggestionScrub())
 
 
-async def forget_draft(session: AsyncSession, person_id: int, flow: str) -> None:
+async def forget_draft(
+    session: AsyncSession,
+    person_id: int,
+    flow: str,
+    successor: tuple[str, dict[str, Any]] | None = None,
+) -> None:
     """Delete ``person_id``'s conversation state in ``flow`` (their draft) when an anonymous
-    suggestion or answer is written in ``session``, and owe a scrub.
+    suggestion or answer is written in ``session``, and owe a scrub. With ``successor``
+    (flow, data) the row is rewritten to it instead of deleted: the dialogue the draft had
+    paused comes back, or a draft waiting behind another dialogue leaves it (bot/dialogues.py).
 
-    PostgreSQL: the delete commits in a transaction of its own, on another connection, so
-    that the dead version of the draft (person id, text) is not stamped with the id of the
-    transaction that writes the anonymous row. ``session`` must not have changed the state
-    row (it would hold its lock); the handlers only read it in the final step. Should
-    ``session`` then fail, the draft is gone and nothing is filed: the person is told that
-    something went wrong and writes it again.
+    PostgreSQL: the delete (or rewrite) commits in a transaction of its own, on another
+    connection, so that the dead version of the draft (person id, text) is not stamped with
+    the id of the transaction that writes the anonymous row. ``session`` must not have
+    changed the state row (it would hold its lock); the handlers only read it in the final
+    step. Should ``session`` then fail, the draft is gone and nothing is filed: the person is
+    told that something went wrong and writes it again.
 
-    SQLite: the delete stays in ``session`` (see the module docstring).
+    SQLite: the change stays in ``session`` (see the module docstring).
     """
     state = await session.get(ConversationState, person_id)
     if state is not None and state.flow != flow:
         state = None  # another dialogue: not this draft, left alone
     bind = session.bind
     if not isinstance(bind, AsyncEngine) or bind.dialect.name == "sqlite":
-        if state is not None:
+        if state is not None and successor is None:
             await session.delete(state)
+        elif state is not None and successor is not None:
+            state.flow, state.data = successor[0], dict(successor[1])
         owe_scrub(session)
         await session.flush()
         return
     if state is not None:
-        # The row is deleted elsewhere: this session must not try to write it back.
+        # The row is changed elsewhere: this session must not try to write it back.
         session.expunge(state)
     async with AsyncSession(bind) as apart, apart.begin():
         # Were the row locked by ``session`` after all, this would wait for it for ever:
         # fail instead (the person is asked to try again).
         await apart.execute(text("SET LOCAL lock_timeout = '5s'"))
-        await apart.execute(
-            delete(ConversationState).where(
-                ConversationState.person_id == person_id, ConversationState.flow == flow
+        mine = (ConversationState.person_id == person_id, ConversationState.flow == flow)
+        if successor is None:
+            await apart.execute(delete(ConversationState).where(*mine))
+        else:
+            # The row keeps its updated_at: a new time would be the second of this filing.
+            await apart.execute(
+                update(ConversationState)
+                .where(*mine)
+                .values(flow=successor[0], data=dict(successor[1]))
             )
-        )
         owe_scrub(apart)
     # And once more with the anonymous row: the scrub's rewrite must also see the row that
     # this session is about to commit.

@@ -196,6 +196,26 @@ class SuggestionService:
             )
         )
 
+    async def exchanges(
+        self, session: AsyncSession, ids: Iterable[int]
+    ) -> dict[int, list[SuggestionEvent]]:
+        """HR's questions and replies and the author's answers, per suggestion, oldest first
+        (what the author sees in ``mysuggestions``)."""
+        wanted = list(ids)
+        if not wanted:
+            return {}
+        found: dict[int, list[SuggestionEvent]] = {}
+        for event in await session.scalars(
+            select(SuggestionEvent)
+            .where(
+                SuggestionEvent.suggestion_id.in_(wanted),
+                SuggestionEvent.kind.in_(("question", "reply", "answer")),
+            )
+            .order_by(SuggestionEvent.id)
+        ):
+            found.setdefault(event.suggestion_id, []).append(event)
+        return found
+
     async def votes(self, session: AsyncSession, ids: Iterable[int]) -> dict[int, int]:
         wanted = list(ids)
         if not wanted:
