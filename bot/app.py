@@ -218,9 +218,10 @@ async def run(settings: Settings, *, console_as: str | None = None) -> None:
     await runtime.start(console=console is not None)
     try:
         if console is not None:
-            from bot.console_session import console_person
+            from bot.console_session import console_person, enable_switching
 
             email = await console_person(runtime, console_as or settings.console.as_email)
+            enable_switching(runtime)
             chat = asyncio.create_task(console.converse(email))
             stop = asyncio.create_task(runtime.stop_event.wait())
             done, _ = await asyncio.wait({chat, stop}, return_when=asyncio.FIRST_COMPLETED)

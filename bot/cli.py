@@ -214,7 +214,7 @@ def chat(
 
 async def _chat(settings: Settings, email: str) -> None:
     from bot.app import build_runtime
-    from bot.console_session import console_person
+    from bot.console_session import console_person, enable_switching
 
     runtime = build_runtime(settings, with_console=True)
     # Only the console: a terminal chat must not start polling Telegram or Slack.
@@ -222,6 +222,7 @@ async def _chat(settings: Settings, email: str) -> None:
     runtime.sender.ports = dict(runtime.channels)
     try:
         who = await console_person(runtime, email)
+        enable_switching(runtime)
         await runtime.channels["console"].converse(who)
     finally:
         await runtime.db.dispose()
@@ -524,6 +525,81 @@ def demo_load(
         f"[green]Demo organisation loaded[/green]: {summary.created} created, {summary.updated} updated, "
         f"{summary.unchanged} unchanged."
     )
+
+
+@demo_app.command("tour")
+def demo_tour(
+    briefing: Annotated[
+        str, typer.Option(help="The briefing to send now (an id in content/briefings)")
+    ] = "spring-trade-in",
+    survey: Annotated[
+        str, typer.Option(help="The survey to open a round of now (an id in content/surveys)")
+    ] = "pulse-fortnightly",
+) -> None:
+    """Send a briefing and open a pulse round now, to the demo people, through the console.
+
+    Only on a database that holds the demo organisation and nobody else (an empty one gets it
+    loaded first); then `fidelio chat --as EMAIL`, and `:as EMAIL` to switch person."""
+    settings = _load()
+    _setup_logging(settings, quiet=True)
+    result = _run(_demo_tour(settings, briefing, survey))
+    zone = settings.organisation.default_timezone
+    b = result.briefing
+    lead = b.launch_at - b.brief_at
+    days = lead.days + (1 if lead.seconds >= 43200 else 0)
+    if result.loaded:
+        out.print("Directory was empty: demo organisation loaded.")
+    out.print(
+        f"Demo tour on the demo organisation: {result.people} people at work, each reachable "
+        "on the console.",
+        highlight=False,
+        soft_wrap=True,
+    )
+    title = b.text(b.title, settings.organisation.default_locale)
+    out.print(
+        f"Briefing: campaign {result.campaign_id}, {title}"
+        f"{' (already running)' if result.campaign_reused else ''}: card and "
+        f"{len(b.quiz)}-question quiz sent to {result.briefing_audience} people, launch in "
+        f"{days} days ({_local(settings, b.launch_at)}).",
+        highlight=False,
+        soft_wrap=True,
+    )
+    out.print(
+        f"Pulse: survey schedule {result.schedule_id}, round {result.round_id} (no. "
+        f"{result.round_number}) of {result.survey_title}"
+        f"{' (already open)' if result.round_reused else ' opened now'}, "
+        f"{result.invited} people invited, open until {_local(settings, result.round_closes_at)}.",
+        highlight=False,
+        soft_wrap=True,
+    )
+    failed = f", {result.failed} failed" if result.failed else ""
+    out.print(
+        f"Delivered through the console: {result.sent} messages{failed} (times in {zone}).",
+        highlight=False,
+        soft_wrap=True,
+    )
+    out.print(
+        "See what a salesperson received, and switch to others with :as EMAIL:\n"
+        "  fidelio chat --as aisha.khan@demo.fidelio.example",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+async def _demo_tour(settings: Settings, briefing: str, survey: str) -> Any:
+    import io
+
+    from bot.app import build_runtime
+    from bot.demo import run_tour
+
+    runtime = build_runtime(settings, with_console=True, console_out=io.StringIO())
+    # Only the console: the tour never talks to Telegram or Slack.
+    runtime.channels = {"console": runtime.channels["console"]}
+    runtime.sender.ports = dict(runtime.channels)
+    try:
+        return await run_tour(runtime, briefing, survey)
+    finally:
+        await runtime.db.dispose()
 
 
 async def _people_count(settings: Settings) -> int:

@@ -3,7 +3,8 @@
 Buttons are shown as numbered choices; typing the number presses the button. It works the same
 on a terminal and through a pipe (``echo help | fidelio chat --as someone@example.com``).
 Messages for other console users (broadcasts while ``fidelio run`` is open) are shown with
-their recipient so nothing is silently lost.
+their recipient so nothing is silently lost. ``:as WHO`` switches to another person of the
+directory and shows the latest messages they received (``fidelio demo tour`` sends some).
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from bot.events import ButtonPressed, ChannelUser, InboundEvent, TextReceived
 from bot.markup import escape, to_plain
 
 EXIT_WORDS = {"quit", "exit", "esci", ":q"}
+#: ``:as WHO`` switches the person at the keyboard (an email, or part of one or of a name).
+SWITCH_WORD = ":as"
 
 
 class ConsoleChannel:
@@ -35,6 +38,9 @@ class ConsoleChannel:
         self.active: str | None = None
         self._choices: list[Button] = []
         self.on_event: Callable[[InboundEvent], Awaitable[object]] | None = None
+        #: ``:as WHO`` switches the person at the keyboard: given WHO, returns their email
+        #: (after showing what they received) or None (after saying why not).
+        self.on_switch: Callable[[str], Awaitable[str | None]] | None = None
 
     # --- ChatPort ---------------------------------------------------------------------------
 
@@ -85,10 +91,26 @@ class ConsoleChannel:
                 return ButtonPressed(user, event_id, chosen.action, chosen.value)
         return TextReceived(user, event_id, stripped)
 
+    def note(self, text: str) -> None:
+        """A line from the console itself, not from Fidelio (switching person)."""
+        self.out.write("\n-- " + text.replace("\n", "\n   ") + "\n")
+        self.out.flush()
+
+    async def switch(self, who: str) -> str | None:
+        """``:as WHO``: chat as another person from now on; returns their email, or None."""
+        if self.on_switch is None:
+            self.note("switching person is not available here")
+            return None
+        email = await self.on_switch(who)
+        if email is not None:
+            self.active = email
+        return email
+
     async def converse(
         self, email: str, stdin: TextIO | None = None, *, prompt: bool = True
     ) -> None:
-        """Read lines until end of input or ``quit``; each line goes to the dispatcher."""
+        """Read lines until end of input or ``quit``; each line goes to the dispatcher, except
+        ``:as WHO``, which switches to another person (see :meth:`switch`)."""
         assert self.on_event is not None, "console channel not wired to a dispatcher"
         source = stdin or sys.stdin
         self.active = email
@@ -96,7 +118,7 @@ class ConsoleChannel:
         lines = _read_lines_in_background(source)
         while True:
             if interactive:
-                self.out.write(f"{email}> ")
+                self.out.write(f"{self.active}> ")
                 self.out.flush()
             line = await lines.get()
             if not line:
@@ -105,7 +127,11 @@ class ConsoleChannel:
                 continue
             if line.strip().lower() in EXIT_WORDS:
                 break
-            await self.on_event(self.event_for(line, email))
+            word, _, rest = line.strip().partition(" ")
+            if word.lower() == SWITCH_WORD:
+                await self.switch(rest.strip())
+                continue
+            await self.on_event(self.event_for(line, self.active or email))
 
 
 def _read_lines_in_background(source: TextIO) -> asyncio.Queue[str]:

@@ -21,7 +21,7 @@ import hmac
 import logging
 import secrets
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, func, select, update
@@ -252,42 +252,66 @@ class SurveyService:
             )
             if exists is not None:
                 return
-            number = int(
-                await session.scalar(
-                    select(func.count())
-                    .select_from(SurveyRound)
-                    .where(SurveyRound.campaign_id == campaign_id)
-                )
-                or 0
+            await self._open_round_in(session, schedule, opens, stats)
+
+    async def open_round_now_in(self, session: AsyncSession, campaign_id: int) -> SurveyRound:
+        """Open a round of schedule ``campaign_id`` now, off its cadence, for the survey's
+        usual length (the demo tour: ``fidelio demo tour``). The round then lives like any
+        other: reminders, closing at its time, its release plan."""
+        campaign = await session.get(Campaign, campaign_id)
+        if campaign is None or campaign.kind != CampaignKind.pulse:
+            raise InputError(str(campaign_id), "no survey schedule with this id")
+        return await self._open_round_in(session, Schedule.of(campaign), self.clock.now())
+
+    async def _open_round_in(
+        self,
+        session: AsyncSession,
+        schedule: Schedule,
+        opens: datetime,
+        stats: PulseDue | None = None,
+    ) -> SurveyRound:
+        """Create the round opening at ``opens`` and invite its audience as it stands now."""
+        now = self.clock.now()
+        campaign_id = schedule.campaign.id
+        window = timedelta(seconds=schedule.survey.open_for_s)
+        number = int(
+            await session.scalar(
+                select(func.count())
+                .select_from(SurveyRound)
+                .where(SurveyRound.campaign_id == campaign_id)
             )
-            round_ = SurveyRound(
-                campaign_id=campaign_id,
-                number=number + 1,
-                opens_at=opens,
-                closes_at=opens + window,
-                status=RoundStatus.open,
-                secret=secrets.token_bytes(32),
-                opened_at=now,
-                items=schedule.survey.items_for_round(number),
+            or 0
+        )
+        round_ = SurveyRound(
+            campaign_id=campaign_id,
+            number=number + 1,
+            opens_at=opens,
+            closes_at=opens + window,
+            status=RoundStatus.open,
+            secret=secrets.token_bytes(32),
+            opened_at=now,
+            items=schedule.survey.items_for_round(number),
+        )
+        session.add(round_)
+        await session.flush()
+        people = await resolve_audience(session, schedule.survey.audience, now.date())
+        for person in people:
+            session.add(
+                Participation(round_id=round_.id, person_id=person.id, team_id=person.team_id)
             )
-            session.add(round_)
-            await session.flush()
-            people = await resolve_audience(session, schedule.survey.audience, now.date())
-            for person in people:
-                session.add(
-                    Participation(round_id=round_.id, person_id=person.id, team_id=person.team_id)
-                )
-                await enqueue(
-                    session,
-                    key=invite_key(round_.id, person.id),
-                    person_id=person.id,
-                    purpose="pulse-invitation",
-                    reply=invitation(round_, schedule),
-                    now=now,
-                )
-            round_.invited = len(people)
+            await enqueue(
+                session,
+                key=invite_key(round_.id, person.id),
+                person_id=person.id,
+                purpose="pulse-invitation",
+                reply=invitation(round_, schedule),
+                now=now,
+            )
+        round_.invited = len(people)
+        if stats is not None:
             stats.opened += 1
             stats.invited += len(people)
+        return round_
 
     async def _remind(self, round_id: int, stats: PulseDue) -> None:
         assert self.db is not None
