@@ -295,17 +295,13 @@ class Dispatcher:
         if isinstance(event, CommandInvoked) and event.command == "start" and event.args:
             person = await redeem_invite(session, event.args, event.user, self.clock)
             ctx = self._context(session, person, event, "")
-            commands = [
-                {"name": c.name, "summary": c.summary}
-                for c in self.registry.visible_commands(person.role)
-            ]
             return [
                 Reply(
                     "onboarding/linked",
                     {
                         "name": person.name,
                         "organisation": self.settings.organisation.name,
-                        "commands": commands,
+                        "sections": self.registry.help_sections(person.role),
                     },
                 )
             ], ctx.locale
@@ -357,9 +353,11 @@ class Dispatcher:
                 route = self.registry.flows[state.flow]
                 ctx = self._context(session, person, event, event.text, no_state=no_state)
                 return _as_list(await route(ctx))
+            # A mistyped command ("hlep", "briefing") gets the commands it may have meant.
+            similar = self.registry.similar_commands(parsed[0], person.role) if parsed else []
             if parsed and event.text.lstrip().startswith("/"):
-                raise UserFacingError("errors/unknown_command", command=parsed[0])
-            raise UserFacingError("errors/not_understood")
+                raise UserFacingError("errors/unknown_command", command=parsed[0], similar=similar)
+            raise UserFacingError("errors/not_understood", similar=similar)
         if isinstance(event, ButtonPressed):
             return await self._button(session, person, event, no_state=no_state)
         if isinstance(event, FormSubmitted):
@@ -383,7 +381,8 @@ class Dispatcher:
     ) -> list[Reply]:
         command = self.registry.commands.get(name.lower())
         if command is None:
-            raise UserFacingError("errors/unknown_command", command=name)
+            similar = self.registry.similar_commands(name, person.role)
+            raise UserFacingError("errors/unknown_command", command=name, similar=similar)
         if person.role not in command.roles:
             raise _Refused(
                 command.name,

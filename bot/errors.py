@@ -19,9 +19,23 @@ class UserFacingError(Exception):
 
 
 class InputError(Exception):
-    """Bad input from a file or the CLI: ``where`` names the place (file:line, key)."""
+    """Bad input from a file or the CLI: ``where`` names the place (file:line, key).
 
-    def __init__(self, where: str, reason: str):
+    ``reason`` is English, for the command line and the logs. An error that chat can also
+    show carries a ``key`` (a template under errors/input/) and the ``params`` that template
+    needs, so a person reads it in their own language (see :meth:`for_chat`).
+    """
+
+    def __init__(self, where: str, reason: str, key: str = "", **params: Any):
         super().__init__(f"{where}: {reason}")
         self.where = where
         self.reason = reason
+        self.key = key
+        self.params = params
+
+    def for_chat(self) -> UserFacingError:
+        """The same refusal for a chat reply: the keyed template, or for a problem without
+        one (a content file that does not validate) the general ``errors/input``."""
+        if self.key:
+            return UserFacingError(f"errors/input/{self.key}", where=self.where, **self.params)
+        return UserFacingError("errors/input", where=self.where, reason=self.reason)

@@ -6,6 +6,7 @@ database session (one transaction per inbound event), and return :class:`Reply` 
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +19,18 @@ from bot.db.models import AuditEntry, ConversationState, Person, Role
 from bot.errors import UserFacingError
 from bot.events import InboundEvent
 from bot.replies import Reply
+
+#: How ``help`` groups commands: by task, each heading a label (``help.<key>``). A command
+#: not listed here is shown under ``help.other``.
+HELP_SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("briefings", ("briefings", "ask", "readiness", "campaign")),
+    ("pulse", ("pulse", "summary", "survey")),
+    ("suggestions", ("suggest", "ideas", "mysuggestions", "suggestions", "suggestion")),
+    ("directory", ("status",)),
+    ("basics", ("help", "language", "whoami", "start")),
+)
+#: How alike a mistyped word and a command must be for "did you mean" (difflib's ratio).
+SIMILAR = 0.7
 
 EVERYONE = frozenset(Role)
 MANAGERS = frozenset({Role.manager, Role.hr, Role.admin})
@@ -201,6 +214,29 @@ class Registry:
             raise ValueError(f"dialogue {flow!r} registered twice")
         self.flows[flow] = handler
         self.dialogues[flow] = DialogueSpec(flow, handler, pausable, prompt, about)
+
+    def help_sections(self, role: Role) -> list[dict[str, Any]]:
+        """The commands a role may use, grouped by task (:data:`HELP_SECTIONS`), each as
+        ``{"key": ..., "commands": [{"name": ..., "summary": ...}]}``; empty groups left out."""
+        visible = {c.name: c for c in self.visible_commands(role)}
+        grouped: list[tuple[str, list[Command]]] = []
+        for key, names in HELP_SECTIONS:
+            shown = [visible.pop(n) for n in names if n in visible]
+            if shown:
+                grouped.append((key, shown))
+        if visible:
+            grouped.append(("other", list(visible.values())))
+        return [
+            {"key": key, "commands": [{"name": c.name, "summary": c.summary} for c in commands]}
+            for key, commands in grouped
+        ]
+
+    def similar_commands(self, word: str, role: Role) -> list[str]:
+        """Commands (or their aliases) a role may use that look like ``word``, best first."""
+        names = [
+            key for key, command in self.commands.items() if role in command.roles and key != "?"
+        ]
+        return difflib.get_close_matches(word.lower(), names, n=2, cutoff=SIMILAR)
 
     def visible_commands(self, role: Role) -> list[Command]:
         """Commands a role may use, each once, in registration order."""

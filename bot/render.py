@@ -47,6 +47,7 @@ class Renderer:
         self.env.filters["local_time"] = _local_time
         self.env.filters["pct"] = _pct
         self._labels = {locale: self._load_labels(locale) for locale in SUPPORTED_LOCALES}
+        self.env.globals["label"] = self._label_in_context
 
     def _load_labels(self, locale: str) -> dict[str, str]:
         return read_labels(self.templates_dir / locale / "labels.yaml")
@@ -92,6 +93,11 @@ class Renderer:
             or key
         )
 
+    @pass_context
+    def _label_in_context(self, ctx: Context, key: str) -> str:
+        """``label("campaign.paused")`` in a template: the label in the template's locale."""
+        return self.label(key, ctx.get("locale"))
+
     def render(
         self,
         reply: Reply,
@@ -108,6 +114,7 @@ class Renderer:
             image=reply.image,
             image_name=reply.image_name,
             form=reply.form,
+            retry=self.label("retry_choice", locale) if reply.buttons else "",
         )
 
 

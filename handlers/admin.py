@@ -7,6 +7,7 @@ from sqlalchemy import func, select
 from bot.db.models import ChannelIdentity, Person, Team
 from bot.handling import EVERYONE, HR, HandlerContext, Registry
 from bot.replies import Reply
+from handlers.onboarding import LANGUAGE_NAMES
 
 
 def register(registry: Registry) -> None:
@@ -23,7 +24,7 @@ async def whoami(ctx: HandlerContext) -> Reply:
             "email": ctx.person.email,
             "team": team.name if team else "-",
             "role": ctx.person.role.value,
-            "language": ctx.person.locale,
+            "language": LANGUAGE_NAMES.get(ctx.person.locale, ctx.person.locale),
             "channel": ctx.channel,
         },
     )

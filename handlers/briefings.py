@@ -4,11 +4,12 @@ HR's `campaign` command."""
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from sqlalchemy import select
 
 from bot.briefings.body import render_body
-from bot.briefings.content import Briefing, load_briefing
+from bot.briefings.content import Briefing, load_briefing, timing_warnings
 from bot.briefings.readiness import team_readiness
 from bot.briefings.search import passages_for, search
 from bot.briefings.service import BriefingService
@@ -334,7 +335,7 @@ async def campaign(ctx: HandlerContext) -> Reply:
                     "campaigns": [
                         {
                             "id": c.id,
-                            "title": c.title,
+                            "title": _title(c),
                             "status": c.status.value,
                             "starts_at": c.starts_at.isoformat(),
                             "launch_at": (c.launch_at or c.starts_at).isoformat(),
@@ -351,7 +352,11 @@ async def campaign(ctx: HandlerContext) -> Reply:
                 rest,
                 ctx.settings.organisation.default_timezone,
             )
-            scheduled, warnings = await service.schedule_in(ctx.session, briefing, actor)
+            scheduled, _ = await service.schedule_in(ctx.session, briefing, actor)
+            # The same warnings as the command line's, by kind, in the reader's language.
+            warnings = [
+                {"key": w.key, **w.params} for w in timing_warnings(briefing, ctx.clock.now())
+            ]
             return Reply(
                 "briefings/scheduled",
                 {
@@ -366,10 +371,15 @@ async def campaign(ctx: HandlerContext) -> Reply:
             if not rest.isdigit():
                 raise UserFacingError("briefings/campaign_usage")
             cancelled = await service.cancel_in(ctx.session, int(rest), actor)
-            return Reply("briefings/cancelled", {"id": cancelled.id, "title": cancelled.title})
+            return Reply("briefings/cancelled", {"id": cancelled.id, "title": _title(cancelled)})
     except InputError as exc:
-        raise UserFacingError("errors/input", where=exc.where, reason=exc.reason) from None
+        raise exc.for_chat() from None
     raise UserFacingError("briefings/campaign_usage")
+
+
+def _title(campaign: Campaign) -> Any:
+    """The briefing's title in every language it has (the snapshot), else the stored one."""
+    return (campaign.snapshot or {}).get("title") or campaign.title
 
 
 def _with_args(ctx: HandlerContext, args: str) -> HandlerContext:

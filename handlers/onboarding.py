@@ -26,12 +26,13 @@ async def start(ctx: HandlerContext) -> Reply:
 
 async def help_(ctx: HandlerContext) -> Reply:
     assert ctx.registry is not None
-    commands = [
-        {"name": c.name, "summary": c.summary}
-        for c in ctx.registry.visible_commands(ctx.person.role)
-    ]
     return Reply(
-        "help", {"name": ctx.person.name, "commands": commands, "role": ctx.person.role.value}
+        "help",
+        {
+            "name": ctx.person.name,
+            "sections": ctx.registry.help_sections(ctx.person.role),
+            "role": ctx.person.role.value,
+        },
     )
 
 
@@ -57,7 +58,9 @@ def _set_language(ctx: HandlerContext, choice: str) -> Reply:
     code = aliases.get(choice, choice)
     if code not in SUPPORTED_LOCALES:
         raise UserFacingError(
-            "errors/unknown_language", given=choice, choices=", ".join(SUPPORTED_LOCALES)
+            "errors/unknown_language",
+            given=choice,
+            choices=", ".join(LANGUAGE_NAMES[code] for code in SUPPORTED_LOCALES),
         )
     ctx.person.locale = code
     ctx.person.updated_at = ctx.clock.now()

@@ -332,7 +332,7 @@ async def survey(ctx: HandlerContext) -> Reply:
             campaign = await service.set_status_in(ctx.session, int(rest), status, ctx.person.email)
             return Reply(
                 "pulse/status_changed",
-                {"id": campaign.id, "title": campaign.title, "status": campaign.status.value},
+                {"id": campaign.id, "title": _title(campaign), "status": campaign.status.value},
             )
         if action == "close" and rest.isdigit():
             round_ = await service.close_round_in(ctx.session, int(rest), ctx.person.email)
@@ -340,7 +340,7 @@ async def survey(ctx: HandlerContext) -> Reply:
         if action == "rates" and rest.isdigit():
             found_round = await ctx.session.get(SurveyRound, int(rest))
             if found_round is None:
-                raise InputError(rest, "no survey round with this id")
+                raise InputError(rest, "no survey round with this id", "no_round", id=rest)
             rates = await response_rates(
                 ctx.session, found_round, ctx.settings.anonymity, ctx.clock
             )
@@ -356,7 +356,7 @@ async def survey(ctx: HandlerContext) -> Reply:
                 },
             )
     except InputError as exc:
-        raise UserFacingError("errors/input", where=exc.where, reason=exc.reason) from None
+        raise exc.for_chat() from None
     raise UserFacingError("pulse/survey_usage")
 
 
@@ -377,7 +377,7 @@ async def schedules_overview(ctx: HandlerContext) -> list[dict[str, Any]]:
         out.append(
             {
                 "id": campaign.id,
-                "title": campaign.title,
+                "title": _title(campaign),
                 "status": campaign.status.value,
                 "rounds": [
                     {
@@ -392,6 +392,11 @@ async def schedules_overview(ctx: HandlerContext) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def _title(campaign: Campaign) -> Any:
+    """The survey's title in every language it has (the snapshot), else the stored one."""
+    return ((campaign.snapshot or {}).get("survey") or {}).get("title") or campaign.title
 
 
 def with_args(ctx: HandlerContext, args: str) -> HandlerContext:

@@ -553,7 +553,7 @@ async def _filters(ctx: HandlerContext, args: str) -> Filters:
         word = token.lower()
         if parse_status(word) is not None:
             status = parse_status(word)
-        elif word == "merged":
+        elif word in ("merged", "uniti", "unito"):
             status = SuggestionStatus.merged
         elif ctx.settings.suggestions.category(word) is not None:
             category = word

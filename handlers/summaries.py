@@ -44,18 +44,14 @@ def parse_args(text: str, default_rounds: int) -> tuple[str, Window]:
     if last:
         value = last.group(1)
         if not value.isdigit() or not 1 <= int(value) <= MAX_ROUNDS:
-            raise UserFacingError(
-                "summaries/usage", problem=f"'{value}': a number of rounds from 1 to {MAX_ROUNDS}"
-            )
+            raise UserFacingError("summaries/usage", problem="rounds", given=value, most=MAX_ROUNDS)
         return text[: last.start()].strip(), Window(last=int(value))
     since = _SINCE.search(text)
     if since:
         try:
             when = date.fromisoformat(since.group(1))
         except ValueError:
-            raise UserFacingError(
-                "summaries/usage", problem=f"'{since.group(1)}': a date like 2027-01-31"
-            ) from None
+            raise UserFacingError("summaries/usage", problem="date", given=since.group(1)) from None
         return text[: since.start()].strip(), Window(since=when)
     return text, Window(last=default_rounds)
 

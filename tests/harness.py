@@ -131,7 +131,9 @@ class ConsoleDialog:
     async def say(self, text: str) -> str:
         out = self.console.out
         start = out.tell()
-        await self.runtime.dispatcher.handle(self.console.event_for(text, self.email))
+        event = self.console.event_for(text, self.email)
+        if event is not None:  # None: the console itself asked again
+            await self.runtime.dispatcher.handle(event)
         out.seek(start)
         written = out.read()
         return written

@@ -13,6 +13,7 @@ from bot.db.session import Database
 from bot.events import ButtonPressed, ChannelUser
 
 from .harness import ConsoleDialog, console_runtime, load_demo, make_settings
+from .italian import english_words
 
 ROME = ZoneInfo("Europe/Rome")
 HR = "hr@demo.fidelio.example"
@@ -41,17 +42,23 @@ async def test_hr_schedules_and_cancels_in_chat_and_employees_cannot(
         assert "Programmata la campagna 1" in scheduled
         assert "26 feb 2027, 09:00" in scheduled and "1 mar 2027, 09:00" in scheduled
         again = await hr.say("campaign schedule spring-trade-in")
-        assert "already scheduled as campaign 1" in again
+        assert "è già programmato nella campagna 1" in again
         missing = await hr.say("campaign schedule no-such-briefing")
-        assert "no briefing with this id" in missing
+        assert "Non c’è un briefing con id no-such-briefing" in missing
         listing = await hr.say("campaign list")
-        assert "1: Spring trade-in" in listing and "(scheduled)" in listing
+        # The title in Marta's language, the status too.
+        assert "1: Permuta di primavera" in listing and "(programmata)" in listing
 
         refused = await ConsoleDialog(runtime, SALES_EMPLOYEE).say("campaign cancel 1")
         assert "not available to you" in refused
 
         assert "annullata" in await hr.say("campaign cancel 1")
-        assert "already cancelled" in await hr.say("campaign cancel 1")
+        cancelled_again = await hr.say("campaign cancel 1")
+        assert "La campagna 1 è già annullata." in cancelled_again
+        # Marta writes in Italian: no English in what she read, beyond the briefing's title.
+        for reply in (scheduled, again, missing, listing, cancelled_again):
+            # (the console marks a message for someone other than the last speaker "[to ...]")
+            assert english_words(reply.replace(f"[to {HR}]", "")) == []
     async with db.session() as session:
         campaign = await session.get(Campaign, 1)
         assert campaign is not None and campaign.status == CampaignStatus.cancelled

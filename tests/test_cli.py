@@ -78,7 +78,7 @@ async def test_chat_through_a_pipe_answers_help(
     assert "• status — dimensione dell’anagrafica e copertura per canale (HR)" in out
     assert "[1] English  [2] Italiano" in out
     assert "I will write to you in English" in out
-    assert out.rstrip().endswith("language: en · channel: console")
+    assert out.rstrip().endswith("language: English · channel: console")
 
 
 async def test_chat_as_unknown_person_is_a_clear_error(

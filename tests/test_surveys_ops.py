@@ -39,6 +39,7 @@ from bot.surveys.rates import count_responses, response_rates
 from bot.surveys.service import SurveyService, respondent_key
 
 from .harness import REPO, ConsoleDialog, console_runtime, load_demo, make_settings
+from .italian import english_words
 from .test_cli import fidelio, write_config
 
 ROME = ZoneInfo("Europe/Rome")
@@ -146,21 +147,28 @@ async def test_hr_schedules_lists_pauses_resumes_and_stops_in_chat(
         assert "Programmato il sondaggio 1: Pulse quindicinale" in await hr.say(
             "survey schedule pulse-fortnightly"
         )
-        assert "already scheduled as survey schedule 1" in await hr.say(
+        assert "è già programmato come sondaggio 1" in await hr.say(
             "survey schedule pulse-fortnightly"
         )
-        assert "no valid survey with this id" in await hr.say("survey schedule no-such-survey")
+        assert "Non c’è un sondaggio valido con id no-such-survey" in await hr.say(
+            "survey schedule no-such-survey"
+        )
         assert "Uso: survey list, survey schedule" in await hr.say("survey dance")
 
         assert (await at(runtime, clock, FIRST)).opened == 1
         listing = await hr.say("survey list")
-        assert "1: Fortnightly pulse (scheduled)" in listing
-        assert "turno 1 (n. 1): open, dal 4 gen 2027, 10:00 al 8 gen 2027, 10:00" in listing
+        assert "1: Pulse quindicinale (attivo)" in listing
+        assert "turno 1 (n. 1): aperto, dal 4 gen 2027, 10:00 al 8 gen 2027, 10:00" in listing
+        assert english_words(listing) == []
 
         # Paused: the open round runs to its end, but no round opens, even when an
         # occurrence passes.
-        assert "ora è paused" in await hr.say("survey pause 1")
-        assert "the schedule is paused" in await hr.say("survey pause 1")
+        paused = await hr.say("survey pause 1")
+        assert "ora è in pausa" in paused
+        paused_again = await hr.say("survey pause 1")
+        assert "Il sondaggio 1 è in pausa: ora non si può fare." in paused_again
+        for reply in (paused, paused_again):
+            assert english_words(reply) == []
         assert (await at(runtime, clock, FIRST + timedelta(days=4))).closed == 1
         assert (await at(runtime, clock, SECOND)).opened == 0
         assert (await at(runtime, clock, SECOND + timedelta(days=1))).opened == 0
@@ -168,16 +176,16 @@ async def test_hr_schedules_lists_pauses_resumes_and_stops_in_chat(
 
         # Resumed after that round's window: nothing late, the next occurrence opens.
         clock.set(SECOND + timedelta(days=5))
-        assert "ora è scheduled" in await hr.say("survey resume 1")
+        assert "ora è attivo" in await hr.say("survey resume 1")
         assert (await runtime.surveys.run_due()).opened == 0
         assert (await at(runtime, clock, THIRD)).opened == 1
         rounds = await rounds_of(db)
         assert [(r.number, r.opens_at) for r in rounds] == [(1, FIRST), (2, THIRD)]
 
         # Stopped: the open round still runs to its end; no further round opens.
-        assert "ora è cancelled" in await hr.say("survey stop 1")
-        assert "the schedule is cancelled" in await hr.say("survey resume 1")
-        assert "no survey schedule with this id" in await hr.say("survey pause 9")
+        assert "ora è fermato" in await hr.say("survey stop 1")
+        assert "Il sondaggio 1 è fermato: ora non si può fare." in await hr.say("survey resume 1")
+        assert "Non esiste il sondaggio programmato 9" in await hr.say("survey pause 9")
         assert (await at(runtime, clock, THIRD + timedelta(days=4))).closed == 1
         assert (await at(runtime, clock, THIRD + timedelta(weeks=2))).opened == 0
         assert len(await rounds_of(db)) == 2
@@ -259,7 +267,7 @@ async def test_rates_are_counts_only_and_hide_teams_under_k(
             strict = await count_responses(session, round_id, 12)
         assert strict["teams"] == [] and strict["pooled"] == strict["total"]
         # A round that does not exist is named.
-        assert "no survey round with this id" in await ConsoleDialog(runtime, HR).say(
+        assert "Non esiste il turno di sondaggio 99" in await ConsoleDialog(runtime, HR).say(
             "survey rates 99"
         )
 
@@ -724,8 +732,8 @@ async def test_survey_preview_prints_the_italian_invitation_and_questions(tmp_pa
         assert f"Pulse quindicinale, {number}/8" in out
     assert out.index("Anonimo per costruzione") < out.index("Pulse quindicinale, 1/8")
     assert "Tutto considerato, sono soddisfatto di lavorare qui." in out
-    assert out.count("[1] 1  [2] 2  [3] 3  [4] 4  [5] 5  [6] Salta") == 6
-    assert out.count("[1] 0  [2] 1  [3] 2") == 1 and "[11] 10  [12] Salta" in out
+    assert out.count("[1]  [2]  [3]  [4]  [5]  [s] Salta") == 6
+    assert out.count("[0]  [1]  [2]") == 1 and "[10]  [s] Salta" in out
     assert "Scrivi la risposta come messaggio; oppure Salta." in out
     assert not (tmp_path / "never-created.db").exists()  # no database needed
 

@@ -25,6 +25,8 @@ async def audience_team_ids(session: AsyncSession, audience: Audience) -> set[in
         raise InputError(
             "audience.teams",
             f"no team named {', '.join(repr(m) for m in missing)} in the directory",
+            "unknown_teams",
+            teams=", ".join(missing),
         )
     ids: set[int] = {by_name[name] for name in audience.teams_only}
     for name in audience.teams:

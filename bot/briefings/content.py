@@ -471,13 +471,18 @@ def timing_warnings(briefing: Briefing, now: datetime) -> list[InputError]:
     if briefing.expires_at <= now:
         return [
             InputError(
-                f"{briefing.source}: expires_at", "already expired: it will not be delivered"
+                f"{briefing.source}: expires_at",
+                "already expired: it will not be delivered",
+                "briefing_expired",
+                id=briefing.id,
             )
         ]
     if briefing.launch_at <= now:
         return [
             InputError(
-                where, "launch is already past: deliveries will be labelled late, not pre-launch"
+                where,
+                "launch is already past: deliveries will be labelled late, not pre-launch",
+                "launch_past",
             )
         ]
     if briefing.brief_at < now:
@@ -486,6 +491,9 @@ def timing_warnings(briefing: Briefing, now: datetime) -> list[InputError]:
                 where,
                 f"briefing time {briefing.brief_at.isoformat(timespec='minutes')} is already past: "
                 f"sent at once, only {_human(briefing.launch_at - now)} before launch",
+                "brief_past",
+                brief_at=briefing.brief_at.isoformat(),
+                lead=_human(briefing.launch_at - now),
             )
         ]
     return []
@@ -516,7 +524,9 @@ def load_briefing(folder: Path, briefing_id: str, default_zone: str = "Europe/Ro
                 else ""
             )
             raise InputError(first.where, first.reason + more)
-    raise InputError(briefing_id, f"no briefing with this id in {folder}")
+    raise InputError(
+        briefing_id, f"no briefing with this id in {folder}", "no_briefing", id=briefing_id
+    )
 
 
 def _declared_id(text: str) -> str | None:

@@ -112,7 +112,10 @@ class BriefingService:
         now = self.clock.now()
         if briefing.expires_at <= now:
             raise InputError(
-                f"{briefing.source}: expires_at", "already expired: nothing would be delivered"
+                f"{briefing.source}: expires_at",
+                "already expired: nothing would be delivered",
+                "briefing_expired",
+                id=briefing.id,
             )
         await audience_team_ids(session, briefing.audience)  # unknown teams fail here
         existing = await session.scalar(
@@ -126,6 +129,9 @@ class BriefingService:
             raise InputError(
                 briefing.id,
                 f"already scheduled as campaign {existing.id}; cancel it first to reschedule",
+                "briefing_already_scheduled",
+                id=briefing.id,
+                campaign=existing.id,
             )
         campaign = Campaign(
             kind=CampaignKind.briefing,
@@ -166,9 +172,17 @@ class BriefingService:
         now = self.clock.now()
         campaign = await session.get(Campaign, campaign_id)
         if campaign is None or campaign.kind != CampaignKind.briefing:
-            raise InputError(str(campaign_id), "no briefing campaign with this id")
+            raise InputError(
+                str(campaign_id), "no briefing campaign with this id", "no_campaign", id=campaign_id
+            )
         if campaign.status != CampaignStatus.scheduled:
-            raise InputError(str(campaign_id), f"campaign is already {campaign.status.value}")
+            raise InputError(
+                str(campaign_id),
+                f"campaign is already {campaign.status.value}",
+                "campaign_status",
+                id=campaign_id,
+                status=campaign.status.value,
+            )
         campaign.status = CampaignStatus.cancelled
         campaign.cancelled_at = now
         await session.execute(

@@ -1,6 +1,8 @@
 """The console channel: a local terminal conversation as any person in the directory.
 
-Buttons are shown as numbered choices; typing the number presses the button. It works the same
+Buttons are shown as numbered choices; typing the number presses the button. Answers on a scale
+(buttons labelled 0 to 10, or 1 to 5) are typed as the value itself, ``7`` for 7, and the other
+buttons beside them (Skip) by a letter; a number off the scale is asked again. It works the same
 on a terminal and through a pipe (``echo help | fidelio chat --as someone@example.com``).
 Messages for other console users (broadcasts while ``fidelio run`` is open) are shown with
 their recipient so nothing is silently lost. ``:as WHO`` switches to another person of the
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import re
 import sys
 import threading
 import uuid
@@ -26,6 +29,39 @@ EXIT_WORDS = {"quit", "exit", "esci", ":q"}
 #: ``:as WHO`` switches the person at the keyboard (an email, or part of one or of a name).
 SWITCH_WORD = ":as"
 
+_NUMBER = re.compile(r"^[+-]?\d+(?:[.,]\d+)?$")
+_LETTERS = "abcdefghijklmnopqrstuvwxyz"
+
+
+def is_scale(buttons: list[Button] | tuple[Button, ...]) -> bool:
+    """Two or more buttons labelled with distinct whole numbers: a 1-5 or 0-10 scale."""
+    numbers = [b.label.strip() for b in buttons if b.label.strip().isdigit()]
+    return len(numbers) >= 2 and len(set(numbers)) == len(numbers)
+
+
+def choice_keys(buttons: list[Button] | tuple[Button, ...]) -> list[str]:
+    """What to type for each button.
+
+    On a scale (:func:`is_scale`) each number is chosen by typing it, and any other button
+    (Skip) by a letter, the first of its label when free. Otherwise the buttons are numbered
+    1, 2, 3...
+    """
+    labels = [b.label.strip() for b in buttons]
+    if not is_scale(buttons):
+        return [str(i) for i in range(1, len(buttons) + 1)]
+    used: set[str] = {label for label in labels if label.isdigit()}
+    keys = []
+    for label in labels:
+        if label.isdigit():
+            keys.append(label)
+            continue
+        first = next((ch.lower() for ch in label if ch.isalpha()), "")
+        key = first if first and first in _LETTERS and first not in used else ""
+        key = key or next(letter for letter in _LETTERS if letter not in used)
+        used.add(key)
+        keys.append(key)
+    return keys
+
 
 class ConsoleChannel:
     name = "console"
@@ -37,6 +73,10 @@ class ConsoleChannel:
         #: The person at the keyboard (their email), and the choices last shown to them.
         self.active: str | None = None
         self._choices: list[Button] = []
+        #: What to type for each choice (see :func:`choice_keys`), and what to say after a
+        #: number that is none of them on a scale.
+        self._keys: list[str] = []
+        self._retry = ""
         self.on_event: Callable[[InboundEvent], Awaitable[object]] | None = None
         #: ``:as WHO`` switches the person at the keyboard: given WHO, returns their email
         #: (after showing what they received) or None (after saying why not).
@@ -46,11 +86,11 @@ class ConsoleChannel:
 
     async def send(self, to: Address, message: Message) -> MessageRef:
         ref = MessageRef(self.name, to.chat_id, str(next(self._ids)))
-        self._show(to.chat_id, message.text, message.buttons)
+        self._show(to.chat_id, message.text, message.buttons, message.retry)
         return ref
 
     async def edit(self, ref: MessageRef, message: Message) -> None:
-        self._show(ref.chat_id, "(updated) " + message.text, message.buttons)
+        self._show(ref.chat_id, "(updated) " + message.text, message.buttons, message.retry)
 
     async def send_image(self, to: Address, png: bytes, caption: str) -> MessageRef:
         self.image_dir.mkdir(parents=True, exist_ok=True)
@@ -66,7 +106,7 @@ class ConsoleChannel:
 
     # --- terminal ---------------------------------------------------------------------------
 
-    def _show(self, chat: str, text: str, buttons: tuple[Button, ...]) -> None:
+    def _show(self, chat: str, text: str, buttons: tuple[Button, ...], retry: str = "") -> None:
         plain = to_plain(text)
         if chat != self.active:
             self.out.write(f"\n[to {chat}] " + plain.replace("\n", "\n    ") + "\n")
@@ -74,21 +114,37 @@ class ConsoleChannel:
             self.out.write("\nfidelio> " + plain.replace("\n", "\n         ") + "\n")
             if buttons:
                 self._choices = list(buttons)
-                choices = "  ".join(f"[{i}] {b.label}" for i, b in enumerate(buttons, 1))
-                self.out.write("         " + choices + "\n")
+                self._keys = choice_keys(buttons)
+                self._retry = retry
+                self._write_choices()
         self.out.flush()
 
-    def event_for(self, line: str, email: str) -> InboundEvent:
-        """Turn a typed line into an event: a number picks a shown choice, anything else is text."""
+    def _write_choices(self) -> None:
+        """``[1] Yes  [2] No``; on a scale ``[0]  [1] ... [10]  [s] Skip``."""
+        scale = is_scale(self._choices)
+        shown = [
+            f"[{key}]" if scale and key == b.label.strip() else f"[{key}] {b.label}"
+            for key, b in zip(self._keys, self._choices, strict=True)
+        ]
+        self.out.write("         " + "  ".join(shown) + "\n")
+
+    def event_for(self, line: str, email: str) -> InboundEvent | None:
+        """Turn a typed line into an event: the key of a shown choice presses it, anything
+        else is text. On a scale, a number that is not on it is asked again here (None)."""
         user = ChannelUser(self.name, email, email, display_name=email)
         event_id = uuid.uuid4().hex
         stripped = line.strip()
-        if stripped.isdigit() and self._choices:
-            index = int(stripped) - 1
-            if 0 <= index < len(self._choices):
-                chosen = self._choices[index]
-                self._choices = []
+        if self._choices:
+            typed = stripped.lower()
+            if typed in self._keys:
+                chosen = self._choices[self._keys.index(typed)]
+                self._choices, self._keys = [], []
                 return ButtonPressed(user, event_id, chosen.action, chosen.value)
+            if _NUMBER.match(typed) and is_scale(self._choices):
+                self.out.write("\nfidelio> " + to_plain(self._retry or "?") + "\n")
+                self._write_choices()
+                self.out.flush()
+                return None
         return TextReceived(user, event_id, stripped)
 
     def note(self, text: str) -> None:
@@ -131,7 +187,9 @@ class ConsoleChannel:
             if word.lower() == SWITCH_WORD:
                 await self.switch(rest.strip())
                 continue
-            await self.on_event(self.event_for(line, self.active or email))
+            event = self.event_for(line, self.active or email)
+            if event is not None:
+                await self.on_event(event)
 
 
 def _read_lines_in_background(source: TextIO) -> asyncio.Queue[str]:

@@ -29,6 +29,8 @@ class Message:
     image_name: str = "chart.png"
     #: A form to open instead, where the channel can (bot.replies.FormSpec).
     form: Any = None
+    #: What to say when a typed answer is none of the buttons (the console asks again).
+    retry: str = ""
 
 
 @dataclass(frozen=True)

@@ -93,16 +93,23 @@ def as_html(
     texts: dict[str, str],
     heatmap: bytes | None = None,
 ) -> str:
-    """One self-contained HTML file: text, tables and the charts as data: URIs."""
+    """One self-contained HTML file: text, tables and the charts as data: URIs, every heading
+    and label in ``locale`` (labels.yaml's ``report.*``)."""
     summary = _shown(result)
-    title = "Fidelio loyalty report"
-    body = [f"<h1>{html.escape(title)}</h1>"]
+
+    def t(key: str) -> str:
+        return html.escape(texts.get(f"report.{key}", key))
+
+    title = t("title")
+    body = [f"<h1>{title}</h1>"]
     body.append(f"<pre>{html.escape(as_text(result, renderer, locale, texts))}</pre>")
     if summary is not None:
-        body.append(_img(summary_png(summary, locale, texts), "summary chart"))
+        body.append(_img(summary_png(summary, locale, texts), t("summary_chart")))
+        headings = ("round", "respondents", "index", "enps", "range", "alpha")
         body.append(
-            "<h2>Rounds</h2><table><tr><th>round</th><th>respondents</th>"
-            "<th>index</th><th>eNPS</th><th>95% range</th><th>alpha</th></tr>"
+            f"<h2>{t('rounds')}</h2><table><tr>"
+            + "".join(f"<th>{t(h)}</th>" for h in headings)
+            + "</tr>"
         )
         for r in summary.rounds:
             ci = f"{r.enps_ci[0]:.0f} … {r.enps_ci[1]:.0f}" if r.enps_ci else ""
@@ -112,7 +119,9 @@ def as_html(
                     f"<td>{html.escape(str(v))}</td>"
                     for v in (
                         r.label,
-                        r.respondents if r.reportable else "not reportable",
+                        r.respondents
+                        if r.reportable
+                        else texts.get("report.not_reportable", "not reportable"),
                         _fmt(r.index),
                         _fmt(r.enps),
                         ci,
@@ -122,8 +131,9 @@ def as_html(
                 + "</tr>"
             )
         body.append(
-            "</table><h2>Dimensions</h2><table><tr><th>dimension</th><th>n</th>"
-            "<th>favorable %</th><th>score 0-100</th></tr>"
+            f"</table><h2>{t('dimensions')}</h2><table><tr>"
+            + "".join(f"<th>{t(h)}</th>" for h in ("dimension", "n", "favorable", "score"))
+            + "</tr>"
         )
         for d in summary.dimensions:
             body.append(
@@ -132,17 +142,18 @@ def as_html(
             )
         body.append("</table>")
     if heatmap:
-        body.append(_img(heatmap, "heat map"))
+        body.append(_img(heatmap, t("heatmap")))
     style = "body{font-family:sans-serif;max-width:1100px;margin:2em auto}td,th{padding:2px 8px;border-bottom:1px solid #ddd}img{max-width:100%}"
     return (
         f'<!doctype html><html lang="{locale}"><head><meta charset="utf-8">'
-        f"<title>{html.escape(title)}</title><style>{style}</style></head><body>"
+        f"<title>{title}</title><style>{style}</style></head><body>"
         + "\n".join(body)
         + "</body></html>\n"
     )
 
 
 def _img(png: bytes, alt: str) -> str:
+    """``alt`` is already escaped."""
     return f'<img alt="{alt}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
 
 

@@ -524,5 +524,8 @@ def load_survey(folder: Path, survey_id: str) -> tuple[Survey, dict[str, Item]]:
         if survey_id in problem.where or f"id: {survey_id}" in problem.reason:
             raise InputError(problem.where, problem.reason)
     raise InputError(
-        survey_id, f"no valid survey with this id in {folder} (run fidelio content check)"
+        survey_id,
+        f"no valid survey with this id in {folder} (run fidelio content check)",
+        "no_survey",
+        id=survey_id,
     )

@@ -123,7 +123,13 @@ class SurveyService:
             )
         )
         if existing is not None:
-            raise InputError(survey.id, f"already scheduled as survey schedule {existing.id}")
+            raise InputError(
+                survey.id,
+                f"already scheduled as survey schedule {existing.id}",
+                "survey_already_scheduled",
+                survey=survey.id,
+                schedule=existing.id,
+            )
         # every_weeks counts weeks from an anchor; without `start` it is the week of the first
         # round, fixed now (otherwise each look at the cadence would pick a new anchor).
         survey = replace(
@@ -164,14 +170,22 @@ class SurveyService:
         """Pause, resume (``scheduled``) or stop (``cancelled``) a survey schedule."""
         campaign = await session.get(Campaign, schedule_id)
         if campaign is None or campaign.kind != CampaignKind.pulse:
-            raise InputError(str(schedule_id), "no survey schedule with this id")
+            raise InputError(
+                str(schedule_id), "no survey schedule with this id", "no_schedule", id=schedule_id
+            )
         allowed = {
             CampaignStatus.paused: {CampaignStatus.scheduled},
             CampaignStatus.scheduled: {CampaignStatus.paused},
             CampaignStatus.cancelled: {CampaignStatus.scheduled, CampaignStatus.paused},
         }[status]
         if campaign.status not in allowed:
-            raise InputError(str(schedule_id), f"the schedule is {campaign.status.value}")
+            raise InputError(
+                str(schedule_id),
+                f"the schedule is {campaign.status.value}",
+                "schedule_status",
+                id=schedule_id,
+                status=campaign.status.value,
+            )
         campaign.status = status
         verb = {
             CampaignStatus.paused: "pause",
@@ -367,7 +381,7 @@ class SurveyService:
 
         round_ = await session.get(SurveyRound, round_id, with_for_update=True)
         if round_ is None:
-            raise InputError(str(round_id), "no survey round with this id")
+            raise InputError(str(round_id), "no survey round with this id", "no_round", id=round_id)
         if round_.status == RoundStatus.closed:
             return round_
         old_secret = round_.secret
