@@ -168,11 +168,9 @@ async def _report(
                 from bot.loyalty.service import closed_rounds
 
                 rounds = await closed_rounds(session, window)
-                teams, dims, values = await service.heatmap(
-                    session, viewer, rounds[-1], clock.now()
-                )
-                if teams:
-                    heat = heatmap_png(teams, dims, values, texts)
+                heat_map = await service.heatmap(session, viewer, rounds[-1], clock.now())
+                if heat_map:
+                    heat = heatmap_png(heat_map, texts)
     finally:
         await db.dispose()
     if fmt == "text":

@@ -123,9 +123,9 @@ async def ask_everything(
             return result
 
         async def heatmap(self, session, viewer, round_, now):  # type: ignore[no-untyped-def]
-            names, dims, values = await super().heatmap(session, viewer, round_, now)
-            heatmaps.append((round_.id, names, dims, values))
-            return names, dims, values
+            heat = await super().heatmap(session, viewer, round_, now)
+            heatmaps.append((round_.id, heat.names, heat.dimensions, heat.values))
+            return heat
 
     digest = DigestService(config, db, ManualClock(NOW))
     digest.service = Recording(config)
@@ -342,27 +342,83 @@ async def test_open_rounds_are_never_reported(
             await service.summarise(session, "v", tree.scope(None), Window(last=6), NOW)
 
 
-async def test_heat_map_shows_planned_teams_only(
+async def test_heat_map_lists_unplanned_teams_without_figures(
     db: Database, clock: ManualClock, database_url: str
 ) -> None:
-    from bot.loyalty.service import closed_rounds
+    """Every team of the round is a row: a team the plan does not release has every cell
+    None and the reason, never a figure; a parent's row says it covers its sub-teams (or the
+    whole organisation); the organisation itself is not a row."""
+    from datetime import UTC, datetime
+
+    from bot.db.models import ReleaseGroup, Team
+    from bot.loyalty.service import TOO_FEW, closed_rounds
 
     settings_ = make_settings(database_url)
     await load_demo(db, clock)
+    async with db.session() as session:
+        teams_by_name = {t.name: t for t in await session.scalars(select(Team))}
+        sales = Team(
+            name="Sales",
+            parent_id=teams_by_name["Headquarters"].id,
+            created_at=datetime(2026, 1, 1, tzinfo=UTC),
+        )
+        session.add(sales)
+        await session.flush()
+        for name in ("Sales Milano", "Sales Roma"):
+            teams_by_name[name].parent_id = sales.id
     campaign = await schedule_survey(settings_, db, clock)
     items = ["sat_overall", "intent_stay", "enps", "trust_manager", "frustration"]
 
     def answers(person: Person, number: int) -> dict[str, int | str | None]:
         return {key: (7 if key == "enps" else 1 + person.id % 5) for key in items}
 
-    await closed_round(db, campaign, 1, items, answers)
+    round_id = await closed_round(db, campaign, 1, items, answers)
+    async with db.session() as session:
+        planned = set(
+            await session.scalars(
+                select(ReleaseGroup.group_key).where(ReleaseGroup.round_id == round_id)
+            )
+        )
     service = LoyaltyService(settings_)
     async with db.session() as session:
         rounds = await closed_rounds(session, Window(last=1))
-        teams, dimensions, values = await service.heatmap(session, "hr", rounds[0], NOW)
-    assert "HR & People" not in teams  # 4 people
-    assert {"Sales Milano", "Sales Roma", "Customer Care"} <= set(teams)
-    assert dimensions == sorted(
+        heat = await service.heatmap(session, "hr", rounds[0], NOW)
+        tree = await TeamTree.load(session)
+    assert heat.dimensions == sorted(
         {"overall_satisfaction", "intent_to_stay", "trust_manager", "frustration"}
     )
-    assert all(v is None or 0 <= v <= 100 for row in values for v in row)
+    rows = {row.name: row for row in heat.rows}
+    # Every team of the round, in tree order, and no row for the organisation.
+    assert heat.names == [tree.names[t] for t in tree.depth_order()]
+    hidden = rows["HR & People"]  # 4 people: not in the plan
+    assert hidden.cells == [None] * len(heat.dimensions) and hidden.reason == TOO_FEW
+    assert hidden.team_id not in planned
+    for row in heat.rows:
+        released = row.team_id in planned
+        assert (row.reason is None) == released, row
+        if not released:
+            assert all(v is None for v in row.cells), row
+        assert all(v is None or 0 <= v <= 100 for v in row.cells)
+    for name in ("Sales Milano", "Sales Roma", "Customer Care"):
+        assert rows[name].reason is None and any(v is not None for v in rows[name].cells)
+    # What each row covers: a leaf team, a parent with its sub-teams, the root = everyone.
+    assert rows["Sales Milano"].covers == "team"
+    assert rows["Sales"].covers == "subtree"
+    assert rows["Headquarters"].covers == "organisation"
+
+
+def test_attack_pool_takes_no_figure_from_a_hidden_heat_map_row() -> None:
+    """A heat map row of a team outside the plan (every cell None) tells the attacker's
+    model nothing; a shown cell is one figure over its subtree's people."""
+    org = Org(
+        parent={1: None, 2: 1},
+        names={1: "Root", 2: "Small"},
+        team_of={10: 1, 11: 1, 12: 2},
+        answers={7: {10: {"sat_overall": 4}, 11: {"sat_overall": 5}, 12: {"sat_overall": 2}}},
+    )
+    pool = Pool(org, 3)
+    pool.add_heatmap(7, ["Small"], ["overall_satisfaction"], [[None]])
+    assert pool.figures == 0 and not pool.rows
+    pool.add_heatmap(7, ["Root", "Small"], ["overall_satisfaction"], [[67.0], [None]])
+    assert pool.figures == 1
+    assert pool.rows["likert"] == {frozenset((7, p, "sat_overall") for p in (10, 11, 12))}

@@ -22,22 +22,35 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
+from matplotlib.transforms import blended_transform_factory
 
-#: Fallback texts; callers pass translated ones.
+#: Fallback texts; callers pass translated ones. ``{n}`` and ``{team}`` are filled in.
 DEFAULT_LABELS = {
     "index": "Loyalty index (0–100)",
-    "enps": "eNPS (−100…100)",
+    "enps": "eNPS (−100…+100)",
     "trend": "Trend over rounds",
+    "index_trend": "Loyalty index by round (0–100)",
+    "enps_trend": "eNPS by round (−100…+100)",
     "segments": "Segments",
     "favorable": "Favorable %",
     "no_data": "No data to show",
-    "suppressed": "Suppressed (too few answers)",
+    "suppressed": "Hidden: too few answers to show without identifying people",
+    "n": "n={n}",
+    "low_precision": "* low precision: fewer than {n} answers; bars: 95% range",
+    "row_subtree": "{team} (with its sub-teams)",
+    "row_organisation": "{team} (whole organisation)",
     "apostle": "Apostles",
     "mercenary": "Mercenaries",
     "hostage": "Hostages",
     "loose_cannon": "Loose cannons",
     "quiet_defector": "Quiet defectors",
     "disloyal_unknown": "Disloyal, advocacy unknown",
+    "about_apostle": "satisfied and intend to stay",
+    "about_mercenary": "satisfied but may leave",
+    "about_hostage": "not satisfied but intend to stay",
+    "about_loose_cannon": "not satisfied, may leave, would not recommend us (eNPS 0–6)",
+    "about_quiet_defector": "not satisfied, may leave, would still recommend us (eNPS 7–10)",
+    "about_disloyal_unknown": "not satisfied, may leave, skipped the eNPS question",
 }
 _DPI = 100
 _METADATA = {"Software": None}  # no version string: identical bytes across installs
@@ -52,29 +65,64 @@ _SEGMENT_COLORS = {
     "disloyal_unknown": "#9e9e9e",
 }
 _SUPPRESSED_COLOR = "#d9d9d9"
+#: The mark of a low-precision figure (fewer answers than ``precise_from``).
+LOW_PRECISION_MARK = "*"
 
 
 @dataclass(frozen=True)
 class TrendPoint:
-    """One round of the trend: its label (e.g. the round's date) and its figures, if any."""
+    """One round of the trend: its label (e.g. the round's date), its figures if any, how
+    many answers each counts and their 95 % ranges."""
 
     label: str
     index: float | None
     enps: float | None
+    index_n: int | None = None
+    enps_n: int | None = None
+    index_ci: tuple[float, float] | None = None
+    enps_ci: tuple[float, float] | None = None
 
 
 def translated_labels(label: Callable[[str], str]) -> dict[str, str]:
-    """Every chart text from labels.yaml: ``chart.<key>``, and the segments' names from
-    ``seg.<name>`` (the ones the summaries use), for example
+    """Every chart text from labels.yaml: ``chart.<key>``; the segments' names from
+    ``seg.<name>`` (the ones the summaries use) and their one-line meaning from
+    ``seg.about.<name>``, for example
     ``translated_labels(lambda key: renderer.label(key, person.locale))``."""
-    return {
-        key: label(f"seg.{key}" if key in _SEGMENT_COLORS else f"chart.{key}")
-        for key in DEFAULT_LABELS
-    }
+    return {key: label(_label_key(key)) for key in DEFAULT_LABELS}
 
 
-def _text(labels: dict[str, str], key: str) -> str:
-    return labels.get(key) or DEFAULT_LABELS.get(key, key)
+def _label_key(key: str) -> str:
+    if key in _SEGMENT_COLORS:
+        return f"seg.{key}"
+    if key.startswith("about_") and key[len("about_") :] in _SEGMENT_COLORS:
+        return f"seg.about.{key[len('about_') :]}"
+    return f"chart.{key}"
+
+
+def _text(labels: dict[str, str], key: str, **fill: Any) -> str:
+    text = labels.get(key) or DEFAULT_LABELS.get(key, key)
+    for name, value in fill.items():
+        text = text.replace("{" + name + "}", str(value))
+    return text
+
+
+def segment_legend(labels: dict[str, str], names: list[str] | None = None) -> list[str]:
+    """One line per segment: its name and what it means (the summary chart's legend)."""
+    return [
+        f"{_text(labels, name)}: {_text(labels, f'about_{name}')}"
+        for name in (names if names is not None else list(_SEGMENT_COLORS))
+    ]
+
+
+def row_label(name: str, covers: str, labels: dict[str, str]) -> str:
+    """A heat map row's label by what it covers: ``team`` (the team alone, it has no
+    sub-teams), ``subtree`` (the team and every team under it) or ``organisation`` (a root
+    team whose subtree is every team)."""
+    if covers == "subtree":
+        return _text(labels, "row_subtree", team=name)
+    if covers == "organisation":
+        return _text(labels, "row_organisation", team=name)
+    return name
 
 
 def _png(figure: Figure) -> bytes:
@@ -105,31 +153,101 @@ def _usable(value: float | None) -> bool:
     return value is not None and not math.isnan(value)
 
 
-def _trend_panel(ax: Any, trend: list[TrendPoint], labels: dict[str, str]) -> None:
-    if not any(_usable(p.index) or _usable(p.enps) for p in trend):
-        _no_data(ax, _text(labels, "trend"), labels)
+def _low(n: int | None, precise_from: int) -> bool:
+    return n is not None and 0 < n < precise_from
+
+
+def _n_text(n: int | None, precise_from: int, labels: dict[str, str]) -> str:
+    if n is None:
+        return ""
+    mark = LOW_PRECISION_MARK if _low(n, precise_from) else ""
+    return _text(labels, "n", n=n) + mark
+
+
+def _measure_panel(
+    ax: Any,
+    trend: list[TrendPoint],
+    labels: dict[str, str],
+    measure: str,
+    precise_from: int,
+) -> None:
+    """One measure by round on its own axis: the index on 0–100, eNPS on −100…+100 (with
+    its zero line). Every point is written out with its n; a low-precision point is hollow
+    and its n marked; bars show the 95 % range."""
+    is_index = measure == "index"
+    title = _text(labels, "index_trend" if is_index else "enps_trend")
+    ax.set_gid(measure)
+    points = [
+        (x, p.index, p.index_n, p.index_ci) if is_index else (x, p.enps, p.enps_n, p.enps_ci)
+        for x, p in enumerate(trend)
+    ]
+    if not any(_usable(value) for _, value, _, _ in points):
+        _no_data(ax, title, labels)
         return
+    color = _INDEX_COLOR if is_index else _ENPS_COLOR
+    low_limit, high_limit = (0.0, 100.0) if is_index else (-100.0, 100.0)
     xs = list(range(len(trend)))
-    index = [p.index if _usable(p.index) else math.nan for p in trend]
-    enps = [p.enps if _usable(p.enps) else math.nan for p in trend]
-    ax.set_title(_text(labels, "trend"), fontsize=11)
-    ax.plot(xs, index, marker="o", color=_INDEX_COLOR, label=_text(labels, "index"))
-    ax.set_ylim(0, 100)
-    ax.set_ylabel(_text(labels, "index"), color=_INDEX_COLOR)
-    ax.set_xticks(xs)
-    ax.set_xticklabels([p.label for p in trend], rotation=30, ha="right", fontsize=8)
-    ax.grid(axis="y", alpha=0.3)
-    second = ax.twinx()
-    second.plot(
-        xs, enps, marker="s", linestyle="--", color=_ENPS_COLOR, label=_text(labels, "enps")
+    ax.set_title(title, fontsize=11)
+    ax.plot(
+        xs,
+        [value if _usable(value) else math.nan for _, value, _, _ in points],
+        color=color,
+        linewidth=1.5,
+        zorder=2,
     )
-    second.set_ylim(-100, 100)
-    second.axhline(0, color=_ENPS_COLOR, linewidth=0.6, alpha=0.4)
-    second.set_ylabel(_text(labels, "enps"), color=_ENPS_COLOR)
-    lines = ax.get_lines()[:1] + second.get_lines()[:1]
-    ax.legend(lines, [line.get_label() for line in lines], loc="lower left", fontsize=8)
-    if len(xs) == 1:
-        ax.set_xlim(-0.5, 0.5)
+    for x, value, n, ci in points:
+        if not _usable(value):
+            continue
+        assert value is not None
+        low = _low(n, precise_from)
+        if ci is not None:
+            ax.errorbar(
+                [x],
+                [value],
+                yerr=[[max(0.0, value - ci[0])], [max(0.0, ci[1] - value)]],
+                fmt="none",
+                ecolor=color,
+                alpha=0.45,
+                capsize=3,
+                zorder=1,
+            )
+        ax.plot(
+            [x],
+            [value],
+            marker="o",
+            markersize=7,
+            color=color,
+            markerfacecolor="white" if low else color,
+            markeredgewidth=1.5,
+            zorder=3,
+            gid="low_precision" if low else "point",
+        )
+        signed = "" if is_index else ("+" if round(value) > 0 else "")
+        shown = f"{signed}{value:.0f}".replace("-", "−")
+        ax.annotate(
+            shown + (LOW_PRECISION_MARK if low else ""),
+            (x, value),
+            textcoords="offset points",
+            xytext=(7, 4),
+            ha="left",
+            fontsize=8,
+            color=color,
+            fontweight="bold",
+        )
+    ax.set_ylim(low_limit, high_limit)
+    if not is_index:
+        ax.axhline(0, color="#666666", linewidth=0.8, alpha=0.6, zorder=0)
+    ax.set_ylabel(_text(labels, measure), color=color, fontsize=9)
+    ax.set_xticks(xs)
+    ax.set_xticklabels(
+        [
+            "\n".join(part for part in (p.label, _n_text(n, precise_from, labels)) if part)
+            for p, (_, _, n, _) in zip(trend, points, strict=True)
+        ],
+        fontsize=8,
+    )
+    ax.grid(axis="y", alpha=0.3)
+    ax.set_xlim(-0.5, len(xs) - 0.5)
 
 
 def _segments_panel(
@@ -137,14 +255,20 @@ def _segments_panel(
     segments: dict[str, float],
     labels: dict[str, str],
     intervals: dict[str, tuple[float, float] | None] | None = None,
+    n: int | None = None,
+    precise_from: int = 30,
 ) -> None:
+    ax.set_gid("segments")
     if not segments:
         _no_data(ax, _text(labels, "segments"), labels)
         return
     names = list(segments)
     shares = [100.0 * segments[name] for name in names]
     colors = [_SEGMENT_COLORS.get(name, "#999999") for name in names]
-    ax.set_title(_text(labels, "segments"), fontsize=11)
+    title = _text(labels, "segments")
+    if n is not None:
+        title = f"{title}, {_n_text(n, precise_from, labels)}"
+    ax.set_title(title, fontsize=11)
     # Each share's 95 % Wilson interval as an error bar (MEASUREMENT.md, segments).
     spans = [(intervals or {}).get(name) for name in names]
     xerr = None
@@ -171,9 +295,28 @@ def _segments_panel(
     ax.bar_label(bars, labels=[f"{s:.0f}%" for s in shares], padding=3, fontsize=8)
     ax.tick_params(axis="y", labelsize=9)
     ax.grid(axis="x", alpha=0.3)
+    # What each segment means, one line each, under the panel and from the figure's left
+    # edge (the lines are longer than the panel is wide).
+    ax.legend(
+        handles=[Patch(facecolor=color) for color in colors],
+        labels=segment_legend(labels, names),
+        loc="upper left",
+        bbox_to_anchor=(0.01, -0.12),
+        bbox_transform=blended_transform_factory(ax.figure.transFigure, ax.transAxes),
+        fontsize=8,
+        frameon=False,
+        handlelength=1.2,
+    )
 
 
-def _favorable_panel(ax: Any, favorable: dict[str, float], labels: dict[str, str]) -> None:
+def _favorable_panel(
+    ax: Any,
+    favorable: dict[str, float],
+    labels: dict[str, str],
+    counts: dict[str, int] | None = None,
+    precise_from: int = 30,
+) -> None:
+    ax.set_gid("favorable")
     if not favorable:
         _no_data(ax, _text(labels, "favorable"), labels)
         return
@@ -184,9 +327,44 @@ def _favorable_panel(ax: Any, favorable: dict[str, float], labels: dict[str, str
     bars = ax.barh([name for name, _ in ordered], values, color=[cmap(v / 100.0) for v in values])
     ax.set_xlim(0, 100)
     ax.invert_yaxis()
-    ax.bar_label(bars, labels=[f"{v:.0f}%" for v in values], padding=3, fontsize=8)
+    texts = []
+    for name, value in ordered:
+        n = (counts or {}).get(name)
+        texts.append(f"{value:.0f}%" + (f"  {_n_text(n, precise_from, labels)}" if n else ""))
+    ax.bar_label(bars, labels=texts, padding=3, fontsize=8)
     ax.tick_params(axis="y", labelsize=9)
     ax.grid(axis="x", alpha=0.3)
+
+
+def summary_figure(
+    trend: list[TrendPoint],
+    segments: dict[str, float],
+    favorable: dict[str, float],
+    *,
+    title: str,
+    labels: dict[str, str],
+    segment_intervals: dict[str, tuple[float, float] | None] | None = None,
+    segment_n: int | None = None,
+    favorable_n: dict[str, int] | None = None,
+    precise_from: int = 30,
+) -> Figure:
+    """The summary chart as a matplotlib ``Figure`` (see :func:`summary_chart`); its panels
+    carry the gids ``index``, ``enps``, ``segments`` and ``favorable``."""
+    figure = Figure(figsize=(8, 14), dpi=_DPI, layout="constrained")
+    figure.suptitle(title, fontsize=13, fontweight="bold")
+    index_ax, enps_ax, segments_ax, favorable_ax = figure.subplots(
+        4, 1, height_ratios=[1.0, 1.0, 1.5, 1.2]
+    )
+    _measure_panel(index_ax, trend, labels, "index", precise_from)
+    _measure_panel(enps_ax, trend, labels, "enps", precise_from)
+    _segments_panel(segments_ax, segments, labels, segment_intervals, segment_n, precise_from)
+    _favorable_panel(favorable_ax, favorable, labels, favorable_n, precise_from)
+    note = figure.supxlabel(
+        _text(labels, "low_precision", n=precise_from), x=0.01, ha="left", fontsize=8
+    )
+    note.set_color("#555555")
+    note.set_gid("low_precision")
+    return figure
 
 
 def summary_chart(
@@ -197,49 +375,57 @@ def summary_chart(
     title: str,
     labels: dict[str, str],
     segment_intervals: dict[str, tuple[float, float] | None] | None = None,
+    segment_n: int | None = None,
+    favorable_n: dict[str, int] | None = None,
+    precise_from: int = 30,
 ) -> bytes:
-    """One PNG with three panels: the trend of the loyalty index (0–100, left axis) and eNPS
-    (−100…100, right axis) over rounds; segment shares (segment key -> share 0..1); and the
-    dimensions' favorable % (dimension label -> 0..100), best first.
+    """One PNG with four panels, each on its own scale: the loyalty index by round (0–100);
+    eNPS by round (−100…+100, zero line); segment shares (segment key -> share 0..1) with a
+    one-line legend per segment saying what it means; and the dimensions' favorable %
+    (dimension label -> 0..100), best first.
 
-    ``labels`` keys: ``index``, ``enps``, ``trend``, ``segments``, ``favorable``, ``no_data``,
-    and one per segment key (``apostle``, ``mercenary``, ``hostage``, ``loose_cannon``,
-    ``quiet_defector``, ``disloyal_unknown``). ``segment_intervals`` (segment key -> 95 %
-    range in percent) draws error bars. An empty input draws its panel with the ``no_data``
-    text.
+    Every figure is written out with how many answers it counts (``index_n``/``enps_n`` of
+    each :class:`TrendPoint`, ``segment_n``, ``favorable_n`` per dimension); one counting
+    fewer than ``precise_from`` (``loyalty.precise_from``) is marked low precision
+    (:data:`LOW_PRECISION_MARK`, hollow points), explained in a note at the bottom.
+    Bars show 95 % ranges where given (``*_ci``, ``segment_intervals`` in percent).
+
+    ``labels``: see :data:`DEFAULT_LABELS` (and :func:`translated_labels`). An empty input
+    draws its panel with the ``no_data`` text.
     """
-    figure = Figure(figsize=(8, 10), dpi=_DPI, layout="constrained")
-    figure.suptitle(title, fontsize=13, fontweight="bold")
-    top, middle, bottom = figure.subplots(3, 1, height_ratios=[1.2, 0.8, 1.2])
-    _trend_panel(top, trend, labels)
-    _segments_panel(middle, segments, labels, segment_intervals)
-    _favorable_panel(bottom, favorable, labels)
-    return _png(figure)
+    return _png(
+        summary_figure(
+            trend,
+            segments,
+            favorable,
+            title=title,
+            labels=labels,
+            segment_intervals=segment_intervals,
+            segment_n=segment_n,
+            favorable_n=favorable_n,
+            precise_from=precise_from,
+        )
+    )
 
 
-def heatmap_chart(
+def heatmap_figure(
     teams: list[str],
     dimensions: list[str],
     values: list[list[float | None]],
     *,
     title: str,
     labels: dict[str, str],
-) -> bytes:
-    """Teams (rows) × dimensions (columns) favorable %, 0–100, each cell written out.
-
-    ``None`` marks a suppressed cell (too few answers): it is drawn grey and hatched, with a
-    legend entry. ``labels`` keys: ``favorable`` (colour bar), ``suppressed`` (legend),
-    ``no_data`` (shown when there are no teams or no dimensions).
-    """
+) -> Figure:
+    """The heat map as a matplotlib ``Figure`` (see :func:`heatmap_chart`)."""
     if len(values) != len(teams) or any(len(row) != len(dimensions) for row in values):
         raise ValueError("values must have one row per team and one column per dimension")
-    width = min(16.0, 3.0 + 0.9 * max(1, len(dimensions)))
-    height = min(24.0, 2.2 + 0.4 * max(1, len(teams)))
+    width = min(16.0, 3.5 + 0.9 * max(1, len(dimensions)) + 0.07 * max(map(len, teams or [""])))
+    height = min(24.0, 2.6 + 0.4 * max(1, len(teams)))
     figure = Figure(figsize=(width, height), dpi=_DPI, layout="constrained")
     ax = figure.subplots()
     if not teams or not dimensions:
         _no_data(ax, title, labels)
-        return _png(figure)
+        return figure
     ax.set_title(title, fontsize=12, fontweight="bold")
     cmap = colormaps["RdYlGn"]
     norm = Normalize(0, 100)
@@ -260,7 +446,7 @@ def heatmap_chart(
     colorbar = figure.colorbar(image, ax=ax, shrink=0.8)
     colorbar.set_label(_text(labels, "favorable"))
     if any(v is None for row in values for v in row):
-        ax.legend(
+        figure.legend(
             handles=[
                 Patch(
                     facecolor=_SUPPRESSED_COLOR,
@@ -269,12 +455,30 @@ def heatmap_chart(
                     label=_text(labels, "suppressed"),
                 )
             ],
-            loc="upper center",
-            bbox_to_anchor=(0.5, -0.25),
+            loc="outside lower center",
             fontsize=8,
             frameon=False,
         )
-    return _png(figure)
+    return figure
+
+
+def heatmap_chart(
+    teams: list[str],
+    dimensions: list[str],
+    values: list[list[float | None]],
+    *,
+    title: str,
+    labels: dict[str, str],
+) -> bytes:
+    """Teams (rows) × dimensions (columns) favorable %, 0–100, each cell written out.
+
+    ``None`` marks a suppressed cell: it is drawn grey and hatched, and the legend under the
+    map says why (``labels["suppressed"]``). A team the round's plan does not release has a
+    row of such cells. ``teams`` are the rows' labels as shown (:func:`row_label` names a
+    parent's row by what it covers). ``labels`` keys: ``favorable`` (colour bar),
+    ``suppressed`` (legend), ``no_data`` (shown when there are no teams or no dimensions).
+    """
+    return _png(heatmap_figure(teams, dimensions, values, title=title, labels=labels))
 
 
 def _cell(column: int, row: int, **style: Any) -> Any:

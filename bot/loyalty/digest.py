@@ -126,13 +126,13 @@ class DigestService:
                 continue
             texts = labels(templates, person.locale)
             replies = summary_replies(result, person.locale, texts, digest=when)
-            teams, dimensions, values = await self.service.heatmap(session, viewer, latest, now)
-            if teams:
+            heat = await self.service.heatmap(session, viewer, latest, now)
+            if heat:
                 replies.append(
                     Reply(
                         "summaries/heatmap",
                         {"round": latest.label},
-                        image=heatmap_png(teams, dimensions, values, texts),
+                        image=heatmap_png(heat, texts),
                         image_name="loyalty-heatmap.png",
                     )
                 )

@@ -6,9 +6,15 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from bot.loyalty.charts import TrendPoint, heatmap_chart, summary_chart, translated_labels
+from bot.loyalty.charts import (
+    TrendPoint,
+    heatmap_chart,
+    row_label,
+    summary_chart,
+    translated_labels,
+)
 from bot.loyalty.metrics import SEGMENTS
-from bot.loyalty.service import Change, Summary
+from bot.loyalty.service import Change, HeatMap, Summary
 from bot.render import read_labels
 from bot.replies import Reply
 
@@ -111,8 +117,13 @@ def chart_labels(texts: dict[str, str]) -> dict[str, str]:
 
 
 def summary_png(summary: Summary, locale: str, texts: dict[str, str]) -> bytes:
-    """The summary's chart: trend over the window's rounds, segments, dimensions."""
-    trend = [TrendPoint(r.label, r.index, r.enps) for r in summary.rounds]
+    """The summary's chart: the index and eNPS by round on scales of their own, each with
+    its n and a low-precision mark under ``loyalty.precise_from``; segments with what each
+    means; dimensions."""
+    trend = [
+        TrendPoint(r.label, r.index, r.enps, r.index_n, r.enps_n, r.index_ci, r.enps_ci)
+        for r in summary.rounds
+    ]
     # Keyed by segment (the chart colours each one and names it from ``chart_labels``).
     segments = {}
     if summary.headline.segments:
@@ -125,18 +136,22 @@ def summary_png(summary: Summary, locale: str, texts: dict[str, str]) -> bytes:
         title=scope_name(summary.scope, locale),
         labels=chart_labels(texts),
         segment_intervals=summary.headline.segment_ci,
+        segment_n=summary.headline.segment_n if segments else None,
+        favorable_n={dimension_name(texts, d.dimension): d.n for d in summary.dimensions},
+        precise_from=summary.precise_from,
     )
 
 
-def heatmap_png(
-    teams: list[str], dimensions: list[str], values: list[list[float | None]], texts: dict[str, str]
-) -> bytes:
+def heatmap_png(heat: HeatMap, texts: dict[str, str]) -> bytes:
+    """The heat map: every team of the round, a parent's row named by what it covers, the
+    cells of a team the plan does not release drawn as hidden, with the reason."""
+    chart_texts = chart_labels(texts)
     return heatmap_chart(
-        teams,
-        [dimension_name(texts, d) for d in dimensions],
-        values,
+        [row_label(row.name, row.covers, chart_texts) for row in heat.rows],
+        [dimension_name(texts, d) for d in heat.dimensions],
+        heat.values,
         title=texts.get("chart.heatmap", "heatmap"),
-        labels=chart_labels(texts),
+        labels=chart_texts,
     )
 
 

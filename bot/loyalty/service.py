@@ -446,10 +446,16 @@ class LoyaltyService:
 
     async def heatmap(
         self, session: AsyncSession, viewer: str, round_: ClosedRound, now: datetime
-    ) -> tuple[list[str], list[str], list[list[float | None]]]:
-        """Teams x dimensions favorable % for one round (HR's digest): one row per team
-        subtree in the round's plan, one cell per dimension from the items the plan lets that
-        group show (None where it shows none)."""
+    ) -> HeatMap:
+        """Teams x dimensions favorable % for one round (HR's digest and report), every team
+        of the round a row, in tree order (the organisation is not a row).
+
+        A team subtree in the round's plan gets its figures: one cell per dimension from the
+        items the plan lets that group show (None where it shows none, or fewer than k
+        answered). A team not in the plan gets a row of None cells and the reason
+        :data:`TOO_FEW`, and nothing else: no figure, count or hint from outside the plan.
+        Each row says what it covers (:class:`HeatRow`), so a parent's row is not read as
+        the parent team alone."""
         tree = await TeamTree.load(session)
         planned = (await load_groups(session, [round_.id]))[round_.id]
         dims: dict[str, list[str]] = defaultdict(list)
@@ -457,15 +463,27 @@ class LoyaltyService:
             if item.kind == "likert5":
                 dims[item.dimension].append(key)
         dimensions = sorted(dims)
-        order = {team: position for position, team in enumerate(tree.depth_order())}
-        teams = sorted(
-            (g for g in planned.values() if g.key != ORG),
-            key=lambda g: (order.get(g.key, len(order)), g.name),
+        everyone = frozenset(tree.names)
+        # The teams the round had when it closed (the organisation's group lists them all);
+        # a team created since has no row.
+        org = planned.get(ORG)
+        order = [t for t in tree.depth_order() if org is None or t in org.teams]
+        position = {team: place for place, team in enumerate(order)}
+        # Planned groups whose team has left the tree since the close keep their place last.
+        keys = order + sorted(
+            (g.key for g in planned.values() if g.key != ORG and g.key not in position),
+            key=lambda key: (planned[key].name, key),
         )
-        names: list[str] = []
-        rows: list[list[float | None]] = []
-        for group in teams:
-            row: list[float | None] = []
+        rows: list[HeatRow] = []
+        for team in keys:
+            group = planned.get(team)
+            if group is None:
+                covers = _covers(tree.subtree(team), everyone)
+                rows.append(
+                    HeatRow(team, tree.names[team], covers, [None] * len(dimensions), TOO_FEW)
+                )
+                continue
+            cells: list[float | None] = []
             for dimension in dimensions:
                 n = favorable = 0
                 for key in dims[dimension]:
@@ -474,11 +492,54 @@ class LoyaltyService:
                         continue
                     n += sums.n
                     favorable += sums.favorable(round_.items.items[key].reverse)
-                row.append(100.0 * favorable / n if self.rules.group_ok(n) else None)
-            names.append(group.name)
-            rows.append(row)
+                cells.append(100.0 * favorable / n if self.rules.group_ok(n) else None)
+            rows.append(HeatRow(team, group.name, _covers(group.teams, everyone), cells))
             await record_shown(session, viewer, round_.id, group.teams, now)
-        return names, dimensions, rows
+        return HeatMap(dimensions, rows)
+
+
+#: Why a heat map row has no figures: the round's plan does not release that team.
+TOO_FEW = "too_few"
+
+
+@dataclass(frozen=True)
+class HeatRow:
+    """One heat map row: a team, what its row covers, and its cells (None = not shown).
+
+    ``covers``: ``team`` (a team without sub-teams), ``subtree`` (the team and every team
+    under it), ``organisation`` (a root team whose subtree is every team). ``reason`` is
+    :data:`TOO_FEW` for a team the plan does not release (every cell None)."""
+
+    team_id: int
+    name: str
+    covers: str
+    cells: list[float | None]
+    reason: str | None = None
+
+
+@dataclass
+class HeatMap:
+    """One round's heat map: its dimensions (columns) and one :class:`HeatRow` per team."""
+
+    dimensions: list[str]
+    rows: list[HeatRow]
+
+    @property
+    def names(self) -> list[str]:
+        return [row.name for row in self.rows]
+
+    @property
+    def values(self) -> list[list[float | None]]:
+        return [row.cells for row in self.rows]
+
+    def __bool__(self) -> bool:
+        return bool(self.rows)
+
+
+def _covers(teams: frozenset[int], everyone: frozenset[int]) -> str:
+    if len(teams) <= 1:
+        return "team"
+    return "organisation" if teams >= everyone else "subtree"
 
 
 def group_key(scope: Scope) -> int:
