@@ -140,7 +140,7 @@ async def test_hr_help_is_grouped_by_task_in_both_languages(
             ["suggest", "ideas", "mysuggestions", "suggestions", "suggestion"],
         ),
         ("The directory", ["status"]),
-        ("You and this chat", ["help", "language", "whoami", "start"]),
+        ("You and this chat", ["help", "language", "whoami", "start", "cancel"]),
     ]
     assert sections(english) == expected
     assert [commands for _, commands in sections(italian)] == [c for _, c in expected]
@@ -151,11 +151,11 @@ async def test_hr_help_is_grouped_by_task_in_both_languages(
         "L'anagrafica",
         "Tu e questa chat",
     ]
-    assert sum(len(c) for _, c in expected) == 17
+    assert sum(len(c) for _, c in expected) == 18
     # An employee sees the same groups, without what is not theirs.
     assert sections(employee) == [
         ("Product news and briefings", ["briefings", "ask"]),
         ("Pulse surveys and results", ["pulse", "summary"]),
         ("Suggestions and ideas", ["suggest", "ideas", "mysuggestions"]),
-        ("You and this chat", ["help", "language", "whoami", "start"]),
+        ("You and this chat", ["help", "language", "whoami", "start", "cancel"]),
     ]

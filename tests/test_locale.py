@@ -23,7 +23,7 @@ from .italian import english_words
 TEMPLATES = REPO / "content" / "templates"
 LOCALES = ("en", "it")
 #: Templates that only define macros for the others.
-MACROS = {"suggestions/macros"}
+MACROS = {"suggestions/macros", "dialogues/names"}
 
 
 def template_names(locale: str) -> set[str]:
@@ -46,6 +46,9 @@ LATER = "2027-03-20T18:00:00+01:00"
 
 #: One representative value for every variable a template uses.
 SAMPLE: dict[str, Any] = {
+    "continue": True,
+    "flow": "suggest",
+    "action": "paused",
     "name": "Marta Galli",
     "organisation": "Demo Elettronica",
     "email": "marta.galli@demo.fidelio.example",
@@ -169,6 +172,13 @@ SAMPLE: dict[str, Any] = {
 
 #: Further contexts per template, so each branch (and each status) is rendered too.
 VARIANTS: dict[str, list[dict[str, Any]]] = {
+    "dialogues/left": [
+        {"action": action, "flow": flow}
+        for action in ("paused", "discarded", "ended")
+        for flow in ("suggest", "sugg_answer", "sugg_triage", "pulse_text")
+    ],
+    "dialogues/cancelled": [{"flow": f} for f in ("sugg_answer", "sugg_triage", "pulse_text")],
+    "dialogues/back": [{"flow": f} for f in ("sugg_answer", "sugg_triage", "pulse_text")],
     "briefings/acknowledged": [{"before_launch": True, "quiz_questions": 0}],
     "briefings/ask_result": [{"hits": []}],
     "briefings/card": [{"late": True, "quiz_questions": 0}],
@@ -346,6 +356,10 @@ VARIANTS: dict[str, list[dict[str, Any]]] = {
                     "category": "Negozio",
                     "anonymous": True,
                     "excerpt": "Estratto.",
+                    "exchanges": [
+                        {"kind": kind, "text": "Testo."} for kind in ("question", "reply", "answer")
+                    ],
+                    "open_question": True,
                 }
                 for s in SuggestionStatus
             ]
