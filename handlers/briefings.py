@@ -12,6 +12,7 @@ from bot.briefings.content import Briefing, load_briefing
 from bot.briefings.readiness import team_readiness
 from bot.briefings.search import passages_for, search
 from bot.briefings.service import BriefingService
+from bot.campaign_refs import find_campaign, parse_ref, ref_of, refs_of, shown_ref
 from bot.db.models import BriefingReceipt, Campaign, CampaignKind, CampaignStatus
 from bot.errors import InputError, UserFacingError
 from bot.handling import HR, MANAGERS, HandlerContext, Registry
@@ -280,12 +281,14 @@ async def readiness(ctx: HandlerContext) -> Reply:
 
 
 async def _campaign_arg(ctx: HandlerContext, text: str) -> Campaign:
-    if not text.isdigit():
+    """The briefing campaign ``text`` names: ``B-3`` or ``3`` (see bot/campaign_refs.py)."""
+    if parse_ref(text) is None:
         raise UserFacingError("briefings/campaign_usage")
-    campaign = await ctx.session.get(Campaign, int(text))
-    if campaign is None or campaign.kind != CampaignKind.briefing:
-        raise UserFacingError("briefings/no_campaign", id=text)
-    return campaign
+    try:
+        return await find_campaign(ctx.session, text, CampaignKind.briefing)
+    except InputError:
+        shown = shown_ref(text, CampaignKind.briefing)
+        raise UserFacingError("briefings/no_campaign", id=shown) from None
 
 
 async def campaign(ctx: HandlerContext) -> Reply:
@@ -302,12 +305,13 @@ async def campaign(ctx: HandlerContext) -> Reply:
                 .order_by(Campaign.id.desc())
                 .limit(15)
             )
+            refs = await refs_of(ctx.session, CampaignKind.briefing)
             return Reply(
                 "briefings/campaign_list",
                 {
                     "campaigns": [
                         {
-                            "id": c.id,
+                            "id": refs[c.id],
                             "title": c.title,
                             "status": c.status.value,
                             "starts_at": c.starts_at.isoformat(),
@@ -320,6 +324,8 @@ async def campaign(ctx: HandlerContext) -> Reply:
         if action == "show":
             return await readiness(_with_args(ctx, rest))
         if action == "schedule":
+            if not rest:
+                raise UserFacingError("briefings/campaign_usage")
             briefing = load_briefing(
                 ctx.settings.content_dir / "briefings",
                 rest,
@@ -329,7 +335,7 @@ async def campaign(ctx: HandlerContext) -> Reply:
             return Reply(
                 "briefings/scheduled",
                 {
-                    "id": scheduled.id,
+                    "id": await ref_of(ctx.session, scheduled),
                     "title": briefing.title,
                     "brief_at": briefing.brief_at.isoformat(),
                     "launch_at": briefing.launch_at.isoformat(),
@@ -337,13 +343,23 @@ async def campaign(ctx: HandlerContext) -> Reply:
                 },
             )
         if action == "cancel":
-            if not rest.isdigit():
-                raise UserFacingError("briefings/campaign_usage")
-            cancelled = await service.cancel_in(ctx.session, int(rest), actor)
-            return Reply("briefings/cancelled", {"id": cancelled.id, "title": cancelled.title})
+            found = await _campaign_arg(ctx, rest)
+            ref = await ref_of(ctx.session, found)
+            try:
+                cancelled = await service.cancel_in(ctx.session, found.id, actor)
+            except InputError as exc:
+                raise InputError(ref, exc.reason) from None
+            return Reply("briefings/cancelled", {"id": ref, "title": cancelled.title})
     except InputError as exc:
-        raise UserFacingError("errors/input", where=exc.where, reason=exc.reason) from None
+        # Content files are named from the content folder: HR has no use for a server path.
+        where, reason = (_content_relative(ctx, text) for text in (exc.where, exc.reason))
+        raise UserFacingError("errors/input", where=where, reason=reason) from None
     raise UserFacingError("briefings/campaign_usage")
+
+
+def _content_relative(ctx: HandlerContext, text: str) -> str:
+    folder = str(ctx.settings.content_dir)
+    return text.replace(folder.rstrip("/") + "/", "").replace(folder, "content")
 
 
 def _with_args(ctx: HandlerContext, args: str) -> HandlerContext:

@@ -38,14 +38,14 @@ async def test_hr_schedules_and_cancels_in_chat_and_employees_cannot(
         await _link(runtime, HR, SALES_EMPLOYEE)
         hr = ConsoleDialog(runtime, HR)
         scheduled = await hr.say("campaign schedule spring-trade-in")
-        assert "Programmata la campagna 1" in scheduled
+        assert "Programmata la campagna B-1" in scheduled
         assert "26 feb 2027, 09:00" in scheduled and "1 mar 2027, 09:00" in scheduled
         again = await hr.say("campaign schedule spring-trade-in")
-        assert "already scheduled as campaign 1" in again
+        assert "already scheduled as campaign B-1" in again
         missing = await hr.say("campaign schedule no-such-briefing")
         assert "no briefing with this id" in missing
         listing = await hr.say("campaign list")
-        assert "1: Spring trade-in" in listing and "(scheduled)" in listing
+        assert "B-1: Spring trade-in" in listing and "(scheduled)" in listing
 
         refused = await ConsoleDialog(runtime, SALES_EMPLOYEE).say("campaign cancel 1")
         assert "not available to you" in refused
