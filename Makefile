@@ -28,8 +28,16 @@ run: install
 	$(BIN)/fidelio demo load --if-empty
 	$(BIN)/fidelio run
 
+# make's own AS (the assembler, "as") must not pass for an email.
+CHAT_AS := $(strip $(if $(filter default undefined,$(origin AS)),,$(AS)))
+ifneq ($(filter chat,$(MAKECMDGOALS)),)
+ifeq ($(CHAT_AS),)
+$(error AS: say whose chat to open, e.g. make chat AS=hr@demo.fidelio.example (fidelio people list shows everyone))
+endif
+endif
+
 chat: install
-	$(BIN)/fidelio chat --as $(AS)
+	$(BIN)/fidelio chat --as "$(CHAT_AS)"
 
 test: install
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)

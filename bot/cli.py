@@ -111,10 +111,14 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
             err.print(f"  [bold]{problem.where}[/bold]: {problem.reason}", markup=True)
         raise typer.Exit(2) from None
     except InputError as exc:
-        err.print(f"[red]{exc.where}[/red]: {exc.reason}")
+        err.print(f"[red]{exc.where}[/red]: {exc.reason}", soft_wrap=True, highlight=False)
         raise typer.Exit(2) from None
-    except (OperationalError, ProgrammingError) as exc:
-        if not _schema_missing(exc):
+    except Exception as exc:
+        unreachable = database_problem(exc)
+        if unreachable is not None:
+            err.print(f"[red]error[/red]: {unreachable}", soft_wrap=True, highlight=False)
+            raise typer.Exit(2) from None
+        if not isinstance(exc, OperationalError | ProgrammingError) or not _schema_missing(exc):
             raise
         err.print(
             "[red]The database has no Fidelio tables yet, or an older schema.[/red] "
@@ -124,6 +128,18 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
         raise typer.Exit(2) from None
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
+
+
+def database_problem(exc: BaseException) -> str | None:
+    """One line naming ``database.url`` when ``exc`` says the database cannot be reached
+    (no such database, nothing on the port, unknown host, login refused), else None."""
+    from bot.db.problems import connection_problem
+
+    try:
+        url: str | None = _settings().database.url
+    except Exception:
+        url = None
+    return connection_problem(exc, url)
 
 
 def _schema_missing(exc: Exception) -> bool:
@@ -261,7 +277,7 @@ def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision")] 
     every pulse round closed before release plans existed its plan and its anonymous storage,
     one transaction per round (safe to interrupt and to run again)."""
     from bot.clock import SystemClock
-    from bot.db.migrate import current_revision, upgrade
+    from bot.db.migrate import check_revision, current_revision, upgrade
     from bot.db.session import Database
     from bot.loyalty.release import rewrite_closed_rounds
 
@@ -271,6 +287,7 @@ def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision")] 
         out.print(f"  closed round {done} of {total}: plan decided, answers kept by plan atom")
 
     async def go() -> tuple[str | None, int]:
+        check_revision(revision)
         db = Database(settings.database.url)  # creates the SQLite folder if needed
         try:
             await upgrade(settings.database.url, revision)
@@ -777,6 +794,14 @@ def _briefing_service(settings: Settings) -> Any:
     return BriefingService(settings, Database(settings.database.url), SystemClock())
 
 
+CampaignRef = Annotated[
+    str, typer.Argument(help="Campaign reference: B-3, or 3 (see fidelio campaign list)")
+]
+ScheduleRef = Annotated[
+    str, typer.Argument(help="Survey schedule reference: P-1, or 1 (see fidelio survey list)")
+]
+
+
 @campaign_app.command("schedule")
 def campaign_schedule(
     briefing_id: Annotated[str, typer.Argument(help="The id in the briefing file's front matter")],
@@ -786,20 +811,24 @@ def campaign_schedule(
 
     settings = _load()
 
-    async def go() -> tuple[Any, list[str], Any]:
+    async def go() -> tuple[Any, list[str], Any, str]:
+        from bot.campaign_refs import ref_of
+
         briefing = load_briefing(
             settings.content_dir / "briefings", briefing_id, settings.organisation.default_timezone
         )
         service = _briefing_service(settings)
         try:
             campaign, warnings = await service.schedule(briefing, actor="cli")
-            return campaign, warnings, briefing
+            async with service.db.session() as session:
+                ref = await ref_of(session, campaign)
+            return campaign, warnings, briefing, ref
         finally:
             await service.db.dispose()
 
-    campaign, warnings, briefing = _run(go())
+    campaign, warnings, briefing, ref = _run(go())
     out.print(
-        f"[green]Scheduled campaign {campaign.id}[/green]: {campaign.title}\n"
+        f"[green]Scheduled campaign {ref}[/green]: {campaign.title}\n"
         f"  briefing {briefing.brief_at.isoformat(timespec='minutes')}, launch "
         f"{briefing.launch_at.isoformat(timespec='minutes')}, expires "
         f"{briefing.expires_at.isoformat(timespec='minutes')}",
@@ -810,21 +839,28 @@ def campaign_schedule(
 
 
 @campaign_app.command("cancel")
-def campaign_cancel(
-    campaign_id: Annotated[int, typer.Argument(help="Campaign id (see campaign list)")],
-) -> None:
+def campaign_cancel(campaign_ref: CampaignRef) -> None:
     """Cancel a campaign; messages not yet sent are dropped."""
+    from bot.campaign_refs import find_campaign, ref_of
+    from bot.db.models import CampaignKind
+
     settings = _load()
 
-    async def go() -> Any:
+    async def go() -> tuple[Any, str]:
         service = _briefing_service(settings)
         try:
-            return await service.cancel(campaign_id, actor="cli")
+            async with service.db.session() as session:
+                found = await find_campaign(session, campaign_ref, CampaignKind.briefing)
+                ref = await ref_of(session, found)
+                try:
+                    return await service.cancel_in(session, found.id, actor="cli"), ref
+                except InputError as exc:
+                    raise InputError(ref, exc.reason) from None
         finally:
             await service.db.dispose()
 
-    campaign = _run(go())
-    out.print(f"[green]Campaign {campaign.id} cancelled[/green]: {campaign.title}")
+    campaign, ref = _run(go())
+    out.print(f"[green]Campaign {ref} cancelled[/green]: {campaign.title}", highlight=False)
 
 
 @campaign_app.command("list")
@@ -833,7 +869,7 @@ def campaign_list() -> None:
     settings = _load()
     rows = _run(_campaign_rows(settings))
     zone = settings.organisation.default_timezone
-    table = Table("id", "briefing", "title", "status", f"briefing at ({zone})", "launch", "expires")
+    table = Table("ref", "briefing", "title", "status", f"briefing at ({zone})", "launch", "expires")
     for row in rows:
         table.add_row(*row)
     out.print(table)
@@ -842,6 +878,7 @@ def campaign_list() -> None:
 async def _campaign_rows(settings: Settings) -> list[tuple[str, ...]]:
     from sqlalchemy import select
 
+    from bot.campaign_refs import refs_of
     from bot.db.models import Campaign, CampaignKind
     from bot.db.session import Database
 
@@ -859,9 +896,10 @@ async def _campaign_rows(settings: Settings) -> list[tuple[str, ...]]:
             campaigns = await session.scalars(
                 select(Campaign).where(Campaign.kind == CampaignKind.briefing).order_by(Campaign.id)
             )
+            refs = await refs_of(session, CampaignKind.briefing)
             return [
                 (
-                    str(c.id),
+                    refs[c.id],
                     c.content_id,
                     c.title,
                     c.status.value,
@@ -877,14 +915,14 @@ async def _campaign_rows(settings: Settings) -> list[tuple[str, ...]]:
 
 @campaign_app.command("show")
 def campaign_show(
-    campaign_id: Annotated[int, typer.Argument(help="Campaign id (see campaign list)")],
+    campaign_ref: CampaignRef,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,
 ) -> None:
     """Readiness per team: reached, acknowledged before launch, quiz mean, most-missed question."""
     import json
 
     settings = _load()
-    report = _run(_readiness(settings, campaign_id))
+    report = _run(_readiness(settings, campaign_ref))
     if as_json:
         print(json.dumps(report, ensure_ascii=False, indent=2))
         return
@@ -892,7 +930,9 @@ def campaign_show(
         iter(report["title"].values())
     )
     out.print(
-        f"[bold]Campaign {campaign_id}[/bold]: {title} ({report['status']}), launch {report['launch_at']}"
+        f"[bold]Campaign {report['ref']}[/bold]: {title} ({report['status']}), launch "
+        f"{report['launch_at']}",
+        highlight=False,
     )
     table = Table(
         "team",
@@ -922,21 +962,18 @@ def campaign_show(
     out.print(table)
 
 
-async def _readiness(settings: Settings, campaign_id: int) -> dict[str, Any]:
+async def _readiness(settings: Settings, campaign_ref: str) -> dict[str, Any]:
     from bot.briefings.content import Briefing
     from bot.briefings.readiness import team_readiness
-    from bot.db.models import AuditEntry, Campaign, CampaignKind
+    from bot.campaign_refs import find_campaign, ref_of
+    from bot.db.models import AuditEntry, CampaignKind
     from bot.db.session import Database
 
     db = Database(settings.database.url)
     try:
         async with db.session() as session:
-            campaign = await session.get(Campaign, campaign_id)
-            if campaign is None or campaign.kind != CampaignKind.briefing:
-                raise InputError(
-                    str(campaign_id),
-                    "no briefing campaign with this id (see fidelio campaign list)",
-                )
+            campaign = await find_campaign(session, campaign_ref, CampaignKind.briefing)
+            ref = await ref_of(session, campaign)
             briefing = Briefing.from_json(campaign.snapshot)
             report = await team_readiness(session, campaign, briefing)
             from bot.clock import SystemClock
@@ -946,10 +983,11 @@ async def _readiness(settings: Settings, campaign_id: int) -> dict[str, Any]:
                     at=SystemClock().now(),
                     actor_label="cli",
                     action="campaign.show",
-                    detail={"campaign": campaign_id},
+                    detail={"campaign": campaign.id, "ref": ref},
                 )
             )
             context = report.context(briefing, with_names=True)
+            context["ref"] = ref
             context["status"] = campaign.status.value
             context["launch_at"] = briefing.launch_at.isoformat(timespec="minutes")
             return context
@@ -1002,6 +1040,7 @@ def survey_list() -> None:
 async def _survey_lines(settings: Settings) -> list[str]:
     from sqlalchemy import select
 
+    from bot.campaign_refs import refs_of
     from bot.db.models import Campaign, CampaignKind, SurveyRound
 
     async def work(session: Any, _service: Any) -> list[str]:
@@ -1009,9 +1048,10 @@ async def _survey_lines(settings: Settings) -> list[str]:
         campaigns = await session.scalars(
             select(Campaign).where(Campaign.kind == CampaignKind.pulse).order_by(Campaign.id)
         )
+        refs = await refs_of(session, CampaignKind.pulse)
         for campaign in list(campaigns):
             lines.append(
-                f"[bold]schedule {campaign.id}[/bold]: {campaign.content_id}, "
+                f"[bold]schedule {refs[campaign.id]}[/bold]: {campaign.content_id}, "
                 f"{campaign.title} ({campaign.status.value})"
             )
             rounds = list(
@@ -1044,12 +1084,15 @@ def survey_schedule(
 
     settings = _load()
 
-    async def work(session: Any, service: Any) -> tuple[Any, Any]:
+    async def work(session: Any, service: Any) -> tuple[Any, Any, str]:
+        from bot.campaign_refs import ref_of
+
         survey, items = load_survey(settings.content_dir / "surveys", survey_id)
         campaign = await service.schedule_in(session, survey, items, "cli")
-        return campaign, survey
+        await session.flush()
+        return campaign, survey, await ref_of(session, campaign)
 
-    campaign, survey = _run(_survey_session(settings, work))
+    campaign, survey, ref = _run(_survey_session(settings, work))
     from bot.surveys.service import Schedule
 
     stored = Schedule.of(campaign).survey
@@ -1059,7 +1102,7 @@ def survey_schedule(
     window = timedelta(seconds=stored.open_for_s)
     openings = [_local(settings, when) for when in _next_openings(stored.cadence, now - window, 3)]
     out.print(
-        f"[green]Scheduled survey schedule {campaign.id}[/green]: {campaign.title} ({survey.id})\n"
+        f"[green]Scheduled survey schedule {ref}[/green]: {campaign.title} ({survey.id})\n"
         f"  rounds open {_duration(stored.open_for_s)}; next openings "
         f"({settings.organisation.default_timezone}): {', '.join(openings) or 'none soon'}",
         highlight=False,
@@ -1067,8 +1110,9 @@ def survey_schedule(
     )
 
 
-def _set_schedule_status(schedule_id: int, status_name: str) -> None:
-    from bot.db.models import CampaignStatus
+def _set_schedule_status(schedule_ref: str, status_name: str) -> None:
+    from bot.campaign_refs import find_campaign, ref_of
+    from bot.db.models import CampaignKind, CampaignStatus
 
     settings = _load()
     status = {
@@ -1077,46 +1121,47 @@ def _set_schedule_status(schedule_id: int, status_name: str) -> None:
         "stop": CampaignStatus.cancelled,
     }[status_name]
 
-    async def work(session: Any, service: Any) -> Any:
+    async def work(session: Any, service: Any) -> tuple[Any, str]:
+        found = await find_campaign(session, schedule_ref, CampaignKind.pulse)
+        ref = await ref_of(session, found)
         try:
-            return await service.set_status_in(session, schedule_id, status, "cli")
+            return await service.set_status_in(session, found.id, status, "cli"), ref
         except InputError as exc:
-            raise InputError(f"survey schedule {schedule_id}", exc.reason) from None
+            raise InputError(f"survey schedule {ref}", exc.reason) from None
 
-    campaign = _run(_survey_session(settings, work))
+    campaign, ref = _run(_survey_session(settings, work))
     note = {
         "pause": "no new round opens until it is resumed; an open round runs to its end",
         "resume": "rounds open again on its cadence",
         "stop": "no new round will open; an open round runs to its end",
     }[status_name]
     out.print(
-        f"[green]Survey schedule {campaign.id}[/green] ({campaign.title}) is now "
+        f"[green]Survey schedule {ref}[/green] ({campaign.title}) is now "
         f"{campaign.status.value}: {note}.",
         highlight=False,
         soft_wrap=True,
     )
 
 
-ScheduleId = Annotated[int, typer.Argument(help="Survey schedule id (see fidelio survey list)")]
 RoundId = Annotated[int, typer.Argument(help="Round id (see fidelio survey list)")]
 
 
 @survey_app.command("pause")
-def survey_pause(schedule_id: ScheduleId) -> None:
+def survey_pause(schedule_ref: ScheduleRef) -> None:
     """Pause a schedule: no round opens while paused. Audited."""
-    _set_schedule_status(schedule_id, "pause")
+    _set_schedule_status(schedule_ref, "pause")
 
 
 @survey_app.command("resume")
-def survey_resume(schedule_id: ScheduleId) -> None:
+def survey_resume(schedule_ref: ScheduleRef) -> None:
     """Resume a paused schedule. Audited."""
-    _set_schedule_status(schedule_id, "resume")
+    _set_schedule_status(schedule_ref, "resume")
 
 
 @survey_app.command("stop")
-def survey_stop(schedule_id: ScheduleId) -> None:
+def survey_stop(schedule_ref: ScheduleRef) -> None:
     """Stop a schedule for good (status cancelled). Audited."""
-    _set_schedule_status(schedule_id, "stop")
+    _set_schedule_status(schedule_ref, "stop")
 
 
 @survey_app.command("close")
@@ -1323,8 +1368,20 @@ _register_reliability(db_app, people_app, lambda: _load(), _run)
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except Exception as exc:
+        # A command that reached the database outside _run: still one line, never a traceback.
+        problem = database_problem(exc)
+        if problem is None:
+            raise
+        err.print(f"[red]error[/red]: {problem}", soft_wrap=True, highlight=False)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":
-    main()
+    # Through the package, so `python -m bot.cli` and the `fidelio` script share one module
+    # (the sub-commands import bot.cli for its options and helpers).
+    from bot.cli import main as package_main
+
+    package_main()

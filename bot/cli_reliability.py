@@ -73,10 +73,23 @@ def register(
         One transaction; running it again changes nothing.
         """
         settings = load()
-        if not yes and not typer.confirm(
-            f"Erase everything that identifies {email}? This cannot be undone"
-        ):
-            raise typer.Exit(1)
+        if not yes:
+            try:
+                confirmed = typer.confirm(
+                    f"Erase everything that identifies {email}? This cannot be undone"
+                )
+            except typer.Abort:
+                # No answer (input closed, Ctrl-C): nothing to confirm with.
+                err.print(
+                    "\n[red]--yes[/red]: no answer to the question; nothing was erased. "
+                    "Answer y, or add --yes to erase without asking",
+                    soft_wrap=True,
+                    highlight=False,
+                )
+                raise typer.Exit(2) from None
+            if not confirmed:
+                out.print("Nothing was erased.")
+                return
         summary = run(_forget(settings, email))
         if summary is None:
             out.print(

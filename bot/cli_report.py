@@ -148,9 +148,7 @@ async def _report(
                     session, viewer, scope, window, clock.now(), may_see=may_see, tree=tree
                 )
             except NoClosedRounds:
-                raise InputError(
-                    "--since" if since else "--last", "no closed pulse round in that period"
-                ) from None
+                raise _no_closed_rounds(since) from None
             session.add(
                 audit_entry(
                     person,
@@ -212,7 +210,6 @@ async def _comments(
 ) -> str:
     from bot.clock import SystemClock
     from bot.db.session import Database
-    from bot.errors import InputError
     from bot.loyalty.comments import organisation_comments
     from bot.loyalty.service import Window, closed_rounds
     from bot.loyalty.viewer import acting_person, audit_entry, require_hr
@@ -226,9 +223,7 @@ async def _comments(
             require_hr(person, "comments")
             rounds = await closed_rounds(session, window)
             if not rounds:
-                raise InputError(
-                    "--since" if since else "--last", "no closed pulse round in that period"
-                )
+                raise _no_closed_rounds(since)
             found = await organisation_comments(session, settings, rounds)
             session.add(
                 audit_entry(
@@ -258,6 +253,20 @@ async def _comments(
         "team or time."
     )
     return "\n".join(lines)
+
+
+def _no_closed_rounds(since: date | None) -> Exception:
+    """The error for an empty window: --since when it chose the window; otherwise no round
+    has closed at all (--last N counts closed rounds, so it is never the one to blame)."""
+    from bot.errors import InputError
+
+    if since is not None:
+        return InputError("--since", f"no closed pulse round opened on or after {since}")
+    return InputError(
+        "pulse rounds",
+        "none has closed yet: figures appear once a round closes (fidelio survey list shows "
+        "the rounds; fidelio survey close ROUND_ID closes one now)",
+    )
 
 
 def _since(since: str | None, last: int | None) -> date | None:

@@ -201,7 +201,7 @@ def show(ctx: typer.Context, reference_: Ref, as_email: AsOption) -> None:
         lines = [
             f"{reference(found.id)}  {found.status.value}  {found.category}  "
             f"{teams.get(found.team_id or 0, '-')}  {author}",
-            f"sent {found.created_at:%Y-%m-%d %H:%M} UTC"
+            f"sent {_local(actor, found.created_at)}"
             + (f", published, {votes} supporter(s)" if found.published_at else "")
             + (f", merged into {reference(found.merged_into_id)}" if found.merged_into_id else ""),
             "",
@@ -216,12 +216,12 @@ def show(ctx: typer.Context, reference_: Ref, as_email: AsOption) -> None:
             detail = event.status.value if event.status else ""
             if event.text:
                 detail = f"{detail}: {event.text}" if detail else event.text
-            lines.append(f"  {event.at:%Y-%m-%d %H:%M}  {event.kind}{actor_name}  {detail}")
+            lines.append(f"  {_local(actor, event.at)}  {event.kind}{actor_name}  {detail}")
         _audit(session, service, actor, "suggestion.show", suggestion=found.id)
         return lines
 
     for line in _act(ctx, as_email, work):
-        out.print(line, highlight=False, markup=False)
+        out.print(line, highlight=False, markup=False, soft_wrap=True)
 
 
 @suggestions_app.command("status")
@@ -235,13 +235,21 @@ def status(
     ] = None,
 ) -> None:
     """Set the status; the author is told (through a sealed token when anonymous)."""
-    from bot.suggestions.content import parse_status
+    from bot.db.models import SuggestionStatus
+    from bot.suggestions.content import parse_status, reference
 
     async def work(session: Any, service: Any, actor: Any, settings: Settings) -> str:
         chosen = parse_status(new_status)
         if chosen is None:
             raise InputError("STATUS", f"unknown status {new_status!r}")
         found = await service.for_triage(session, actor, _ref(reference_))
+        if chosen == SuggestionStatus.declined and not (reason or "").strip():
+            # The chat's refusal says "after the status"; here the reason is an option.
+            raise InputError(
+                "--reason",
+                f"declining {reference(found.id)} needs a reason for its author: add "
+                '--reason "..."',
+            )
         await service.set_status(session, actor, found, chosen, reason)
         return chosen.value
 
@@ -323,8 +331,8 @@ def digest(ctx: typer.Context, as_email: AsOption) -> None:
         )
         upcoming = digests.cadence().occurrences(now, now + digests.period() * 2)
         lines = [
-            f"changes since {since:%Y-%m-%d %H:%M} UTC"
-            + (f"; next digest {upcoming[0]:%Y-%m-%d %H:%M} UTC" if upcoming else "")
+            f"changes since {_local(actor, since)}"
+            + (f"; next digest {_local(actor, upcoming[0])}" if upcoming else "")
             + ("" if settings.suggestions.digest_enabled else " (digest disabled)")
         ]
         for item in await digests.items(session, since, now):
@@ -336,7 +344,7 @@ def digest(ctx: typer.Context, as_email: AsOption) -> None:
         return lines
 
     for line in _act(ctx, as_email, work):
-        out.print(line, highlight=False, markup=False)
+        out.print(line, highlight=False, markup=False, soft_wrap=True)
 
 
 @suggestions_app.command("counts")
@@ -389,6 +397,20 @@ def counts(
     for row in rows:
         table.add_row(*row)
     out.print(table)
+
+
+def _local(person: Any, when: datetime) -> str:
+    """``when`` on the clock of the person reading it, with the zone named
+    (``2025-03-10 09:00 Europe/Rome``); UTC when their zone is unknown."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        zone: Any = ZoneInfo(person.timezone)
+    except (ZoneInfoNotFoundError, ValueError, TypeError):
+        zone = UTC
+    if when.tzinfo is None:  # stored times are UTC
+        when = when.replace(tzinfo=UTC)
+    return f"{when.astimezone(zone):%Y-%m-%d %H:%M} {getattr(zone, 'key', 'UTC')}"
 
 
 def _audit(session: Any, service: Any, actor: Any, action: str, **detail: Any) -> None:

@@ -13,6 +13,7 @@ from bot.briefings.content import Briefing, load_briefing, timing_warnings
 from bot.briefings.readiness import team_readiness
 from bot.briefings.search import passages_for, search
 from bot.briefings.service import BriefingService
+from bot.campaign_refs import find_campaign, parse_ref, ref_of, refs_of, shown_ref
 from bot.db.models import BriefingReceipt, Campaign, CampaignKind, CampaignStatus
 from bot.errors import InputError, UserFacingError
 from bot.handling import HR, MANAGERS, HandlerContext, Registry
@@ -307,12 +308,14 @@ async def readiness(ctx: HandlerContext) -> Reply:
 
 
 async def _campaign_arg(ctx: HandlerContext, text: str) -> Campaign:
-    if not text.isdigit():
+    """The briefing campaign ``text`` names: ``B-3`` or ``3`` (see bot/campaign_refs.py)."""
+    if parse_ref(text) is None:
         raise UserFacingError("briefings/campaign_usage")
-    campaign = await ctx.session.get(Campaign, int(text))
-    if campaign is None or campaign.kind != CampaignKind.briefing:
-        raise UserFacingError("briefings/no_campaign", id=text)
-    return campaign
+    try:
+        return await find_campaign(ctx.session, text, CampaignKind.briefing)
+    except InputError:
+        shown = shown_ref(text, CampaignKind.briefing)
+        raise UserFacingError("briefings/no_campaign", id=shown) from None
 
 
 async def campaign(ctx: HandlerContext) -> Reply:
@@ -329,12 +332,13 @@ async def campaign(ctx: HandlerContext) -> Reply:
                 .order_by(Campaign.id.desc())
                 .limit(15)
             )
+            refs = await refs_of(ctx.session, CampaignKind.briefing)
             return Reply(
                 "briefings/campaign_list",
                 {
                     "campaigns": [
                         {
-                            "id": c.id,
+                            "id": refs[c.id],
                             "title": _title(c),
                             "status": c.status.value,
                             "starts_at": c.starts_at.isoformat(),
@@ -347,6 +351,8 @@ async def campaign(ctx: HandlerContext) -> Reply:
         if action == "show":
             return await readiness(_with_args(ctx, rest))
         if action == "schedule":
+            if not rest:
+                raise UserFacingError("briefings/campaign_usage")
             briefing = load_briefing(
                 ctx.settings.content_dir / "briefings",
                 rest,
@@ -360,7 +366,7 @@ async def campaign(ctx: HandlerContext) -> Reply:
             return Reply(
                 "briefings/scheduled",
                 {
-                    "id": scheduled.id,
+                    "id": await ref_of(ctx.session, scheduled),
                     "title": briefing.title,
                     "brief_at": briefing.brief_at.isoformat(),
                     "launch_at": briefing.launch_at.isoformat(),
@@ -368,13 +374,24 @@ async def campaign(ctx: HandlerContext) -> Reply:
                 },
             )
         if action == "cancel":
-            if not rest.isdigit():
-                raise UserFacingError("briefings/campaign_usage")
-            cancelled = await service.cancel_in(ctx.session, int(rest), actor)
-            return Reply("briefings/cancelled", {"id": cancelled.id, "title": _title(cancelled)})
+            found = await _campaign_arg(ctx, rest)
+            ref = await ref_of(ctx.session, found)
+            try:
+                cancelled = await service.cancel_in(ctx.session, found.id, actor)
+            except InputError as exc:
+                raise InputError(ref, exc.reason, exc.key, **exc.params) from None
+            return Reply("briefings/cancelled", {"id": ref, "title": _title(cancelled)})
     except InputError as exc:
+        # Content files are named from the content folder: HR has no use for a server path.
+        exc.where = _content_relative(ctx, exc.where)
+        exc.reason = _content_relative(ctx, exc.reason)
         raise exc.for_chat() from None
     raise UserFacingError("briefings/campaign_usage")
+
+
+def _content_relative(ctx: HandlerContext, text: str) -> str:
+    folder = str(ctx.settings.content_dir)
+    return text.replace(folder.rstrip("/") + "/", "").replace(folder, "content")
 
 
 def _title(campaign: Campaign) -> Any:

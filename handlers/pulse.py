@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from bot.campaign_refs import find_campaign, parse_ref, ref_of, refs_of, shown_ref
 from bot.db.models import (
     Campaign,
     CampaignKind,
@@ -319,20 +320,33 @@ async def survey(ctx: HandlerContext) -> Reply:
     try:
         if action in ("", "list"):
             return Reply("pulse/schedules", {"schedules": await schedules_overview(ctx)})
-        if action == "schedule":
+        if action == "schedule" and rest:
             found, items = load_survey(ctx.settings.content_dir / "surveys", rest)
             campaign = await service.schedule_in(ctx.session, found, items, ctx.person.email)
-            return Reply("pulse/scheduled", {"id": campaign.id, "title": found.title})
-        if action in ("pause", "resume", "stop") and rest.isdigit():
+            await ctx.session.flush()
+            ref = await ref_of(ctx.session, campaign)
+            return Reply("pulse/scheduled", {"id": ref, "title": found.title})
+        if action in ("pause", "resume", "stop") and parse_ref(rest) is not None:
             status = {
                 "pause": CampaignStatus.paused,
                 "resume": CampaignStatus.scheduled,
                 "stop": CampaignStatus.cancelled,
             }[action]
-            campaign = await service.set_status_in(ctx.session, int(rest), status, ctx.person.email)
+            try:
+                schedule = await find_campaign(ctx.session, rest, CampaignKind.pulse)
+            except InputError:
+                shown = shown_ref(rest, CampaignKind.pulse)
+                raise UserFacingError("pulse/no_schedule", id=shown) from None
+            ref = await ref_of(ctx.session, schedule)
+            try:
+                campaign = await service.set_status_in(
+                    ctx.session, schedule.id, status, ctx.person.email
+                )
+            except InputError as exc:
+                raise InputError(ref, exc.reason, exc.key, **exc.params) from None
             return Reply(
                 "pulse/status_changed",
-                {"id": campaign.id, "title": _title(campaign), "status": campaign.status.value},
+                {"id": ref, "title": _title(campaign), "status": campaign.status.value},
             )
         if action == "close" and rest.isdigit():
             round_ = await service.close_round_in(ctx.session, int(rest), ctx.person.email)
@@ -364,6 +378,7 @@ async def schedules_overview(ctx: HandlerContext) -> list[dict[str, Any]]:
     campaigns = await ctx.session.scalars(
         select(Campaign).where(Campaign.kind == CampaignKind.pulse).order_by(Campaign.id)
     )
+    refs = await refs_of(ctx.session, CampaignKind.pulse)
     out = []
     for campaign in campaigns:
         rounds = list(
@@ -376,7 +391,7 @@ async def schedules_overview(ctx: HandlerContext) -> list[dict[str, Any]]:
         )
         out.append(
             {
-                "id": campaign.id,
+                "id": refs[campaign.id],
                 "title": _title(campaign),
                 "status": campaign.status.value,
                 "rounds": [

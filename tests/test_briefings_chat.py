@@ -39,15 +39,15 @@ async def test_hr_schedules_and_cancels_in_chat_and_employees_cannot(
         await _link(runtime, HR, SALES_EMPLOYEE)
         hr = ConsoleDialog(runtime, HR)
         scheduled = await hr.say("campaign schedule spring-trade-in")
-        assert "Programmata la campagna 1" in scheduled
+        assert "Programmata la campagna B-1" in scheduled
         assert "26 feb 2027, 09:00" in scheduled and "1 mar 2027, 09:00" in scheduled
         again = await hr.say("campaign schedule spring-trade-in")
-        assert "è già programmato nella campagna 1" in again
+        assert "è già programmato nella campagna B-1" in again
         missing = await hr.say("campaign schedule no-such-briefing")
         assert "Non c’è un briefing con id no-such-briefing" in missing
         listing = await hr.say("campaign list")
-        # The title in Marta's language, the status too.
-        assert "1: Permuta di primavera" in listing and "(programmata)" in listing
+        # The reference, the title in Marta's language, the status too.
+        assert "B-1: Permuta di primavera" in listing and "(programmata)" in listing
 
         refused = await ConsoleDialog(runtime, SALES_EMPLOYEE).say("campaign cancel 1")
         assert "not available to you" in refused

@@ -144,10 +144,10 @@ async def test_hr_schedules_lists_pauses_resumes_and_stops_in_chat(
         await link(runtime, HR)
         hr = ConsoleDialog(runtime, HR)
         assert "Nessun sondaggio programmato" in await hr.say("survey list")
-        assert "Programmato il sondaggio 1: Pulse quindicinale" in await hr.say(
+        assert "Programmato il sondaggio P-1: Pulse quindicinale" in await hr.say(
             "survey schedule pulse-fortnightly"
         )
-        assert "è già programmato come sondaggio 1" in await hr.say(
+        assert "è già programmato come sondaggio P-1" in await hr.say(
             "survey schedule pulse-fortnightly"
         )
         assert "Non c’è un sondaggio valido con id no-such-survey" in await hr.say(
@@ -157,7 +157,7 @@ async def test_hr_schedules_lists_pauses_resumes_and_stops_in_chat(
 
         assert (await at(runtime, clock, FIRST)).opened == 1
         listing = await hr.say("survey list")
-        assert "1: Pulse quindicinale (attivo)" in listing
+        assert "P-1: Pulse quindicinale (attivo)" in listing
         assert "turno 1 (n. 1): aperto, dal 4 gen 2027, 10:00 al 8 gen 2027, 10:00" in listing
         assert english_words(listing) == []
 
@@ -184,13 +184,13 @@ async def test_hr_schedules_lists_pauses_resumes_and_stops_in_chat(
 
         # Stopped: the open round still runs to its end; no further round opens.
         assert "ora è fermato" in await hr.say("survey stop 1")
-        assert "Il sondaggio 1 è fermato: ora non si può fare." in await hr.say("survey resume 1")
-        assert "Non esiste il sondaggio programmato 9" in await hr.say("survey pause 9")
+        assert "Il sondaggio P-1 è fermato: ora non si può fare." in await hr.say("survey resume 1")
+        assert "Non esiste il sondaggio programmato P-9" in await hr.say("survey pause 9")
         assert (await at(runtime, clock, THIRD + timedelta(days=4))).closed == 1
         assert (await at(runtime, clock, THIRD + timedelta(weeks=2))).opened == 0
         assert len(await rounds_of(db)) == 2
         # Once stopped, the survey can be scheduled afresh.
-        assert "Programmato il sondaggio 2" in await hr.say("survey schedule pulse-fortnightly")
+        assert "Programmato il sondaggio P-2" in await hr.say("survey schedule pulse-fortnightly")
     async with db.session() as session:
         stopped = await session.get(Campaign, 1)
         assert stopped is not None and stopped.status == CampaignStatus.cancelled
@@ -759,12 +759,12 @@ async def test_survey_commands_schedule_list_rates_close(
     assert "No survey is scheduled" in out
     code, out, err = await fidelio(config, "survey", "schedule", "pulse-fortnightly")
     assert code == 0, err
-    assert "Scheduled survey schedule 1: Fortnightly pulse (pulse-fortnightly)" in out
+    assert "Scheduled survey schedule P-1: Fortnightly pulse (pulse-fortnightly)" in out
     assert "2027-01-04 10:00, 2027-01-18 10:00, 2027-02-01 10:00" in out
     code, _, err = await fidelio(config, "survey", "schedule", "pulse-fortnightly")
-    assert code == 2 and "already scheduled as survey schedule 1" in err
+    assert code == 2 and "already scheduled as survey schedule P-1" in err
     code, out, _ = await fidelio(config, "survey", "list")
-    assert "schedule 1: pulse-fortnightly, Fortnightly pulse (scheduled)" in out
+    assert "schedule P-1: pulse-fortnightly, Fortnightly pulse (scheduled)" in out
     assert "no round yet" in out
     code, out, _ = await fidelio(config, "campaign", "list")  # briefings only
     assert code == 0 and "pulse" not in out
@@ -799,9 +799,9 @@ async def test_survey_commands_schedule_list_rates_close(
     code, out, err = await fidelio(config, "survey", "pause", "1")
     assert code == 0 and "is now paused" in out
     code, _, err = await fidelio(config, "survey", "pause", "1")
-    assert code == 2 and "survey schedule 1: the schedule is paused" in err
+    assert code == 2 and "survey schedule P-1: the schedule is paused" in err
     code, _, err = await fidelio(config, "survey", "stop", "7")
-    assert code == 2 and "survey schedule 7: no survey schedule with this id" in err
+    assert code == 2 and "P-7: no survey schedule with this reference" in err
     code, _, err = await fidelio(config, "survey", "rates", "99")
     assert code == 2 and "round 99: no survey round with this id" in err
     code, _, err = await fidelio(config, "survey", "close", "99")

@@ -506,6 +506,8 @@ def _human(delta: timedelta) -> str:
 
 def load_briefing(folder: Path, briefing_id: str, default_zone: str = "Europe/Rome") -> Briefing:
     """The valid briefing with that id, or InputError saying what is wrong with its file."""
+    if not briefing_id.strip():
+        raise InputError("BRIEFING_ID", "give the id of a briefing file (content check lists them)")
     for path in sorted(folder.glob("*.md")):
         try:
             text = path.read_text(encoding="utf-8-sig")

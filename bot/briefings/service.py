@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.briefings.audience import audience_team_ids, resolve_audience
 from bot.briefings.content import Briefing, timing_warnings
 from bot.briefings.readiness import team_readiness
+from bot.campaign_refs import ref_of
 from bot.clock import Clock
 from bot.config import Settings
 from bot.db.models import (
@@ -126,12 +127,13 @@ class BriefingService:
             )
         )
         if existing is not None:
+            reference = await ref_of(session, existing)
             raise InputError(
                 briefing.id,
-                f"already scheduled as campaign {existing.id}; cancel it first to reschedule",
+                f"already scheduled as campaign {reference}; cancel it first to reschedule",
                 "briefing_already_scheduled",
                 id=briefing.id,
-                campaign=existing.id,
+                campaign=reference,
             )
         campaign = Campaign(
             kind=CampaignKind.briefing,

@@ -19,6 +19,29 @@ def alembic_config(url: str) -> Config:
     return config
 
 
+def check_revision(revision: str) -> None:
+    """InputError naming REVISION when no migration has that id (``head`` is always fine)."""
+    from alembic.script import ScriptDirectory
+    from alembic.util import CommandError
+
+    from bot.errors import InputError
+
+    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    found: tuple[object, ...] = ()
+    if revision.strip():
+        try:
+            found = tuple(script.get_revisions(revision))
+        except (CommandError, AssertionError):
+            found = ()
+    if found:
+        return
+    ids = sorted(r.revision for r in script.walk_revisions())
+    raise InputError(
+        "REVISION",
+        f"no migration {revision!r}: give head (the default) or one of {ids[0]} to {ids[-1]}",
+    )
+
+
 async def upgrade(url: str, revision: str = "head") -> None:
     """Bring the schema to ``revision``. Alembic is synchronous; run it in a worker thread
     (its env.py opens its own event loop for the async engine)."""

@@ -511,6 +511,8 @@ def load_survey_content(folder: Path) -> SurveyContent:
 
 def load_survey(folder: Path, survey_id: str) -> tuple[Survey, dict[str, Item]]:
     """One valid survey and the item bank, or InputError saying what is wrong."""
+    if not survey_id.strip():
+        raise InputError("SURVEY_ID", "give the id of a survey file (content check lists them)")
     content = load_survey_content(folder)
     for survey in content.surveys:
         if survey.id == survey_id:

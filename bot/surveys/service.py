@@ -28,6 +28,7 @@ from sqlalchemy import and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.briefings.audience import audience_team_ids, resolve_audience
+from bot.campaign_refs import ref_of
 from bot.clock import Clock
 from bot.config import Settings
 from bot.db.models import (
@@ -123,12 +124,13 @@ class SurveyService:
             )
         )
         if existing is not None:
+            reference = await ref_of(session, existing)
             raise InputError(
                 survey.id,
-                f"already scheduled as survey schedule {existing.id}",
+                f"already scheduled as survey schedule {reference}",
                 "survey_already_scheduled",
                 survey=survey.id,
-                schedule=existing.id,
+                schedule=reference,
             )
         # every_weeks counts weeks from an anchor; without `start` it is the week of the first
         # round, fixed now (otherwise each look at the cadence would pick a new anchor).
