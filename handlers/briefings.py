@@ -379,7 +379,7 @@ async def campaign(ctx: HandlerContext) -> Reply:
             try:
                 cancelled = await service.cancel_in(ctx.session, found.id, actor)
             except InputError as exc:
-                raise InputError(ref, exc.reason, exc.key, **exc.params) from None
+                raise InputError(ref, exc.reason, exc.key, **{**exc.params, "id": ref}) from None
             return Reply("briefings/cancelled", {"id": ref, "title": _title(cancelled)})
     except InputError as exc:
         # Content files are named from the content folder: HR has no use for a server path.

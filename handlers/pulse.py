@@ -343,7 +343,7 @@ async def survey(ctx: HandlerContext) -> Reply:
                     ctx.session, schedule.id, status, ctx.person.email
                 )
             except InputError as exc:
-                raise InputError(ref, exc.reason, exc.key, **exc.params) from None
+                raise InputError(ref, exc.reason, exc.key, **{**exc.params, "id": ref}) from None
             return Reply(
                 "pulse/status_changed",
                 {"id": ref, "title": _title(campaign), "status": campaign.status.value},

@@ -54,7 +54,7 @@ async def test_hr_schedules_and_cancels_in_chat_and_employees_cannot(
 
         assert "annullata" in await hr.say("campaign cancel 1")
         cancelled_again = await hr.say("campaign cancel 1")
-        assert "La campagna 1 è già annullata." in cancelled_again
+        assert "La campagna B-1 è già annullata." in cancelled_again
         # Marta writes in Italian: no English in what she read, beyond the briefing's title.
         for reply in (scheduled, again, missing, listing, cancelled_again):
             # (the console marks a message for someone other than the last speaker "[to ...]")

@@ -166,7 +166,7 @@ async def test_hr_schedules_lists_pauses_resumes_and_stops_in_chat(
         paused = await hr.say("survey pause 1")
         assert "ora è in pausa" in paused
         paused_again = await hr.say("survey pause 1")
-        assert "Il sondaggio 1 è in pausa: ora non si può fare." in paused_again
+        assert "Il sondaggio P-1 è in pausa: ora non si può fare." in paused_again
         for reply in (paused, paused_again):
             assert english_words(reply) == []
         assert (await at(runtime, clock, FIRST + timedelta(days=4))).closed == 1
