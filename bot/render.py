@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import yaml
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateNotFound, pass_context
@@ -132,16 +134,19 @@ def _pick(ctx: Context, values: Any) -> Any:
     return values.get(ctx.get("locale")) or next(iter(values.values()), "")
 
 
+def local_time(when: datetime, timezone: str, locale: str) -> str:
+    """A time in a reader's time zone and language, the zone named by its usual abbreviation
+    so nobody has to guess whose 09:00 it is: ``15 Mar 2027, 09:00 CET``."""
+    local = when.astimezone(ZoneInfo(timezone or "UTC"))
+    month = MONTHS.get(locale or "en", MONTHS["en"])[local.month - 1]
+    return f"{local.day} {month} {local.year}, {local:%H:%M} {local.tzname() or ''}".rstrip()
+
+
 @pass_context
 def _local_time(ctx: Context, value: Any) -> str:
-    """An ISO time shown in the reader's time zone and language: ``15 Mar 2027, 09:00``."""
-    from datetime import datetime
-    from zoneinfo import ZoneInfo
-
+    """The ``local_time`` filter: an ISO time (or datetime) for the reader of the reply."""
     when = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-    local = when.astimezone(ZoneInfo(ctx.get("timezone") or "UTC"))
-    month = MONTHS.get(ctx.get("locale") or "en", MONTHS["en"])[local.month - 1]
-    return f"{local.day} {month} {local.year}, {local:%H:%M}"
+    return local_time(when, ctx.get("timezone") or "UTC", ctx.get("locale") or "en")
 
 
 def _pct(value: Any) -> str:

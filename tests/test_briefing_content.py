@@ -156,7 +156,7 @@ def test_body_rendering_and_markdown() -> None:
     briefing, _ = parse_briefing(GOOD, "x.md")
     assert briefing is not None
     body = render_body(briefing, "en", "Europe/London")
-    assert body.startswith("**The offer**\nFrom 1 Mar 2027, 08:00 until 30 April")
+    assert body.startswith("**The offer**\nFrom 1 Mar 2027, 08:00 GMT until 30 April")
     assert "• **300 euro** for a working TV" in body
     assert markdown_to_neutral("## Head\n* item") == "**Head**\n• item"
 

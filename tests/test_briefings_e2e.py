@@ -144,7 +144,7 @@ async def test_briefing_reaches_its_audience_on_time_in_each_language_and_tracks
         marco = TelegramDialog(fake, user_id(people["antonio.romano@demo.fidelio.example"].id))
         body = (await marco.press("Leggi tutto"))[0]
         assert "<b>L&#x27;offerta</b>" in body or "<b>L'offerta</b>" in body
-        assert "Dal 1 mar 2027, 09:00 al 30 aprile" in body
+        assert "Dal 1 mar 2027, 09:00 CET al 30 aprile" in body
         assert "Domande dei clienti" in body
         answer = (await marco.say("/chiedi il tv rotto vale qualcosa?"))[0]
         assert "Da <i>Permuta di primavera" in answer

@@ -153,7 +153,7 @@ def test_every_console_example_is_replayed_or_explained() -> None:
 
 DATE_TIME = re.compile(
     r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(?::\d{2})?(?:[+-]\d{2}:\d{2})?"
-    r"|\d{1,2} [A-Za-z]{3} \d{4}, \d{2}:\d{2}"
+    r"|\d{1,2} [A-Za-z]{3} \d{4}, \d{2}:\d{2}(?: [A-Z]{2,5}\b)?"
 )
 
 

@@ -3,24 +3,16 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from jinja2 import StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
 
 from bot.briefings.content import Briefing
-from bot.render import MONTHS
+from bot.render import local_time
 
 _ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
 _HEADING = re.compile(r"^#{1,6}\s+(.*)$")
 _BULLET = re.compile(r"^(\s*)[-*+]\s+(.*)$")
-
-
-def local_time(when: datetime, timezone: str, locale: str) -> str:
-    local = when.astimezone(ZoneInfo(timezone))
-    month = MONTHS.get(locale, MONTHS["en"])[local.month - 1]
-    return f"{local.day} {month} {local.year}, {local:%H:%M}"
 
 
 def render_body(briefing: Briefing, locale: str, timezone: str) -> str:
