@@ -574,7 +574,7 @@ def demo_tour(
     )
     title = b.text(b.title, settings.organisation.default_locale)
     out.print(
-        f"Briefing: campaign {result.campaign_id}, {title}"
+        f"Briefing: campaign {result.campaign_ref}, {title}"
         f"{' (already running)' if result.campaign_reused else ''}: card and "
         f"{len(b.quiz)}-question quiz sent to {result.briefing_audience} people, launch in "
         f"{days} days ({_local(settings, b.launch_at)}).",
@@ -582,7 +582,7 @@ def demo_tour(
         soft_wrap=True,
     )
     out.print(
-        f"Pulse: survey schedule {result.schedule_id}, round {result.round_id} (no. "
+        f"Pulse: survey schedule {result.schedule_ref}, round {result.round_id} (no. "
         f"{result.round_number}) of {result.survey_title}"
         f"{' (already open)' if result.round_reused else ' opened now'}, "
         f"{result.invited} people invited, open until {_local(settings, result.round_closes_at)}.",
@@ -869,7 +869,9 @@ def campaign_list() -> None:
     settings = _load()
     rows = _run(_campaign_rows(settings))
     zone = settings.organisation.default_timezone
-    table = Table("ref", "briefing", "title", "status", f"briefing at ({zone})", "launch", "expires")
+    table = Table(
+        "ref", "briefing", "title", "status", f"briefing at ({zone})", "launch", "expires"
+    )
     for row in rows:
         table.add_row(*row)
     out.print(table)

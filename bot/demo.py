@@ -31,6 +31,7 @@ from typing import Any
 from sqlalchemy import select
 
 from bot.briefings.content import Briefing, load_briefing
+from bot.campaign_refs import ref_of
 from bot.db.models import (
     Campaign,
     CampaignKind,
@@ -54,6 +55,7 @@ class TourResult:
     loaded: bool  # the demo organisation was loaded by the tour (empty directory)
     people: int  # active people in the directory, all reachable on the console now
     campaign_id: int
+    campaign_ref: str  # B-n, as HR sees it
     campaign_reused: bool
     briefing: Briefing
     briefing_audience: int
@@ -62,6 +64,7 @@ class TourResult:
     round_reused: bool
     survey_title: str
     schedule_id: int
+    schedule_ref: str  # P-n
     round_closes_at: datetime
     invited: int
     sent: int
@@ -181,6 +184,7 @@ async def run_tour(
 
         ids = (schedule.id, round_.id, round_.number, round_.closes_at, round_.invited)
         campaign_id = campaign.id
+        refs = (await ref_of(session, campaign), await ref_of(session, schedule))
         survey_title = survey.title.get(settings.organisation.default_locale) or survey.id
 
     await runtime.briefings.run_due()  # the cards of a briefing whose time is now
@@ -203,6 +207,7 @@ async def run_tour(
         loaded=loaded,
         people=len(people),
         campaign_id=campaign_id,
+        campaign_ref=refs[0],
         campaign_reused=campaign_reused,
         briefing=briefing,
         briefing_audience=audience,
@@ -211,6 +216,7 @@ async def run_tour(
         round_reused=round_reused,
         survey_title=survey_title,
         schedule_id=schedule_id,
+        schedule_ref=refs[1],
         round_closes_at=closes_at,
         invited=invited,
         sent=stats.sent,

@@ -145,7 +145,11 @@ async def test_demo_tour_as_a_process_then_chat_and_switch(
     code, out, err = await fidelio(config, "demo", "tour")
     assert code == 0, err
     assert "Directory was empty: demo organisation loaded." in out
-    assert "Briefing: campaign 1, Spring trade-in" in out and "sent to 29 people" in out
+    assert (
+        "Briefing: campaign B-1, Spring trade-in" in out
+        and "survey schedule P-1" in out
+        and "sent to 29 people" in out
+    )
     assert "46 people invited" in out and "Delivered through the console: 75 messages" in out
     async with db.session() as session:
         round_ = await session.scalar(select(SurveyRound))
