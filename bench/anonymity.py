@@ -128,7 +128,7 @@ def generate(people: int, seed: int) -> Org:
 
 
 def subtree_totals(shape: TreeShape, counts: Mapping[int, int]) -> dict[int, int]:
-    kids = shape.children()
+    kids = shape.kids
     out: dict[int, int] = {}
 
     def walk(team: int) -> int:
@@ -167,7 +167,7 @@ def todays_teams(
     rules = Rules(AnonymitySettings(min_group=k, comment_min_group=max(10, k)))
     totals = subtree_totals(shape, counts)
     hidden: set[int] = set()
-    for group, children in shape.children().items():
+    for group, children in shape.kids.items():
         if breakdown:
             hidden |= rules.suppress_breakdown(totals[group], {c: totals[c] for c in children})
     out: set[int] = set()
@@ -241,7 +241,7 @@ def heads_in_largest_team(org: Org) -> tuple[TreeShape, dict[int, int]]:
     its largest child team (the head "belongs to" a team they lead). Not how Fidelio models
     people today; it shows how much of the loss the heads' own remainders cause."""
     counts = dict(org.respondents)
-    kids = org.shape.children()
+    kids = org.shape.kids
     for team in sorted(org.parent, key=lambda t: -depth(org.parent, t)):
         if org.level[team] in ("division", "department") and kids[team]:
             largest = max(kids[team], key=lambda c: (org.members[c], -c))
@@ -267,7 +267,7 @@ def pooled_other_teams(
     alone in the parent's atom are 0 or >= k. Such a group is a union of whole sibling
     subtrees, so the groups stay nested or disjoint and the atom guarantee carries over.
     Returns (groups added, respondents newly under a group below the organisation)."""
-    kids = shape.children()
+    kids = shape.kids
     totals = subtree_totals(shape, counts)
     added = 0
     newly = 0

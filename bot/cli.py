@@ -852,10 +852,7 @@ def campaign_cancel(campaign_ref: CampaignRef) -> None:
             async with service.db.session() as session:
                 found = await find_campaign(session, campaign_ref, CampaignKind.briefing)
                 ref = await ref_of(session, found)
-                try:
-                    return await service.cancel_in(session, found.id, actor="cli"), ref
-                except InputError as exc:
-                    raise InputError(ref, exc.reason) from None
+                return await service.cancel_in(session, found.id, actor="cli"), ref
         finally:
             await service.db.dispose()
 
@@ -1126,10 +1123,7 @@ def _set_schedule_status(schedule_ref: str, status_name: str) -> None:
     async def work(session: Any, service: Any) -> tuple[Any, str]:
         found = await find_campaign(session, schedule_ref, CampaignKind.pulse)
         ref = await ref_of(session, found)
-        try:
-            return await service.set_status_in(session, found.id, status, "cli"), ref
-        except InputError as exc:
-            raise InputError(f"survey schedule {ref}", exc.reason) from None
+        return await service.set_status_in(session, found.id, status, "cli"), ref
 
     campaign, ref = _run(_survey_session(settings, work))
     note = {

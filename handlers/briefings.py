@@ -376,10 +376,7 @@ async def campaign(ctx: HandlerContext) -> Reply:
         if action == "cancel":
             found = await _campaign_arg(ctx, rest)
             ref = await ref_of(ctx.session, found)
-            try:
-                cancelled = await service.cancel_in(ctx.session, found.id, actor)
-            except InputError as exc:
-                raise InputError(ref, exc.reason, exc.key, **{**exc.params, "id": ref}) from None
+            cancelled = await service.cancel_in(ctx.session, found.id, actor)
             return Reply("briefings/cancelled", {"id": ref, "title": _title(cancelled)})
     except InputError as exc:
         # Content files are named from the content folder: HR has no use for a server path.

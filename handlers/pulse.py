@@ -338,12 +338,9 @@ async def survey(ctx: HandlerContext) -> Reply:
                 shown = shown_ref(rest, CampaignKind.pulse)
                 raise UserFacingError("pulse/no_schedule", id=shown) from None
             ref = await ref_of(ctx.session, schedule)
-            try:
-                campaign = await service.set_status_in(
-                    ctx.session, schedule.id, status, ctx.person.email
-                )
-            except InputError as exc:
-                raise InputError(ref, exc.reason, exc.key, **{**exc.params, "id": ref}) from None
+            campaign = await service.set_status_in(
+                ctx.session, schedule.id, status, ctx.person.email
+            )
             return Reply(
                 "pulse/status_changed",
                 {"id": ref, "title": _title(campaign), "status": campaign.status.value},

@@ -23,14 +23,11 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 
-from bot.app import Runtime
 from bot.clock import ManualClock
 from bot.db.models import (
     AuditEntry,
-    ChannelName,
     ConversationState,
     Delivery,
-    Person,
     SealedNotice,
     Suggestion,
     SuggestionEvent,
@@ -38,15 +35,23 @@ from bot.db.models import (
 )
 from bot.db.scrub import scrub
 from bot.db.session import Database
-from bot.identities import link
 from bot.suggestions.digest import DigestService
 from bot.suggestions.scrubbing import SCRUB_TABLES, SuggestionScrubber
 from scheduler.suggestions import suggestion_jobs
 
 from .fakes.telegram import FakeTelegramServer
 from .harness import TelegramDialog, load_demo, make_settings, running, telegram_section
+from .test_suggestions_e2e import deliver, link_all, uid
 
 ROME = ZoneInfo("Europe/Rome")
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeTelegramServer]:
+    async with FakeTelegramServer(rate_scale=50.0) as server:
+        yield server
+
+
 # Not on the hour: an anonymous suggestion's times are kept to the hour, so a request made
 # exactly on the hour would share its second with them whatever the code does.
 START = datetime(2027, 3, 1, 11, 7, 23, tzinfo=ROME)
@@ -70,10 +75,6 @@ PERSON_COLUMNS = {
 INSPECTED = tuple(PERSON_COLUMNS)
 
 
-def uid(person_id: int) -> int:
-    return 31_000 + person_id
-
-
 def long_text(seed: int, length: int) -> str:
     """Letters and spaces only (no personal-data prompt), poorly compressible: long enough
     that a draft holding it is moved to the toast table, in chunks."""
@@ -88,27 +89,6 @@ def fragments(value: str, size: int = 24, step: int = 150) -> list[bytes]:
     """Pieces of ``value`` small enough to lie whole inside one toast chunk."""
     raw = value.encode()
     return [raw[i : i + size] for i in range(0, max(1, len(raw) - size), step)]
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeTelegramServer]:
-    async with FakeTelegramServer(rate_scale=50.0) as server:
-        yield server
-
-
-async def link_all(db: Database, fake: FakeTelegramServer, clock: ManualClock) -> dict[str, Person]:
-    async with db.session() as session:
-        people = list(await session.scalars(select(Person).order_by(Person.id)))
-        for person in people:
-            fake.add_user(uid(person.id), person.name.split()[0])
-            chat = str(uid(person.id))
-            await link(session, person, ChannelName.telegram, chat, chat, clock)
-    return {p.email: p for p in people}
-
-
-async def deliver(runtime: Runtime) -> None:
-    await runtime.sealed_notices.run_once()
-    await runtime.outbox.drain()
 
 
 # --- reading the database as its holder -------------------------------------------------------

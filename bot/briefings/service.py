@@ -178,11 +178,12 @@ class BriefingService:
                 str(campaign_id), "no briefing campaign with this id", "no_campaign", id=campaign_id
             )
         if campaign.status != CampaignStatus.scheduled:
+            reference = await ref_of(session, campaign)  # B-n, as HR knows the campaign
             raise InputError(
-                str(campaign_id),
+                reference,
                 f"campaign is already {campaign.status.value}",
                 "campaign_status",
-                id=campaign_id,
+                id=reference,
                 status=campaign.status.value,
             )
         campaign.status = CampaignStatus.cancelled

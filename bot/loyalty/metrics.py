@@ -4,8 +4,8 @@ Two aggregate queries read the ``responses`` table of the chosen closed rounds a
 *atoms*: sums per (round, team) — per item (answers, top-2 and bottom-2 boxes, sum, promoters,
 detractors) and per respondent set (person-first index sums, segment counts, the sums of
 squares Cronbach's alpha needs). Sums add up, so any group (a team subtree, the organisation)
-is a combination of its teams' atoms, and the anonymity rules can count every cell without
-asking the database again. The small formulas (Wilson, adjusted Wald, alpha from sums) are
+is a combination of its teams' atoms. They are computed once, when a round closes, and kept per
+plan atom (bot.loyalty.release). The small formulas (Wilson, adjusted Wald, alpha from sums) are
 plain functions below, tested against MEASUREMENT.md's worked checks, statsmodels and pingouin.
 """
 
@@ -287,16 +287,6 @@ class RoundItems:
 Atoms = dict[tuple[int, int], Atom]
 
 
-def combine(atoms: Atoms, round_id: int, team_ids: Iterable[int]) -> Atom:
-    """One group's sums for one round: the sum of its teams' atoms."""
-    out = Atom()
-    for team_id in team_ids:
-        atom = atoms.get((round_id, team_id))
-        if atom is not None:
-            out.add(atom)
-    return out
-
-
 # --- SQL ---------------------------------------------------------------------------------------
 
 
@@ -434,27 +424,3 @@ async def fetch_atoms(
                 atom.items[key] = ItemSums(n, total=total_v, promoters=upper, detractors=lower)
         atoms[(round_id, team_id)] = atom
     return atoms
-
-
-async def fetch_respondents(
-    session: AsyncSession, round_ids: Sequence[int], team_ids: Iterable[int]
-) -> dict[tuple[int, int], int]:
-    """Respondent sets per (round, team): all the remainder rule needs of a parent's other
-    teams (an index-only count, much lighter than :func:`fetch_atoms`)."""
-    teams = sorted(set(team_ids))
-    if not round_ids or not teams:
-        return {}
-    r = Response.__table__.c
-    # Grouping by the key (a prefix of the covering index) streams; COUNT(DISTINCT) sorts.
-    sets = (
-        select(r.round_id, r.team_id)
-        .where(r.round_id.in_(list(round_ids)), r.team_id.in_(teams))
-        .group_by(r.team_id, r.round_id, r.respondent_key)
-        .subquery()
-    )
-    rows = await session.execute(
-        select(sets.c.round_id, sets.c.team_id, func.count()).group_by(
-            sets.c.round_id, sets.c.team_id
-        )
-    )
-    return {(rid, team): int(n) for rid, team, n in rows}

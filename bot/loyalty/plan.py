@@ -33,6 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 
 ORG = 0  # the organisation's group key; team ids start at 1
 
@@ -43,7 +44,9 @@ class TreeShape:
 
     parent: Mapping[int, int | None]
 
-    def children(self) -> dict[int, list[int]]:
+    @cached_property
+    def kids(self) -> dict[int, list[int]]:
+        """Children of every team (and of :data:`ORG`: the roots), built once per shape."""
         out: dict[int, list[int]] = {team: [] for team in self.parent}
         out[ORG] = []
         for team, parent in sorted(self.parent.items()):
@@ -51,7 +54,7 @@ class TreeShape:
         return out
 
     def subtree(self, team: int) -> frozenset[int]:
-        kids = self.children()
+        kids = self.kids
         seen: set[int] = set()
         stack = [team]
         while stack:
@@ -95,7 +98,7 @@ def choose_groups(
     if k < 1:
         raise ValueError("k must be positive")
     allowed = set(shape.parent) if candidates is None else set(candidates)
-    kids = shape.children()
+    kids = shape.kids
     big = k  # state k stands for "k or more people still outside any planned group"
 
     def cap(n: int) -> int:

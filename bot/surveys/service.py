@@ -181,11 +181,12 @@ class SurveyService:
             CampaignStatus.cancelled: {CampaignStatus.scheduled, CampaignStatus.paused},
         }[status]
         if campaign.status not in allowed:
+            reference = await ref_of(session, campaign)  # P-n, as HR knows the schedule
             raise InputError(
-                str(schedule_id),
+                f"survey schedule {reference}",
                 f"the schedule is {campaign.status.value}",
                 "schedule_status",
-                id=schedule_id,
+                id=reference,
                 status=campaign.status.value,
             )
         campaign.status = status
