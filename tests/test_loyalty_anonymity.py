@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import random
 import shutil
+from datetime import timedelta
 from pathlib import Path
 from unittest.mock import patch
 
@@ -28,6 +29,7 @@ from bot.db.models import Person
 from bot.db.session import Database
 from bot.loyalty.anonymity import Rules
 from bot.loyalty.digest import DigestService, DigestStats
+from bot.loyalty.objective import objective_summary
 from bot.loyalty.service import (
     LoyaltyService,
     Summary,
@@ -141,6 +143,25 @@ async def ask_everything(
         pool.add_summary(result)
     for round_id, names, dims, values in heatmaps:
         pool.add_heatmap(round_id, names, dims, values)
+
+    # The objective indicators: pulse participation per team subtree and organisation, over
+    # a period holding every round (respondents summed over the rounds whose plan has it).
+    for team in [None, *org.names]:
+        teams = frozenset(org.names) if team is None else org.subtree(team)
+        async with db.session() as session:
+            objective = await objective_summary(
+                session, config, sorted(teams), NOW.date() - timedelta(days=365), NOW.date()
+            )
+        planned = [r for r in org.answers if (r, teams) in pool.planned]
+        if objective.counts["pulse_responded"]:
+            pool.add(
+                "respondents",
+                frozenset(
+                    (r, p) for r in planned for p in org.answers[r] if org.team_of[p] in teams
+                ),
+                int(objective.counts["pulse_responded"]),
+            )
+            assert objective.counts["pulse_rounds_withheld"] == len(org.answers) - len(planned)
     return pool
 
 
