@@ -50,7 +50,6 @@ class Runtime:
     # --- suggestions ---
     suggestion_digests: Any = None
     sealed_notices: Any = None
-    suggestion_scrubber: Any = None
     # --- reliability: metrics, the operations port, what health checks look at ---
     metrics: Metrics = field(default_factory=Metrics)
     ops: OpsServer | None = None
@@ -200,7 +199,6 @@ def build_runtime(
         surveys,
         channels,
         suggestion_digests=digests,
-        suggestion_scrubber=scrubber,
         sealed_notices=notices,
         metrics=metrics,
     )

@@ -322,7 +322,7 @@ async def test_anonymous_suggestion_and_answer_leave_no_link_to_the_author(
             )
 
         # The periodic job scrubs.
-        assert await runtime.suggestion_scrubber.run_due()
+        assert await SuggestionScrubber(runtime.db).run_due()
         assert await markers(db) == 0
         assert await value_links(db, aisha.id, 1) == []
         if postgres:
@@ -369,7 +369,7 @@ async def test_anonymous_suggestion_and_answer_leave_no_link_to_the_author(
             for tup in await heap_tuples(db, "conversation_states"):
                 assert xid not in (tup.xmin, tup.xmax), "answer state deleted with the answer"
 
-        assert await runtime.suggestion_scrubber.run_due()
+        assert await SuggestionScrubber(runtime.db).run_due()
         assert await markers(db) == 0
         assert await value_links(db, aisha.id, 1) == []
         if postgres:
