@@ -158,7 +158,9 @@ async def test_hr_schedules_lists_pauses_resumes_and_stops_in_chat(
         assert (await at(runtime, clock, FIRST)).opened == 1
         listing = await hr.say("survey list")
         assert "P-1: Pulse quindicinale (attivo)" in listing
-        assert "turno 1 (n. 1): aperto, dal 4 gen 2027, 10:00 CET al 8 gen 2027, 10:00 CET" in listing
+        assert (
+            "turno 1 (n. 1): aperto, dal 4 gen 2027, 10:00 CET al 8 gen 2027, 10:00 CET" in listing
+        )
         assert english_words(listing) == []
 
         # Paused: the open round runs to its end, but no round opens, even when an
