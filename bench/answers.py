@@ -91,18 +91,13 @@ from bot.channels.telegram import AiohttpRequest
 from bot.clock import ManualClock
 from bot.config import Settings
 from bot.content_fields import Audience
-from bot.db.models import (
-    ChannelName,
-    Participation,
-    ProcessedEvent,
-    Response,
-    SurveyRound,
-)
+from bot.db.models import ChannelName, ProcessedEvent
 from bot.db.session import Database
 from bot.dispatch import DispatchResult
 from bot.events import ButtonPressed, InboundEvent
-from bot.surveys.content import Cadence, Item, Survey, load_survey_content
-from bot.surveys.service import respondent_key
+from bot.pulse.content import Cadence, Item, Survey, load_survey_content
+from bot.pulse.service import respondent_key
+from bot.pulse.tables import Participation, Response, SurveyRound
 from tests.fakes.telegram import FakeTelegramServer
 from tests.harness import REPO, make_settings, telegram_section
 

@@ -59,7 +59,7 @@ from bot.config import DatabaseSettings, Settings
 from bot.db.session import Database
 from bot.loyalty.release import rewrite_closed_rounds
 from bot.loyalty.service import LoyaltyService, TeamTree, Window, closed_rounds
-from bot.surveys.content import load_survey
+from bot.pulse.content import load_survey
 
 REPO = Path(__file__).resolve().parent.parent
 ITEMS = [

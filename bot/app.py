@@ -7,9 +7,8 @@ import contextlib
 import logging
 import signal
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO, cast
 
-from bot.briefings.service import BriefingService
 from bot.channels.callbacks import CallbackCodec
 from bot.channels.console import ConsoleChannel
 from bot.channels.port import ChatPort
@@ -17,15 +16,18 @@ from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.db.session import Database
 from bot.dispatch import Dispatcher
-from bot.operations import Metrics, OpsServer
+from bot.feature import Wired, Wiring
+from bot.features import FEATURES, build_registry, retention_rules
+from bot.operations.server import Metrics, OpsServer
 from bot.outbox import OutboxDispatcher
 from bot.privacy.retention import retention_jobs
 from bot.render import Renderer
 from bot.sender import Sender
-from bot.surveys.service import SurveyService
-from handlers import build_registry
 from scheduler import Scheduler
-from scheduler.campaigns import briefing_jobs, survey_jobs
+
+if TYPE_CHECKING:  # the services' types, for the two shortcuts below
+    from bot.briefings.service import BriefingService
+    from bot.pulse.service import SurveyService
 
 log = logging.getLogger(__name__)
 
@@ -42,19 +44,31 @@ class Runtime:
     dispatcher: Dispatcher
     outbox: OutboxDispatcher
     scheduler: Scheduler
-    briefings: BriefingService
-    surveys: SurveyService
+    #: What each feature added, by feature name (services, jobs, background loops).
+    features: dict[str, Wired] = field(default_factory=dict)
     channels: dict[str, Any] = field(default_factory=dict)
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     stop_event: asyncio.Event = field(default_factory=asyncio.Event)
-    # --- suggestions ---
-    suggestion_digests: Any = None
-    sealed_notices: Any = None
-    # --- reliability: metrics, the operations port, what health checks look at ---
+    # Metrics, the operations port, and what health checks look at.
     metrics: Metrics = field(default_factory=Metrics)
     ops: OpsServer | None = None
     background_started: bool = False
     outbox_task: asyncio.Task[Any] | None = None
+
+    def service(self, name: str) -> Any:
+        """A feature's service by name (``briefings``, ``surveys``, ``sealed_notices``...)."""
+        for wired in self.features.values():
+            if name in wired.services:
+                return wired.services[name]
+        raise KeyError(f"no feature provides a service called {name!r}")
+
+    @property
+    def briefings(self) -> BriefingService:
+        return cast("BriefingService", self.service("briefings"))
+
+    @property
+    def surveys(self) -> SurveyService:
+        return cast("SurveyService", self.service("surveys"))
 
     async def start(
         self, *, console: bool = False, sync_slack: bool = True, background: bool = True
@@ -81,14 +95,11 @@ class Runtime:
             self.outbox_task = asyncio.create_task(self.outbox.run_forever(self.stop_event))
             self.tasks.append(self.outbox_task)
             self.background_started = True
-            if self.sealed_notices is not None:  # suggestions: messages for anonymous authors
-                self.tasks.append(
-                    asyncio.create_task(
-                        self.sealed_notices.run_forever(
-                            self.stop_event, lambda: self.scheduler.active
-                        )
+            for wired in self.features.values():
+                for loop in wired.loops:
+                    self.tasks.append(
+                        asyncio.create_task(loop(self.stop_event, lambda: self.scheduler.active))
                     )
-                )
         if self.settings.operations.http_enabled:
             self.ops = OpsServer(self)
             await self.ops.start()
@@ -162,30 +173,12 @@ def build_runtime(
         dispatcher.resolvers["slack"] = lambda session, user: slack.resolve(session, user, clock)
     outbox = OutboxDispatcher(settings, db, sender, renderer, clock)
     metrics.watch_outbox(outbox)
-    briefings = BriefingService(settings, db, clock)
-    surveys = SurveyService(settings, db, clock)
     scheduler = Scheduler(settings, db, clock)
-    scheduler.job_factories.append(briefing_jobs(briefings, settings.scheduler.sweep_s))
-    scheduler.job_factories.append(survey_jobs(surveys, settings.scheduler.sweep_s))
-    # --- suggestions ---
-    from bot.suggestions.digest import DigestService
-    from bot.suggestions.notices import SealedNotices
-    from bot.suggestions.scrubbing import SuggestionScrubber
-    from scheduler.suggestions import suggestion_jobs
-
-    digests = DigestService(settings, db, clock)
-    notices = SealedNotices(settings, db, sender, renderer, clock)
-    scrubber = SuggestionScrubber(db)
-    scheduler.job_factories.append(suggestion_jobs(digests, settings.scheduler.sweep_s, scrubber))
-    # --- end suggestions ---
-    # --- loyalty measurement: summaries sent unasked after each round closes ---
-    from bot.loyalty.digest import DigestService as LoyaltyDigestService
-    from scheduler.loyalty import digest_jobs
-
-    scheduler.job_factories.append(
-        digest_jobs(LoyaltyDigestService(settings, db, clock), settings.scheduler.sweep_s)
-    )
-    scheduler.job_factories.append(retention_jobs(settings, db, clock))
+    wiring = Wiring(settings, db, clock, sender, renderer)
+    features = {f.name: f.wire(wiring) for f in FEATURES if f.wire is not None}
+    for wired in features.values():
+        scheduler.job_factories.extend(wired.jobs)
+    scheduler.job_factories.append(retention_jobs(settings, db, clock, retention_rules()))
     runtime = Runtime(
         settings,
         clock,
@@ -195,11 +188,8 @@ def build_runtime(
         dispatcher,
         outbox,
         scheduler,
-        briefings,
-        surveys,
+        features,
         channels,
-        suggestion_digests=digests,
-        sealed_notices=notices,
         metrics=metrics,
     )
     return runtime

@@ -32,19 +32,12 @@ from sqlalchemy import select
 
 from bot.briefings.content import Briefing, load_briefing
 from bot.campaign_refs import ref_of
-from bot.db.models import (
-    Campaign,
-    CampaignKind,
-    CampaignStatus,
-    ChannelName,
-    Person,
-    RoundStatus,
-    SurveyRound,
-)
+from bot.db.models import Campaign, CampaignKind, CampaignStatus, ChannelName, Person
 from bot.errors import InputError
 from bot.identities import link
 from bot.people import import_people
-from bot.surveys.content import load_survey
+from bot.pulse.content import load_survey
+from bot.pulse.tables import RoundStatus, SurveyRound
 
 DEFAULT_BRIEFING = "spring-trade-in"
 DEFAULT_SURVEY = "pulse-fortnightly"
@@ -190,7 +183,7 @@ async def run_tour(
     await runtime.briefings.run_due()  # the cards of a briefing whose time is now
     stats = await runtime.outbox.drain()
 
-    from bot.db.models import BriefingReceipt
+    from bot.briefings.tables import BriefingReceipt
 
     async with db.session() as session:
         audience = len(

@@ -50,7 +50,7 @@ from bot.db.models import (
     Person,
 )
 from bot.db.session import Database
-from bot.observability import log_context
+from bot.operations.observability import log_context
 from bot.render import Renderer
 from bot.replies import Reply, ReplyButton
 from bot.sender import Sender, UnknownChannel

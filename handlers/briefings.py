@@ -13,8 +13,9 @@ from bot.briefings.content import Briefing, load_briefing, timing_warnings
 from bot.briefings.readiness import team_readiness
 from bot.briefings.search import passages_for, search
 from bot.briefings.service import BriefingService
+from bot.briefings.tables import BriefingReceipt
 from bot.campaign_refs import find_campaign, parse_ref, ref_of, refs_of, shown_ref
-from bot.db.models import BriefingReceipt, Campaign, CampaignKind, CampaignStatus
+from bot.db.models import Campaign, CampaignKind, CampaignStatus
 from bot.errors import InputError, UserFacingError
 from bot.handling import HR, MANAGERS, HandlerContext, Registry
 from bot.render import Trusted

@@ -9,22 +9,15 @@ from typing import Any
 from sqlalchemy import select
 
 from bot.campaign_refs import find_campaign, parse_ref, ref_of, refs_of, shown_ref
-from bot.db.models import (
-    Campaign,
-    CampaignKind,
-    CampaignStatus,
-    Participation,
-    Response,
-    RoundStatus,
-    SurveyRound,
-)
+from bot.db.models import Campaign, CampaignKind, CampaignStatus
 from bot.dialogues import Dialogues
 from bot.errors import InputError, UserFacingError
 from bot.handling import HR, HandlerContext, HandlerResult, Registry
+from bot.pulse.content import load_survey
+from bot.pulse.rates import response_rates
+from bot.pulse.service import Schedule, SurveyService, answer_values
+from bot.pulse.tables import Participation, Response, RoundStatus, SurveyRound
 from bot.replies import FormField, FormSpec, Reply, ReplyButton
-from bot.surveys.content import load_survey
-from bot.surveys.rates import response_rates
-from bot.surveys.service import Schedule, SurveyService, answer_values
 
 TEXT_FLOW = "pulse_text"
 SKIP = "s"

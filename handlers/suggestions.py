@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bot.db.models import Person, Role, Suggestion, SuggestionEvent, SuggestionStatus, Team
+from bot.db.models import Person, Role, Team
 from bot.dialogues import Dialogues
 from bot.errors import UserFacingError
 from bot.handling import MANAGERS, HandlerContext, Registry
@@ -24,6 +24,7 @@ from bot.suggestions.content import (
     reference,
 )
 from bot.suggestions.service import HR_ROLES, Filters, SuggestionService
+from bot.suggestions.tables import Suggestion, SuggestionEvent, SuggestionStatus
 
 SUGGEST_FLOW = "suggest"
 ANSWER_FLOW = "sugg_answer"

@@ -29,23 +29,13 @@ from typing import Any
 from sqlalchemy import insert, select
 
 from bot.config import Settings
-from bot.db.models import (
-    Campaign,
-    CampaignKind,
-    CampaignStatus,
-    Participation,
-    Person,
-    ReleaseGroup,
-    Response,
-    Role,
-    RoundStatus,
-    SurveyRound,
-    Team,
-)
+from bot.db.models import Campaign, CampaignKind, CampaignStatus, Person, Role, Team
 from bot.db.session import Database
 from bot.loyalty.release import close_round_storage, item_measure
 from bot.loyalty.service import Summary, Unreportable
-from bot.surveys.content import load_survey
+from bot.loyalty.tables import ReleaseGroup
+from bot.pulse.content import load_survey
+from bot.pulse.tables import Participation, Response, RoundStatus, SurveyRound
 
 from .harness import REPO
 

@@ -21,6 +21,9 @@ from bot.db.migrate import upgrade
 from bot.db.models import Base
 from bot.db.session import Database
 
+# Every feature's tables on Base.metadata, so truncation and schema checks cover them all.
+from bot.features import FEATURES  # noqa: F401
+
 REPO = Path(__file__).resolve().parent.parent
 # As in production (bot/channels/telegram.py): PTB's timedelta durations, whichever test
 # happens to import the adapter first.

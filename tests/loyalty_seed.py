@@ -12,11 +12,12 @@ from sqlalchemy import insert, select
 
 from bot.clock import ManualClock
 from bot.config import Settings
-from bot.db.models import Participation, Person, Response, RoundStatus, SurveyRound
+from bot.db.models import Person
 from bot.db.session import Database
 from bot.loyalty.release import close_round_storage
-from bot.surveys.content import load_survey
-from bot.surveys.service import SurveyService
+from bot.pulse.content import load_survey
+from bot.pulse.service import SurveyService
+from bot.pulse.tables import Participation, Response, RoundStatus, SurveyRound
 
 from .harness import REPO, make_settings
 

@@ -15,8 +15,8 @@ from bot.clock import ManualClock
 from bot.db.models import AuditEntry, Role
 from bot.db.session import Database
 from bot.events import ButtonPressed, ChannelUser, CommandInvoked, TextReceived
+from bot.features import build_registry
 from bot.handling import EVERYONE, HR, MANAGERS
-from handlers import build_registry
 
 from .harness import REPO, ConsoleDialog, console_runtime, load_demo, make_settings
 

@@ -14,9 +14,10 @@ from sqlalchemy import func, select
 
 from bot.batching import GroupQueue
 from bot.clock import ManualClock
-from bot.db.models import Participation, Person, ProcessedEvent, Response, SurveyRound
+from bot.db.models import Person, ProcessedEvent
 from bot.db.session import Database
-from bot.surveys.service import SurveyService
+from bot.pulse.service import SurveyService
+from bot.pulse.tables import Participation, Response, SurveyRound
 
 from .fakes.telegram import FakeTelegramServer
 from .harness import TelegramDialog, load_demo, running, telegram_section
@@ -153,7 +154,7 @@ async def test_a_burst_of_presses_is_stored_in_groups_each_checked_alone(
                 select(Participation).where(Participation.round_id == round_id)
             )
         }
-    from bot.surveys.service import respondent_key
+    from bot.pulse.service import respondent_key
 
     assert stored == {respondent_key(round_.secret, p.id): 4 for p in answering}
     assert all(progress[p.id] == 1 for p in answering)

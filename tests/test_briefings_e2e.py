@@ -16,15 +16,9 @@ from sqlalchemy import func, select
 
 from bot.app import Runtime
 from bot.briefings.content import load_briefing
+from bot.briefings.tables import BriefingReceipt
 from bot.clock import ManualClock
-from bot.db.models import (
-    BriefingReceipt,
-    ChannelName,
-    Delivery,
-    DeliveryStatus,
-    Person,
-    Team,
-)
+from bot.db.models import ChannelName, Delivery, DeliveryStatus, Person, Team
 from bot.db.session import Database
 from bot.identities import link
 from bot.people import import_people

@@ -15,10 +15,11 @@ from sqlalchemy import func, select, update
 from sqlalchemy.engine import make_url
 
 from bot.clock import ManualClock, SystemClock
-from bot.db.models import Campaign, CampaignKind, CampaignStatus, Person, Suggestion
+from bot.db.models import Campaign, CampaignKind, CampaignStatus, Person
 from bot.db.session import Database
 from bot.suggestions.digest import DigestService
 from bot.suggestions.service import SuggestionService
+from bot.suggestions.tables import Suggestion
 
 from .conftest import PG_URL
 from .harness import REPO, ConsoleDialog, console_runtime, load_demo, make_settings

@@ -9,9 +9,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from bot.clock import ManualClock
-from bot.db.models import Response, SurveyRound
 from bot.db.session import Database
-from bot.surveys.content import load_survey
+from bot.pulse.content import load_survey
+from bot.pulse.tables import Response, SurveyRound
 
 from .harness import REPO, ConsoleDialog, console_runtime, load_demo, make_settings
 

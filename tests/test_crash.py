@@ -32,19 +32,12 @@ from sqlalchemy import select
 from bot.briefings.content import parse_briefing
 from bot.briefings.service import BriefingService
 from bot.clock import SystemClock
-from bot.db.models import (
-    Campaign,
-    ChannelName,
-    Delivery,
-    DeliveryStatus,
-    Person,
-    Response,
-    SurveyRound,
-)
+from bot.db.models import Campaign, ChannelName, Delivery, DeliveryStatus, Person
 from bot.db.session import Database
 from bot.identities import link
-from bot.surveys.content import parse_items, parse_survey
-from bot.surveys.service import SurveyService, respondent_key
+from bot.pulse.content import parse_items, parse_survey
+from bot.pulse.service import SurveyService, respondent_key
+from bot.pulse.tables import Response, SurveyRound
 
 from .fakes.slack import FakeSlackServer, SlackUser
 from .fakes.telegram import FakeTelegramServer, SentMessage

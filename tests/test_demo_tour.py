@@ -9,18 +9,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from bot.briefings.tables import BriefingReceipt
 from bot.clock import ManualClock
-from bot.db.models import (
-    BriefingReceipt,
-    Campaign,
-    Delivery,
-    DeliveryStatus,
-    Person,
-    SurveyRound,
-)
+from bot.db.models import Campaign, Delivery, DeliveryStatus, Person
 from bot.db.session import Database
 from bot.demo import run_tour
 from bot.errors import InputError
+from bot.pulse.tables import SurveyRound
 
 from .harness import REPO, console_runtime, make_settings
 from .test_cli import HR, fidelio, write_config

@@ -13,17 +13,14 @@ import pytest
 from sqlalchemy import select
 
 from bot.app import Runtime
+from bot.briefings.tables import BriefingReceipt
 from bot.clock import ManualClock
 from bot.console_session import console_person
-from bot.db.models import (
-    BriefingReceipt,
-    ConversationState,
-    Response,
-    Suggestion,
-    SuggestionEvent,
-)
+from bot.db.models import ConversationState
 from bot.db.session import Database
-from bot.surveys.content import load_survey
+from bot.pulse.content import load_survey
+from bot.pulse.tables import Response
+from bot.suggestions.tables import Suggestion, SuggestionEvent
 
 from .fakes.telegram import FakeTelegramServer
 from .harness import (

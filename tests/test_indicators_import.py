@@ -9,9 +9,10 @@ import pytest
 from sqlalchemy import select
 
 from bot.clock import ManualClock
-from bot.db.models import AuditEntry, IndicatorFigure, Team
+from bot.db.models import AuditEntry, Team
 from bot.db.session import Database
 from bot.loyalty.indicators_import import import_indicators
+from bot.loyalty.tables import IndicatorFigure
 from bot.people import ImportFailed
 
 from .harness import load_demo

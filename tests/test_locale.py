@@ -13,9 +13,11 @@ import yaml
 from jinja2 import meta
 
 from bot.clock import ManualClock
-from bot.db.models import CampaignStatus, Role, RoundStatus, SuggestionStatus
+from bot.db.models import CampaignStatus, Role
 from bot.db.session import Database
+from bot.pulse.tables import RoundStatus
 from bot.render import Renderer
+from bot.suggestions.tables import SuggestionStatus
 
 from .harness import REPO
 from .italian import english_words
@@ -429,7 +431,7 @@ def renderer() -> Renderer:
 
 @pytest.fixture(scope="module")
 def hr_sections() -> list[dict[str, Any]]:
-    from handlers import build_registry
+    from bot.features import build_registry
 
     return build_registry().help_sections(Role.hr)
 

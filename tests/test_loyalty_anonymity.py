@@ -22,12 +22,12 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 from sqlalchemy import select
 
-from bot.cli_report import _report
 from bot.clock import ManualClock
 from bot.config import AnonymitySettings
 from bot.db.models import Person
 from bot.db.session import Database
 from bot.loyalty.anonymity import Rules
+from bot.loyalty.cli import loyalty_report
 from bot.loyalty.digest import DigestService, DigestStats
 from bot.loyalty.objective import objective_summary
 from bot.loyalty.service import (
@@ -111,7 +111,7 @@ async def ask_everything(
             pool.add_summary(result)
         if email == org.hr:
             # The same person on the command line (its JSON report).
-            text = await _report(config, name or None, None, last, "json", "en", email)
+            text = await loyalty_report(config, name or None, None, last, "json", "en", email)
             pool.add_report_json(str(text))
 
     # The digests: every manager's summary and HR's heat map, as queued after each close.
@@ -300,7 +300,7 @@ async def test_one_person_on_two_routes_sees_one_plan(
             chat[name] = await service.summarise(
                 session, "person:hr", scope, Window(last=1), NOW, tree=tree
             )
-    cli = await _report(settings_, "Marketing", None, 1, "json", "en", hr)
+    cli = await loyalty_report(settings_, "Marketing", None, 1, "json", "en", hr)
     import json
 
     marketing = json.loads(str(cli))
@@ -323,7 +323,7 @@ async def test_one_person_on_two_routes_sees_one_plan(
     # What the organisation has beyond the teams shown is never 1 to k-1 people.
     assert not 0 < org_n - shown_n < 5
     # HR & People (2 respondents) is never shown, by any route.
-    cli_hr = json.loads(str(await _report(settings_, "HR & People", None, 1, "json", "en", hr)))
+    cli_hr = json.loads(str(await loyalty_report(settings_, "HR & People", None, 1, "json", "en", hr)))
     assert cli_hr["reportable"] is False
 
 
@@ -331,8 +331,8 @@ async def test_open_rounds_are_never_reported(
     db: Database, clock: ManualClock, database_url: str
 ) -> None:
     """Rule 5: a round still open is left out of every summary."""
-    from bot.db.models import RoundStatus, SurveyRound
     from bot.loyalty.service import NoClosedRounds
+    from bot.pulse.tables import RoundStatus, SurveyRound
 
     settings_ = make_settings(database_url)
     await load_demo(db, clock)
@@ -371,8 +371,9 @@ async def test_heat_map_lists_unplanned_teams_without_figures(
     whole organisation); the organisation itself is not a row."""
     from datetime import UTC, datetime
 
-    from bot.db.models import ReleaseGroup, Team
+    from bot.db.models import Team
     from bot.loyalty.service import TOO_FEW, closed_rounds
+    from bot.loyalty.tables import ReleaseGroup
 
     settings_ = make_settings(database_url)
     await load_demo(db, clock)

@@ -10,9 +10,10 @@ from matplotlib.figure import Figure
 from sqlalchemy import func, select
 
 from bot.clock import ManualClock
-from bot.db.models import AuditEntry, Delivery, LoyaltyDigest, Person
+from bot.db.models import AuditEntry, Delivery, Person
 from bot.db.session import Database
 from bot.loyalty.digest import DigestService
+from bot.loyalty.tables import LoyaltyDigest
 
 from .fakes.telegram import FakeTelegramServer
 from .harness import REPO, make_settings, running, telegram_section

@@ -16,7 +16,7 @@ from bot.db.models import Person
 from bot.db.session import Database
 from bot.loyalty import metrics
 from bot.loyalty.metrics import ItemSums, RoundItems
-from bot.surveys.content import Item, load_survey_content
+from bot.pulse.content import Item, load_survey_content
 
 from .harness import REPO, load_demo, make_settings
 from .loyalty_seed import closed_round, schedule_survey

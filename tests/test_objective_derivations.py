@@ -6,26 +6,14 @@ from datetime import UTC, date, datetime
 
 import pytest
 
+from bot.briefings.tables import BriefingReceipt
 from bot.clock import ManualClock
-from bot.db.models import (
-    BriefingReceipt,
-    Campaign,
-    CampaignKind,
-    CampaignStatus,
-    IndicatorFigure,
-    Participation,
-    Person,
-    PlanAtom,
-    ReleaseGroup,
-    Role,
-    RoundStatus,
-    SurveyRound,
-    Team,
-    TeamChange,
-)
+from bot.db.models import Campaign, CampaignKind, CampaignStatus, Person, Role, Team, TeamChange
 from bot.db.session import Database
 from bot.loyalty.metrics import Atom, PeopleSums, atom_to_json
 from bot.loyalty.objective import build_components, objective_summary, sample_days
+from bot.loyalty.tables import IndicatorFigure, PlanAtom, ReleaseGroup
+from bot.pulse.tables import Participation, RoundStatus, SurveyRound
 
 from .harness import make_settings
 

@@ -18,12 +18,12 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from bot.backup import backup_database
 from bot.clock import ManualClock
 from bot.db.models import AuditEntry
 from bot.db.session import Database
 from bot.errors import InputError
-from bot.observability import log_context, setup_logging
+from bot.operations.backup import backup_database
+from bot.operations.observability import log_context, setup_logging
 
 from .fakes.telegram import FakeTelegramServer
 from .harness import free_port, load_demo, make_settings, running, telegram_section

@@ -12,23 +12,16 @@ import pytest
 from sqlalchemy import func, select, text
 
 from bot.briefings.content import load_briefing
+from bot.briefings.tables import BriefingReceipt
 from bot.clock import ManualClock
-from bot.db.models import (
-    AuditEntry,
-    Base,
-    BriefingReceipt,
-    ChannelIdentity,
-    ConversationState,
-    Delivery,
-    Participation,
-    Person,
-    Response,
-)
+from bot.db.models import AuditEntry, Base, ChannelIdentity, ConversationState, Delivery, Person
 from bot.db.session import Database
 from bot.events import ChannelUser, TextReceived
-from bot.privacy.parts import PersonalDataPart, build_privacy_registry
+from bot.features import privacy_registry, retention_rules
+from bot.privacy.parts import PersonalDataPart
 from bot.privacy.retention import RetentionRule, apply_retention
 from bot.privacy.service import NotHeld, export_person, forget_person
+from bot.pulse.tables import Participation, Response
 
 from .harness import REPO, ConsoleDialog, console_runtime, invite_code, load_demo, make_settings
 from .test_cli import fidelio, write_config
@@ -105,7 +98,7 @@ async def test_export_holds_everything_about_the_person_but_no_survey_answer(
     db: Database, clock: ManualClock, database_url: str
 ) -> None:
     await held_about_aisha(db, clock, database_url)
-    data = await export_person(db, AISHA.upper(), clock)
+    data = await export_person(db, AISHA.upper(), clock, registry=privacy_registry())
     assert data["directory"]["email"] == AISHA and data["directory"]["name"] == AISHA_NAME
     assert data["directory"]["team"] == "Sales Milano"
     assert [i["channel"] for i in data["identities"]] == ["console"]
@@ -125,7 +118,7 @@ async def test_export_holds_everything_about_the_person_but_no_survey_answer(
         entry = await session.scalar(select(AuditEntry).where(AuditEntry.action == "people.export"))
     assert entry is not None and entry.detail == {"person_id": data["person_id"]}
     with pytest.raises(NotHeld):
-        await export_person(db, "nobody@demo.fidelio.example", clock)
+        await export_person(db, "nobody@demo.fidelio.example", clock, registry=privacy_registry())
 
 
 async def test_forget_erases_identity_keeps_anonymous_answers_and_counts(
@@ -140,7 +133,7 @@ async def test_forget_erases_identity_keeps_anonymous_answers_and_counts(
     everything = await dump(db)
     assert AISHA in everything and AISHA_NAME in everything  # readiness note, audit, directory
 
-    summary = await forget_person(db, AISHA, clock)
+    summary = await forget_person(db, AISHA, clock, registry=privacy_registry())
 
     after = await dump(db)
     assert AISHA not in after.lower() and AISHA_NAME not in after
@@ -171,7 +164,7 @@ async def test_forget_erases_identity_keeps_anonymous_answers_and_counts(
 
     # Idempotent: nobody left to erase, nothing changes.
     with pytest.raises(NotHeld):
-        await forget_person(db, AISHA, clock)
+        await forget_person(db, AISHA, clock, registry=privacy_registry())
     assert await dump(db) == after
 
     # She is a stranger to the bot now.
@@ -187,7 +180,7 @@ async def test_forget_is_one_transaction(
 ) -> None:
     await held_about_aisha(db, clock, database_url)
     before = await dump(db)
-    registry = build_privacy_registry()
+    registry = privacy_registry()
 
     async def explode(_session: Any, _erasure: Any) -> int:
         raise RuntimeError("disk full")
@@ -221,7 +214,6 @@ async def test_retention_deletes_old_audit_entries_and_calls_feature_rules(
         "late_feature", lambda s: s.privacy.suggestion_retention_days, purge_suggestions
     )
     keep_all = make_settings(database_url, privacy={"audit_retention_days": None})
-    from bot.privacy.retention import retention_rules
 
     assert await apply_retention(keep_all, db, clock, [*retention_rules(), rule]) == {}
     settings = make_settings(

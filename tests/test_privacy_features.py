@@ -13,24 +13,23 @@ from sqlalchemy import func, select
 from bot.clock import ManualClock
 from bot.config import load_settings
 from bot.console_session import console_person
-from bot.db.models import (
-    AuditEntry,
-    Delivery,
-    LoyaltyView,
-    Person,
-    SealedNotice,
-    Suggestion,
-    SuggestionEvent,
-    SuggestionStatus,
-    SuggestionVote,
-)
+from bot.db.models import AuditEntry, Delivery, Person
 from bot.db.session import Database
+from bot.features import privacy_registry, retention_rules
+from bot.loyalty.tables import LoyaltyView
 from bot.privacy.retention import apply_retention
 from bot.privacy.service import export_person, forget_person
 from bot.suggestions.content import reference
 from bot.suggestions.measurement import suggestion_counts
 from bot.suggestions.seal import author_purpose
 from bot.suggestions.service import SuggestionService
+from bot.suggestions.tables import (
+    SealedNotice,
+    Suggestion,
+    SuggestionEvent,
+    SuggestionStatus,
+    SuggestionVote,
+)
 
 from .harness import REPO, ConsoleDialog, console_runtime, load_demo, make_settings
 from .test_privacy import AISHA, AISHA_NAME, HR, dump
@@ -93,7 +92,7 @@ async def held_in_features(
             await service.set_status(session, hr, anonymous, SuggestionStatus.planned)
             held = Held(aisha.id, named.id, anonymous.id, marcos.id)
         # The sealed notice reaches her while she is in the directory.
-        stats = await runtime.sealed_notices.run_once()
+        stats = await runtime.service("sealed_notices").run_once()
         assert (stats.sent, stats.dropped) == (1, 0)
     return held
 
@@ -102,7 +101,7 @@ async def test_export_holds_named_suggestions_and_views_but_no_anonymous_one_nor
     db: Database, clock: ManualClock, database_url: str, tmp_path: Path
 ) -> None:
     held = await held_in_features(db, clock, database_url, tmp_path)
-    data = await export_person(db, AISHA, clock)
+    data = await export_person(db, AISHA, clock, registry=privacy_registry())
 
     [named] = data["suggestions"]["named"]
     assert named["reference"] == f"S-{held.named:04d}" and named["text"] == NAMED_TEXT
@@ -135,7 +134,7 @@ async def test_export_holds_named_suggestions_and_views_but_no_anonymous_one_nor
     assert all(v["teams"] and v["survey"] == "pulse-fortnightly" for v in views)
 
     # HR's export lists what HR did to suggestions, anonymous ones included (not who wrote).
-    hr = await export_person(db, HR, clock)
+    hr = await export_person(db, HR, clock, registry=privacy_registry())
     done = [(a["suggestion"], a["kind"]) for a in hr["suggestion_triage"]]
     assert (f"S-{held.anonymous:04d}", "status") in done
     assert (f"S-{held.named:04d}", "question") in done
@@ -158,7 +157,7 @@ async def test_forget_detaches_suggestions_keeps_votes_and_views_and_drops_seale
         )
     assert votes_before == 2 and views_before >= 2
 
-    summary = await forget_person(db, AISHA, clock)
+    summary = await forget_person(db, AISHA, clock, registry=privacy_registry())
 
     assert summary.changed["suggestions"] == 1  # one named suggestion detached
     after = await dump(db)
@@ -211,7 +210,7 @@ async def test_forget_detaches_suggestions_keeps_votes_and_views_and_drops_seale
             )
             sealed = await session.scalar(select(func.count(SealedNotice.id)))
         assert (queued, sealed) == (0, 1)
-        stats = await runtime.sealed_notices.run_once()
+        stats = await runtime.service("sealed_notices").run_once()
         assert (stats.sent, stats.retried, stats.dropped) == (0, 0, 1)
     async with db.session() as session:
         assert await session.scalar(select(SealedNotice.id)) is None
@@ -289,13 +288,13 @@ async def test_retention_replaces_texts_of_long_closed_suggestions_and_keeps_cou
     # Off unless configured: the default configuration keeps every text.
     defaults = load_settings(REPO / "config.yaml", env={})
     assert defaults.privacy.suggestion_retention_days is None
-    assert "suggestion_texts" not in await apply_retention(settings, db, clock)
+    assert "suggestion_texts" not in await apply_retention(settings, db, clock, retention_rules())
     assert await texts() == texts_before
 
     keep_90 = make_settings(
         database_url, privacy={"audit_retention_days": None, "suggestion_retention_days": 90}
     )
-    changed = await apply_retention(keep_90, db, clock)
+    changed = await apply_retention(keep_90, db, clock, retention_rules())
     marker = "[removed after 90 days]"
     after = await texts()
     assert after["done"] == (
@@ -317,4 +316,4 @@ async def test_retention_replaces_texts_of_long_closed_suggestions_and_keeps_cou
     assert "Not our shop." not in quoted and "idea recent" in quoted
     assert await measured() == counts_before  # the measurement does not change
     # Once is enough: a second run changes nothing.
-    assert (await apply_retention(keep_90, db, clock))["suggestion_texts"] == 0
+    assert (await apply_retention(keep_90, db, clock, retention_rules()))["suggestion_texts"] == 0

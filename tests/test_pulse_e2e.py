@@ -13,17 +13,12 @@ from sqlalchemy import func, inspect, select
 
 from bot.app import Runtime
 from bot.clock import ManualClock
-from bot.db.models import (
-    ClosedResponse,
-    Participation,
-    Person,
-    Response,
-    RoundStatus,
-    SurveyRound,
-)
+from bot.db.models import Person
 from bot.db.session import Database
-from bot.surveys.content import load_survey
-from bot.surveys.service import respondent_key
+from bot.loyalty.tables import ClosedResponse
+from bot.pulse.content import load_survey
+from bot.pulse.service import respondent_key
+from bot.pulse.tables import Participation, Response, RoundStatus, SurveyRound
 
 from .fakes.slack import FakeSlackServer, SlackUser
 from .fakes.telegram import FakeTelegramServer

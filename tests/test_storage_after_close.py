@@ -21,22 +21,14 @@ import pytest
 from sqlalchemy import func, select, text
 
 from bot.clock import ManualClock
-from bot.db.models import (
-    AuditEntry,
-    ClosedResponse,
-    Participation,
-    Person,
-    PlanAtom,
-    ReleaseGroup,
-    Response,
-    SurveyRound,
-    Team,
-)
+from bot.db.models import AuditEntry, Person, Team
 from bot.db.session import Database
 from bot.loyalty import release
 from bot.loyalty.plan import ORG
-from bot.surveys.content import load_survey
-from bot.surveys.service import SurveyService, respondent_key
+from bot.loyalty.tables import ClosedResponse, PlanAtom, ReleaseGroup
+from bot.pulse.content import load_survey
+from bot.pulse.service import SurveyService, respondent_key
+from bot.pulse.tables import Participation, Response, SurveyRound
 
 from .harness import REPO, load_demo, make_settings
 from .loyalty_seed import FIRST

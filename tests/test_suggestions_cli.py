@@ -7,9 +7,10 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from bot.clock import ManualClock
-from bot.db.models import AuditEntry, Delivery, Person, SealedNotice, Suggestion, SuggestionStatus
+from bot.db.models import AuditEntry, Delivery, Person
 from bot.db.session import Database
 from bot.suggestions.service import SuggestionService
+from bot.suggestions.tables import SealedNotice, Suggestion, SuggestionStatus
 
 from .harness import load_demo, make_settings
 from .test_cli import fidelio, write_config

@@ -14,21 +14,11 @@ from sqlalchemy import select
 from bot.app import Runtime
 from bot.channels.callbacks import CallbackCodec
 from bot.clock import ManualClock
-from bot.db.models import (
-    AuditEntry,
-    ChannelName,
-    ConversationState,
-    Delivery,
-    Person,
-    SealedNotice,
-    Suggestion,
-    SuggestionEvent,
-    SuggestionStatus,
-    Team,
-)
+from bot.db.models import AuditEntry, ChannelName, ConversationState, Delivery, Person, Team
 from bot.db.session import Database
 from bot.identities import link
 from bot.suggestions.seal import Sealer, author_purpose
+from bot.suggestions.tables import SealedNotice, Suggestion, SuggestionEvent, SuggestionStatus
 
 from .fakes.slack import FakeSlackServer, SlackUser
 from .fakes.telegram import FakeTelegramServer
@@ -80,7 +70,7 @@ async def link_all(db: Database, fake: FakeTelegramServer, clock: ManualClock) -
 
 async def deliver(runtime: Runtime) -> None:
     """What the scheduler does every few seconds: sealed notices, then the outbox."""
-    await runtime.sealed_notices.run_once()
+    await runtime.service("sealed_notices").run_once()
     await runtime.outbox.drain()
 
 
@@ -445,7 +435,7 @@ async def test_publish_votes_merge_and_digest(
             assert created.id == number
     async with running(settings, clock, background=False) as runtime:
         # This Monday's digest is due already, but nothing changed: nothing is sent.
-        stats = await runtime.suggestion_digests.run_due()
+        stats = await runtime.service("suggestion_digests").run_due()
         assert (stats.digests, stats.items, stats.queued) == (1, 0, 0)
 
         hr = TelegramDialog(fake, uid(people[HR].id))
@@ -494,10 +484,10 @@ async def test_publish_votes_merge_and_digest(
         )
 
         clock.set(datetime(2027, 3, 8, 9, 0, tzinfo=ROME))
-        stats = await runtime.suggestion_digests.run_due()
+        stats = await runtime.service("suggestion_digests").run_due()
         active = [p for p in people.values() if p.is_active(clock.now().date())]
         assert stats.items == 3 and stats.queued == len(active) < len(people)
-        assert (await runtime.suggestion_digests.run_due()).digests == 0  # once only
+        assert (await runtime.service("suggestion_digests").run_due()).digests == 0  # once only
         async with db.session() as session:
             digests = list(
                 await session.scalars(
@@ -522,7 +512,7 @@ async def test_publish_votes_merge_and_digest(
         clock.set(datetime(2027, 3, 10, 12, 0, tzinfo=ROME))
         assert "pianificato" in (await hr.say("/suggestion S-0004 planned"))[0]
         clock.set(datetime(2027, 3, 15, 9, 30, tzinfo=ROME))
-        stats = await runtime.suggestion_digests.run_due()
+        stats = await runtime.service("suggestion_digests").run_due()
         assert stats.items == 1
         async with db.session() as session:
             latest = await session.scalar(
@@ -610,7 +600,7 @@ async def test_sealed_notices_retry_drop_and_never_name_the_author(
     fake.inject("500", method="sendMessage", chat_id=aisha)
     fake.block(hannah)
     async with running(settings, clock, background=False) as runtime:
-        stats = await runtime.sealed_notices.run_once()
+        stats = await runtime.service("sealed_notices").run_once()
         assert (stats.sent, stats.retried, stats.dropped) == (1, 1, 2)
         assert "under review" in (fake.last_message(kevin).text or "")
         assert fake.messages_to(hannah) == []
@@ -622,9 +612,9 @@ async def test_sealed_notices_retry_drop_and_never_name_the_author(
             and "Server Error" in (left[0].last_error or "")
         )
         # Not due before its backoff; sent once it is.
-        assert (await runtime.sealed_notices.run_once()).sent == 0
+        assert (await runtime.service("sealed_notices").run_once()).sent == 0
         clock.advance(timedelta(seconds=settings.outbox.backoff_base_s))
-        assert (await runtime.sealed_notices.run_once()).sent == 1
+        assert (await runtime.service("sealed_notices").run_once()).sent == 1
         assert "under review" in (fake.last_message(aisha).text or "")
     async with db.session() as session:
         assert await session.scalar(select(SealedNotice.id)) is None

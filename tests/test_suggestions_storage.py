@@ -24,19 +24,12 @@ from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 
 from bot.clock import ManualClock
-from bot.db.models import (
-    AuditEntry,
-    ConversationState,
-    Delivery,
-    SealedNotice,
-    Suggestion,
-    SuggestionEvent,
-    SuggestionScrub,
-)
+from bot.db.models import AuditEntry, ConversationState, Delivery
 from bot.db.scrub import scrub
 from bot.db.session import Database
 from bot.suggestions.digest import DigestService
 from bot.suggestions.scrubbing import SCRUB_TABLES, SuggestionScrubber
+from bot.suggestions.tables import SealedNotice, Suggestion, SuggestionEvent, SuggestionScrub
 from scheduler.suggestions import suggestion_jobs
 
 from .fakes.telegram import FakeTelegramServer

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from bot.clock import ManualClock
 from bot.config import ConfigError, load_settings
-from bot.db.models import Person, SuggestionStatus, Team
+from bot.db.models import Person, Team
 from bot.db.session import Database
 from bot.errors import UserFacingError
 from bot.loyalty.objective import objective_summary
@@ -17,6 +17,7 @@ from bot.suggestions.content import parse_reference, parse_status, personal_data
 from bot.suggestions.measurement import TOTAL, SuggestionCounts, suggestion_counts
 from bot.suggestions.seal import Sealer, author_purpose
 from bot.suggestions.service import SuggestionService
+from bot.suggestions.tables import SuggestionStatus
 
 from .harness import REPO, load_demo, make_settings
 

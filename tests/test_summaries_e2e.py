@@ -11,9 +11,10 @@ import pytest
 from sqlalchemy import select
 
 from bot.clock import ManualClock
-from bot.db.models import AuditEntry, ChannelName, LoyaltyView, Person
+from bot.db.models import AuditEntry, ChannelName, Person
 from bot.db.session import Database
 from bot.identities import link
+from bot.loyalty.tables import LoyaltyView
 
 from .fakes.slack import FakeSlackServer, SlackUser
 from .fakes.telegram import FakeTelegramServer

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.surveys.content import (
+from bot.pulse.content import (
     COMMENT_ITEM,
     Cadence,
     Survey,

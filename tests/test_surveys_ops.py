@@ -22,21 +22,17 @@ from bot.db.models import (
     Base,
     Campaign,
     CampaignStatus,
-    ClosedResponse,
     Delivery,
     DeliveryStatus,
-    Participation,
     Person,
-    Response,
-    ResponseRateSnapshot,
-    RoundStatus,
-    SurveyRound,
 )
 from bot.db.session import Database
 from bot.events import ButtonPressed, ChannelUser
-from bot.surveys.content import load_survey, parse_survey
-from bot.surveys.rates import count_responses, response_rates
-from bot.surveys.service import SurveyService, respondent_key
+from bot.loyalty.tables import ClosedResponse
+from bot.pulse.content import load_survey, parse_survey
+from bot.pulse.rates import count_responses, response_rates
+from bot.pulse.service import SurveyService, respondent_key
+from bot.pulse.tables import Participation, Response, ResponseRateSnapshot, RoundStatus, SurveyRound
 
 from .harness import REPO, ConsoleDialog, console_runtime, load_demo, make_settings
 from .italian import english_words
@@ -293,7 +289,7 @@ async def test_live_rates_are_a_stepped_snapshot_refreshed_at_most_hourly(
 ) -> None:
     """Rule 5: while a round is open, HR cannot time a known person's answer. Every route
     shows one stored snapshot, refreshed at most hourly, with counts rounded down to fives."""
-    from bot.cli import _survey_rates
+    from bot.pulse.cli import survey_rates_report
 
     settings = settings_for(database_url)
     await load_demo(db, clock)
@@ -339,7 +335,7 @@ async def test_live_rates_are_a_stepped_snapshot_refreshed_at_most_hourly(
         assert await ConsoleDialog(runtime, HR).say(f"survey rates {round_id}") == hr_before
         admin = await ConsoleDialog(runtime, ADMIN).say(f"survey rates {round_id}")
         assert "Sales Milano: 0/11 completati" in admin and "0 su 46 completati" in admin
-        cli = await _survey_rates(settings, round_id, clock)
+        cli = await survey_rates_report(settings, round_id, clock)
         assert cli["taken_at"] == first["taken_at"] and cli["teams"] == first["teams"]
 
         # An hour after the snapshot it is refreshed, for everyone.

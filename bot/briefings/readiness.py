@@ -16,7 +16,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.briefings.content import Briefing
-from bot.db.models import BriefingReceipt, Campaign, Delivery, DeliveryStatus, Person, Role, Team
+from bot.briefings.tables import BriefingReceipt
+from bot.db.models import Campaign, Delivery, DeliveryStatus, Person, Role, Team
 from bot.people import managed_team_ids
 
 

@@ -19,18 +19,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.briefings.audience import audience_team_ids, resolve_audience
 from bot.briefings.content import Briefing, timing_warnings
 from bot.briefings.readiness import team_readiness
+from bot.briefings.tables import BriefingReceipt
 from bot.campaign_refs import ref_of
 from bot.clock import Clock
 from bot.config import Settings
-from bot.db.models import (
-    AuditEntry,
-    BriefingReceipt,
-    Campaign,
-    CampaignKind,
-    CampaignStatus,
-    Person,
-    Team,
-)
+from bot.db.models import AuditEntry, Campaign, CampaignKind, CampaignStatus, Person, Team
 from bot.db.session import Database
 from bot.errors import InputError
 from bot.outbox import enqueue

@@ -24,7 +24,7 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
-from telegram import Update
+from telegram import Bot, Update
 from telegram.error import (
     BadRequest,
     ChatMigrated,
@@ -531,3 +531,10 @@ class AiohttpRequest(BaseRequest):
             raise TimedOut() from exc
         except aiohttp.ClientError as exc:
             raise NetworkError(f"aiohttp.{type(exc).__name__}: {exc}") from exc
+
+
+async def bot_username(settings: TelegramSettings) -> str:
+    """The bot's @username (getMe), for t.me links when ``telegram.bot_username`` is unset."""
+    token = settings.token.get_secret_value() if settings.token else ""
+    async with Bot(token, base_url=settings.base_url) as bot:
+        return str(bot.username)

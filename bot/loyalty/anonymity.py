@@ -7,7 +7,7 @@
    bot.loyalty.release). Every route reads figures from the plan only, so no viewer, no
    pair of viewers and no person on two routes can combine more than planned groups.
 5. Only closed rounds are reported (:func:`closed_only`); live rates are coarse
-   (bot.surveys).
+   (bot.pulse).
 6. "Who answered" (``participation``) is stored apart from "what they said"; at close each
    answer keeps only its plan atom and the old rows are scrubbed (bot.loyalty.release).
 
@@ -26,7 +26,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import AnonymitySettings
-from bot.db.models import LoyaltyView, RoundStatus, SurveyRound
+from bot.loyalty.tables import LoyaltyView
+from bot.pulse.tables import RoundStatus, SurveyRound
 
 TeamSet = frozenset[int]
 

@@ -16,10 +16,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
-from bot.db.models import PlanAtom
 from bot.loyalty.plan import ORG
 from bot.loyalty.release import COMMENTS, comment_texts, load_groups
 from bot.loyalty.service import ClosedRound
+from bot.loyalty.tables import PlanAtom
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
 from bot.config import Settings
-from bot.db.models import AuditEntry, LoyaltyDigest, Person, Role, RoundStatus, SurveyRound, Team
+from bot.db.models import AuditEntry, Person, Role, Team
 from bot.db.session import Database
 from bot.loyalty.present import heatmap_png, labels, summary_replies
 from bot.loyalty.service import (
@@ -27,7 +27,9 @@ from bot.loyalty.service import (
     closed_rounds,
     resolve_scope,
 )
+from bot.loyalty.tables import LoyaltyDigest
 from bot.outbox import enqueue
+from bot.pulse.tables import RoundStatus, SurveyRound
 from bot.replies import Reply
 
 log = logging.getLogger(__name__)

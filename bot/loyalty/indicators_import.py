@@ -32,9 +32,10 @@ from pathlib import Path
 from sqlalchemy import delete, func, insert, select
 
 from bot.clock import Clock
-from bot.db.models import AuditEntry, IndicatorFigure, Team
+from bot.db.models import AuditEntry, Team
 from bot.db.session import Database
 from bot.errors import InputError
+from bot.loyalty.tables import IndicatorFigure
 from bot.people import ImportFailed
 
 COLUMNS = (

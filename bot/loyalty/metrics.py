@@ -19,8 +19,8 @@ from typing import Any
 from sqlalchemy import Float, Integer, and_, case, cast, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.db.models import Response
-from bot.surveys.content import Item
+from bot.pulse.content import Item
+from bot.pulse.tables import Response
 
 Z95 = 1.959963984540054
 #: The satisfaction x loyalty buckets; the last holds the disloyal who skipped the eNPS item,

@@ -55,19 +55,12 @@ from typing import Any
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.briefings.tables import BriefingReceipt
 from bot.config import IndicatorBounds, ObjectiveSettings, Settings
-from bot.db.models import (
-    BriefingReceipt,
-    Campaign,
-    CampaignKind,
-    CampaignStatus,
-    IndicatorFigure,
-    Person,
-    RoundStatus,
-    SurveyRound,
-    TeamChange,
-)
+from bot.db.models import Campaign, CampaignKind, CampaignStatus, Person, TeamChange
 from bot.durations import start_of_day
+from bot.loyalty.tables import IndicatorFigure
+from bot.pulse.tables import RoundStatus, SurveyRound
 from bot.suggestions.measurement import TOTAL, SuggestionCounts, suggestion_counts
 
 INDICATORS = tuple(ObjectiveSettings.model_fields)

@@ -33,23 +33,15 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
-from bot.db.models import (
-    Campaign,
-    ClosedResponse,
-    Participation,
-    PlanAtom,
-    ReleaseGroup,
-    Response,
-    RoundStatus,
-    SurveyRound,
-    Team,
-)
+from bot.db.models import Campaign, Team
 from bot.db.scrub import scrub
 from bot.db.session import Database
 from bot.loyalty import metrics
 from bot.loyalty.metrics import Atom, RoundItems, atom_from_json, atom_to_json
 from bot.loyalty.plan import ORG, Plan, TreeShape, decide
-from bot.surveys.content import Item
+from bot.loyalty.tables import ClosedResponse, PlanAtom, ReleaseGroup
+from bot.pulse.content import Item
+from bot.pulse.tables import Participation, Response, RoundStatus, SurveyRound
 
 log = logging.getLogger(__name__)
 

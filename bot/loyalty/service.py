@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
-from bot.db.models import Campaign, Person, Role, RoundStatus, SurveyRound, Team
+from bot.db.models import Campaign, Person, Role, Team
 from bot.loyalty import metrics
 from bot.loyalty.anonymity import Rules, TeamSet, closed_only, record_shown
 from bot.loyalty.metrics import ItemSums, RoundItems
@@ -34,6 +34,7 @@ from bot.loyalty.release import (
     load_groups,
     round_items,
 )
+from bot.pulse.tables import RoundStatus, SurveyRound
 
 
 @dataclass(frozen=True)

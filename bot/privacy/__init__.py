@@ -1,8 +1,7 @@
 """Personal data: what Fidelio holds about a person, exporting it, erasing it, retention.
 
-Each feature that stores personal data contributes a :class:`~bot.privacy.parts.PersonalDataPart`
-(an exporter and an eraser) to the registry built by
-:func:`~bot.privacy.parts.build_privacy_registry`, and may add a retention rule in
-:mod:`bot.privacy.retention`; ``fidelio people export`` and ``fidelio people forget`` then
-cover it without further changes.
+Each feature that stores personal data contributes :class:`~bot.privacy.parts.PersonalDataPart`
+objects (an exporter and an eraser) and retention rules through its ``Feature``;
+``fidelio people export``, ``fidelio people forget`` and the daily retention job cover every
+feature in :data:`bot.features.FEATURES` without further changes.
 """

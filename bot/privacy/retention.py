@@ -2,25 +2,22 @@
 
 Each rule names a ``privacy.*_retention_days`` setting and a purge function: the audit log's
 entries are deleted; the texts of suggestions closed long ago are replaced by a marker
-(bot/privacy/suggestions.py), keeping their counts and statuses.
+(bot/suggestions/privacy.py), keeping their counts and statuses.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
 from bot.config import Settings
-from bot.db.models import AuditEntry
 from bot.db.session import Database
-from bot.privacy.suggestions import purge_suggestion_texts
 
 log = logging.getLogger(__name__)
 
@@ -38,31 +35,14 @@ class RetentionRule:
     purge: Purge
 
 
-async def _purge_audit(session: AsyncSession, cutoff: datetime, _days: int) -> int:
-    result = await session.execute(delete(AuditEntry).where(AuditEntry.at < cutoff))
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
-
-
-def retention_rules() -> list[RetentionRule]:
-    """Every retention rule. Features that keep personal data over time add theirs here."""
-    return [
-        RetentionRule("audit_log", lambda s: s.privacy.audit_retention_days, _purge_audit),
-        RetentionRule(
-            "suggestion_texts",
-            lambda s: s.privacy.suggestion_retention_days,
-            purge_suggestion_texts,
-        ),
-    ]
-
-
 async def apply_retention(
-    settings: Settings, db: Database, clock: Clock, rules: list[RetentionRule] | None = None
+    settings: Settings, db: Database, clock: Clock, rules: Sequence[RetentionRule]
 ) -> dict[str, int]:
     """Apply every rule once; returns rows deleted or blanked per rule (rules without a
     limit skipped)."""
     deleted: dict[str, int] = {}
     now = clock.now()
-    for rule in rules if rules is not None else retention_rules():
+    for rule in rules:
         days = rule.days(settings)
         if days is None:
             continue
@@ -75,13 +55,13 @@ async def apply_retention(
 
 
 def retention_jobs(
-    settings: Settings, db: Database, clock: Clock
+    settings: Settings, db: Database, clock: Clock, rules: Sequence[RetentionRule]
 ) -> Callable[[AsyncIOScheduler], Awaitable[None]]:
     """Scheduler job factory: retention once at start-up, then every 24 hours."""
 
     async def run() -> None:
         try:
-            await apply_retention(settings, db, clock)
+            await apply_retention(settings, db, clock, rules)
         except Exception:
             log.exception("retention job failed; it runs again in 24 hours")
 

@@ -9,7 +9,7 @@ from bot.clock import Clock
 from bot.db.models import AuditEntry
 from bot.db.session import Database
 from bot.people import person_by_email
-from bot.privacy.parts import Erasure, PrivacyRegistry, build_privacy_registry
+from bot.privacy.parts import Erasure, PrivacyRegistry
 
 #: Written into every export, because people ask for their survey answers.
 SURVEY_ANSWERS_NOTE = (
@@ -36,10 +36,9 @@ async def export_person(
     clock: Clock,
     *,
     actor: str = "cli",
-    registry: PrivacyRegistry | None = None,
+    registry: PrivacyRegistry,
 ) -> dict[str, Any]:
     """Everything held about the person with ``email``, as JSON-ready data (audited)."""
-    registry = registry or build_privacy_registry()
     async with db.session() as session:
         person = await person_by_email(session, email)
         if person is None:
@@ -69,12 +68,11 @@ async def forget_person(
     clock: Clock,
     *,
     actor: str = "cli",
-    registry: PrivacyRegistry | None = None,
+    registry: PrivacyRegistry,
 ) -> ForgetSummary:
     """Erase the identities and personal fields of the person with ``email``, in one
     transaction; anonymous answers and aggregate counts stay. Raises :class:`NotHeld` when
     there is nobody to erase (so a second call changes nothing)."""
-    registry = registry or build_privacy_registry()
     now = clock.now()
     async with db.session() as session:
         person = await person_by_email(session, email)

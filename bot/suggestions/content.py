@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 
 from bot.config import SuggestionSettings
-from bot.db.models import SuggestionStatus
+from bot.suggestions.tables import SuggestionStatus
 
 EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
 #: Digits with at most one separator (space, dot, dash, brackets) between them; checked for

@@ -23,19 +23,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
 from bot.config import Settings
-from bot.db.models import (
-    ChannelIdentity,
-    Person,
-    Suggestion,
-    SuggestionDigest,
-    SuggestionEvent,
-    SuggestionStatus,
-)
+from bot.db.models import ChannelIdentity, Person
 from bot.db.session import Database
 from bot.outbox import enqueue
+from bot.pulse.content import Cadence
 from bot.replies import Reply
 from bot.suggestions.content import excerpt, reference
-from bot.surveys.content import Cadence
+from bot.suggestions.tables import Suggestion, SuggestionDigest, SuggestionEvent, SuggestionStatus
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.db.models import Suggestion, SuggestionEvent, SuggestionStatus
+from bot.suggestions.tables import Suggestion, SuggestionEvent, SuggestionStatus
 
 
 @dataclass(frozen=True)

@@ -24,13 +24,14 @@ from sqlalchemy import delete, select, update
 from bot.channels.port import Address, PermanentFailure, RateLimited, SendError, UnknownOutcome
 from bot.clock import Clock
 from bot.config import Settings
-from bot.db.models import ChannelIdentity, Person, SealedNotice
+from bot.db.models import ChannelIdentity, Person
 from bot.db.session import Database
 from bot.outbox import CHANNEL_PREFERENCE
 from bot.render import Renderer
 from bot.replies import Reply, ReplyButton
 from bot.sender import Sender
 from bot.suggestions.seal import NOTICE_PURPOSE, Sealer
+from bot.suggestions.tables import SealedNotice
 
 log = logging.getLogger(__name__)
 

@@ -49,9 +49,10 @@ from typing import Any
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from bot.db.models import ConversationState, Suggestion, SuggestionEvent, SuggestionScrub
+from bot.db.models import ConversationState
 from bot.db.scrub import scrub as vacuum_full
 from bot.db.session import Database
+from bot.suggestions.tables import Suggestion, SuggestionEvent, SuggestionScrub
 
 log = logging.getLogger(__name__)
 

@@ -27,23 +27,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
 from bot.config import Settings
-from bot.db.models import (
-    AuditEntry,
-    Person,
-    Role,
-    SealedNotice,
-    Suggestion,
-    SuggestionEvent,
-    SuggestionStatus,
-    SuggestionVote,
-    Team,
-)
+from bot.db.models import AuditEntry, Person, Role, Team
 from bot.errors import UserFacingError
 from bot.outbox import enqueue
 from bot.people import managed_team_ids, team_subtree_ids
 from bot.replies import Reply, ReplyButton
 from bot.suggestions.content import TRIAGE_STATUSES, excerpt, reference
 from bot.suggestions.seal import NOTICE_PURPOSE, Sealer, author_purpose
+from bot.suggestions.tables import (
+    SealedNotice,
+    Suggestion,
+    SuggestionEvent,
+    SuggestionStatus,
+    SuggestionVote,
+)
 
 log = logging.getLogger(__name__)
 

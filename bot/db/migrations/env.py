@@ -9,6 +9,9 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot.db.models import Base
 
+# Every feature brings its tables (Feature.tables): importing the list puts them on the metadata.
+from bot.features import FEATURES  # noqa: F401
+
 config = context.config
 target_metadata = Base.metadata
 

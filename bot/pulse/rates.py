@@ -28,7 +28,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
 from bot.config import AnonymitySettings
-from bot.db.models import Participation, ResponseRateSnapshot, RoundStatus, SurveyRound, Team
+from bot.db.models import Team
+from bot.pulse.tables import Participation, ResponseRateSnapshot, RoundStatus, SurveyRound
 
 #: Live started/finished counts are rounded down to a multiple of this.
 RATE_STEP = 5

@@ -8,6 +8,8 @@ from typing import Annotated, Any
 
 import typer
 
+from bot.cli.common import err, load, out, run_async
+
 report_app = typer.Typer(
     help="Loyalty reports, each for a named person (--as EMAIL) and audited as theirs.",
     no_args_is_help=True,
@@ -58,11 +60,10 @@ def report_loyalty(
 ) -> None:
     """The loyalty summary of a team or of the organisation, from the closed rounds' release
     plans, for the person named by --as (managers: their teams; HR: anything)."""
-    from bot.cli import _load, _run, err, out
     from bot.errors import InputError
     from bot.loyalty.report import FORMATS
 
-    settings = _load()
+    settings = load()
     if fmt not in FORMATS:
         err.print(f"[red]--format[/red]: {fmt!r} is not one of {', '.join(FORMATS)}")
         raise typer.Exit(2)
@@ -75,10 +76,10 @@ def report_loyalty(
         output = Path(f"loyalty-report.{fmt}")
 
     async def go() -> Any:
-        return await _report(settings, team, when, last, fmt, chosen_locale, as_person)
+        return await loyalty_report(settings, team, when, last, fmt, chosen_locale, as_person)
 
     try:
-        payload = _run(go())
+        payload = run_async(go())
     except InputError as exc:  # pragma: no cover - _run already handles it
         raise typer.Exit(2) from exc
     if output is not None:
@@ -91,7 +92,7 @@ def report_loyalty(
         print(payload.rstrip("\n"))
 
 
-async def _report(
+async def loyalty_report(
     settings: Any,
     team: str | None,
     since: date | None,
@@ -105,6 +106,7 @@ async def _report(
     from bot.errors import InputError
     from bot.loyalty import report
     from bot.loyalty.present import heatmap_png, labels, summary_png
+    from bot.loyalty.privacy import viewer_label
     from bot.loyalty.service import (
         LoyaltyService,
         NoClosedRounds,
@@ -115,7 +117,6 @@ async def _report(
         resolve_scope,
     )
     from bot.loyalty.viewer import acting_person, audit_entry
-    from bot.privacy.loyalty import viewer_label
     from bot.render import Renderer
 
     window = Window(since=since) if since else Window(last=last or settings.loyalty.default_rounds)
@@ -198,11 +199,10 @@ def report_comments(
     """Free-text answers of closed pulse rounds, for HR (--as), for the whole organisation
     only, and only for a round whose plan releases them: at least
     anonymity.comment_min_group people wrote one (audited)."""
-    from bot.cli import _load, _run
 
-    settings = _load()
+    settings = load()
     when = _since(since, last)
-    print(_run(_comments(settings, when, last, as_person)).rstrip("\n"))
+    print(run_async(_comments(settings, when, last, as_person)).rstrip("\n"))
 
 
 async def _comments(
@@ -272,7 +272,6 @@ def _no_closed_rounds(since: date | None) -> Exception:
 def _since(since: str | None, last: int | None) -> date | None:
     """``--since`` as a date (None when not given); exits 2 naming the option when it is not
     a date or comes with ``--last``."""
-    from bot.cli import err
     from bot.durations import parse_day
     from bot.errors import InputError
 

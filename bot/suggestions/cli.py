@@ -7,17 +7,15 @@ commands, and changes nothing when it refuses.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from bot.config import ConfigError, Settings, load_settings
+from bot.cli.common import err, load, out, run_async
+from bot.config import Settings
 from bot.durations import parse_day, start_of_day
 from bot.errors import InputError, UserFacingError
 
@@ -27,24 +25,11 @@ suggestions_app = typer.Typer(
     help="Suggestions: list, show, set status, reply, ask, publish, merge; digest preview; counts.",
     no_args_is_help=True,
 )
-out = Console()
-err = Console(stderr=True)
 
 AsOption = Annotated[
     str, typer.Option("--as", help="Act as this HR person or manager (email)", show_default=False)
 ]
 Ref = Annotated[str, typer.Argument(help="Reference: S-0042, #42 or 42")]
-
-
-def _settings(ctx: typer.Context) -> Settings:
-    config: Path | None = ctx.find_root().params.get("config")
-    try:
-        return load_settings(config)
-    except ConfigError as exc:
-        err.print(f"[red]{exc.source}: invalid configuration[/red]")
-        for key, reason in exc.problems:
-            err.print(f"  [bold]{key}[/bold]: {reason}")
-        raise typer.Exit(2) from None
 
 
 def _message(settings: Settings, exc: UserFacingError) -> str:
@@ -63,7 +48,7 @@ def _act(
     ctx: typer.Context, email: str, work: Callable[[Any, Any, Any, Settings], Awaitable[T]]
 ) -> T:
     """Run ``work(session, service, actor, settings)`` in one transaction as ``email``."""
-    settings = _settings(ctx)
+    settings = load()
 
     async def go() -> T:
         from bot.clock import SystemClock
@@ -86,10 +71,7 @@ def _act(
             await db.dispose()
 
     try:
-        return asyncio.run(go())
-    except InputError as exc:
-        err.print(f"[red]{exc.where}[/red]: {exc.reason}", highlight=False)
-        raise typer.Exit(2) from None
+        return run_async(go())
     except UserFacingError as exc:
         err.print(f"[red]refused[/red]: {_message(settings, exc)}", highlight=False)
         raise typer.Exit(2) from None
@@ -129,9 +111,10 @@ def list_(
     ) -> list[tuple[str, ...]]:
         from sqlalchemy import select
 
-        from bot.db.models import SuggestionStatus, Team
+        from bot.db.models import Team
         from bot.suggestions.content import excerpt, reference
         from bot.suggestions.service import Filters
+        from bot.suggestions.tables import SuggestionStatus
 
         chosen = None
         if status:
@@ -235,8 +218,8 @@ def status(
     ] = None,
 ) -> None:
     """Set the status; the author is told (through a sealed token when anonymous)."""
-    from bot.db.models import SuggestionStatus
     from bot.suggestions.content import parse_status, reference
+    from bot.suggestions.tables import SuggestionStatus
 
     async def work(session: Any, service: Any, actor: Any, settings: Settings) -> str:
         chosen = parse_status(new_status)
@@ -319,8 +302,8 @@ def digest(ctx: typer.Context, as_email: AsOption) -> None:
     async def work(session: Any, service: Any, actor: Any, settings: Settings) -> list[str]:
         from sqlalchemy import func, select
 
-        from bot.db.models import SuggestionDigest
         from bot.suggestions.digest import DigestService
+        from bot.suggestions.tables import SuggestionDigest
 
         if await service.scope(session, actor) is not None:
             raise InputError("--as", f"{actor.email} is not HR: the digest covers everyone")

@@ -15,8 +15,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.db.models import Campaign, LoyaltyView, Person, SurveyRound, Team
-from bot.privacy.parts import PersonalDataPart, _iso, _keep
+from bot.db.models import Campaign, Person, Team
+from bot.loyalty.tables import LoyaltyView
+from bot.privacy.parts import PersonalDataPart, iso, keep
+from bot.pulse.tables import SurveyRound
 
 
 def viewer_label(person: Person) -> str:
@@ -25,7 +27,7 @@ def viewer_label(person: Person) -> str:
 
 
 def parts() -> list[PersonalDataPart]:
-    return [PersonalDataPart("loyalty_views", export_views, _keep)]
+    return [PersonalDataPart("loyalty_views", export_views, keep)]
 
 
 async def export_views(session: AsyncSession, person: Person) -> list[dict[str, Any]]:
@@ -56,7 +58,7 @@ async def export_views(session: AsyncSession, person: Person) -> list[dict[str, 
             "round_number": round_.number,
             "round_id": round_.id,
             "teams": sorted(names.get(int(t), f"#{t}") for t in view.team_ids),
-            "shown_at": _iso(view.shown_at),
+            "shown_at": iso(view.shown_at),
         }
         for view, round_, campaign in rows
     ]

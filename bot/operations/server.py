@@ -22,7 +22,7 @@ from sqlalchemy import func, select, text
 
 from bot.db.models import Delivery, DeliveryStatus
 from bot.events import InboundEvent
-from bot.observability import log_context
+from bot.operations.observability import log_context
 
 if TYPE_CHECKING:
     from bot.app import Runtime

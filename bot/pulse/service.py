@@ -31,22 +31,13 @@ from bot.briefings.audience import audience_team_ids, resolve_audience
 from bot.campaign_refs import ref_of
 from bot.clock import Clock
 from bot.config import Settings
-from bot.db.models import (
-    AuditEntry,
-    Campaign,
-    CampaignKind,
-    CampaignStatus,
-    Participation,
-    Person,
-    Response,
-    RoundStatus,
-    SurveyRound,
-)
+from bot.db.models import AuditEntry, Campaign, CampaignKind, CampaignStatus, Person
 from bot.db.session import Database
 from bot.errors import InputError, UserFacingError
 from bot.outbox import enqueue
+from bot.pulse.content import Item, Survey
+from bot.pulse.tables import Participation, Response, RoundStatus, SurveyRound
 from bot.replies import Reply, ReplyButton
-from bot.surveys.content import Item, Survey
 
 log = logging.getLogger(__name__)
 

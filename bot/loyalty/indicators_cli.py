@@ -11,6 +11,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
+from bot.cli.common import load, out, run_async
 from bot.durations import parse_day
 from bot.errors import InputError
 
@@ -31,12 +32,11 @@ def indicators_import(
 ) -> None:
     """Import monthly figures per team. All or nothing; each month in the file replaces
     what was stored for that month."""
-    from bot.cli import _load, _run, out
     from bot.clock import SystemClock
     from bot.db.session import Database
     from bot.loyalty.indicators_import import count_lines, import_indicators
 
-    settings = _load()
+    settings = load()
     lines = count_lines(file)
 
     async def go() -> Any:
@@ -58,7 +58,7 @@ def indicators_import(
         finally:
             await db.dispose()
 
-    summary = _run(go())
+    summary = run_async(go())
     periods = ", ".join(summary.periods)
     out.print(
         f"[green]Imported {file.name}[/green]: {summary.rows} rows for {periods}"
@@ -94,9 +94,8 @@ def indicators_show(
 ) -> None:
     """The objective indicators of a team (or the organisation) and the objective index, for
     the person named by --as (audited as theirs)."""
-    from bot.cli import _load, _run, out
 
-    settings = _load()
+    settings = load()
 
     async def go() -> Any:
         from sqlalchemy import select
@@ -147,7 +146,7 @@ def indicators_show(
         finally:
             await db.dispose()
 
-    summary = _run(go())
+    summary = run_async(go())
     if as_json:
         print(json.dumps({"team": team, **summary.to_json()}, indent=2))
         return

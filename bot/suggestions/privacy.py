@@ -24,18 +24,17 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.db.models import (
-    Delivery,
-    Person,
+from bot.db.models import Delivery, Person, Team
+from bot.privacy.parts import Erasure, PersonalDataPart, iso
+from bot.privacy.retention import RetentionRule
+from bot.suggestions.content import reference
+from bot.suggestions.tables import (
     SealedNotice,
     Suggestion,
     SuggestionEvent,
     SuggestionStatus,
     SuggestionVote,
-    Team,
 )
-from bot.privacy.parts import Erasure, PersonalDataPart, _iso
-from bot.suggestions.content import reference
 
 #: Written into every export (the suggestions part), as for survey answers.
 ANONYMOUS_NOTE = (
@@ -91,9 +90,9 @@ async def export_suggestions(session: AsyncSession, person: Person) -> dict[str,
                 "category": suggestion.category,
                 "status": suggestion.status.value,
                 "team": teams.get(suggestion.team_id or 0),
-                "created_at": _iso(suggestion.created_at),
-                "updated_at": _iso(suggestion.updated_at),
-                "published_at": _iso(suggestion.published_at),
+                "created_at": iso(suggestion.created_at),
+                "updated_at": iso(suggestion.updated_at),
+                "published_at": iso(suggestion.published_at),
                 "merged_into": reference(suggestion.merged_into_id)
                 if suggestion.merged_into_id
                 else None,
@@ -101,7 +100,7 @@ async def export_suggestions(session: AsyncSession, person: Person) -> dict[str,
                 # Answers carry no actor: on one's own named suggestion they are one's own.
                 "history": [
                     {
-                        "at": _iso(event.at),
+                        "at": iso(event.at),
                         "kind": event.kind,
                         "status": event.status.value if event.status else None,
                         "text": event.text,
@@ -125,7 +124,7 @@ async def export_triage(session: AsyncSession, person: Person) -> list[dict[str,
     return [
         {
             "suggestion": reference(event.suggestion_id),
-            "at": _iso(event.at),
+            "at": iso(event.at),
             "kind": event.kind,
             "status": event.status.value if event.status else None,
             "text": event.text,
@@ -275,3 +274,14 @@ async def _votes(session: AsyncSession, ids: list[int]) -> dict[int, int]:
         .group_by(SuggestionVote.suggestion_id)
     )
     return {int(sid): int(n) for sid, n in rows.tuples()}
+
+
+def retention_rules() -> list[RetentionRule]:
+    """Texts of suggestions closed longer than ``privacy.suggestion_retention_days`` ago."""
+    return [
+        RetentionRule(
+            "suggestion_texts",
+            lambda s: s.privacy.suggestion_retention_days,
+            purge_suggestion_texts,
+        )
+    ]

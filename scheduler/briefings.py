@@ -16,7 +16,6 @@ from sqlalchemy import select
 from bot.briefings.content import Briefing
 from bot.briefings.service import BriefingService, readiness_at
 from bot.db.models import Campaign, CampaignKind, CampaignStatus
-from bot.surveys.service import SurveyService
 from scheduler import JobFactory, add_sweep
 
 
@@ -60,15 +59,5 @@ def briefing_jobs(service: BriefingService, sweep_s: float) -> JobFactory:
                         id=f"campaign:{campaign.id}:{name}",
                         replace_existing=True,
                     )
-
-    return factory
-
-
-def survey_jobs(service: SurveyService, sweep_s: float) -> JobFactory:
-    """Pulse rounds open, remind and close on the sweep: every decision is made by
-    ``SurveyService.run_due`` from the tables and the injected clock."""
-
-    async def factory(scheduler: AsyncIOScheduler) -> None:
-        add_sweep(scheduler, "surveys:sweep", service.run_due, sweep_s)
 
     return factory

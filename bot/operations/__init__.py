@@ -1,0 +1,2 @@
+"""Operations: configuration check, schema and backups, health and metrics, logs, the audit
+log's retention."""

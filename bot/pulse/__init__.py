@@ -1,0 +1,1 @@
+"""Pulse surveys: content, schedules and rounds, answers, response rates."""
