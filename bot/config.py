@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -24,7 +27,14 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    InitSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+from pydantic_settings.sources.utils import parse_env_vars
 
 SUPPORTED_LOCALES = ("en", "it")
 
@@ -386,7 +396,15 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # The environment wins over the file, so an operator can override one key without
         # editing config.yaml.
-        return (env_settings, init_settings)
+        loading = _loading.get()
+        if loading is None:
+            # Built directly (tests, benchmarks): keyword arguments under the process environment.
+            return (env_settings, init_settings)
+        return (
+            GivenEnvSource(settings_cls, loading.env),
+            init_settings,
+            ConfigFileSource(settings_cls, loading.path, loading.env),
+        )
 
 
 def secret_key_weakness(settings: Settings) -> str | None:
@@ -485,17 +503,51 @@ def _format_location(loc: tuple[Any, ...]) -> str:
     return ".".join(parts) or "(top level)"
 
 
-def load_settings(path: str | Path | None = None, env: dict[str, str] | None = None) -> Settings:
-    """Load, substitute and validate the configuration file.
+@dataclass(frozen=True)
+class _Loading:
+    path: Path
+    env: Mapping[str, str]
+
+
+#: What :func:`load_settings` is reading right now: the file and the environment it was given.
+#: Unset, :class:`Settings` reads its keyword arguments and the process environment.
+_loading: ContextVar[_Loading | None] = ContextVar("fidelio_settings_loading", default=None)
+
+
+class ConfigFileSource(InitSettingsSource):
+    """The YAML configuration file, with ``${VAR}`` / ``${VAR:-default}`` taken from ``env``.
 
     Relative paths inside the file (``content_dir``, SQLite database files) are resolved
-    against the file's folder, so Fidelio behaves the same whatever the working directory.
+    against the file's folder. A file that cannot be read, is not YAML, or refers to a required
+    variable that is not set raises :class:`ConfigError` naming the file and the key.
     """
-    env = dict(os.environ if env is None else env)
-    config_path = Path(path or env.get("FIDELIO_CONFIG") or "config.yaml")
-    source = str(config_path)
+
+    def __init__(
+        self, settings_cls: type[BaseSettings], path: Path, env: Mapping[str, str]
+    ) -> None:
+        self.path = path
+        super().__init__(settings_cls, read_config_file(path, env))
+
+
+class GivenEnvSource(EnvSettingsSource):
+    """``FIDELIO_<SECTION>__<KEY>`` overrides read from a given mapping instead of os.environ.
+
+    Prefix, nested delimiter and parsing are those of :class:`EnvSettingsSource` (taken from the
+    settings' ``model_config``); only where the variables come from differs.
+    """
+
+    def __init__(self, settings_cls: type[BaseSettings], env: Mapping[str, str]) -> None:
+        super().__init__(settings_cls)
+        self.env_vars = parse_env_vars(
+            env, self.case_sensitive, self.env_ignore_empty, self.env_parse_none_str
+        )
+
+
+def read_config_file(path: Path, env: Mapping[str, str]) -> dict[str, Any]:
+    """The file's sections after ``${VAR}`` substitution, relative paths made absolute."""
+    source = str(path)
     try:
-        text = config_path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(source, [("(file)", "file not found")]) from None
     except UnicodeDecodeError as exc:
@@ -510,11 +562,11 @@ def load_settings(path: str | Path | None = None, env: dict[str, str] | None = N
     if not isinstance(raw, dict):
         raise ConfigError(source, [("(top level)", "must be a mapping of sections")])
 
-    data, problems = substitute_env(raw, env)
+    data, problems = substitute_env(raw, dict(env))
     if problems:
         raise ConfigError(source, problems)
 
-    base = config_path.resolve().parent
+    base = path.resolve().parent
     data.setdefault("content_dir", "content")
     if isinstance(data.get("content_dir"), str):
         data["content_dir"] = str((base / data["content_dir"]).resolve())
@@ -523,23 +575,31 @@ def load_settings(path: str | Path | None = None, env: dict[str, str] | None = N
         database["url"] = _resolve_sqlite_path(database["url"], base)
     elif database is None:
         data["database"] = {"url": _resolve_sqlite_path(DatabaseSettings().url, base)}
+    return data
 
-    saved = {k: v for k, v in os.environ.items() if k.startswith("FIDELIO_")}
+
+def load_settings(path: str | Path | None = None, env: dict[str, str] | None = None) -> Settings:
+    """Load, substitute and validate the configuration file.
+
+    ``env`` (the process environment when None) supplies both the ``${VAR}`` references of the
+    file and the ``FIDELIO_<SECTION>__<KEY>`` overrides; the process environment is only read,
+    never changed. Relative paths inside the file (``content_dir``, SQLite database files) are
+    resolved against the file's folder, so Fidelio behaves the same whatever the working
+    directory.
+    """
+    env = dict(os.environ if env is None else env)
+    config_path = Path(path or env.get("FIDELIO_CONFIG") or "config.yaml")
+    source = str(config_path)
+    token = _loading.set(_Loading(config_path, env))
     try:
-        # pydantic-settings reads os.environ; make it read exactly the env we were given.
-        for key in saved:
-            del os.environ[key]
-        os.environ.update({k: v for k, v in env.items() if k.startswith("FIDELIO_")})
-        settings = Settings(**data)
+        settings = Settings()
     except ValidationError as exc:
         raise ConfigError(
             source,
             [(_format_location(err["loc"]), _reason(err)) for err in exc.errors()],
         ) from None
     finally:
-        for key in [k for k in os.environ if k.startswith("FIDELIO_")]:
-            del os.environ[key]
-        os.environ.update(saved)
+        _loading.reset(token)
     return _check_channels(settings, source)
 
 

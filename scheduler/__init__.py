@@ -13,7 +13,6 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from apscheduler.executors.asyncio import AsyncIOExecutor
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import delete, text
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -22,6 +21,7 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.db.models import ProcessedEvent
 from bot.db.session import Database
+from scheduler.executor import FinishingExecutor
 
 log = logging.getLogger(__name__)
 
@@ -52,26 +52,6 @@ def add_sweep(
 STOP_GRACE_S = 10.0
 
 
-class _FinishingExecutor(AsyncIOExecutor):
-    """APScheduler's asyncio executor, except that shutting down does not cancel running
-    jobs: :meth:`Scheduler.stop` lets them finish (a sweep cut off mid-query would log a
-    traceback for nothing, and its work would be redone at the next start anyway)."""
-
-    def shutdown(self, wait: bool = True) -> None:
-        pass
-
-    async def finish(self, grace_s: float) -> None:
-        running = {f for f in self._pending_futures if not f.done()}
-        if not running:
-            return
-        _done, late = await asyncio.wait(running, timeout=grace_s)
-        for future in late:
-            log.warning("a scheduled job did not finish within %.0f s of stopping", grace_s)
-            future.cancel()
-        if late:
-            await asyncio.wait(late)
-
-
 class Scheduler:
     """Owns the AsyncIOScheduler and the single-instance lock."""
 
@@ -79,7 +59,7 @@ class Scheduler:
         self.settings = settings
         self.db = db
         self.clock = clock
-        self._executor = _FinishingExecutor()
+        self._executor = FinishingExecutor()
         self.scheduler = AsyncIOScheduler(
             timezone="UTC",
             executors={"default": self._executor},

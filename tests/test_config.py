@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -125,3 +126,48 @@ def test_settings_are_frozen() -> None:
 
     with pytest.raises(ValidationError, match="frozen"):
         settings.console.enabled = False  # type: ignore[misc]
+
+
+def test_unknown_section_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(write(tmp_path, "telegramm:\n  enabled: true\n"), env={})
+    assert "unknown key" in dict(caught.value.problems)["telegramm"]
+
+
+def test_bad_environment_override_names_the_key(tmp_path: Path) -> None:
+    path = write(tmp_path, "anonymity:\n  min_group: 5\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, env={"FIDELIO_ANONYMITY__MIN_GROUP": "2"})
+    assert "greater than or equal to 3" in dict(caught.value.problems)["anonymity.min_group"]
+    assert str(path) in str(caught.value)
+
+
+def test_given_environment_is_the_only_one_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With ``env`` given, the process environment neither overrides nor gets changed."""
+    monkeypatch.setenv("FIDELIO_ANONYMITY__MIN_GROUP", "9")
+    monkeypatch.setenv("FIDELIO_LOGGING__LEVEL", "DEBUG")
+    before = dict(os.environ)
+    path = write(tmp_path, "anonymity:\n  min_group: 5\n")
+    assert load_settings(path, env={}).anonymity.min_group == 5
+    assert load_settings(path, env={"FIDELIO_ANONYMITY__MIN_GROUP": "7"}).anonymity.min_group == 7
+    assert dict(os.environ) == before
+
+
+def test_process_environment_is_read_when_none_is_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write(tmp_path, "anonymity:\n  min_group: ${MIN_GROUP:-5}\n")
+    monkeypatch.setenv("MIN_GROUP", "6")
+    assert load_settings(path).anonymity.min_group == 6
+    monkeypatch.setenv("FIDELIO_ANONYMITY__MIN_GROUP", "8")
+    before = dict(os.environ)
+    assert load_settings(path).anonymity.min_group == 8
+    assert dict(os.environ) == before
+
+
+def test_environment_override_merges_into_the_file_section(tmp_path: Path) -> None:
+    path = write(tmp_path, "anonymity:\n  min_group: 5\n  comment_min_group: 12\n")
+    settings = load_settings(path, env={"FIDELIO_ANONYMITY__MIN_GROUP": "7"})
+    assert (settings.anonymity.min_group, settings.anonymity.comment_min_group) == (7, 12)

@@ -1,15 +1,15 @@
-"""MEASUREMENT.md's definitions: the worked checks, cross-checks against statsmodels and
-pingouin, and the SQL aggregates against a person-by-person reference on generated data."""
+"""MEASUREMENT.md's definitions: the worked checks, golden values from statsmodels and
+pingouin, independent reference formulas on generated data, and the SQL aggregates against a
+person-by-person reference on generated data."""
 
 from __future__ import annotations
 
+import math
 import random
+import statistics
+from collections.abc import Sequence
 
-import numpy as np
-import pandas as pd
-import pingouin
 import pytest
-from statsmodels.stats.proportion import proportion_confint
 
 from bot.clock import ManualClock
 from bot.db.models import Person
@@ -64,7 +64,7 @@ def test_enps_definition_and_adjusted_wald() -> None:
     low, high = metrics.enps_interval(5, 2, 10)
     n = 13
     p, d = 5.75 / n, 2.75 / n
-    se = np.sqrt((p + d - (p - d) ** 2) / n)
+    se = math.sqrt((p + d - (p - d) ** 2) / n)
     assert low == pytest.approx(100 * (p - d - 1.959964 * se), abs=1e-3)
     assert high == pytest.approx(100 * (p - d + 1.959964 * se), abs=1e-3)
     # Clipped to -100..+100.
@@ -111,30 +111,123 @@ def test_person_index_needs_two_thirds_and_reverses() -> None:
 
 # --- cross-checks -----------------------------------------------------------------------------
 
+#: (successes, n, low %, high %) from statsmodels 0.15.0
+#: ``proportion_confint(successes, n, alpha=0.05, method="wilson")``, times 100.
+WILSON_GOLDEN = [
+    (0, 1, 0.0, 79.34506856227627),
+    (1, 1, 20.65493143772374, 100.0),
+    (0, 10, 0.0, 27.753279986288927),
+    (10, 10, 72.24672001371107, 100.0),
+    (1, 2, 9.453120573423067, 90.54687942657694),
+    (8, 10, 49.01624715366418, 94.33178485456247),
+    (4, 5, 37.55346297625252, 96.37758913675698),
+    (3, 7, 15.821985525146964, 74.95416354723427),
+    (17, 40, 28.509392559950374, 57.80493145800894),
+    (50, 100, 40.38315303659956, 59.61684696340044),
+    (123, 400, 26.42873977313039, 35.43748355874003),
+    (1, 400, 0.04414477868016353, 1.4023285075823395),
+    (399, 400, 98.59767149241766, 99.95585522131984),
+]
 
-def test_wilson_matches_statsmodels() -> None:
+
+def _wilson_reference(successes: int, n: int) -> tuple[float, float]:
+    """The Wilson interval as the roots of (p_hat - p)^2 = z^2 p (1 - p) / n, in percent."""
+    z = statistics.NormalDist().inv_cdf(0.975)
+    p_hat = successes / n
+    a = 1 + z * z / n
+    b = -(2 * p_hat + z * z / n)
+    c = p_hat * p_hat
+    root = math.sqrt(b * b - 4 * a * c)
+    return (100 * (-b - root) / (2 * a), 100 * (-b + root) / (2 * a))
+
+
+def test_wilson_matches_statsmodels_golden_values() -> None:
+    for successes, n, low, high in WILSON_GOLDEN:
+        ours = metrics.wilson(successes, n)
+        assert ours is not None
+        assert ours[0] == pytest.approx(low, abs=1e-6), (successes, n)
+        assert ours[1] == pytest.approx(high, abs=1e-6), (successes, n)
+        reference = _wilson_reference(successes, n)
+        assert reference[0] == pytest.approx(low, abs=1e-6), (successes, n)
+        assert reference[1] == pytest.approx(high, abs=1e-6), (successes, n)
+
+
+def test_wilson_matches_the_reference() -> None:
     rng = random.Random(6)
     for _ in range(300):
         n = rng.randint(1, 400)
         k = rng.randint(0, n)
-        low, high = proportion_confint(k, n, alpha=0.05, method="wilson")
+        low, high = _wilson_reference(k, n)
         ours = metrics.wilson(k, n)
         assert ours is not None
-        assert ours[0] == pytest.approx(100 * low, abs=1e-6)
-        assert ours[1] == pytest.approx(100 * high, abs=1e-6)
+        assert ours[0] == pytest.approx(low, abs=1e-6)
+        assert ours[1] == pytest.approx(high, abs=1e-6)
 
 
-def test_alpha_from_sums_matches_pingouin() -> None:
-    rng = np.random.default_rng(7)
+#: (answers, alpha): one row per person, one column per item, no missing answers; alpha from
+#: pingouin 0.7.0 ``cronbach_alpha(pandas.DataFrame(answers))`` (complete cases, so its
+#: pairwise and listwise policies agree).
+ALPHA_GOLDEN: list[tuple[list[list[int]], float]] = [
+    (
+        [[4, 5, 4], [3, 3, 2], [5, 5, 5], [2, 3, 2], [4, 4, 5], [1, 2, 1]],
+        0.9619565217391304,
+    ),
+    (
+        [
+            [5, 4, 5, 4],
+            [3, 3, 4, 2],
+            [4, 4, 4, 4],
+            [2, 1, 2, 3],
+            [5, 5, 4, 5],
+            [1, 2, 1, 1],
+            [3, 4, 3, 3],
+            [4, 3, 5, 4],
+            [2, 2, 3, 1],
+            [3, 3, 3, 4],
+        ],
+        0.921487603305785,
+    ),
+    # Items that disagree: alpha is negative, not clipped.
+    ([[1, 5], [2, 4], [3, 3], [4, 2], [5, 1], [3, 4], [2, 2], [4, 5]], -2.0740740740740744),
+    ([[2, 3], [4, 4], [3, 5], [5, 4], [1, 2]], 0.7936507936507937),
+]
+
+
+def _alpha_reference(rows: Sequence[Sequence[int]]) -> float:
+    """Cronbach's alpha from its definition: k/(k-1) x (1 - sum of item variances / variance
+    of the totals), sample variances."""
+    k = len(rows[0])
+    item_variances = sum(statistics.variance(column) for column in zip(*rows, strict=True))
+    total_variance = statistics.variance([sum(row) for row in rows])
+    return k / (k - 1) * (1 - item_variances / total_variance)
+
+
+def _alpha_from_rows(rows: Sequence[Sequence[int]]) -> float | None:
+    sums = [(float(sum(col)), float(sum(v * v for v in col))) for col in zip(*rows, strict=True)]
+    totals = [sum(row) for row in rows]
+    total = (float(sum(totals)), float(sum(t * t for t in totals)))
+    return metrics.alpha_from_sums(len(rows), sums, total)
+
+
+def test_alpha_from_sums_matches_pingouin_golden_values() -> None:
+    for rows, theirs in ALPHA_GOLDEN:
+        assert _alpha_from_rows(rows) == pytest.approx(theirs, abs=1e-9)
+        assert _alpha_reference(rows) == pytest.approx(theirs, abs=1e-9)
+    # Undefined: one person, one item, or no variance in the totals.
+    assert _alpha_from_rows([[3, 4]]) is None
+    assert _alpha_from_rows([[3], [4], [5]]) is None
+    assert _alpha_from_rows([[3, 3], [3, 3], [3, 3]]) is None
+
+
+def test_alpha_from_sums_matches_the_reference() -> None:
+    rng = random.Random(7)
     for _ in range(20):
-        n, k = int(rng.integers(30, 200)), int(rng.integers(2, 9))
-        trait = rng.normal(size=(n, 1))
-        data = np.clip(np.round(3 + trait + rng.normal(scale=1.0, size=(n, k))), 1, 5)
-        sums = [(float(col.sum()), float((col**2).sum())) for col in data.T]
-        total = data.sum(axis=1)
-        ours = metrics.alpha_from_sums(n, sums, (float(total.sum()), float((total**2).sum())))
-        theirs, _ci = pingouin.cronbach_alpha(pd.DataFrame(data))
-        assert ours == pytest.approx(theirs, abs=1e-9)
+        n, k = rng.randint(30, 199), rng.randint(2, 8)
+        rows = []
+        for _person in range(n):
+            trait = rng.gauss(0.0, 1.0)
+            rows.append([min(5, max(1, round(3 + trait + rng.gauss(0.0, 1.0)))) for _ in range(k)])
+        assert _alpha_from_rows(rows) == pytest.approx(_alpha_reference(rows), abs=1e-9)
 
 
 # --- SQL against a person-by-person reference ---------------------------------------------
@@ -190,7 +283,7 @@ async def test_sql_aggregates_match_the_reference(
             assert sums.favorable(items[key].reverse) == len(favorable)
             flipped = [6 - v if items[key].reverse else v for v in values]
             assert sums.score(items[key].reverse) == pytest.approx(
-                float(np.mean([metrics.rescale(v) for v in flipped]))
+                statistics.fmean([metrics.rescale(v) for v in flipped])
             )
         else:
             expected = metrics.enps(
@@ -200,7 +293,7 @@ async def test_sql_aggregates_match_the_reference(
     # Person-first index.
     person_indexes = [x for g in given if (x := metrics.person_index(g, items)) is not None]
     assert group.people.index_n == len(person_indexes)
-    assert group.people.index() == pytest.approx(float(np.mean(person_indexes)))
+    assert group.people.index() == pytest.approx(statistics.fmean(person_indexes))
     # Segments.
     expected_segments = {name: 0 for name in metrics.SEGMENTS}
     for g in given:
@@ -208,18 +301,15 @@ async def test_sql_aggregates_match_the_reference(
         if name:
             expected_segments[name] += 1
     assert group.people.segments == expected_segments
-    # Cronbach's alpha over complete answer sets, as pingouin computes it (listwise).
+    # Cronbach's alpha over complete answer sets only (listwise), from its definition.
     index_items = RoundItems(round_id, items).index_items
-    frame = pd.DataFrame(
-        [
-            [(6 - g[k]) if items[k].reverse else g[k] for k in index_items]
-            for g in given
-            if all(g.get(k) is not None for k in index_items)
-        ]
-    )
-    assert group.people.complete_n == len(frame)
-    theirs, _ = pingouin.cronbach_alpha(frame)
-    assert group.people.alpha(index_items) == pytest.approx(theirs, abs=1e-9)
+    complete = [
+        [(6 - g[k]) if items[k].reverse else g[k] for k in index_items]
+        for g in given
+        if all(g.get(k) is not None for k in index_items)
+    ]
+    assert group.people.complete_n == len(complete)
+    assert group.people.alpha(index_items) == pytest.approx(_alpha_reference(complete), abs=1e-9)
 
 
 def test_item_bank_defines_reverse_keyed_frustration() -> None:

@@ -25,6 +25,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.aiohttp_sites import bound_port
 from bot.channels.callbacks import INVALID_ACTION, CallbackCodec
 from bot.channels.port import (
     Address,
@@ -138,8 +139,7 @@ class SlackChannel:
             await self._runner.setup()
             site = web.TCPSite(self._runner, self.settings.http_listen, self.settings.http_port)
             await site.start()
-            sockets = getattr(site._server, "sockets", None) or []
-            self.http_port = sockets[0].getsockname()[1] if sockets else self.settings.http_port
+            self.http_port = bound_port(self._runner, self.settings.http_port)
             log.info(
                 "slack: HTTP mode on %s:%s%s as %s",
                 self.settings.http_listen,

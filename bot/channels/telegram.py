@@ -37,6 +37,7 @@ from telegram.error import (
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
 from telegram.request import BaseRequest, RequestData
 
+from bot.aiohttp_sites import bound_port
 from bot.channels.callbacks import INVALID_ACTION, CallbackCodec
 from bot.channels.port import (
     Address,
@@ -49,6 +50,7 @@ from bot.channels.port import (
     TransientFailure,
     UnknownOutcome,
 )
+from bot.channels.telegram_internals import post_json
 from bot.config import TelegramSettings
 from bot.events import ButtonPressed, ChannelUser, CommandInvoked, InboundEvent, TextReceived
 from bot.markup import to_telegram_html
@@ -222,9 +224,8 @@ class TelegramChannel:
         site = web.TCPSite(runner, self.settings.webhook_listen, self.settings.webhook_port)
         await site.start()
         self._webhook_runner = runner
-        server = site._server  # the bound port matters when port 0 was asked for
-        sockets = getattr(server, "sockets", None) or []
-        self.webhook_port = sockets[0].getsockname()[1] if sockets else self.settings.webhook_port
+        # The bound port matters when port 0 was asked for.
+        self.webhook_port = bound_port(runner, self.settings.webhook_port)
 
     async def _webhook(self, request: web.Request) -> web.Response:
         assert self.settings.webhook_secret is not None
@@ -301,9 +302,7 @@ class TelegramChannel:
 
     async def _answer(self, query_id: str) -> None:
         try:
-            await self.app.bot._post(
-                "answerCallbackQuery", api_kwargs={"callback_query_id": query_id}
-            )
+            await post_json(self.app.bot, "answerCallbackQuery", {"callback_query_id": query_id})
         except TelegramError as exc:
             log.debug("answerCallbackQuery failed: %s", exc)
 
@@ -325,13 +324,10 @@ class TelegramChannel:
         handling), with the result left as JSON: Fidelio needs at most the message id, and
         turning every answer into PTB objects was a large share of the cost of a reply.
 
-        ``Bot._post`` is what the public ``Bot.do_api_request`` calls; that one warns on every
-        call for methods PTB has typed wrappers for. (python-telegram-bot is pinned.)
+        See :mod:`bot.channels.telegram_internals` for why this needs a private PTB method.
         """
         async with _translate_errors():
-            return await self.app.bot._post(
-                method, api_kwargs={k: v for k, v in params.items() if v is not None}
-            )
+            return await post_json(self.app.bot, method, params)
 
     async def send(self, to: Address, message: Message) -> MessageRef:
         sent = await self._call(

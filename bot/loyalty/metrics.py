@@ -6,7 +6,8 @@ detractors) and per respondent set (person-first index sums, segment counts, the
 squares Cronbach's alpha needs). Sums add up, so any group (a team subtree, the organisation)
 is a combination of its teams' atoms. They are computed once, when a round closes, and kept per
 plan atom (bot.loyalty.release). The small formulas (Wilson, adjusted Wald, alpha from sums) are
-plain functions below, tested against MEASUREMENT.md's worked checks, statsmodels and pingouin.
+plain functions below, tested against MEASUREMENT.md's worked checks, golden values computed once
+with statsmodels (Wilson) and pingouin (alpha), and reference formulas on generated data.
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select, text
 
+from bot.aiohttp_sites import bound_port
 from bot.db.models import Delivery, DeliveryStatus
 from bot.events import InboundEvent
 from bot.operations.observability import log_context
@@ -188,8 +189,7 @@ class OpsServer:
         site = web.TCPSite(runner, settings.http_listen, settings.http_port)
         await site.start()
         self._runner = runner
-        sockets = getattr(site._server, "sockets", None) or []
-        self.port = sockets[0].getsockname()[1] if sockets else settings.http_port
+        self.port = bound_port(runner, settings.http_port)
         log.info(
             "operations: /healthz and /metrics on http://%s:%s", settings.http_listen, self.port
         )
