@@ -98,10 +98,14 @@ class TelegramDialog:
 
     async def say(self, text: str, *, replies: int = 1) -> list[str]:
         """Send a text and return the texts of the next ``replies`` messages Fidelio sends."""
+        return [m.text or "" for m in await self.say_for_messages(text, replies=replies)]
+
+    async def say_for_messages(self, text: str, *, replies: int = 1) -> list[Any]:
+        """Like :meth:`say`, but return the sent messages themselves (photos, buttons, ...)."""
         before = len(self.fake.messages_to(self.user_id))
         await self.fake.send_text(self.user_id, text)
         messages = await self.fake.wait_for_messages(self.user_id, before + replies)
-        return [m.text or "" for m in messages[before : before + replies]]
+        return list(messages[before : before + replies])
 
     async def press(
         self, label: str, *, replies: int = 1, message_id: int | None = None
@@ -112,8 +116,43 @@ class TelegramDialog:
         messages = await self.fake.wait_for_messages(self.user_id, before + replies)
         return [m.text or "" for m in messages[before : before + replies]]
 
+    async def press_data(self, data: str, *, message_id: int = 1, replies: int = 1) -> list[str]:
+        """Press a button carrying ``data`` (forged, stale or another person's) on
+        ``message_id``; return the texts of the next ``replies`` messages."""
+        before = len(self.fake.messages_to(self.user_id))
+        await self.fake.press_data(self.user_id, message_id, data)
+        messages = await self.fake.wait_for_messages(self.user_id, before + replies)
+        return [m.text or "" for m in messages[before : before + replies]]
+
     def last_message(self) -> Any:
         return self.fake.last_message(self.user_id)
+
+
+class SlackDialog:
+    """One person talking to Fidelio in their DM on the fake Slack server."""
+
+    def __init__(self, fake: Any, user_id: str):
+        self.fake = fake
+        self.user_id = user_id
+        self.dm = fake.dm_channel_of(user_id)
+
+    async def say(self, text: str, *, replies: int = 1, **kwargs: Any) -> list[str]:
+        """Write ``text`` in the DM (the app must accept it) and return the texts of the next
+        ``replies`` messages Fidelio posts there; ``kwargs`` go to ``send_dm``."""
+        before = len(self.fake.messages_in(self.dm))
+        assert await self.fake.send_dm(self.user_id, text, **kwargs) == 200
+        messages = await self.fake.wait_for_messages(self.dm, before + replies)
+        return [m.text or "" for m in messages[before : before + replies]]
+
+    async def press(self, label: str, *, replies: int = 1, **kwargs: Any) -> list[str]:
+        """Press the button ``label`` (newest message with it) and return the next replies."""
+        before = len(self.fake.messages_in(self.dm))
+        assert await self.fake.press(self.user_id, label, **kwargs) == 200
+        messages = await self.fake.wait_for_messages(self.dm, before + replies)
+        return [m.text or "" for m in messages[before : before + replies]]
+
+    def last_message(self) -> Any:
+        return self.fake.last_message(self.dm)
 
 
 class ConsoleDialog:

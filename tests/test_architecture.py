@@ -43,3 +43,24 @@ def test_core_outside_adapters_does_not_import_platform_libraries() -> None:
         if imported_modules(f) & {"telegram", "slack_bolt", "slack_sdk"}
     }
     assert offenders == set()
+
+
+def test_no_test_function_is_longer_than_80_lines() -> None:
+    """A newcomer reads a test in one go: longer scenarios go through named helpers."""
+    import ast as syntax
+
+    from .harness import REPO as root
+
+    limit = 80
+    too_long = []
+    for path in sorted((root / "tests").rglob("*.py")):
+        for node in syntax.walk(syntax.parse(path.read_text(encoding="utf-8"))):
+            if (
+                isinstance(node, syntax.FunctionDef | syntax.AsyncFunctionDef)
+                and node.name.startswith("test_")
+                and node.end_lineno is not None
+                and node.end_lineno - node.lineno + 1 > limit
+            ):
+                length = node.end_lineno - node.lineno + 1
+                too_long.append(f"{path.relative_to(root)}::{node.name} ({length} lines)")
+    assert too_long == [], f"test functions over {limit} lines: {too_long}"

@@ -86,6 +86,156 @@ def settings_for(database_url: str, fake: FakeTelegramServer, **extra: Any) -> A
     return make_settings(database_url, telegram=telegram_section(fake), rates=FAST_RATES, **extra)
 
 
+async def _briefing_goes_out_on_time_in_each_language(
+    runtime: Runtime,
+    clock: ManualClock,
+    fake: FakeTelegramServer,
+    people: dict[str, Person],
+    audience: set[str],
+) -> None:
+    """Scheduled a week ahead: nothing a minute early, then one card per audience member, in
+    their language and time zone."""
+    briefing = load_briefing(BRIEFINGS, "spring-trade-in")
+    campaign, warnings = await runtime.briefings.schedule(briefing, actor="hr@demo.fidelio.example")
+    assert warnings == []
+
+    clock.set(BRIEF_AT - timedelta(minutes=1))
+    await tick(runtime)
+    assert fake.calls_to("sendMessage") == []  # not yet
+
+    clock.set(BRIEF_AT)
+    await tick(runtime)
+    got = {email for email, p in people.items() if fake.messages_to(user_id(p.id))}
+    assert got == audience
+    for email in audience:
+        assert len(fake.messages_to(user_id(people[email].id))) == 1
+
+    italian = fake.last_message(user_id(people["francesca.conti@demo.fidelio.example"].id))
+    assert "Prima del lancio: Permuta di primavera" in (italian.text or "")
+    assert "1 mar 2027, 09:00" in (italian.text or "")
+    assert [label for label, _ in italian.buttons()] == ["Leggi tutto", "Ho capito"]
+    lisbon = fake.last_message(user_id(people["carlos.mendes@demo.fidelio.example"].id))
+    assert "Before launch: Spring trade-in" in (lisbon.text or "")
+    assert "1 Mar 2027, 08:00" in (lisbon.text or "")  # his own time zone
+
+
+async def _aisha_acknowledges_and_takes_the_quiz(aisha: TelegramDialog) -> None:
+    """Got it, then the quiz: question 1 wrong, question 2 right; old buttons change nothing."""
+    thanks, question1 = await aisha.press("Got it", replies=2)
+    assert "you have read" in thanks and "2 quick questions" in thanks
+    assert "question 1 of 2" in question1
+    question1_id = aisha.last_message().message_id
+    assert "question 2 of 2" in (await aisha.press("Nothing: it must work"))[0]
+    result = (await aisha.press("TVs over 699 euro"))[0]
+    assert "1 of 2 right" in result
+    assert "Question 1: the answer is <b>150 euro</b>" in result
+    # A second press on an old button does not change the score.
+    again = await aisha.press("150 euro", message_id=question1_id)
+    assert "your first answer counts" in again[0]
+
+
+async def _antonio_reads_it_all_and_asks(antonio: TelegramDialog) -> None:
+    body = (await antonio.press("Leggi tutto"))[0]
+    assert "<b>L&#x27;offerta</b>" in body or "<b>L'offerta</b>" in body
+    assert "Dal 1 mar 2027, 09:00 CET al 30 aprile" in body
+    assert "Domande dei clienti" in body
+    answer = (await antonio.say("/chiedi il tv rotto vale qualcosa?"))[0]
+    assert "Da <i>Permuta di primavera" in answer
+    assert "150 euro" in answer
+
+
+async def _reminder_a_day_later_for_everyone_but_aisha(
+    runtime: Runtime,
+    clock: ManualClock,
+    fake: FakeTelegramServer,
+    people: dict[str, Person],
+    audience: set[str],
+) -> None:
+    clock.set(BRIEF_AT + timedelta(hours=24))
+    await tick(runtime)
+    reminded = {
+        email
+        for email in audience
+        if any(
+            "Reminder" in (m.text or "") or "Promemoria" in (m.text or "")
+            for m in fake.messages_to(user_id(people[email].id))
+        )
+    }
+    assert reminded == audience - {"aisha.khan@demo.fidelio.example"}
+    await tick(runtime)  # nothing is sent twice
+    assert sum(len(fake.messages_to(user_id(people[e].id))) for e in audience) == (
+        29 + 28 + 4 + 1 + 2  # cards, reminders, Aisha's 4 quiz replies + note, Antonio's 2
+    )
+
+
+async def _managers_get_readiness_a_day_before_launch(
+    runtime: Runtime, clock: ManualClock, fake: FakeTelegramServer, people: dict[str, Person]
+) -> None:
+    """Each audience manager gets the readiness of their own team, HR nothing."""
+    clock.set(LAUNCH - timedelta(hours=24))
+    await tick(runtime)
+    manager = fake.last_message(user_id(people["luca.moretti@demo.fidelio.example"].id))
+    note = manager.text or ""
+    assert "Prontezza al lancio" in note and "Sales Milano" in note
+    assert "Sales Roma" not in note  # only his own team
+    assert "Non ancora letto:" in note and "Aisha Khan" not in note.split("Non ancora letto:")[1]
+    assert "domanda 1" in note  # the most-missed question
+    hr = people["hr@demo.fidelio.example"]
+    assert fake.messages_to(user_id(hr.id)) == []  # HR is not in the audience
+    # The Headquarters manager sees every audience team below her.
+    top = fake.last_message(user_id(people["giulia.ferretti@demo.fidelio.example"].id)).text or ""
+    assert all(team in top for team in AUDIENCE_TEAMS) and "<b>Totale</b> (29)" in top
+
+
+async def _newcomer_after_launch_gets_it_labelled_late(
+    runtime: Runtime, db: Database, clock: ManualClock, fake: FakeTelegramServer, tmp_path: Path
+) -> Person:
+    """A person who joins Sales Roma after launch gets the briefing, labelled late."""
+    clock.set(LAUNCH + timedelta(days=2))
+    newcomer = REPO / "content" / "demo" / "people.csv"
+    extra = newcomer.read_text(encoding="utf-8") + (
+        "new.hire@demo.fidelio.example,Nuovo Assunto,Sales Roma,Headquarters,"
+        "roberta.esposito@demo.fidelio.example,employee,it,Europe/Rome,Roma,2027-03-02,\n"
+    )
+    path = tmp_path / "people.csv"
+    path.write_text(extra, encoding="utf-8")
+    await import_people(db, path, clock)
+    async with db.session() as session:
+        new = await session.scalar(
+            select(Person).where(Person.email == "new.hire@demo.fidelio.example")
+        )
+        assert new is not None
+        await link(
+            session,
+            new,
+            ChannelName.telegram,
+            str(user_id(new.id)),
+            str(user_id(new.id)),
+            clock,
+        )
+    fake.add_user(user_id(new.id), "Nuovo")
+    await tick(runtime)
+    late = fake.messages_to(user_id(new.id))
+    assert len(late) == 1 and "Ora in vendita" in (late[0].text or "")
+    return new
+
+
+async def _assert_receipts_of_aisha_and_the_newcomer(
+    db: Database, aisha: Person, new: Person
+) -> None:
+    async with db.session() as session:
+        receipt = await session.scalar(
+            select(BriefingReceipt).where(BriefingReceipt.person_id == aisha.id)
+        )
+        assert receipt is not None and receipt.quiz_score == 1
+        assert receipt.acknowledged_at == BRIEF_AT
+        assert receipt.quiz_answers == {"0": 0, "1": 1}
+        late_receipt = await session.scalar(
+            select(BriefingReceipt).where(BriefingReceipt.person_id == new.id)
+        )
+        assert late_receipt is not None and late_receipt.late
+
+
 async def test_briefing_reaches_its_audience_on_time_in_each_language_and_tracks_readiness(
     db: Database, clock: ManualClock, database_url: str, fake: FakeTelegramServer, tmp_path: Path
 ) -> None:
@@ -96,131 +246,16 @@ async def test_briefing_reaches_its_audience_on_time_in_each_language_and_tracks
 
     clock.set(datetime(2027, 2, 20, 12, 0, tzinfo=ROME))
     async with running(settings_for(database_url, fake), clock, background=False) as runtime:
-        briefing = load_briefing(BRIEFINGS, "spring-trade-in")
-        campaign, warnings = await runtime.briefings.schedule(
-            briefing, actor="hr@demo.fidelio.example"
-        )
-        assert warnings == []
+        await _briefing_goes_out_on_time_in_each_language(runtime, clock, fake, people, audience)
+        aisha = people["aisha.khan@demo.fidelio.example"]
+        await _aisha_acknowledges_and_takes_the_quiz(TelegramDialog(fake, user_id(aisha.id)))
+        antonio = people["antonio.romano@demo.fidelio.example"]
+        await _antonio_reads_it_all_and_asks(TelegramDialog(fake, user_id(antonio.id)))
+        await _reminder_a_day_later_for_everyone_but_aisha(runtime, clock, fake, people, audience)
+        await _managers_get_readiness_a_day_before_launch(runtime, clock, fake, people)
+        new = await _newcomer_after_launch_gets_it_labelled_late(runtime, db, clock, fake, tmp_path)
 
-        clock.set(BRIEF_AT - timedelta(minutes=1))
-        await tick(runtime)
-        assert fake.calls_to("sendMessage") == []  # not yet
-
-        clock.set(BRIEF_AT)
-        await tick(runtime)
-        got = {email for email, p in people.items() if fake.messages_to(user_id(p.id))}
-        assert got == audience
-        for email in audience:
-            assert len(fake.messages_to(user_id(people[email].id))) == 1
-
-        italian = fake.last_message(user_id(people["francesca.conti@demo.fidelio.example"].id))
-        assert "Prima del lancio: Permuta di primavera" in (italian.text or "")
-        assert "1 mar 2027, 09:00" in (italian.text or "")
-        assert [label for label, _ in italian.buttons()] == ["Leggi tutto", "Ho capito"]
-        lisbon = fake.last_message(user_id(people["carlos.mendes@demo.fidelio.example"].id))
-        assert "Before launch: Spring trade-in" in (lisbon.text or "")
-        assert "1 Mar 2027, 08:00" in (lisbon.text or "")  # his own time zone
-
-        # Got it, then the quiz: question 1 wrong, question 2 right.
-        aisha = TelegramDialog(fake, user_id(people["aisha.khan@demo.fidelio.example"].id))
-        thanks, question1 = await aisha.press("Got it", replies=2)
-        assert "you have read" in thanks and "2 quick questions" in thanks
-        assert "question 1 of 2" in question1
-        question1_id = aisha.last_message().message_id
-        assert "question 2 of 2" in (await aisha.press("Nothing: it must work"))[0]
-        result = (await aisha.press("TVs over 699 euro"))[0]
-        assert "1 of 2 right" in result
-        assert "Question 1: the answer is <b>150 euro</b>" in result
-        # A second press on an old button does not change the score.
-        again = await aisha.press("150 euro", message_id=question1_id)
-        assert "your first answer counts" in again[0]
-
-        marco = TelegramDialog(fake, user_id(people["antonio.romano@demo.fidelio.example"].id))
-        body = (await marco.press("Leggi tutto"))[0]
-        assert "<b>L&#x27;offerta</b>" in body or "<b>L'offerta</b>" in body
-        assert "Dal 1 mar 2027, 09:00 CET al 30 aprile" in body
-        assert "Domande dei clienti" in body
-        answer = (await marco.say("/chiedi il tv rotto vale qualcosa?"))[0]
-        assert "Da <i>Permuta di primavera" in answer
-        assert "150 euro" in answer
-
-        # 24 h after the briefing: a reminder for everyone but Aisha.
-        clock.set(BRIEF_AT + timedelta(hours=24))
-        await tick(runtime)
-        reminded = {
-            email
-            for email in audience
-            if any(
-                "Reminder" in (m.text or "") or "Promemoria" in (m.text or "")
-                for m in fake.messages_to(user_id(people[email].id))
-            )
-        }
-        assert reminded == audience - {"aisha.khan@demo.fidelio.example"}
-        await tick(runtime)  # nothing is sent twice
-        assert sum(len(fake.messages_to(user_id(people[e].id))) for e in audience) == (
-            29 + 28 + 4 + 1 + 2  # cards, reminders, Aisha's 4 quiz replies + note, Antonio's 2
-        )
-
-        # 24 h before launch: each audience manager gets the readiness of their team.
-        clock.set(LAUNCH - timedelta(hours=24))
-        await tick(runtime)
-        manager = fake.last_message(user_id(people["luca.moretti@demo.fidelio.example"].id))
-        note = manager.text or ""
-        assert "Prontezza al lancio" in note and "Sales Milano" in note
-        assert "Sales Roma" not in note  # only his own team
-        assert (
-            "Non ancora letto:" in note and "Aisha Khan" not in note.split("Non ancora letto:")[1]
-        )
-        assert "domanda 1" in note  # the most-missed question
-        hr = people["hr@demo.fidelio.example"]
-        assert fake.messages_to(user_id(hr.id)) == []  # HR is not in the audience
-        # The Headquarters manager sees every audience team below her.
-        top = (
-            fake.last_message(user_id(people["giulia.ferretti@demo.fidelio.example"].id)).text or ""
-        )
-        assert all(team in top for team in AUDIENCE_TEAMS) and "<b>Totale</b> (29)" in top
-
-        # A person who joins Sales Roma after launch gets the briefing, labelled late.
-        clock.set(LAUNCH + timedelta(days=2))
-        newcomer = REPO / "content" / "demo" / "people.csv"
-        extra = newcomer.read_text(encoding="utf-8") + (
-            "new.hire@demo.fidelio.example,Nuovo Assunto,Sales Roma,Headquarters,"
-            "roberta.esposito@demo.fidelio.example,employee,it,Europe/Rome,Roma,2027-03-02,\n"
-        )
-        path = tmp_path / "people.csv"
-        path.write_text(extra, encoding="utf-8")
-        await import_people(db, path, clock)
-        async with db.session() as session:
-            new = await session.scalar(
-                select(Person).where(Person.email == "new.hire@demo.fidelio.example")
-            )
-            assert new is not None
-            await link(
-                session,
-                new,
-                ChannelName.telegram,
-                str(user_id(new.id)),
-                str(user_id(new.id)),
-                clock,
-            )
-        fake.add_user(user_id(new.id), "Nuovo")
-        await tick(runtime)
-        late = fake.messages_to(user_id(new.id))
-        assert len(late) == 1 and "Ora in vendita" in (late[0].text or "")
-
-    async with db.session() as session:
-        receipt = await session.scalar(
-            select(BriefingReceipt).where(
-                BriefingReceipt.person_id == people["aisha.khan@demo.fidelio.example"].id
-            )
-        )
-        assert receipt is not None and receipt.quiz_score == 1
-        assert receipt.acknowledged_at == BRIEF_AT
-        assert receipt.quiz_answers == {"0": 0, "1": 1}
-        late_receipt = await session.scalar(
-            select(BriefingReceipt).where(BriefingReceipt.person_id == new.id)
-        )
-        assert late_receipt is not None and late_receipt.late
+    await _assert_receipts_of_aisha_and_the_newcomer(db, aisha, new)
 
 
 async def test_person_who_links_an_account_later_still_gets_the_briefing(

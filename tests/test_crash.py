@@ -291,6 +291,105 @@ async def answer(world: World, chat: int, confirmed: list[tuple[str, int]]) -> N
         confirmed.append((item, value))
 
 
+async def _broadcast_killed_half_way(
+    world: World, fidelio: Fidelio, everyone: list[int]
+) -> tuple[set[str], datetime]:
+    """Schedules two briefings (one due now, one due while Fidelio will be down), kills Fidelio
+    a third into the first broadcast; returns the deliveries left unknown and when the second
+    briefing falls due."""
+    await schedule_briefing(world, "crash-now", BROADCAST, "5d")  # brief time is past
+    # This one falls due while Fidelio is down.
+    due_soon = datetime.now(UTC) + timedelta(seconds=8)
+    await schedule_briefing(world, "crash-down", WHILE_DOWN, due_soon.isoformat(timespec="seconds"))
+    await fidelio.start()
+
+    async def half_sent() -> bool:
+        return sum(copies(world, p, BROADCAST) for p in everyone) >= len(everyone) // 3
+
+    await until(half_sent, 20, "a third of the broadcast")
+    await fidelio.kill()
+    unknown = await unknown_at_kill(world.db)
+    received = sum(copies(world, p, BROADCAST) for p in everyone)
+    assert 0 < received < len(everyone), "the kill must come in the middle of the broadcast"
+    assert len(unknown) <= BATCH
+    return unknown, due_soon
+
+
+async def _pulse_round_killed_mid_way(
+    world: World, fidelio: Fidelio, everyone: list[int]
+) -> tuple[dict[int, list[tuple[str, int]]], set[str]]:
+    """Restart; people answer the pulse; kill in the middle of the round.  Returns the answers
+    the bot confirmed per person and the deliveries left unknown."""
+    await fidelio.start()
+    answerers = [p for p in everyone if world.reach[p][0] == "telegram"][:ANSWERERS]
+    confirmed: dict[int, list[tuple[str, int]]] = {p: [] for p in answerers}
+    tasks = [asyncio.create_task(answer(world, world.reach[p][1], confirmed[p])) for p in answerers]
+
+    async def some_answers() -> bool:
+        return sum(len(c) for c in confirmed.values()) >= ANSWERERS
+
+    await until(some_answers, 30, "the first answers")
+    await fidelio.kill()
+    unknown = await unknown_at_kill(world.db)
+    await asyncio.gather(*tasks)
+    total_confirmed = sum(len(c) for c in confirmed.values())
+    assert total_confirmed < ANSWERERS * len(ANSWERS), "the kill must come mid-round"
+    return confirmed, unknown
+
+
+async def _assert_each_delivery_arrived_once(
+    world: World, unknown: set[str], everyone: list[int]
+) -> tuple[int, int, int, SurveyRound]:
+    """Known outcomes arrived exactly once, unknown ones at most twice; every person got all
+    three messages.  Returns (deliveries, duplicates, missing, the pulse round)."""
+    rows = await deliveries(world.db)
+    duplicates = missing = 0
+    titles = {BROADCAST, WHILE_DOWN, PULSE}
+    per_key_title = {}
+    async with world.db.session() as session:
+        campaigns = {c.id: c for c in await session.scalars(select(Campaign))}
+        rounds = {r.id: r for r in await session.scalars(select(SurveyRound))}
+    for row in rows:
+        kind, ident = row.key.split(":")[0], int(row.key.split(":")[1])
+        if kind == "briefing":
+            per_key_title[row.key] = campaigns[ident].title
+        else:
+            per_key_title[row.key] = campaigns[rounds[ident].campaign_id].title
+    assert set(per_key_title.values()) == titles
+    for row in rows:
+        got = copies(world, row.person_id, per_key_title[row.key])
+        if row.key in unknown:
+            assert got <= 2 and (got >= 1 or row.status == DeliveryStatus.unknown), (row, got)
+            duplicates += max(got - 1, 0)
+            missing += got == 0
+        else:
+            assert got == 1, (row.key, row.status, got, messages(world, row.person_id))
+            assert row.status == DeliveryStatus.sent
+    assert duplicates + missing <= len(unknown) <= 2 * BATCH
+    # Every person got the two briefings and the invitation (the pulse opened after the
+    # restart, although its time had come while Fidelio was down).
+    assert Counter(per_key_title.values()) == {t: len(everyone) for t in titles}
+    [round_] = rounds.values()
+    return len(rows), duplicates, missing, round_
+
+
+async def _assert_confirmed_answers_stored(
+    world: World, round_: SurveyRound, confirmed: dict[int, list[tuple[str, int]]]
+) -> None:
+    """Every answer the bot confirmed is stored (the round is open: its secret still maps
+    people to their pseudonyms)."""
+    assert round_.secret is not None
+    async with world.db.session() as session:
+        stored = {
+            (r.respondent_key, r.item_id): r.value_num
+            for r in await session.scalars(select(Response))
+        }
+    for person_id, answers in confirmed.items():
+        key = respondent_key(round_.secret, person_id)
+        for item, value in answers:
+            assert stored.get((key, item)) == value, (person_id, item)
+
+
 async def test_kills_during_a_broadcast_and_a_survey_round_lose_and_repeat_nothing(
     world: World,
 ) -> None:
@@ -298,23 +397,7 @@ async def test_kills_during_a_broadcast_and_a_survey_round_lose_and_repeat_nothi
     everyone = world.active
     try:
         # --- 1. a broadcast, killed half-way ------------------------------------------------
-        await schedule_briefing(world, "crash-now", BROADCAST, "5d")  # brief time is past
-        # This one falls due while Fidelio is down.
-        due_soon = datetime.now(UTC) + timedelta(seconds=8)
-        await schedule_briefing(
-            world, "crash-down", WHILE_DOWN, due_soon.isoformat(timespec="seconds")
-        )
-        await fidelio.start()
-
-        async def half_sent() -> bool:
-            return sum(copies(world, p, BROADCAST) for p in everyone) >= len(everyone) // 3
-
-        await until(half_sent, 20, "a third of the broadcast")
-        await fidelio.kill()
-        unknown = await unknown_at_kill(world.db)
-        received = sum(copies(world, p, BROADCAST) for p in everyone)
-        assert 0 < received < len(everyone), "the kill must come in the middle of the broadcast"
-        assert len(unknown) <= BATCH
+        unknown, due_soon = await _broadcast_killed_half_way(world, fidelio, everyone)
 
         # --- 2. while down: the second briefing falls due, a pulse is scheduled -------------
         while datetime.now(UTC) < due_soon + timedelta(seconds=1):
@@ -323,22 +406,8 @@ async def test_kills_during_a_broadcast_and_a_survey_round_lose_and_repeat_nothi
         assert sum(copies(world, p, WHILE_DOWN) for p in everyone) == 0
 
         # --- 3. restart; people answer the pulse; kill in the middle of the round -----------
-        await fidelio.start()
-        answerers = [p for p in everyone if world.reach[p][0] == "telegram"][:ANSWERERS]
-        confirmed: dict[int, list[tuple[str, int]]] = {p: [] for p in answerers}
-        tasks = [
-            asyncio.create_task(answer(world, world.reach[p][1], confirmed[p])) for p in answerers
-        ]
-
-        async def some_answers() -> bool:
-            return sum(len(c) for c in confirmed.values()) >= ANSWERERS
-
-        await until(some_answers, 30, "the first answers")
-        await fidelio.kill()
-        unknown |= await unknown_at_kill(world.db)
-        await asyncio.gather(*tasks)
-        total_confirmed = sum(len(c) for c in confirmed.values())
-        assert total_confirmed < ANSWERERS * len(ANSWERS), "the kill must come mid-round"
+        confirmed, unknown_in_round = await _pulse_round_killed_mid_way(world, fidelio, everyone)
+        unknown |= unknown_in_round
 
         # --- 4. restart and let everything settle --------------------------------------------
         await fidelio.start()
@@ -346,49 +415,13 @@ async def test_kills_during_a_broadcast_and_a_survey_round_lose_and_repeat_nothi
         await fidelio.stop()
 
         # --- what must hold ----------------------------------------------------------------
-        rows = await deliveries(world.db)
-        duplicates = missing = 0
-        titles = {BROADCAST, WHILE_DOWN, PULSE}
-        per_key_title = {}
-        async with world.db.session() as session:
-            campaigns = {c.id: c for c in await session.scalars(select(Campaign))}
-            rounds = {r.id: r for r in await session.scalars(select(SurveyRound))}
-        for row in rows:
-            kind, ident = row.key.split(":")[0], int(row.key.split(":")[1])
-            if kind == "briefing":
-                per_key_title[row.key] = campaigns[ident].title
-            else:
-                per_key_title[row.key] = campaigns[rounds[ident].campaign_id].title
-        assert set(per_key_title.values()) == titles
-        for row in rows:
-            got = copies(world, row.person_id, per_key_title[row.key])
-            if row.key in unknown:
-                assert got <= 2 and (got >= 1 or row.status == DeliveryStatus.unknown), (row, got)
-                duplicates += max(got - 1, 0)
-                missing += got == 0
-            else:
-                assert got == 1, (row.key, row.status, got, messages(world, row.person_id))
-                assert row.status == DeliveryStatus.sent
-        assert duplicates + missing <= len(unknown) <= 2 * BATCH
-        # Every person got the two briefings and the invitation (the pulse opened after the
-        # restart, although its time had come while Fidelio was down).
-        assert Counter(per_key_title.values()) == {t: len(everyone) for t in titles}
-
-        # Every answer the bot confirmed is stored (the round is open: its secret still
-        # maps people to their pseudonyms).
-        [round_] = rounds.values()
-        assert round_.secret is not None
-        async with world.db.session() as session:
-            stored = {
-                (r.respondent_key, r.item_id): r.value_num
-                for r in await session.scalars(select(Response))
-            }
-        for person_id, answers in confirmed.items():
-            key = respondent_key(round_.secret, person_id)
-            for item, value in answers:
-                assert stored.get((key, item)) == value, (person_id, item)
+        rows, duplicates, missing, round_ = await _assert_each_delivery_arrived_once(
+            world, unknown, everyone
+        )
+        await _assert_confirmed_answers_stored(world, round_, confirmed)
+        total_confirmed = sum(len(c) for c in confirmed.values())
         print(
-            f"\ncrash test: {len(rows)} deliveries, {len(unknown)} unknown at the kills, "
+            f"\ncrash test: {rows} deliveries, {len(unknown)} unknown at the kills, "
             f"{duplicates} duplicates, {missing} not delivered; "
             f"{total_confirmed} confirmed answers, all stored"
         )

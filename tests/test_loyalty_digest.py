@@ -71,6 +71,54 @@ async def test_digest_can_be_switched_off(
     assert stats.rounds == 0
 
 
+def _assert_heat_map(
+    heat_calls: list[tuple[list[str], list[list[float | None]], Figure]],
+    texts: dict[str, str],
+    locale: str,
+) -> None:
+    """HR & People (4 people) is a row with every cell hidden, and the legend says why; the
+    root team's row is the whole organisation's, and says so."""
+    [(teams, values, figure)] = heat_calls
+    organisation = texts["chart.row_organisation"].replace("{team}", "Headquarters")
+    assert teams[0] == organisation and "Headquarters" not in teams
+    hidden = dict(zip(teams, values, strict=True))["HR & People"]
+    assert hidden and all(v is None for v in hidden)
+    assert {"Sales Milano", "Sales Roma", "Customer Care"} <= set(teams)
+    assert any(v is not None for v in dict(zip(teams, values, strict=True))["Sales Milano"])
+    [legend] = figure.legends
+    assert [t.get_text() for t in legend.get_texts()] == [texts["chart.suppressed"]]
+    assert ("persone" if locale == "it" else "identifying people") in texts["chart.suppressed"]
+    ax = figure.axes[0]  # the map (then its colour bar)
+    assert [t.get_text() for t in ax.get_yticklabels()] == teams
+
+
+def _assert_summary_chart(
+    args: dict[str, Any], figure: Figure, texts: dict[str, str], precise_from: int
+) -> None:
+    """Separate index and eNPS axes, n under each round, low precision marked, a line per
+    segment."""
+    assert args["precise_from"] == precise_from
+    panels = {ax.get_gid(): ax for ax in figure.axes}
+    assert set(panels) == {"index", "enps", "segments", "favorable"}
+    assert panels["index"].get_ylim() == (0.0, 100.0)
+    assert panels["enps"].get_ylim() == (-100.0, 100.0)
+    [point] = args["trend"]
+    ticks = [t.get_text() for t in panels["enps"].get_xticklabels()]
+    assert f"n={point.enps_n}" in ticks[0]
+    assert ticks[0].endswith("*") == (point.enps_n < precise_from)
+    [drawn] = [
+        line for line in panels["enps"].get_lines() if line.get_gid() in ("point", "low_precision")
+    ]
+    assert list(drawn.get_ydata()) == [point.enps]  # on the eNPS scale itself
+    assert (drawn.get_gid() == "low_precision") == (point.enps_n < precise_from)
+    note = figure.get_supxlabel()
+    assert str(precise_from) in note and note.startswith("*")
+    segment_legend = panels["segments"].get_legend()
+    lines = [t.get_text() for t in segment_legend.get_texts()]
+    assert len(lines) == 6 == len(args["segments"])
+    assert lines[-1] == f"{texts['seg.disloyal_unknown']}: {texts['seg.about.disloyal_unknown']}"
+
+
 @pytest.mark.parametrize("locale", ["it", "en"])
 async def test_digest_charts_mark_hidden_teams_parent_rows_n_and_precision(
     db: Database,
@@ -109,49 +157,13 @@ async def test_digest_charts_mark_hidden_teams_parent_rows_n_and_precision(
     assert (await digest.run_due()).rounds == 1
     texts = present.labels(REPO / "content" / "templates", locale)
 
-    # The heat map: HR & People (4 people) is a row with every cell hidden, and the legend
-    # says why; the root team's row is the whole organisation's, and says so.
-    [(teams, values, figure)] = heat_calls
-    organisation = texts["chart.row_organisation"].replace("{team}", "Headquarters")
-    assert teams[0] == organisation and "Headquarters" not in teams
-    hidden = dict(zip(teams, values, strict=True))["HR & People"]
-    assert hidden and all(v is None for v in hidden)
-    assert {"Sales Milano", "Sales Roma", "Customer Care"} <= set(teams)
-    assert any(v is not None for v in dict(zip(teams, values, strict=True))["Sales Milano"])
-    [legend] = figure.legends
-    assert [t.get_text() for t in legend.get_texts()] == [texts["chart.suppressed"]]
-    assert ("persone" if locale == "it" else "identifying people") in texts["chart.suppressed"]
-    ax = figure.axes[0]  # the map (then its colour bar)
-    assert [t.get_text() for t in ax.get_yticklabels()] == teams
+    _assert_heat_map(heat_calls, texts, locale)
 
     # Summaries: separate index and eNPS axes, n under each round, low precision marked.
     precise_from = settings.loyalty.precise_from
     assert summary_calls
     for args, figure in summary_calls:
-        assert args["precise_from"] == precise_from
-        panels = {ax.get_gid(): ax for ax in figure.axes}
-        assert set(panels) == {"index", "enps", "segments", "favorable"}
-        assert panels["index"].get_ylim() == (0.0, 100.0)
-        assert panels["enps"].get_ylim() == (-100.0, 100.0)
-        [point] = args["trend"]
-        ticks = [t.get_text() for t in panels["enps"].get_xticklabels()]
-        assert f"n={point.enps_n}" in ticks[0]
-        assert ticks[0].endswith("*") == (point.enps_n < precise_from)
-        [drawn] = [
-            line
-            for line in panels["enps"].get_lines()
-            if line.get_gid() in ("point", "low_precision")
-        ]
-        assert list(drawn.get_ydata()) == [point.enps]  # on the eNPS scale itself
-        assert (drawn.get_gid() == "low_precision") == (point.enps_n < precise_from)
-        note = figure.get_supxlabel()
-        assert str(precise_from) in note and note.startswith("*")
-        segment_legend = panels["segments"].get_legend()
-        lines = [t.get_text() for t in segment_legend.get_texts()]
-        assert len(lines) == 6 == len(args["segments"])
-        assert lines[-1] == (
-            f"{texts['seg.disloyal_unknown']}: {texts['seg.about.disloyal_unknown']}"
-        )
+        _assert_summary_chart(args, figure, texts, precise_from)
     # Sales Milano (11 people) is below precise_from: its manager's chart marks it.
     low = [args for args, _ in summary_calls if args["title"] == "Sales Milano"]
     assert low and low[0]["trend"][0].index_n < precise_from

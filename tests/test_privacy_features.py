@@ -219,14 +219,16 @@ async def test_forget_detaches_suggestions_keeps_votes_and_views_and_drops_seale
 # --- retention of suggestion texts ---------------------------------------------------------------
 
 
-async def test_retention_replaces_texts_of_long_closed_suggestions_and_keeps_counts(
-    db: Database, clock: ManualClock, database_url: str
-) -> None:
-    await load_demo(db, clock)
-    settings = make_settings(database_url)
-    service = SuggestionService(settings, clock)
-    start = NOW - timedelta(days=200)
-    clock.set(start)
+RETENTION_START = NOW - timedelta(days=200)
+
+
+async def _suggestions_closed_long_ago_and_lately(
+    db: Database, clock: ManualClock, service: SuggestionService
+) -> tuple[Person, dict[str, int]]:
+    """Aisha's five suggestions, filed 200 days ago: "done" (with a reply, a question, her
+    answer, and "merged" joined to it) and "declined" closed 100 days ago, "recent" closed 10
+    days ago, "open" (anonymous) only planned.  Returns Aisha and the ids by key."""
+    clock.set(RETENTION_START)
     async with db.session() as session:
         aisha = await session.scalar(select(Person).where(Person.email == AISHA))
         hr = await session.scalar(select(Person).where(Person.email == HR))
@@ -256,25 +258,46 @@ async def test_retention_replaces_texts_of_long_closed_suggestions_and_keeps_cou
         assert found is not None
         await service.set_status(session, hr, found, SuggestionStatus.done)
     clock.set(NOW)
+    return aisha, ids
+
+
+async def _suggestion_counts_of_her_team(db: Database, aisha: Person) -> object:
+    async with db.session() as session:
+        teams = {aisha.team_id}
+        return await suggestion_counts(session, teams, RETENTION_START - timedelta(days=1), NOW)
+
+
+async def _texts_by_key(
+    db: Database, ids: dict[str, int]
+) -> dict[str, tuple[str, list[str | None]]]:
+    """Each suggestion's text and the texts of its events, in order."""
+    async with db.session() as session:
+        out = {}
+        for key, sid in ids.items():
+            found = await session.get(Suggestion, sid)
+            assert found is not None
+            events = await session.scalars(
+                select(SuggestionEvent.text)
+                .where(SuggestionEvent.suggestion_id == sid)
+                .order_by(SuggestionEvent.id)
+            )
+            out[key] = (found.text, list(events))
+        return out
+
+
+async def test_retention_replaces_texts_of_long_closed_suggestions_and_keeps_counts(
+    db: Database, clock: ManualClock, database_url: str
+) -> None:
+    await load_demo(db, clock)
+    settings = make_settings(database_url)
+    service = SuggestionService(settings, clock)
+    aisha, ids = await _suggestions_closed_long_ago_and_lately(db, clock, service)
 
     async def measured() -> object:
-        async with db.session() as session:
-            teams = {aisha.team_id}
-            return await suggestion_counts(session, teams, start - timedelta(days=1), NOW)
+        return await _suggestion_counts_of_her_team(db, aisha)
 
     async def texts() -> dict[str, tuple[str, list[str | None]]]:
-        async with db.session() as session:
-            out = {}
-            for key, sid in ids.items():
-                found = await session.get(Suggestion, sid)
-                assert found is not None
-                events = await session.scalars(
-                    select(SuggestionEvent.text)
-                    .where(SuggestionEvent.suggestion_id == sid)
-                    .order_by(SuggestionEvent.id)
-                )
-                out[key] = (found.text, list(events))
-            return out
+        return await _texts_by_key(db, ids)
 
     counts_before, texts_before = await measured(), await texts()
     expired = {reference(ids[key]) for key in ("done", "declined", "merged")}

@@ -87,122 +87,125 @@ def settings_for(database_url: str, **extra: Any) -> Any:
     return make_settings(database_url, rates=FAST_RATES, **extra)
 
 
-async def test_cadence_answers_reminders_close_and_anonymity(
-    db: Database, clock: ManualClock, database_url: str, fake: FakeTelegramServer
+async def _first_round_opens_with_an_invitation_each(
+    runtime: Runtime,
+    db: Database,
+    clock: ManualClock,
+    fake: FakeTelegramServer,
+    active: list[Person],
+    aisha: Person,
+) -> SurveyRound:
+    """Scheduled on Friday, the first round opens on Monday 10:00, not a minute earlier, and
+    every active person gets one invitation."""
+    await schedule(runtime)
+    clock.set(FIRST - timedelta(minutes=1))
+    await tick(runtime)
+    assert fake.calls_to("sendMessage") == []
+    clock.set(FIRST)
+    await tick(runtime)
+    async with db.session() as session:
+        rounds = list(await session.scalars(select(SurveyRound)))
+    assert len(rounds) == 1 and rounds[0].opens_at == FIRST
+    assert rounds[0].closes_at == FIRST + timedelta(days=4)
+    round_ = rounds[0]
+    assert len(round_.items) == 8 and round_.items[-1] == "comment"
+    for person in active:
+        invite = fake.messages_to(uid(person.id))
+        assert len(invite) == 1
+    card = fake.last_message(uid(aisha.id)).text or ""
+    assert "Fortnightly pulse" in card and "8 quick questions" in card
+    assert "nobody, not even an administrator" in card
+    return round_
+
+
+async def _aisha_answers_every_kind_and_changes_one(dialog: TelegramDialog) -> None:
+    """Likert, likert, 0-10, likert x4 (incl. reversed), comment; then one answer changed."""
+    first = (await dialog.press("Start"))[0]
+    assert "1/8" in first and "satisfied with working here" in first
+    assert [label for label, _ in dialog.last_message().buttons()] == [
+        "1",
+        "2",
+        "3",
+        "4",
+        "5",
+        "Skip",
+    ]
+    assert "2/8" in (await dialog.press("4"))[0]
+    third = (await dialog.press("5"))[0]
+    assert "3/8" in third and "recommend this company" in third
+    assert [label for label, _ in dialog.last_message().buttons()][:11] == [
+        str(v) for v in range(11)
+    ]
+    await dialog.press("9")
+    await dialog.press("4")
+    await dialog.press("Skip")  # trust in manager: skipped = missing, never 0
+    await dialog.press("3")
+    # Frustration (reverse-keyed item), then the comment.
+    comment_q = (await dialog.press("2"))[0]
+    assert "8/8" in comment_q and "Type your answer as a message" in comment_q
+    thanks = (await dialog.say("More training on the new TVs, please."))[0]
+    assert "Thank you!" in thanks
+
+    # Changing an answer while the round is open replaces it.
+    review = (await dialog.press("Change my answers"))[0]
+    assert "Your answer so far: <b>4</b>" in review
+    await dialog.press("5")
+
+
+async def _marco_presses_twice_then_forges(
+    marco_dialog: TelegramDialog, aisha_dialog: TelegramDialog, round_: SurveyRound
+) -> tuple[Any, str]:
+    """A duplicated press stores one answer; forged and stale callbacks are refused.  Returns
+    Marco's first question and the data of its "2" button."""
+    await marco_dialog.press("Inizia")
+    q1 = marco_dialog.last_message()
+    await marco_dialog.press("3", message_id=q1.message_id)
+    await marco_dialog.press("3", message_id=q1.message_id)
+
+    # Forged and stale callbacks are refused.
+    data = dict(q1.buttons())["2"]
+    other_round = data.replace(f"pa|{round_.id}.", f"pa|{round_.id + 7}.")
+    refused = (await marco_dialog.press_data(other_round, message_id=q1.message_id))[0]
+    assert "non è più valido" in refused
+    # Someone else's button: Aisha's chat cannot use data signed for Marco's chat.
+    aisha_message = aisha_dialog.last_message().message_id
+    assert "no longer valid" in (await aisha_dialog.press_data(data, message_id=aisha_message))[0]
+    return q1, data
+
+
+async def _halfway_reminder_only_to_who_has_not_finished(
+    runtime: Runtime,
+    db: Database,
+    clock: ManualClock,
+    fake: FakeTelegramServer,
+    active: list[Person],
+    round_: SurveyRound,
+    marco: Person,
 ) -> None:
-    await load_demo(db, clock)
-    people = await link_all(db, fake, clock)
-    active = [p for p in people.values() if p.leave_date is None]
-    clock.set(datetime(2027, 1, 1, 12, 0, tzinfo=ROME))
-    settings = settings_for(database_url, telegram=telegram_section(fake))
-    async with running(settings, clock, background=False) as runtime:
-        await schedule(runtime)
-        clock.set(FIRST - timedelta(minutes=1))
-        await tick(runtime)
-        assert fake.calls_to("sendMessage") == []
-        clock.set(FIRST)
-        await tick(runtime)
-        async with db.session() as session:
-            rounds = list(await session.scalars(select(SurveyRound)))
-        assert len(rounds) == 1 and rounds[0].opens_at == FIRST
-        assert rounds[0].closes_at == FIRST + timedelta(days=4)
-        round_ = rounds[0]
-        assert len(round_.items) == 8 and round_.items[-1] == "comment"
-        for person in active:
-            invite = fake.messages_to(uid(person.id))
-            assert len(invite) == 1
-        aisha = people["aisha.khan@demo.fidelio.example"]  # English
-        card = fake.last_message(uid(aisha.id)).text or ""
-        assert "Fortnightly pulse" in card and "8 quick questions" in card
-        assert "nobody, not even an administrator" in card
+    """Wednesday 10:00: a reminder to everyone but Aisha; two respondents, Marco stored once."""
+    clock.set(FIRST + timedelta(days=2))
+    await tick(runtime)
+    reminded = {
+        p.email
+        for p in active
+        if "Reminder" in (fake.last_message(uid(p.id)).text or "")
+        or "Promemoria" in (fake.last_message(uid(p.id)).text or "")
+    }
+    assert "aisha.khan@demo.fidelio.example" not in reminded
+    assert "marco.bianchi@demo.fidelio.example" in reminded
+    assert len(reminded) == len(active) - 1
 
-        # Aisha answers every kind: likert, likert, 0-10, likert x4 (incl. reversed), comment.
-        dialog = TelegramDialog(fake, uid(aisha.id))
-        first = (await dialog.press("Start"))[0]
-        assert "1/8" in first and "satisfied with working here" in first
-        assert [label for label, _ in dialog.last_message().buttons()] == [
-            "1",
-            "2",
-            "3",
-            "4",
-            "5",
-            "Skip",
-        ]
-        assert "2/8" in (await dialog.press("4"))[0]
-        third = (await dialog.press("5"))[0]
-        assert "3/8" in third and "recommend this company" in third
-        assert [label for label, _ in dialog.last_message().buttons()][:11] == [
-            str(v) for v in range(11)
-        ]
-        await dialog.press("9")
-        await dialog.press("4")
-        await dialog.press("Skip")  # trust in manager: skipped = missing, never 0
-        await dialog.press("3")
-        comment_q = (await dialog.press("2"))[
-            0
-        ]  # frustration (reverse-keyed item), then the comment
-        assert "8/8" in comment_q and "Type your answer as a message" in comment_q
-        thanks = (await dialog.say("More training on the new TVs, please."))[0]
-        assert "Thank you!" in thanks
-
-        # Changing an answer while the round is open replaces it.
-        review = (await dialog.press("Change my answers"))[0]
-        assert "Your answer so far: <b>4</b>" in review
-        await dialog.press("5")
-
-        # A duplicated press stores one answer.
-        marco = people["marco.bianchi@demo.fidelio.example"]
-        marco_dialog = TelegramDialog(fake, uid(marco.id))
-        await marco_dialog.press("Inizia")
-        q1 = marco_dialog.last_message()
-        await marco_dialog.press("3", message_id=q1.message_id)
-        await marco_dialog.press("3", message_id=q1.message_id)
-
-        # Forged and stale callbacks are refused.
-        data = dict(q1.buttons())["2"]
-        other_round = data.replace(f"pa|{round_.id}.", f"pa|{round_.id + 7}.")
-        before = len(fake.messages_to(uid(marco.id)))
-        await fake.press_data(uid(marco.id), q1.message_id, other_round)
-        refused = (await fake.wait_for_messages(uid(marco.id), before + 1))[before].text or ""
-        assert "non è più valido" in refused
-        # Someone else's button: Aisha's chat cannot use data signed for Marco's chat.
-        before = len(fake.messages_to(uid(aisha.id)))
-        await fake.press_data(uid(aisha.id), dialog.last_message().message_id, data)
-        assert (
-            "no longer valid"
-            in (await fake.wait_for_messages(uid(aisha.id), before + 1))[before].text
+    async with db.session() as session:
+        keys = await session.scalar(select(func.count(func.distinct(Response.respondent_key))))
+        marco_rows = await session.scalar(
+            select(func.count())
+            .select_from(Response)
+            .where(Response.respondent_key == respondent_key(round_.secret or b"", marco.id))
         )
+    assert keys == 2 and marco_rows == 1
 
-        # Halfway reminder (Wednesday 10:00): only people who have not finished.
-        clock.set(FIRST + timedelta(days=2))
-        await tick(runtime)
-        reminded = {
-            p.email
-            for p in active
-            if "Reminder" in (fake.last_message(uid(p.id)).text or "")
-            or "Promemoria" in (fake.last_message(uid(p.id)).text or "")
-        }
-        assert "aisha.khan@demo.fidelio.example" not in reminded
-        assert "marco.bianchi@demo.fidelio.example" in reminded
-        assert len(reminded) == len(active) - 1
 
-        async with db.session() as session:
-            keys = await session.scalar(select(func.count(func.distinct(Response.respondent_key))))
-            marco_rows = await session.scalar(
-                select(func.count())
-                .select_from(Response)
-                .where(Response.respondent_key == respondent_key(round_.secret or b"", marco.id))
-            )
-        assert keys == 2 and marco_rows == 1
-
-        # Close on time; late answers are refused politely.
-        clock.set(FIRST + timedelta(days=4))
-        await tick(runtime)
-        before = len(fake.messages_to(uid(marco.id)))
-        await fake.press_data(uid(marco.id), q1.message_id, data)
-        late = (await fake.wait_for_messages(uid(marco.id), before + 1))[before].text or ""
-        assert "è chiuso" in late
-
+async def _assert_closed_round_kept_no_answers(db: Database, round_: SurveyRound) -> None:
     async with db.session() as session:
         closed = await session.get(SurveyRound, round_.id)
         assert closed is not None and closed.status == RoundStatus.closed and closed.secret is None
@@ -217,6 +220,37 @@ async def test_cadence_answers_reminders_close_and_anonymity(
         )
         assert responded == 2
         assert not await session.scalar(select(func.max(Participation.answered)))
+
+
+async def test_cadence_answers_reminders_close_and_anonymity(
+    db: Database, clock: ManualClock, database_url: str, fake: FakeTelegramServer
+) -> None:
+    await load_demo(db, clock)
+    people = await link_all(db, fake, clock)
+    active = [p for p in people.values() if p.leave_date is None]
+    clock.set(datetime(2027, 1, 1, 12, 0, tzinfo=ROME))
+    settings = settings_for(database_url, telegram=telegram_section(fake))
+    aisha = people["aisha.khan@demo.fidelio.example"]  # English
+    marco = people["marco.bianchi@demo.fidelio.example"]
+    async with running(settings, clock, background=False) as runtime:
+        round_ = await _first_round_opens_with_an_invitation_each(
+            runtime, db, clock, fake, active, aisha
+        )
+        dialog = TelegramDialog(fake, uid(aisha.id))
+        await _aisha_answers_every_kind_and_changes_one(dialog)
+        marco_dialog = TelegramDialog(fake, uid(marco.id))
+        q1, data = await _marco_presses_twice_then_forges(marco_dialog, dialog, round_)
+        await _halfway_reminder_only_to_who_has_not_finished(
+            runtime, db, clock, fake, active, round_, marco
+        )
+
+        # Close on time; late answers are refused politely.
+        clock.set(FIRST + timedelta(days=4))
+        await tick(runtime)
+        late = (await marco_dialog.press_data(data, message_id=q1.message_id))[0]
+        assert "è chiuso" in late
+
+    await _assert_closed_round_kept_no_answers(db, round_)
     assert_no_link_between_answers_and_people()
 
 

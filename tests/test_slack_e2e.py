@@ -15,7 +15,7 @@ from bot.outbox import enqueue
 from bot.replies import Reply, ReplyButton
 
 from .fakes.slack import FakeSlackServer, SlackUser
-from .harness import free_port, load_demo, make_settings, running
+from .harness import SlackDialog, free_port, load_demo, make_settings, running
 
 ENGLISH = "james.whitaker@demo.fidelio.example"
 ITALIAN = "marco.bianchi@demo.fidelio.example"
@@ -43,11 +43,7 @@ def slack_http(fake: FakeSlackServer, port: int) -> dict[str, Any]:
 
 
 async def _answer(fake: FakeSlackServer, user_id: str, text: str, **kwargs: Any) -> str:
-    dm = fake.dm_channel_of(user_id)
-    before = len(fake.messages_in(dm))
-    status = await fake.send_dm(user_id, text, **kwargs)
-    assert status == 200
-    return (await fake.wait_for_messages(dm, before + 1))[before].text or ""
+    return (await SlackDialog(fake, user_id).say(text, **kwargs))[0]
 
 
 async def test_person_found_by_email_gets_a_dm_and_answers_a_button(

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.clock import ManualClock
 from bot.db.models import AuditEntry, Person, Team
@@ -176,6 +177,52 @@ async def test_sqlite_files_hold_no_trace_of_the_open_round(
     assert found == []
 
 
+async def _heap_tuples_carry_no_trace(
+    conn: AsyncConnection, table: str, xids: set[int], keys: set[str]
+) -> Counter[str]:
+    """Read every heap page of ``table`` (pageinspect): no tuple, live or dead, was written or
+    deleted by a transaction in ``xids`` or holds one of ``keys``.  Counts tuples and dead
+    ones."""
+    pages = int(
+        await conn.scalar(
+            text(f"SELECT pg_relation_size('{table}') / current_setting('block_size')::int")
+        )
+        or 0
+    )
+    counts: Counter[str] = Counter()
+    for page in range(pages):
+        rows = (
+            await conn.execute(
+                text(
+                    "SELECT lp_flags, t_xmin, t_xmax, t_data FROM "
+                    f"heap_page_items(get_raw_page('{table}', {page}))"
+                )
+            )
+        ).all()
+        for lp_flags, xmin, xmax, data in rows:
+            if lp_flags != 1:  # only normal pointers carry a tuple
+                continue
+            counts["tuples"] += 1
+            assert int(xmin) not in xids, (table, "xmin of an answer")
+            assert int(xmax or 0) not in xids, (table, "xmax of an answer")
+            if int(xmax or 0):
+                counts["dead"] += 1
+            raw = bytes(data or b"")
+            assert not any(key.encode() in raw for key in keys), (table, "a key")
+    return counts
+
+
+async def _distinct_xmins(conn: AsyncConnection, rows_of: str) -> set[int]:
+    """The distinct ids of the transactions that wrote the rows of ``rows_of`` (a table,
+    optionally with a WHERE clause)."""
+    return {
+        int(x)
+        for (x,) in (
+            await conn.execute(text(f"SELECT DISTINCT xmin::text::bigint FROM {rows_of}"))
+        ).all()
+    }
+
+
 async def test_postgresql_system_columns_and_dead_rows_link_nothing(
     db: Database, clock: ManualClock, database_url: str
 ) -> None:
@@ -198,53 +245,12 @@ async def test_postgresql_system_columns_and_dead_rows_link_nothing(
             "plan_atoms",
             "release_groups",
         ):
-            pages = int(
-                await conn.scalar(
-                    text(f"SELECT pg_relation_size('{table}') / current_setting('block_size')::int")
-                )
-                or 0
-            )
-            counts: Counter[str] = Counter()
-            for page in range(pages):
-                rows = (
-                    await conn.execute(
-                        text(
-                            "SELECT lp_flags, t_xmin, t_xmax, t_data FROM "
-                            f"heap_page_items(get_raw_page('{table}', {page}))"
-                        )
-                    )
-                ).all()
-                for lp_flags, xmin, xmax, data in rows:
-                    if lp_flags != 1:  # only normal pointers carry a tuple
-                        continue
-                    counts["tuples"] += 1
-                    assert int(xmin) not in xids, (table, "xmin of an answer")
-                    assert int(xmax or 0) not in xids, (table, "xmax of an answer")
-                    if int(xmax or 0):
-                        counts["dead"] += 1
-                    raw = bytes(data or b"")
-                    assert not any(key.encode() in raw for key in keys), (table, "a key")
-            seen[table] = counts
+            seen[table] = await _heap_tuples_carry_no_trace(conn, table, xids, keys)
         assert seen["responses"]["tuples"] == 0  # only open rounds live there
         assert seen["participation"]["dead"] == 0
         # Rows kept after close share one transaction id: the close.
-        kept_xmins = {
-            int(x)
-            for (x,) in (
-                await conn.execute(text("SELECT DISTINCT xmin::text::bigint FROM closed_responses"))
-            ).all()
-        }
-        part_xmins = {
-            int(x)
-            for (x,) in (
-                await conn.execute(
-                    text(
-                        "SELECT DISTINCT xmin::text::bigint FROM participation "
-                        f"WHERE round_id = {round_id}"
-                    )
-                )
-            ).all()
-        }
+        kept_xmins = await _distinct_xmins(conn, "closed_responses")
+        part_xmins = await _distinct_xmins(conn, f"participation WHERE round_id = {round_id}")
         assert len(kept_xmins) == 1 and part_xmins == kept_xmins
         # Physical order: by atom, then the random set number (not by arrival).
         order = (

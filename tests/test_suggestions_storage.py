@@ -23,8 +23,9 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 
+from bot.app import Runtime
 from bot.clock import ManualClock
-from bot.db.models import AuditEntry, ConversationState, Delivery
+from bot.db.models import AuditEntry, ConversationState, Delivery, Person
 from bot.db.scrub import scrub
 from bot.db.session import Database
 from bot.suggestions.digest import DigestService
@@ -272,6 +273,92 @@ async def markers(db: Database) -> int:
 # --- tests ------------------------------------------------------------------------------------
 
 
+async def _aisha_files_anonymously_and_a_scrub_is_owed(
+    db: Database, clock: ManualClock, a: TelegramDialog, idea: str, postgres: bool
+) -> None:
+    """Aisha files ``idea`` anonymously, taking her time; the draft is gone, the suggestion
+    holds no author, and a scrub of the draft's dead versions is owed."""
+    assert "Write your idea" in (await a.say("/suggest"))[0]
+    clock.advance(timedelta(seconds=41))
+    assert "Which category" in (await a.say(idea))[0]
+    clock.advance(timedelta(seconds=13))
+    await a.press("Product")
+    clock.advance(timedelta(seconds=9))
+    sent = (await a.press("Anonymously"))[0]
+    assert "S-0001" in sent and "anonymous" in sent
+
+    async with db.session() as session:
+        filed = await session.get(Suggestion, 1)
+    assert filed is not None and filed.anonymous and filed.text == idea
+    # The draft is gone, and a scrub is owed (durably: a crash now loses nothing).
+    assert await markers(db) >= 1
+    if postgres:
+        # The bug: the draft's dead version (her person id, the text) was deleted by the
+        # very transaction that inserted the suggestion.
+        xid = await xmin_of(db, "suggestions", 1)
+        for tup in await heap_tuples(db, "conversation_states"):
+            assert xid not in (tup.xmin, tup.xmax), "draft deleted with the suggestion"
+        # Not yet scrubbed: the draft's dead versions, toasted, still hold the text (so
+        # the checks below can see what they look for).
+        toast = await toast_of(db, "conversation_states")
+        assert toast is not None
+        assert any(
+            t.dead and any(p in t.data for p in fragments(idea))
+            for t in await heap_tuples(db, toast)
+        )
+
+
+async def _marco_files_a_named_suggestion(
+    db: Database, clock: ManualClock, fake: FakeTelegramServer, marco: Person
+) -> None:
+    """(c) A named suggestion is filed as before: author column, no scrub owed."""
+    clock.advance(timedelta(minutes=3))
+    m = TelegramDialog(fake, uid(marco.id))
+    await m.say("/suggerisci Piu parcheggi per i clienti il sabato")
+    await m.press("Servizio clienti")
+    assert "S-0002" in (await m.press("Con il mio nome"))[0]
+    async with db.session() as session:
+        named = await session.get(Suggestion, 2)
+    assert named is not None and named.author_id == marco.id and not named.anonymous
+    assert named.created_at == clock.now() and named.reply_token is None
+    assert await markers(db) == 0
+
+
+async def _aisha_answers_a_question_anonymously(
+    runtime: Runtime,
+    db: Database,
+    clock: ManualClock,
+    a: TelegramDialog,
+    hr: TelegramDialog,
+    answer_text: str,
+    postgres: bool,
+) -> SuggestionEvent:
+    """HR asks about S-0001; Aisha answers without her name; a scrub is owed.  Returns the
+    stored answer."""
+    clock.advance(timedelta(minutes=5))
+    await hr.say("/suggestion S-0001 ask Which stores first?")
+    await deliver(runtime)
+    assert "Which stores first?" in (a.last_message().text or "")
+    clock.advance(timedelta(seconds=17))
+    assert "S-0001" in (await a.press("Answer"))[0]
+    clock.advance(timedelta(seconds=29))
+    assert "without your name" in (await a.say(answer_text))[0]
+    await deliver(runtime)
+    relayed = hr.last_message().text or ""
+    assert answer_text[:30] in relayed and "Aisha" not in relayed
+    async with db.session() as session:
+        answer = await session.scalar(
+            select(SuggestionEvent).where(SuggestionEvent.kind == "answer")
+        )
+    assert answer is not None and answer.actor_id is None
+    assert await markers(db) >= 1
+    if postgres:
+        xid = await xmin_of(db, "suggestion_events", answer.id)
+        for tup in await heap_tuples(db, "conversation_states"):
+            assert xid not in (tup.xmin, tup.xmax), "answer state deleted with the answer"
+    return answer
+
+
 async def test_anonymous_suggestion_and_answer_leave_no_link_to_the_author(
     db: Database, clock: ManualClock, database_url: str, fake: FakeTelegramServer
 ) -> None:
@@ -285,34 +372,7 @@ async def test_anonymous_suggestion_and_answer_leave_no_link_to_the_author(
     answer_text = long_text(2, 600)
     async with running(settings, clock, background=False) as runtime:
         a = TelegramDialog(fake, uid(aisha.id))
-        assert "Write your idea" in (await a.say("/suggest"))[0]
-        clock.advance(timedelta(seconds=41))
-        assert "Which category" in (await a.say(idea))[0]
-        clock.advance(timedelta(seconds=13))
-        await a.press("Product")
-        clock.advance(timedelta(seconds=9))
-        sent = (await a.press("Anonymously"))[0]
-        assert "S-0001" in sent and "anonymous" in sent
-
-        async with db.session() as session:
-            filed = await session.get(Suggestion, 1)
-        assert filed is not None and filed.anonymous and filed.text == idea
-        # The draft is gone, and a scrub is owed (durably: a crash now loses nothing).
-        assert await markers(db) >= 1
-        if postgres:
-            # The bug: the draft's dead version (her person id, the text) was deleted by the
-            # very transaction that inserted the suggestion.
-            xid = await xmin_of(db, "suggestions", 1)
-            for tup in await heap_tuples(db, "conversation_states"):
-                assert xid not in (tup.xmin, tup.xmax), "draft deleted with the suggestion"
-            # Not yet scrubbed: the draft's dead versions, toasted, still hold the text (so
-            # the checks below can see what they look for).
-            toast = await toast_of(db, "conversation_states")
-            assert toast is not None
-            assert any(
-                t.dead and any(p in t.data for p in fragments(idea))
-                for t in await heap_tuples(db, toast)
-            )
+        await _aisha_files_anonymously_and_a_scrub_is_owed(db, clock, a, idea, postgres)
 
         # The periodic job scrubs.
         assert await SuggestionScrubber(runtime.db).run_due()
@@ -326,41 +386,12 @@ async def test_anonymous_suggestion_and_answer_leave_no_link_to_the_author(
             assert main.count(idea.encode()) == 1  # the live suggestion, nothing deleted
             assert idea.encode()[:40] not in wal
 
-        # (c) A named suggestion is filed as before: author column, no scrub owed.
-        clock.advance(timedelta(minutes=3))
-        m = TelegramDialog(fake, uid(marco.id))
-        await m.say("/suggerisci Piu parcheggi per i clienti il sabato")
-        await m.press("Servizio clienti")
-        assert "S-0002" in (await m.press("Con il mio nome"))[0]
-        async with db.session() as session:
-            named = await session.get(Suggestion, 2)
-        assert named is not None and named.author_id == marco.id and not named.anonymous
-        assert named.created_at == clock.now() and named.reply_token is None
-        assert await markers(db) == 0
-
+        await _marco_files_a_named_suggestion(db, clock, fake, marco)
         # A follow-up question, answered anonymously.
-        clock.advance(timedelta(minutes=5))
         hr = TelegramDialog(fake, uid(hr_person.id))
-        await hr.say("/suggestion S-0001 ask Which stores first?")
-        await deliver(runtime)
-        assert "Which stores first?" in (a.last_message().text or "")
-        clock.advance(timedelta(seconds=17))
-        assert "S-0001" in (await a.press("Answer"))[0]
-        clock.advance(timedelta(seconds=29))
-        assert "without your name" in (await a.say(answer_text))[0]
-        await deliver(runtime)
-        relayed = fake.last_message(uid(hr_person.id)).text or ""
-        assert answer_text[:30] in relayed and "Aisha" not in relayed
-        async with db.session() as session:
-            answer = await session.scalar(
-                select(SuggestionEvent).where(SuggestionEvent.kind == "answer")
-            )
-        assert answer is not None and answer.actor_id is None
-        assert await markers(db) >= 1
-        if postgres:
-            xid = await xmin_of(db, "suggestion_events", answer.id)
-            for tup in await heap_tuples(db, "conversation_states"):
-                assert xid not in (tup.xmin, tup.xmax), "answer state deleted with the answer"
+        answer = await _aisha_answers_a_question_anonymously(
+            runtime, db, clock, a, hr, answer_text, postgres
+        )
 
         assert await SuggestionScrubber(runtime.db).run_due()
         assert await markers(db) == 0

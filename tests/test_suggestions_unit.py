@@ -17,7 +17,7 @@ from bot.suggestions.content import parse_reference, parse_status, personal_data
 from bot.suggestions.measurement import TOTAL, SuggestionCounts, suggestion_counts
 from bot.suggestions.seal import Sealer, author_purpose
 from bot.suggestions.service import SuggestionService
-from bot.suggestions.tables import SuggestionStatus
+from bot.suggestions.tables import Suggestion, SuggestionStatus
 
 from .harness import REPO, load_demo, make_settings
 
@@ -34,14 +34,11 @@ async def _teams(db: Database) -> dict[str, int]:
         return {t.name: t.id for t in await session.scalars(select(Team))}
 
 
-async def test_suggestion_counts_per_team_and_period(
-    db: Database, clock: ManualClock, database_url: str
+async def _file_and_triage_suggestions_around_t0(
+    db: Database, clock: ManualClock, service: SuggestionService, people: dict[str, Person]
 ) -> None:
-    await load_demo(db, clock)
-    people = await _people(db)
-    teams = await _teams(db)
-    settings = make_settings(database_url)
-    service = SuggestionService(settings, clock)
+    """Suggestions filed and triaged around the week from ``T0``: Sales Milano files three in
+    the week (one anonymous) and one before it; HR & People one, anonymously."""
 
     async def send(who: str, at: datetime, anonymous: bool = False) -> int:
         clock.set(at)
@@ -56,7 +53,7 @@ async def test_suggestion_counts_per_team_and_period(
         clock.set(at)
         async with db.session() as session:
             hr = await session.get(Person, people["hr"].id)
-            found = await session.get(__import__("bot.db.models").db.models.Suggestion, sid)
+            found = await session.get(Suggestion, sid)
             assert hr is not None and found is not None
             if status is not None:
                 await service.set_status(
@@ -82,6 +79,18 @@ async def test_suggestion_counts_per_team_and_period(
     await triage(b, T0 + timedelta(days=1, hours=10), None, "thanks")  # 10 h, a reply
     await triage(c, T0 + timedelta(days=9), SuggestionStatus.done)  # after the period
     await triage(d, T0 + timedelta(days=2, hours=5), SuggestionStatus.declined)
+
+
+async def test_suggestion_counts_per_team_and_period(
+    db: Database, clock: ManualClock, database_url: str
+) -> None:
+    await load_demo(db, clock)
+    people = await _people(db)
+    teams = await _teams(db)
+    settings = make_settings(database_url)
+    service = SuggestionService(settings, clock)
+
+    await _file_and_triage_suggestions_around_t0(db, clock, service, people)
 
     until = T0 + timedelta(days=7)
     async with db.session() as session:

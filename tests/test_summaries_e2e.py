@@ -20,6 +20,8 @@ from .fakes.slack import FakeSlackServer, SlackUser
 from .fakes.telegram import FakeTelegramServer
 from .harness import (
     ConsoleDialog,
+    SlackDialog,
+    TelegramDialog,
     console_runtime,
     free_port,
     load_demo,
@@ -106,9 +108,7 @@ async def _link_telegram(
 
 
 async def _say(fake: FakeTelegramServer, user: int, text: str, replies: int) -> list[Any]:
-    before = len(fake.messages_to(user))
-    await fake.send_text(user, text)
-    return (await fake.wait_for_messages(user, before + replies))[before : before + replies]
+    return await TelegramDialog(fake, user).say_for_messages(text, replies=replies)
 
 
 async def test_telegram_manager_gets_text_and_photo_and_is_refused_another_team(
@@ -192,11 +192,9 @@ async def test_slack_upload_carries_the_chart(
         async with running(settings, clock, background=False) as runtime:
             fake.set_request_url(f"http://127.0.0.1:{port}/slack/events")
             await runtime.channels["slack"].sync_directory(db, clock)
-            dm = fake.dm_channel_of("U0ROBERTA")
-            before = len(fake.messages_in(dm))
-            assert await fake.send_dm("U0ROBERTA", "summary") == 200
-            messages = await fake.wait_for_messages(dm, before + 1)
-            assert "Sales Roma" in (messages[before].text or "")
+            roberta = SlackDialog(fake, "U0ROBERTA")
+            dm = roberta.dm
+            assert "Sales Roma" in (await roberta.say("summary"))[0]
             for _ in range(250):
                 if fake.uploads:
                     break

@@ -588,6 +588,32 @@ async def test_a_round_opened_late_sends_no_reminder_that_was_already_due(
 # --- what is left after a round closes ------------------------------------------------------
 
 
+async def _five_answer_and_one_changes(
+    runtime: Runtime, db: Database, round_id: int
+) -> tuple[bytes, set[str]]:
+    """Five people answer in an order unrelated to their keys, Kevin changes one answer;
+    while open, the round's secret maps each of them to their key.  Returns the secret and
+    the keys."""
+    answerers: list[tuple[str, dict[str, Any]]] = [
+        ("luca.moretti@demo.fidelio.example", {"sat_overall": 5, "enps": 10}),
+        (AISHA, {"sat_overall": 2, "intent_stay": 1, "enps": 3, "comment": "More staff."}),
+        (EMPLOYEE, {"sat_overall": 4}),
+        (HR, {"enps": 8}),
+        ("olivia.bennett@demo.fidelio.example", {"sat_overall": 3, "intent_stay": 4}),
+    ]
+    for email, values in answerers:
+        await answer_all(runtime, round_id, email, values)
+    await answer_all(runtime, round_id, EMPLOYEE, {"sat_overall": 1}, upto=1)
+    secret = (await rounds_of(db))[0].secret
+    assert secret is not None
+    # While open, the secret links keys to people (so answers can be changed) ...
+    async with db.session() as session:
+        keys_before = set(await session.scalars(select(Response.respondent_key)))
+    ids = {email: (await person(db, email)).id for email, _ in answerers}
+    assert {respondent_key(secret, pid) for pid in ids.values()} == keys_before
+    return secret, keys_before
+
+
 async def test_after_close_nothing_links_an_answer_to_a_person(
     db: Database, clock: ManualClock, database_url: str
 ) -> None:
@@ -598,24 +624,7 @@ async def test_after_close_nothing_links_an_answer_to_a_person(
         await schedule(runtime)
         await at(runtime, clock, FIRST)
         round_id = (await rounds_of(db))[0].id
-        # Answers arrive in an order unrelated to the keys; some are changed later.
-        answerers: list[tuple[str, dict[str, Any]]] = [
-            ("luca.moretti@demo.fidelio.example", {"sat_overall": 5, "enps": 10}),
-            (AISHA, {"sat_overall": 2, "intent_stay": 1, "enps": 3, "comment": "More staff."}),
-            (EMPLOYEE, {"sat_overall": 4}),
-            (HR, {"enps": 8}),
-            ("olivia.bennett@demo.fidelio.example", {"sat_overall": 3, "intent_stay": 4}),
-        ]
-        for email, values in answerers:
-            await answer_all(runtime, round_id, email, values)
-        await answer_all(runtime, round_id, EMPLOYEE, {"sat_overall": 1}, upto=1)
-        secret = (await rounds_of(db))[0].secret
-        assert secret is not None
-        # While open, the secret links keys to people (so answers can be changed) ...
-        async with db.session() as session:
-            keys_before = set(await session.scalars(select(Response.respondent_key)))
-        ids = {email: (await person(db, email)).id for email, _ in answerers}
-        assert {respondent_key(secret, pid) for pid in ids.values()} == keys_before
+        secret, keys_before = await _five_answer_and_one_changes(runtime, db, round_id)
 
         await at(runtime, clock, FIRST + timedelta(days=4))
 
@@ -649,7 +658,12 @@ async def test_after_close_nothing_links_an_answer_to_a_person(
         r.atom_id for r in rows if not r.value_text
     } == set()
 
-    # The schema as it is in the database, not only as the models say.
+    await _assert_schema_and_row_order_say_nothing(db, round_id)
+
+
+async def _assert_schema_and_row_order_say_nothing(db: Database, round_id: int) -> None:
+    """The schema as it is in the database, not only as the models say: kept answers carry
+    no person, team or time; their physical order is (atom, random set number)."""
     async with db.engine.connect() as conn:
         columns = await conn.run_sync(
             lambda c: {

@@ -15,7 +15,15 @@ from bot.db.models import ChannelIdentity, ChannelName, Person, ProcessedEvent
 from bot.db.session import Database
 
 from .fakes.telegram import FakeTelegramServer
-from .harness import free_port, invite_code, load_demo, make_settings, running, telegram_section
+from .harness import (
+    TelegramDialog,
+    free_port,
+    invite_code,
+    load_demo,
+    make_settings,
+    running,
+    telegram_section,
+)
 
 ITALIAN = "marco.bianchi@demo.fidelio.example"
 ENGLISH = "james.whitaker@demo.fidelio.example"
@@ -28,10 +36,7 @@ async def fake() -> AsyncIterator[FakeTelegramServer]:
 
 
 async def _reply_to(fake: FakeTelegramServer, user_id: int, text: str) -> str:
-    before = len(fake.messages_to(user_id))
-    await fake.send_text(user_id, text)
-    messages = await fake.wait_for_messages(user_id, before + 1)
-    return messages[before].text or ""
+    return (await TelegramDialog(fake, user_id).say(text))[0]
 
 
 async def test_invite_links_person_and_help_comes_in_their_language(
@@ -144,19 +149,16 @@ async def test_language_button_and_tampered_callback(
         assert "Scegline una" in choose
         card = fake.last_message(801)
         assert [label for label, _ in card.buttons()] == ["English", "Italiano"]
-        before = len(fake.messages_to(801))
-        await fake.press(801, "English")
-        done = (await fake.wait_for_messages(801, before + 1))[before]
-        assert "I will write to you in <b>English</b>" in (done.text or "")
+        marco = TelegramDialog(fake, 801)
+        done = (await marco.press("English"))[0]
+        assert "I will write to you in <b>English</b>" in done
         assert fake.answered_callbacks, "the button press must be answered"
 
         # Forged data: same action, edited value, stale signature.
         data = dict(fake.last_message(801).buttons() or card.buttons())["Italiano"]
         forged = data.replace("|it|", "|en|")
-        before = len(fake.messages_to(801))
-        await fake.press_data(801, card.message_id, forged)
-        refused = (await fake.wait_for_messages(801, before + 1))[before]
-        assert "no longer valid" in (refused.text or "")
+        refused = (await marco.press_data(forged, message_id=card.message_id))[0]
+        assert "no longer valid" in refused
     async with db.session() as session:
         person = await session.scalar(select(Person).where(Person.email == ITALIAN))
     assert person is not None and person.locale == "en"
