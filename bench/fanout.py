@@ -56,8 +56,10 @@ from telegram.warnings import PTBDeprecationWarning
 from bench.common import insert_identities, insert_people, loopback_only, scratch_database
 from bot.app import build_runtime
 from bot.clock import SystemClock
+from bot.config import SUPPORTED_LOCALES
 from bot.db.models import ChannelName, Delivery, DeliveryStatus
 from bot.db.session import Database
+from bot.locale import language_choice, language_name
 from bot.outbox import RunStats, enqueue
 from bot.replies import Reply, ReplyButton
 from tests.fakes.slack import FakeSlackServer, SlackUser
@@ -78,7 +80,6 @@ SLACK_PER_CHANNEL_PER_S = 1.0
 FAULT_WINDOW = 0.6
 #: A phase that takes this many times its expected duration is abandoned (and reported).
 PHASE_TIMEOUT_FACTOR = 6.0
-LANGUAGE_NAMES = {"en": "English", "it": "Italiano"}
 FIRST_NAMES = ("Giulia", "Marco", "Sara", "Luca", "Anna", "Paolo", "Elena", "Davide", "Chiara")
 LAST_NAMES = ("Rossi", "Bianchi", "Romano", "Colombo", "Ricci", "Marino", "Greco", "Bruno")
 
@@ -318,9 +319,9 @@ def briefing(locale: str) -> Reply:
     """The message every person gets: the language picker, with its two buttons."""
     return Reply(
         "language/choose",
-        {"current": LANGUAGE_NAMES[locale]},
+        {"current": language_name(locale, locale)},
         buttons=tuple(
-            ReplyButton(label, "language", code) for code, label in LANGUAGE_NAMES.items()
+            ReplyButton(language_choice(code), "language", code) for code in SUPPORTED_LOCALES
         ),
     )
 

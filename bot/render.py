@@ -6,7 +6,6 @@ import re
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import yaml
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateNotFound, pass_context
@@ -15,6 +14,14 @@ from jinja2.runtime import Context
 from bot.channels.port import Button, Message
 from bot.config import SUPPORTED_LOCALES
 from bot.errors import InputError
+from bot.locale import (
+    counted,
+    format_duration,
+    format_local_time,
+    format_number,
+    format_pct,
+    plural,
+)
 from bot.markup import escape
 from bot.replies import Reply
 
@@ -46,8 +53,13 @@ class Renderer:
         )
         self.env.filters["trusted"] = Trusted
         self.env.globals["pick"] = _pick
+        # Locale-aware formatting (bot/locale.py), in the locale of the template being rendered.
         self.env.filters["local_time"] = _local_time
         self.env.filters["pct"] = _pct
+        self.env.filters["number"] = _number
+        self.env.filters["duration"] = _duration
+        self.env.filters["counted"] = _counted
+        self.env.globals["plural"] = _plural
         self._labels = {locale: self._load_labels(locale) for locale in SUPPORTED_LOCALES}
         self.env.globals["label"] = self._label_in_context
 
@@ -120,12 +132,6 @@ class Renderer:
         )
 
 
-MONTHS = {
-    "en": "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split(),
-    "it": "gen feb mar apr mag giu lug ago set ott nov dic".split(),
-}
-
-
 @pass_context
 def _pick(ctx: Context, values: Any) -> Any:
     """The text for the current locale from ``{"en": ..., "it": ...}`` (or a plain value)."""
@@ -134,23 +140,42 @@ def _pick(ctx: Context, values: Any) -> Any:
     return values.get(ctx.get("locale")) or next(iter(values.values()), "")
 
 
-def local_time(when: datetime, timezone: str, locale: str) -> str:
-    """A time in a reader's time zone and language, the zone named by its usual abbreviation
-    so nobody has to guess whose 09:00 it is: ``15 Mar 2027, 09:00 CET``."""
-    local = when.astimezone(ZoneInfo(timezone or "UTC"))
-    month = MONTHS.get(locale or "en", MONTHS["en"])[local.month - 1]
-    return f"{local.day} {month} {local.year}, {local:%H:%M} {local.tzname() or ''}".rstrip()
-
-
 @pass_context
 def _local_time(ctx: Context, value: Any) -> str:
     """The ``local_time`` filter: an ISO time (or datetime) for the reader of the reply."""
     when = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-    return local_time(when, ctx.get("timezone") or "UTC", ctx.get("locale") or "en")
+    return format_local_time(when, ctx.get("timezone") or "UTC", ctx.get("locale") or "en")
 
 
-def _pct(value: Any) -> str:
-    return "–" if value is None else f"{value:.0f}%"
+@pass_context
+def _pct(ctx: Context, value: Any) -> str:
+    """The ``pct`` filter: a percentage on 0–100 (``60%``), a dash when there is none."""
+    return format_pct(None if value is None else float(value), ctx.get("locale") or "en")
+
+
+@pass_context
+def _number(ctx: Context, value: Any) -> str:
+    """The ``number`` filter: a count or figure with the reader's digit grouping."""
+    return format_number(None if value is None else float(value), ctx.get("locale") or "en")
+
+
+@pass_context
+def _duration(ctx: Context, value: Any) -> str:
+    """The ``duration`` filter: seconds (or a timedelta) in words, ``5 hours``/``5 ore``."""
+    return format_duration(value, ctx.get("locale") or "en")
+
+
+@pass_context
+def _counted(ctx: Context, count: Any, one: str, other: str) -> str:
+    """``n | counted("person", "people")``: the count and the noun in its plural form."""
+    return counted(int(count), ctx.get("locale") or "en", one, other)
+
+
+@pass_context
+def _plural(ctx: Context, count: Any, one: str, other: str) -> str:
+    """``plural(n, "in your active briefing", "in your N active briefings")``: the text
+    matching the count, by the locale's plural rule."""
+    return plural(count, ctx.get("locale") or "en", one, other)
 
 
 def read_labels(path: Path) -> dict[str, str]:

@@ -6,8 +6,8 @@ from sqlalchemy import func, select
 
 from bot.db.models import ChannelIdentity, Person, Team
 from bot.handling import EVERYONE, HR, HandlerContext, Registry
+from bot.locale import language_name
 from bot.replies import Reply
-from handlers.onboarding import LANGUAGE_NAMES
 
 
 def register(registry: Registry) -> None:
@@ -24,7 +24,7 @@ async def whoami(ctx: HandlerContext) -> Reply:
             "email": ctx.person.email,
             "team": team.name if team else "-",
             "role": ctx.person.role.value,
-            "language": LANGUAGE_NAMES.get(ctx.person.locale, ctx.person.locale),
+            "language": language_name(ctx.person.locale, ctx.locale),
             "channel": ctx.channel,
         },
     )

@@ -5,9 +5,8 @@ from __future__ import annotations
 from bot.config import SUPPORTED_LOCALES
 from bot.errors import UserFacingError
 from bot.handling import HandlerContext, Registry
+from bot.locale import format_choices, language_choice, language_name
 from bot.replies import Reply, ReplyButton
-
-LANGUAGE_NAMES = {"en": "English", "it": "Italiano"}
 
 
 def register(registry: Registry) -> None:
@@ -41,9 +40,10 @@ async def language(ctx: HandlerContext) -> Reply:
     if not choice:
         return Reply(
             "language/choose",
-            {"current": LANGUAGE_NAMES[ctx.person.locale]},
+            {"current": language_name(ctx.person.locale, ctx.locale)},
+            # Each choice in its own language, so a reader lost in the wrong one finds theirs.
             buttons=tuple(
-                ReplyButton(LANGUAGE_NAMES[code], "language", code) for code in SUPPORTED_LOCALES
+                ReplyButton(language_choice(code), "language", code) for code in SUPPORTED_LOCALES
             ),
         )
     return _set_language(ctx, choice)
@@ -60,8 +60,11 @@ def _set_language(ctx: HandlerContext, choice: str) -> Reply:
         raise UserFacingError(
             "errors/unknown_language",
             given=choice,
-            choices=", ".join(LANGUAGE_NAMES[code] for code in SUPPORTED_LOCALES),
+            choices=format_choices(
+                (language_choice(code) for code in SUPPORTED_LOCALES), ctx.locale
+            ),
         )
     ctx.person.locale = code
     ctx.person.updated_at = ctx.clock.now()
-    return Reply("language/set", {"language": LANGUAGE_NAMES[code]})
+    # The confirmation is written in the new language, so the name is too.
+    return Reply("language/set", {"language": language_name(code, code)})

@@ -96,7 +96,7 @@ SAMPLE: dict[str, Any] = {
     "warnings": [
         {"key": "briefing_expired", "id": "spring"},
         {"key": "launch_past"},
-        {"key": "brief_past", "brief_at": WHEN, "lead": "5 h"},
+        {"key": "brief_past", "brief_at": WHEN, "lead": 18000},
     ],
     "note": "",
     "where": WHERE,
@@ -163,10 +163,10 @@ SAMPLE: dict[str, Any] = {
     "product_nps_ci": "0 … +40",
     "reportable_rounds": 2,
     "respondents": 12,
-    "response_rate": 60,
-    "segments": [{"name": "apostoli", "share": "30", "range": "15 … 50"}],
-    "strongest": [{"name": "Crescita", "favorable": 80}],
-    "weakest": [{"name": "Riconoscimento", "favorable": 30}],
+    "response_rate": "60%",
+    "segments": [{"name": "apostoli", "share": "30%", "range": "15 … 50"}],
+    "strongest": [{"name": "Crescita", "favorable": "80%"}],
+    "weakest": [{"name": "Riconoscimento", "favorable": "30%"}],
     "problem": "rounds",
     "most": 12,
     "teams_count": 6,
@@ -402,6 +402,8 @@ OVERRIDES: dict[str, dict[str, Any]] = {
     "suggestions/answered": {"question": "Quali telefoni?"},
     "suggestions/question": {"question": "Quali telefoni?"},
     "suggestions/unknown_category": {"choices": "negozio, prodotti"},
+    "status": {"teams": 6},
+    "summaries/summary": {"rounds": 3},
     "errors/unknown_language": {"choices": "English, Italiano"},
     **{
         name: {"title": "Permuta di primavera"}
@@ -525,3 +527,54 @@ async def test_the_html_report_in_italian_has_no_english(
     alts = re.findall(r'alt="([^"]*)"', page)
     visible = re.sub(r"<[^>]+>", " ", page.split("<body>", 1)[1])
     assert english_words(" ".join([visible, *alts])) == []
+
+
+# --- bot/locale.py: Babel's formatting as Fidelio uses it ---------------------------------------
+
+
+def test_times_are_day_first_24_hour_with_the_zone_abbreviation() -> None:
+    from datetime import UTC, datetime
+
+    from bot.locale import format_local_time
+
+    when = datetime.fromisoformat(WHEN)
+    assert format_local_time(when, "Europe/Rome", "en") == "15 Mar 2027, 09:00 CET"
+    assert format_local_time(when, "Europe/Rome", "it") == "15 mar 2027, 09:00 CET"
+    summer = datetime(2027, 4, 12, 7, 0, tzinfo=UTC)
+    assert format_local_time(summer, "Europe/London", "en") == "12 Apr 2027, 08:00 BST"
+    assert format_local_time(summer, "Europe/Rome", "it") == "12 apr 2027, 09:00 CEST"
+    # A zone the time zone database names only by its offset.
+    assert format_local_time(when, "Europe/Istanbul", "en") == "15 Mar 2027, 11:00 GMT+03:00"
+
+
+def test_numbers_percentages_and_durations_follow_the_locale() -> None:
+    from datetime import timedelta
+
+    from bot.locale import format_duration, format_number, format_pct
+
+    assert format_number(0.6049, "en", decimals=2) == "0.60"
+    assert format_number(0.6049, "it", decimals=2) == "0,60"
+    assert format_number(1234, "en") == "1,234" and format_number(1234, "it") == "1.234"
+    assert [format_number(v, "it", signed=True) for v in (12.6, -0.4, -21.2)] == [
+        "+13",
+        "0",
+        "−21",
+    ]
+    assert format_number(None, "en") == format_pct(None, "it") == "–"
+    assert format_pct(60.4, "en") == format_pct(60.4, "it") == "60%"
+    assert format_duration(timedelta(hours=5), "en") == "5 hours"
+    assert format_duration(5400, "it") == "90 minuti"
+
+
+def test_plural_forms_and_language_names_come_from_cldr() -> None:
+    from bot.locale import counted, format_choices, language_choice, language_name
+
+    assert counted(1, "en", "person", "people") == "1 person"
+    assert counted(0, "en", "person", "people") == "0 people"
+    assert counted(1, "it", "persona", "persone") == "1 persona"
+    assert counted(2, "it", "persona", "persone") == "2 persone"
+    # In a sentence Italian writes language names lowercase; a menu shows each in itself.
+    assert language_name("it", "it") == "italiano" and language_name("en", "it") == "inglese"
+    assert language_name("en", "en") == "English" and language_name("it", "en") == "Italian"
+    assert [language_choice(code) for code in LOCALES] == ["English", "Italiano"]
+    assert format_choices(["English", "Italiano"], "it") == "English e Italiano"

@@ -93,7 +93,7 @@ NOT_REPLAYED = {
     ),
     (
         "Loyalty measurement",
-        "Loyalty summary: the organisation (latest round 2027-02-01; 3 of 3 rounds reportable)",
+        "Loyalty summary: the organisation (latest round 1 Feb 2027; 3 of 3 rounds reportable)",
     ): "needs three closed rounds answered by the demo people",
 }
 

@@ -88,7 +88,7 @@ async def test_person_found_by_email_gets_a_dm_and_answers_a_button(
         assert await fake.press("U0JAMES", "Italiano") == 200
         reply = (await fake.wait_for_messages(dm, 2))[1]
         assert "Fatto" in (reply.text or "")
-        assert reply.blocks and reply.blocks[0]["text"]["text"].endswith("*Italiano*.")
+        assert reply.blocks and reply.blocks[0]["text"]["text"].endswith("*italiano*.")
     async with db.session() as session:
         james = await session.scalar(select(Person).where(Person.email == ENGLISH))
         assert james is not None and james.locale == "it"

@@ -8,7 +8,7 @@ from jinja2 import StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
 
 from bot.briefings.content import Briefing
-from bot.render import local_time
+from bot.locale import format_local_time
 
 _ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
 _HEADING = re.compile(r"^#{1,6}\s+(.*)$")
@@ -21,8 +21,8 @@ def render_body(briefing: Briefing, locale: str, timezone: str) -> str:
     text = _ENV.from_string(briefing.body[chosen]).render(
         title=briefing.text(briefing.title, chosen),
         kind=briefing.kind,
-        launch_local=local_time(briefing.launch_at, timezone, chosen),
-        expires_local=local_time(briefing.expires_at, timezone, chosen),
+        launch_local=format_local_time(briefing.launch_at, timezone, chosen),
+        expires_local=format_local_time(briefing.expires_at, timezone, chosen),
     )
     return markdown_to_neutral(text)
 

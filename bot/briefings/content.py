@@ -493,7 +493,8 @@ def timing_warnings(briefing: Briefing, now: datetime) -> list[InputError]:
                 f"sent at once, only {_human(briefing.launch_at - now)} before launch",
                 "brief_past",
                 brief_at=briefing.brief_at.isoformat(),
-                lead=_human(briefing.launch_at - now),
+                # Seconds: the chat reply words it in the reader's language (``duration``).
+                lead=(briefing.launch_at - now).total_seconds(),
             )
         ]
     return []

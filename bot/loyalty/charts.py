@@ -7,6 +7,7 @@ the same inputs give the same bytes.
 
 Texts on the images come from ``labels`` (translated by the caller, e.g. from
 content/templates/<locale>/labels.yaml); a missing key falls back to an English default.
+Figures are written as ``locale`` writes numbers (bot/locale.py).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.transforms import blended_transform_factory
+
+from bot.locale import format_number, format_pct
 
 #: Fallback texts; callers pass translated ones. ``{n}`` and ``{team}`` are filled in.
 DEFAULT_LABELS = {
@@ -157,11 +160,11 @@ def _low(n: int | None, precise_from: int) -> bool:
     return n is not None and 0 < n < precise_from
 
 
-def _n_text(n: int | None, precise_from: int, labels: dict[str, str]) -> str:
+def _n_text(n: int | None, precise_from: int, labels: dict[str, str], locale: str) -> str:
     if n is None:
         return ""
     mark = LOW_PRECISION_MARK if _low(n, precise_from) else ""
-    return _text(labels, "n", n=n) + mark
+    return _text(labels, "n", n=format_number(n, locale)) + mark
 
 
 def _measure_panel(
@@ -170,6 +173,7 @@ def _measure_panel(
     labels: dict[str, str],
     measure: str,
     precise_from: int,
+    locale: str,
 ) -> None:
     """One measure by round on its own axis: the index on 0–100, eNPS on −100…+100 (with
     its zero line). Every point is written out with its n; a low-precision point is hollow
@@ -222,8 +226,7 @@ def _measure_panel(
             zorder=3,
             gid="low_precision" if low else "point",
         )
-        signed = "" if is_index else ("+" if round(value) > 0 else "")
-        shown = f"{signed}{value:.0f}".replace("-", "−")
+        shown = format_number(value, locale, signed=not is_index)
         ax.annotate(
             shown + (LOW_PRECISION_MARK if low else ""),
             (x, value),
@@ -241,7 +244,7 @@ def _measure_panel(
     ax.set_xticks(xs)
     ax.set_xticklabels(
         [
-            "\n".join(part for part in (p.label, _n_text(n, precise_from, labels)) if part)
+            "\n".join(part for part in (p.label, _n_text(n, precise_from, labels, locale)) if part)
             for p, (_, _, n, _) in zip(trend, points, strict=True)
         ],
         fontsize=8,
@@ -257,6 +260,7 @@ def _segments_panel(
     intervals: dict[str, tuple[float, float] | None] | None = None,
     n: int | None = None,
     precise_from: int = 30,
+    locale: str = "en",
 ) -> None:
     ax.set_gid("segments")
     if not segments:
@@ -267,7 +271,7 @@ def _segments_panel(
     colors = [_SEGMENT_COLORS.get(name, "#999999") for name in names]
     title = _text(labels, "segments")
     if n is not None:
-        title = f"{title}, {_n_text(n, precise_from, labels)}"
+        title = f"{title}, {_n_text(n, precise_from, labels, locale)}"
     ax.set_title(title, fontsize=11)
     # Each share's 95 % Wilson interval as an error bar (MEASUREMENT.md, segments).
     spans = [(intervals or {}).get(name) for name in names]
@@ -292,7 +296,7 @@ def _segments_panel(
     )
     ax.set_xlim(0, 100)
     ax.invert_yaxis()
-    ax.bar_label(bars, labels=[f"{s:.0f}%" for s in shares], padding=3, fontsize=8)
+    ax.bar_label(bars, labels=[format_pct(s, locale) for s in shares], padding=3, fontsize=8)
     ax.tick_params(axis="y", labelsize=9)
     ax.grid(axis="x", alpha=0.3)
     # What each segment means, one line each, under the panel and from the figure's left
@@ -315,6 +319,7 @@ def _favorable_panel(
     labels: dict[str, str],
     counts: dict[str, int] | None = None,
     precise_from: int = 30,
+    locale: str = "en",
 ) -> None:
     ax.set_gid("favorable")
     if not favorable:
@@ -330,7 +335,8 @@ def _favorable_panel(
     texts = []
     for name, value in ordered:
         n = (counts or {}).get(name)
-        texts.append(f"{value:.0f}%" + (f"  {_n_text(n, precise_from, labels)}" if n else ""))
+        count = f"  {_n_text(n, precise_from, labels, locale)}" if n else ""
+        texts.append(format_pct(value, locale) + count)
     ax.bar_label(bars, labels=texts, padding=3, fontsize=8)
     ax.tick_params(axis="y", labelsize=9)
     ax.grid(axis="x", alpha=0.3)
@@ -347,6 +353,7 @@ def summary_figure(
     segment_n: int | None = None,
     favorable_n: dict[str, int] | None = None,
     precise_from: int = 30,
+    locale: str = "en",
 ) -> Figure:
     """The summary chart as a matplotlib ``Figure`` (see :func:`summary_chart`); its panels
     carry the gids ``index``, ``enps``, ``segments`` and ``favorable``."""
@@ -355,10 +362,12 @@ def summary_figure(
     index_ax, enps_ax, segments_ax, favorable_ax = figure.subplots(
         4, 1, height_ratios=[1.0, 1.0, 1.5, 1.2]
     )
-    _measure_panel(index_ax, trend, labels, "index", precise_from)
-    _measure_panel(enps_ax, trend, labels, "enps", precise_from)
-    _segments_panel(segments_ax, segments, labels, segment_intervals, segment_n, precise_from)
-    _favorable_panel(favorable_ax, favorable, labels, favorable_n, precise_from)
+    _measure_panel(index_ax, trend, labels, "index", precise_from, locale)
+    _measure_panel(enps_ax, trend, labels, "enps", precise_from, locale)
+    _segments_panel(
+        segments_ax, segments, labels, segment_intervals, segment_n, precise_from, locale
+    )
+    _favorable_panel(favorable_ax, favorable, labels, favorable_n, precise_from, locale)
     note = figure.supxlabel(
         _text(labels, "low_precision", n=precise_from), x=0.01, ha="left", fontsize=8
     )
@@ -378,6 +387,7 @@ def summary_chart(
     segment_n: int | None = None,
     favorable_n: dict[str, int] | None = None,
     precise_from: int = 30,
+    locale: str = "en",
 ) -> bytes:
     """One PNG with four panels, each on its own scale: the loyalty index by round (0–100);
     eNPS by round (−100…+100, zero line); segment shares (segment key -> share 0..1) with a
@@ -391,7 +401,7 @@ def summary_chart(
     Bars show 95 % ranges where given (``*_ci``, ``segment_intervals`` in percent).
 
     ``labels``: see :data:`DEFAULT_LABELS` (and :func:`translated_labels`). An empty input
-    draws its panel with the ``no_data`` text.
+    draws its panel with the ``no_data`` text. ``locale`` decides how figures are written.
     """
     return _png(
         summary_figure(
@@ -404,6 +414,7 @@ def summary_chart(
             segment_n=segment_n,
             favorable_n=favorable_n,
             precise_from=precise_from,
+            locale=locale,
         )
     )
 
@@ -415,6 +426,7 @@ def heatmap_figure(
     *,
     title: str,
     labels: dict[str, str],
+    locale: str = "en",
 ) -> Figure:
     """The heat map as a matplotlib ``Figure`` (see :func:`heatmap_chart`)."""
     if len(values) != len(teams) or any(len(row) != len(dimensions) for row in values):
@@ -438,7 +450,7 @@ def heatmap_figure(
                     _cell(c, r, facecolor=_SUPPRESSED_COLOR, hatch="///", edgecolor="#888888")
                 )
             else:
-                ax.text(c, r, f"{value:.0f}", ha="center", va="center", fontsize=8)
+                ax.text(c, r, format_number(value, locale), ha="center", va="center", fontsize=8)
     ax.set_xticks(range(len(dimensions)))
     ax.set_xticklabels(dimensions, rotation=35, ha="right", fontsize=9)
     ax.set_yticks(range(len(teams)))
@@ -469,6 +481,7 @@ def heatmap_chart(
     *,
     title: str,
     labels: dict[str, str],
+    locale: str = "en",
 ) -> bytes:
     """Teams (rows) × dimensions (columns) favorable %, 0–100, each cell written out.
 
@@ -477,8 +490,11 @@ def heatmap_chart(
     row of such cells. ``teams`` are the rows' labels as shown (:func:`row_label` names a
     parent's row by what it covers). ``labels`` keys: ``favorable`` (colour bar),
     ``suppressed`` (legend), ``no_data`` (shown when there are no teams or no dimensions).
+    ``locale`` decides how the figures are written.
     """
-    return _png(heatmap_figure(teams, dimensions, values, title=title, labels=labels))
+    return _png(
+        heatmap_figure(teams, dimensions, values, title=title, labels=labels, locale=locale)
+    )
 
 
 def _cell(column: int, row: int, **style: Any) -> Any:

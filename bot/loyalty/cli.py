@@ -169,7 +169,7 @@ async def loyalty_report(
                 rounds = await closed_rounds(session, window)
                 heat_map = await service.heatmap(session, viewer, rounds[-1], clock.now())
                 if heat_map:
-                    heat = heatmap_png(heat_map, texts)
+                    heat = heatmap_png(heat_map, texts, locale)
     finally:
         await db.dispose()
     if fmt == "text":

@@ -18,7 +18,7 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.db.models import AuditEntry, Person, Role, Team
 from bot.db.session import Database
-from bot.loyalty.present import heatmap_png, labels, summary_replies
+from bot.loyalty.present import heatmap_png, labels, round_day, summary_replies
 from bot.loyalty.service import (
     LoyaltyService,
     Summary,
@@ -133,8 +133,8 @@ class DigestService:
                 replies.append(
                     Reply(
                         "summaries/heatmap",
-                        {"round": latest.label},
-                        image=heatmap_png(heat, texts),
+                        {"round": round_day(latest.label, person.locale)},
+                        image=heatmap_png(heat, texts, person.locale),
                         image_name="loyalty-heatmap.png",
                     )
                 )

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from bot.locale import format_day, format_number, format_pct
 from bot.loyalty.charts import (
     TrendPoint,
     heatmap_chart,
@@ -36,25 +38,22 @@ def dimension_name(texts: dict[str, str], dimension: str) -> str:
     return texts.get(f"dim.{dimension}", dimension.replace("_", " "))
 
 
-def _num(value: float | None, signed: bool = False) -> str:
-    if value is None:
-        return "–"
-    rounded = round(value)
-    if signed:
-        return f"+{rounded}" if rounded > 0 else ("0" if rounded == 0 else f"−{-rounded}")
-    return str(rounded)
+def round_day(label: str, locale: str) -> str:
+    """A round's label (its opening day, ``2027-02-01``) as the reader writes a date:
+    ``1 Feb 2027``, ``1 feb 2027``."""
+    return format_day(date.fromisoformat(label), locale)
 
 
-def _range(ci: tuple[float, float] | None, signed: bool = False) -> str:
+def _range(ci: tuple[float, float] | None, locale: str, signed: bool = False) -> str:
     if ci is None:
         return ""
-    return f"{_num(ci[0], signed)} … {_num(ci[1], signed)}"
+    return f"{format_number(ci[0], locale, signed=signed)} … {format_number(ci[1], locale, signed=signed)}"
 
 
-def _change(change: Change | None) -> dict[str, Any] | None:
+def _change(change: Change | None, locale: str) -> dict[str, Any] | None:
     if change is None:
         return None
-    return {"delta": _num(change.delta, signed=True), "beyond_noise": change.clear}
+    return {"delta": format_number(change.delta, locale, signed=True), "beyond_noise": change.clear}
 
 
 def scope_name(summary_scope: Any, locale: str) -> str:
@@ -62,7 +61,8 @@ def scope_name(summary_scope: Any, locale: str) -> str:
 
 
 def summary_context(summary: Summary, locale: str, texts: dict[str, str]) -> dict[str, Any]:
-    """Everything summaries/summary.j2 shows, formatted (numbers rounded, ranges joined)."""
+    """Everything summaries/summary.j2 shows, formatted in ``locale`` (numbers rounded,
+    percentages with their sign, ranges joined, rounds named by their date)."""
     h = summary.headline
     precise = summary.precise_from
     segments = []
@@ -72,42 +72,50 @@ def summary_context(summary: Summary, locale: str, texts: dict[str, str]) -> dic
             segments.append(
                 {
                     "name": texts.get(f"seg.{name}", name),
-                    "share": _num(100 * h.segments[name]),
-                    "range": _range(ci),
+                    "share": format_pct(100 * h.segments[name], locale),
+                    "range": _range(ci, locale),
                 }
             )
     return {
         "scope": scope_name(summary.scope, locale),
         "organisation": summary.scope.is_org,
-        "latest": h.label,
+        "latest": round_day(h.label, locale),
         "rounds": len(summary.rounds),
         "reportable_rounds": sum(1 for r in summary.rounds if r.reportable),
-        "index": _num(h.index),
+        "index": format_number(h.index, locale),
         "index_n": h.index_n,
-        "index_ci": _range(h.index_ci) if h.index_n and h.index_n < precise else "",
-        "alpha": None if h.alpha is None else f"{h.alpha:.2f}",
-        "enps": _num(h.enps, signed=True),
+        "index_ci": _range(h.index_ci, locale) if h.index_n and h.index_n < precise else "",
+        "alpha": None if h.alpha is None else format_number(h.alpha, locale, decimals=2),
+        "enps": format_number(h.enps, locale, signed=True),
         "enps_n": h.enps_n,
-        "enps_ci": _range(h.enps_ci, signed=True),
+        "enps_ci": _range(h.enps_ci, locale, signed=True),
         "enps_low_precision": bool(h.enps_n and h.enps_n < precise),
-        "product_nps": None if h.product_nps is None else _num(h.product_nps, signed=True),
-        "product_nps_ci": _range(h.product_nps_ci, signed=True),
-        "response_rate": _num(h.response_rate),
+        "product_nps": (
+            None if h.product_nps is None else format_number(h.product_nps, locale, signed=True)
+        ),
+        "product_nps_ci": _range(h.product_nps_ci, locale, signed=True),
+        "response_rate": format_pct(h.response_rate, locale),
         "respondents": h.respondents,
         "invited": h.invited,
         "segments": segments,
         "segment_n": h.segment_n,
         "strongest": [
-            {"name": dimension_name(texts, d.dimension), "favorable": _num(d.favorable)}
+            {
+                "name": dimension_name(texts, d.dimension),
+                "favorable": format_pct(d.favorable, locale),
+            }
             for d in summary.strongest
         ],
         "weakest": [
-            {"name": dimension_name(texts, d.dimension), "favorable": _num(d.favorable)}
+            {
+                "name": dimension_name(texts, d.dimension),
+                "favorable": format_pct(d.favorable, locale),
+            }
             for d in summary.weakest
         ],
-        "previous": summary.previous.label if summary.previous else None,
-        "index_change": _change(summary.index_change),
-        "enps_change": _change(summary.enps_change),
+        "previous": round_day(summary.previous.label, locale) if summary.previous else None,
+        "index_change": _change(summary.index_change, locale),
+        "enps_change": _change(summary.enps_change, locale),
         "k": summary.k,
     }
 
@@ -121,7 +129,9 @@ def summary_png(summary: Summary, locale: str, texts: dict[str, str]) -> bytes:
     its n and a low-precision mark under ``loyalty.precise_from``; segments with what each
     means; dimensions."""
     trend = [
-        TrendPoint(r.label, r.index, r.enps, r.index_n, r.enps_n, r.index_ci, r.enps_ci)
+        TrendPoint(
+            round_day(r.label, locale), r.index, r.enps, r.index_n, r.enps_n, r.index_ci, r.enps_ci
+        )
         for r in summary.rounds
     ]
     # Keyed by segment (the chart colours each one and names it from ``chart_labels``).
@@ -139,10 +149,11 @@ def summary_png(summary: Summary, locale: str, texts: dict[str, str]) -> bytes:
         segment_n=summary.headline.segment_n if segments else None,
         favorable_n={dimension_name(texts, d.dimension): d.n for d in summary.dimensions},
         precise_from=summary.precise_from,
+        locale=locale,
     )
 
 
-def heatmap_png(heat: HeatMap, texts: dict[str, str]) -> bytes:
+def heatmap_png(heat: HeatMap, texts: dict[str, str], locale: str = "en") -> bytes:
     """The heat map: every team of the round, a parent's row named by what it covers, the
     cells of a team the plan does not release drawn as hidden, with the reason."""
     chart_texts = chart_labels(texts)
@@ -152,16 +163,19 @@ def heatmap_png(heat: HeatMap, texts: dict[str, str]) -> bytes:
         heat.values,
         title=texts.get("chart.heatmap", "heatmap"),
         labels=chart_texts,
+        locale=locale,
     )
 
 
 def summary_replies(
     shown: Summary, locale: str, texts: dict[str, str], digest: str | None = None
 ) -> list[Reply]:
-    """The text and the chart of one summary."""
+    """The text and the chart of one summary; ``digest``, the label of the round that has
+    just closed, opens the text of a digest."""
     context = summary_context(shown, locale, texts)
+    closed = round_day(digest, locale) if digest else None
     return [
-        Reply("summaries/summary", {**context, "digest": digest}),
+        Reply("summaries/summary", {**context, "digest": closed}),
         Reply(
             "summaries/chart",
             {"scope": context["scope"]},

@@ -11,7 +11,8 @@ import json
 from typing import Any
 
 from bot import csvsafe
-from bot.loyalty.present import dimension_name, scope_name, summary_png
+from bot.locale import format_number
+from bot.loyalty.present import dimension_name, round_day, scope_name, summary_png
 from bot.loyalty.service import Summary, Unreportable
 from bot.markup import to_plain
 from bot.render import Renderer
@@ -112,20 +113,23 @@ def as_html(
             + "</tr>"
         )
         for r in summary.rounds:
-            ci = f"{r.enps_ci[0]:.0f} … {r.enps_ci[1]:.0f}" if r.enps_ci else ""
+            ci = ""
+            if r.enps_ci:
+                low, high = (format_number(v, locale, signed=True) for v in r.enps_ci)
+                ci = f"{low} … {high}"
             body.append(
                 "<tr>"
                 + "".join(
                     f"<td>{html.escape(str(v))}</td>"
                     for v in (
-                        r.label,
-                        r.respondents
+                        round_day(r.label, locale),
+                        format_number(r.respondents, locale)
                         if r.reportable
                         else texts.get("report.not_reportable", "not reportable"),
-                        _fmt(r.index),
-                        _fmt(r.enps),
+                        format_number(r.index, locale),
+                        format_number(r.enps, locale, signed=r.enps is not None),
                         ci,
-                        "" if r.alpha is None else f"{r.alpha:.2f}",
+                        "" if r.alpha is None else format_number(r.alpha, locale, decimals=2),
                     )
                 )
                 + "</tr>"
@@ -137,8 +141,10 @@ def as_html(
         )
         for d in summary.dimensions:
             body.append(
-                f"<tr><td>{html.escape(dimension_name(texts, d.dimension))}</td><td>{d.n}</td>"
-                f"<td>{d.favorable:.0f}</td><td>{d.score:.0f}</td></tr>"
+                f"<tr><td>{html.escape(dimension_name(texts, d.dimension))}</td>"
+                f"<td>{format_number(d.n, locale)}</td>"
+                f"<td>{format_number(d.favorable, locale)}</td>"
+                f"<td>{format_number(d.score, locale)}</td></tr>"
             )
         body.append("</table>")
     if heatmap:
@@ -155,10 +161,6 @@ def as_html(
 def _img(png: bytes, alt: str) -> str:
     """``alt`` is already escaped."""
     return f'<img alt="{alt}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
-
-
-def _fmt(value: float | None) -> str:
-    return "–" if value is None else f"{value:.0f}"
 
 
 def _cell(value: Any) -> Any:
