@@ -323,7 +323,9 @@ async def test_one_person_on_two_routes_sees_one_plan(
     # What the organisation has beyond the teams shown is never 1 to k-1 people.
     assert not 0 < org_n - shown_n < 5
     # HR & People (2 respondents) is never shown, by any route.
-    cli_hr = json.loads(str(await loyalty_report(settings_, "HR & People", None, 1, "json", "en", hr)))
+    cli_hr = json.loads(
+        str(await loyalty_report(settings_, "HR & People", None, 1, "json", "en", hr))
+    )
     assert cli_hr["reportable"] is False
 
 

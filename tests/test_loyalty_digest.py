@@ -17,7 +17,7 @@ from bot.loyalty.tables import LoyaltyDigest
 
 from .fakes.telegram import FakeTelegramServer
 from .harness import REPO, make_settings, running, telegram_section
-from .test_summaries_e2e import FAST_RATES, HR, LUCA, _link_telegram, _people, seed, uid
+from .test_summaries_e2e import FAST_RATES, HR, LUCA, link_telegram, people_by_email, seed, uid
 
 SILVIA = "silvia.rossi@demo.fidelio.example"  # manages HR & People: too few to report
 
@@ -27,8 +27,8 @@ async def test_digest_reaches_managers_and_hr_once(
 ) -> None:
     await seed(db, clock, database_url, rounds=2)
     async with FakeTelegramServer(rate_scale=50.0) as fake:
-        await _link_telegram(db, fake, clock, LUCA, HR, SILVIA)
-        people = await _people(db)
+        await link_telegram(db, fake, clock, LUCA, HR, SILVIA)
+        people = await people_by_email(db)
         settings = make_settings(database_url, telegram=telegram_section(fake), rates=FAST_RATES)
         async with running(settings, clock, background=False) as runtime:
             digest = DigestService(settings, runtime.db, clock)

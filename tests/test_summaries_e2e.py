@@ -84,12 +84,12 @@ async def telegram() -> AsyncIterator[FakeTelegramServer]:
         yield server
 
 
-async def _people(db: Database) -> dict[str, Person]:
+async def people_by_email(db: Database) -> dict[str, Person]:
     async with db.session() as session:
         return {p.email: p for p in await session.scalars(select(Person))}
 
 
-async def _link_telegram(
+async def link_telegram(
     db: Database, fake: FakeTelegramServer, clock: ManualClock, *emails: str
 ) -> None:
     async with db.session() as session:
@@ -115,8 +115,8 @@ async def test_telegram_manager_gets_text_and_photo_and_is_refused_another_team(
     db: Database, clock: ManualClock, database_url: str, telegram: FakeTelegramServer
 ) -> None:
     await seed(db, clock, database_url)
-    await _link_telegram(db, telegram, clock, LUCA, AISHA, HR)
-    people = await _people(db)
+    await link_telegram(db, telegram, clock, LUCA, AISHA, HR)
+    people = await people_by_email(db)
     settings = make_settings(database_url, telegram=telegram_section(telegram), rates=FAST_RATES)
     async with running(settings, clock, background=False):
         luca = uid(people[LUCA].id)

@@ -15,14 +15,14 @@ from typing import Any
 from aiohttp import web
 
 from .records import (
-    _EXEMPT_METHODS,
+    EXEMPT_METHODS,
     UPLOAD_METHOD,
     PostedMessage,
     RecordedCall,
     SlackUser,
-    _parse_json_field,
-    _truthy,
-    _tz_offset,
+    parse_json_field,
+    truthy,
+    zone_offset,
 )
 
 
@@ -88,7 +88,7 @@ class ApiMixin:
         if handler is None:
             return web.json_response({"ok": False, "error": "unknown_method", "req_method": method})
 
-        if method not in _EXEMPT_METHODS:
+        if method not in EXEMPT_METHODS:
             limited = self._check_rate_limits(method, params)
             if limited is not None:
                 return limited
@@ -162,7 +162,7 @@ class ApiMixin:
             "real_name": user.name,
             "tz": user.tz,
             "tz_label": user.tz,
-            "tz_offset": _tz_offset(user.tz),
+            "tz_offset": zone_offset(user.tz),
             "is_bot": user.is_bot,
             "is_app_user": False,
             "profile": {
@@ -260,7 +260,7 @@ class ApiMixin:
         user = self._users.get(str(params.get("user", "")))
         if user is None:
             return {"ok": False, "error": "user_not_found"}
-        include_locale = _truthy(params.get("include_locale", False))
+        include_locale = truthy(params.get("include_locale", False))
         return {"ok": True, "user": self._user_obj(user, include_locale=include_locale)}
 
     def _api_conversations_open(
@@ -286,7 +286,7 @@ class ApiMixin:
         already_open = user_id in self._dm_by_user
         dm = self.dm_channel_of(user_id)
         channel_obj: dict[str, Any] = {"id": dm}
-        if _truthy(params.get("return_im", False)):
+        if truthy(params.get("return_im", False)):
             channel_obj.update({"is_im": True, "user": user_id, "is_open": True})
         return {
             "ok": True,
@@ -379,7 +379,7 @@ class ApiMixin:
         self, method: str, params: dict[str, Any], files: dict[str, bytes]
     ) -> dict[str, Any]:
         """views.open / push / update / publish share one shape; ``method`` tells them apart."""
-        view = _parse_json_field(params.get("view"))
+        view = parse_json_field(params.get("view"))
         if not isinstance(view, dict):
             return {"ok": False, "error": "invalid_arguments"}
         if method in {"views.open", "views.push"}:
@@ -469,7 +469,7 @@ class ApiMixin:
     def _api_complete_upload(
         self, params: dict[str, Any], files: dict[str, bytes]
     ) -> dict[str, Any]:
-        entries = _parse_json_field(params.get("files"))
+        entries = parse_json_field(params.get("files"))
         if not isinstance(entries, list) or not entries:
             return {"ok": False, "error": "invalid_arguments"}
         channel_id = params.get("channel_id") or None
@@ -558,11 +558,11 @@ class ApiMixin:
         self.responses.append(data)
         channel = ctx.channel
         msg = self._find_message(channel, ctx.message_ts) if ctx.message_ts else None
-        blocks = _parse_json_field(data.get("blocks")) if data.get("blocks") is not None else None
-        if _truthy(data.get("delete_original", False)) and msg is not None:
+        blocks = parse_json_field(data.get("blocks")) if data.get("blocks") is not None else None
+        if truthy(data.get("delete_original", False)) and msg is not None:
             self._messages[channel].remove(msg)
             self.deleted_messages.append(msg)
-        elif _truthy(data.get("replace_original", False)) and msg is not None:
+        elif truthy(data.get("replace_original", False)) and msg is not None:
             # replace_original replaces the whole message: omitted blocks are gone.
             msg.text = data.get("text")
             msg.blocks = (

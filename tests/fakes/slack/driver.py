@@ -16,13 +16,13 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from .records import (
-    _LOOPBACK_HOSTS,
+    LOOPBACK_HOSTS,
     PostedMessage,
     RecordedCall,
+    ResponseUrl,
     SlackUser,
-    _button_label,
-    _iter_buttons,
-    _ResponseUrl,
+    button_label,
+    iter_buttons,
 )
 
 
@@ -115,7 +115,7 @@ class DriverMixin:
     def set_request_url(self, url: str) -> None:
         """HTTP mode: where signed events/commands/interactions are POSTed (loopback only)."""
         host = urlsplit(url).hostname
-        if host not in _LOOPBACK_HOSTS:
+        if host not in LOOPBACK_HOSTS:
             raise ValueError(f"request URL must be a loopback address, got {url!r}")
         self._request_url = url
 
@@ -126,7 +126,7 @@ class DriverMixin:
 
     def _issue_response_url(self, channel: str, message_ts: str | None) -> str:
         token = secrets.token_urlsafe(16)
-        self._response_urls[token] = _ResponseUrl(channel=channel, message_ts=message_ts)
+        self._response_urls[token] = ResponseUrl(channel=channel, message_ts=message_ts)
         return f"{self._origin}/response/{token}"
 
     def _user_ref(self, user_id: str) -> dict[str, Any]:
@@ -260,7 +260,7 @@ class DriverMixin:
         messages = self._messages.get(channel, [])
         candidates = [m for m in messages if m.ts == ts] if ts else list(reversed(messages))
         for msg in candidates:
-            for block_id, element in _iter_buttons(msg.blocks or []):
+            for block_id, element in iter_buttons(msg.blocks or []):
                 if predicate(element):
                     return msg, block_id, element
         return None
@@ -282,7 +282,7 @@ class DriverMixin:
         pin it down.  ``LookupError`` (listing the labels available) when there is no such button.
         """
         target = self._resolve_channel(channel) if channel else self.dm_channel_of(user_id)
-        found = self._find_button_message(target, ts, lambda el: _button_label(el) == label)
+        found = self._find_button_message(target, ts, lambda el: button_label(el) == label)
         if found is None:
             available = [
                 (m.ts, [b[0] for b in m.buttons()]) for m in self._messages.get(target, [])
@@ -337,7 +337,7 @@ class DriverMixin:
             target, msg.ts, lambda el: el.get("action_id") == action_id
         )
         block_id = found[1] if found else "fake_block"
-        label = _button_label(found[2]) if found else action_id
+        label = button_label(found[2]) if found else action_id
         action = {
             "action_id": action_id,
             "block_id": block_id,

@@ -11,7 +11,7 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from .records import _EXEMPT_METHODS, UPLOAD_METHOD
+from .records import EXEMPT_METHODS, UPLOAD_METHOD
 
 #: Faults accepted by :meth:`FakeSlackServer.inject`.
 FAULTS: Final = frozenset(
@@ -20,7 +20,7 @@ FAULTS: Final = frozenset(
 
 
 @dataclass
-class _Fault:
+class FaultRule:
     kind: str
     method: str | None
     channel: str | None
@@ -64,14 +64,14 @@ class FaultsMixin:
         if times < 1:
             raise ValueError("times must be >= 1")
         self._faults.append(
-            _Fault(fault, method, channel, times, max(1, int(retry_after)), float(delay))
+            FaultRule(fault, method, channel, times, max(1, int(retry_after)), float(delay))
         )
 
-    def _take_fault(self, method: str, params: dict[str, Any]) -> _Fault | None:
+    def _take_fault(self, method: str, params: dict[str, Any]) -> FaultRule | None:
         call_channel = params.get("channel") or params.get("channel_id")
         for fault in self._faults:
             if fault.method is None:
-                if method in _EXEMPT_METHODS or method == UPLOAD_METHOD:
+                if method in EXEMPT_METHODS or method == UPLOAD_METHOD:
                     continue
             elif fault.method != method:
                 continue
@@ -86,7 +86,7 @@ class FaultsMixin:
             return fault
         return None
 
-    def _fault_response(self, fault: _Fault) -> web.Response:
+    def _fault_response(self, fault: FaultRule) -> web.Response:
         if fault.kind == "429":
             return web.json_response(
                 {"ok": False, "error": "ratelimited"},

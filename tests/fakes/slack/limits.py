@@ -1,7 +1,7 @@
 """Slack's limits as the fake enforces them.
 
 * Rate limits: ``chat.postMessage`` per channel and every Web API call per workspace, as sliding
-  windows (:class:`_SlidingWindow`); over the limit the answer is HTTP 429 with ``Retry-After``.
+  windows (:class:`SlidingWindow`); over the limit the answer is HTTP 429 with ``Retry-After``.
 * Payload limits: message text length and a light Block Kit validation (block count, duplicate
   ids, section text, button labels and values), answered as Slack does (``invalid_blocks``,
   ``msg_too_long``).
@@ -16,13 +16,13 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from .records import _button_label, _iter_elements, _parse_json_field
+from .records import button_label, iter_elements, parse_json_field
 
 _MAX_BLOCKS: Final = 50
 _MAX_TEXT: Final = 40_000
 
 
-class _SlidingWindow:
+class SlidingWindow:
     """Sliding-window limiter admitting ``rate`` calls per second.
 
     For integer rates this is exactly "at most ``rate`` calls in any one-second window".  For
@@ -75,7 +75,7 @@ def _validate_blocks(blocks: Any) -> list[str]:
             if len(str(text.get("text", ""))) > 3000:
                 errors.append(f"must be less than 3001 characters [json-pointer:{where}/text/text]")
         action_ids: set[str] = set()
-        for el in _iter_elements(block):
+        for el in iter_elements(block):
             action_id = el.get("action_id")
             if action_id is not None:
                 if action_id in action_ids:
@@ -84,7 +84,7 @@ def _validate_blocks(blocks: Any) -> list[str]:
                 if len(str(action_id)) > 255:
                     errors.append(f"action_id too long [json-pointer:{where}]")
             if el.get("type") == "button":
-                label = _button_label(el)
+                label = button_label(el)
                 if not label:
                     errors.append(f"missing required field: text [json-pointer:{where}]")
                 elif len(label) > 75:
@@ -100,12 +100,12 @@ class LimitsMixin:
     def _check_rate_limits(self, method: str, params: dict[str, Any]) -> web.Response | None:
         now = time.monotonic()
         waits = [self._workspace.wait_time(now)]
-        channel_window: _SlidingWindow | None = None
+        channel_window: SlidingWindow | None = None
         if method == "chat.postMessage" and isinstance(params.get("channel"), str):
             channel = self._resolve_channel(params["channel"])
             channel_window = self._channel_windows.get(channel)
             if channel_window is None:
-                channel_window = _SlidingWindow(self._per_channel_rate)
+                channel_window = SlidingWindow(self._per_channel_rate)
                 self._channel_windows[channel] = channel_window
             waits.append(channel_window.wait_time(now))
         wait = max(waits)
@@ -129,7 +129,7 @@ class LimitsMixin:
         text = None if text is None else str(text)
         blocks = params.get("blocks")
         if blocks is not None:
-            blocks = _parse_json_field(blocks)
+            blocks = parse_json_field(blocks)
             errors = _validate_blocks(blocks)
             if errors:
                 return (

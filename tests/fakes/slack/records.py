@@ -12,11 +12,11 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 #: specially and a test that breaks them breaks the SDK's bootstrap rather than the code under test.
-_EXEMPT_METHODS: Final = frozenset({"auth.test", "apps.connections.open"})
+EXEMPT_METHODS: Final = frozenset({"auth.test", "apps.connections.open"})
 #: Pseudo method name under which the raw upload POST (step 2 of ``files_upload_v2``) is recorded
 #: in ``calls``; ``inject(..., method=UPLOAD_METHOD)`` targets it.
 UPLOAD_METHOD: Final = "upload_url"
-_LOOPBACK_HOSTS: Final = frozenset({"127.0.0.1", "localhost", "::1"})
+LOOPBACK_HOSTS: Final = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 @dataclass
@@ -53,8 +53,8 @@ class PostedMessage:
         A button without ``value`` reports ``""`` (Slack then omits ``value`` from the action).
         """
         return [
-            (_button_label(el), str(el.get("action_id", "")), str(el.get("value", "")))
-            for _block_id, el in _iter_buttons(self.blocks or [])
+            (button_label(el), str(el.get("action_id", "")), str(el.get("value", "")))
+            for _block_id, el in iter_buttons(self.blocks or [])
         ]
 
 
@@ -72,21 +72,21 @@ class SlackUser:
 
 
 @dataclass
-class _ResponseUrl:
+class ResponseUrl:
     """Context of a ``response_url`` we handed out, so posts to it can act on the right message."""
 
     channel: str
     message_ts: str | None
 
 
-def _button_label(element: dict) -> str:
+def button_label(element: dict) -> str:
     text = element.get("text")
     if isinstance(text, dict):
         return str(text.get("text", ""))
     return str(text or "")
 
 
-def _iter_elements(block: dict) -> Iterator[dict]:
+def iter_elements(block: dict) -> Iterator[dict]:
     """Interactive elements of one block (section accessory, actions/context/input elements)."""
     accessory = block.get("accessory")
     if isinstance(accessory, dict):
@@ -99,17 +99,17 @@ def _iter_elements(block: dict) -> Iterator[dict]:
             yield el
 
 
-def _iter_buttons(blocks: list[dict]) -> Iterator[tuple[str, dict]]:
+def iter_buttons(blocks: list[dict]) -> Iterator[tuple[str, dict]]:
     """``(block_id, button_element)`` pairs in document order."""
     for block in blocks:
         if not isinstance(block, dict):
             continue
-        for el in _iter_elements(block):
+        for el in iter_elements(block):
             if el.get("type") == "button":
                 yield str(block.get("block_id", "")), el
 
 
-def _parse_json_field(value: Any) -> Any:
+def parse_json_field(value: Any) -> Any:
     """Form-encoded requests carry ``blocks``/``view``/``files`` as JSON strings."""
     if isinstance(value, str | bytes):
         try:
@@ -119,14 +119,14 @@ def _parse_json_field(value: Any) -> Any:
     return value
 
 
-def _truthy(value: Any) -> bool:
+def truthy(value: Any) -> bool:
     """Slack booleans: ``true``/``1``; slack_sdk turns Python bools into ``"1"``/``"0"``."""
     if isinstance(value, str):
         return value.strip().lower() in {"1", "true", "yes"}
     return bool(value)
 
 
-def _tz_offset(tz: str) -> int:
+def zone_offset(tz: str) -> int:
     try:
         from zoneinfo import ZoneInfo
 

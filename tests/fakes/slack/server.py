@@ -13,9 +13,9 @@ from aiohttp import WSCloseCode, web
 from .api import ApiMixin
 from .delivery import DeliveryMixin
 from .driver import DriverMixin
-from .faults import FaultsMixin, _Fault
-from .limits import LimitsMixin, _SlidingWindow
-from .records import PostedMessage, RecordedCall, SlackUser, _ResponseUrl
+from .faults import FaultRule, FaultsMixin
+from .limits import LimitsMixin, SlidingWindow
+from .records import PostedMessage, RecordedCall, ResponseUrl, SlackUser
 
 
 class FakeSlackServer(ApiMixin, DeliveryMixin, DriverMixin, FaultsMixin, LimitsMixin):
@@ -23,7 +23,7 @@ class FakeSlackServer(ApiMixin, DeliveryMixin, DriverMixin, FaultsMixin, LimitsM
 
     Rate limits: ``chat.postMessage`` is limited to ``per_channel_per_s × rate_scale`` per channel,
     and every Web API call except ``auth.test``/``apps.connections.open`` counts against
-    ``workspace_per_s × rate_scale``; sliding windows, see :class:`_SlidingWindow`.  ``Retry-After``
+    ``workspace_per_s × rate_scale``; sliding windows, see :class:`SlidingWindow`.  ``Retry-After``
     is whole seconds, at least 1 (as on Slack), even when ``rate_scale`` makes the window shorter.
     """
 
@@ -56,8 +56,8 @@ class FakeSlackServer(ApiMixin, DeliveryMixin, DriverMixin, FaultsMixin, LimitsM
         self.team_id = team_id
         self.bot_user_id = bot_user_id
         self._per_channel_rate = per_channel_per_s * rate_scale
-        self._workspace = _SlidingWindow(workspace_per_s * rate_scale)
-        self._channel_windows: dict[str, _SlidingWindow] = {}
+        self._workspace = SlidingWindow(workspace_per_s * rate_scale)
+        self._channel_windows: dict[str, SlidingWindow] = {}
 
         # --- observable state ---
         self.calls: list[RecordedCall] = []
@@ -82,7 +82,7 @@ class FakeSlackServer(ApiMixin, DeliveryMixin, DriverMixin, FaultsMixin, LimitsM
         self._dm_by_user: dict[str, str] = {}
         self._user_by_dm: dict[str, str] = {}
         self._messages: dict[str, list[PostedMessage]] = {}
-        self._faults: list[_Fault] = []
+        self._faults: list[FaultRule] = []
         self._last_ts_us = 0
         self._event_seq = 0
         self._file_seq = 0
@@ -91,7 +91,7 @@ class FakeSlackServer(ApiMixin, DeliveryMixin, DriverMixin, FaultsMixin, LimitsM
         self._view_objs: dict[str, dict[str, Any]] = {}
         self._triggers: dict[str, float] = {}  # trigger_id -> monotonic issue time
         self._used_triggers: set[str] = set()
-        self._response_urls: dict[str, _ResponseUrl] = {}
+        self._response_urls: dict[str, ResponseUrl] = {}
         self._tickets: set[str] = set()
         self._sockets: list[web.WebSocketResponse] = []
         self._pending_acks: dict[str, asyncio.Future[dict]] = {}

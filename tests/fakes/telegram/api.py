@@ -10,23 +10,23 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from .faults import _BLOCKABLE_METHODS
+from .faults import BLOCKABLE_METHODS
 from .limits import RATE_LIMITED_METHODS
 from .records import (
+    ApiError,
+    Handler,
+    Queued,
     RecordedCall,
     SentMessage,
-    _ApiError,
-    _as_int,
-    _clone,
-    _decode_param,
-    _Handler,
-    _image_size,
-    _is_loopback_url,
-    _Queued,
-    _StoredFile,
-    _update_type,
-    _Upload,
-    _User,
+    StoredFile,
+    Upload,
+    User,
+    as_int,
+    clone,
+    decode_param,
+    image_size,
+    is_loopback_url,
+    update_type,
 )
 
 _NOT_MODIFIED: Final = (
@@ -38,7 +38,7 @@ _NOT_MODIFIED: Final = (
 class ApiMixin:
     """Bot API emulation of :class:`FakeTelegramServer`."""
 
-    def _remove_pending(self, entry: _Queued) -> None:
+    def _remove_pending(self, entry: Queued) -> None:
         # Identity, not equality: a redelivered duplicate compares equal to its original.
         for index, queued in enumerate(self._pending):
             if queued is entry:
@@ -62,11 +62,11 @@ class ApiMixin:
         self.calls.append(record)
 
         if request.match_info["token"] != self.token:
-            return self._respond(record, _ApiError(401, "Unauthorized"))
+            return self._respond(record, ApiError(401, "Unauthorized"))
         if known is None:
-            return self._respond(record, _ApiError(404, "Not Found: method not found"))
+            return self._respond(record, ApiError(404, "Not Found: method not found"))
         method, handler = known
-        chat_id = _as_int(params.get("chat_id"))
+        chat_id = as_int(params.get("chat_id"))
 
         fault = self._take_fault(method, chat_id)
         if fault is None:
@@ -84,9 +84,9 @@ class ApiMixin:
             return self._reset(request)
         return self._respond(record, self._fault_error(fault))
 
-    async def _read_params(self, request: web.Request) -> tuple[dict[str, Any], dict[str, _Upload]]:
+    async def _read_params(self, request: web.Request) -> tuple[dict[str, Any], dict[str, Upload]]:
         raw: dict[str, Any] = dict(request.query)
-        uploads: dict[str, _Upload] = {}
+        uploads: dict[str, Upload] = {}
         if request.can_read_body:
             if request.content_type == "application/json":
                 body = await request.json()
@@ -96,16 +96,16 @@ class ApiMixin:
                 form = await request.post()
                 for name, value in form.items():
                     if isinstance(value, web.FileField):
-                        uploads[name] = _Upload(
+                        uploads[name] = Upload(
                             value.file.read(), value.filename, value.content_type
                         )
                     else:
                         raw[name] = value
-        params = {name: _decode_param(name, value) for name, value in raw.items()}
+        params = {name: decode_param(name, value) for name, value in raw.items()}
         return params, uploads
 
     def _respond(self, record: RecordedCall, outcome: Any) -> web.Response:
-        if isinstance(outcome, _ApiError):
+        if isinstance(outcome, ApiError):
             record.status = outcome.status
             return web.json_response(outcome.body(), status=outcome.status)
         record.status = 200
@@ -114,14 +114,14 @@ class ApiMixin:
     async def _dispatch(
         self,
         method: str,
-        handler: _Handler,
+        handler: Handler,
         params: dict[str, Any],
-        uploads: dict[str, _Upload],
+        uploads: dict[str, Upload],
     ) -> Any:
-        """Run a method with blocking and flood control; returns a result or an ``_ApiError``."""
-        chat_id = _as_int(params.get("chat_id"))
-        if method in _BLOCKABLE_METHODS and chat_id in self._blocked:
-            return _ApiError(403, "Forbidden: bot was blocked by the user")
+        """Run a method with blocking and flood control; returns a result or an ``ApiError``."""
+        chat_id = as_int(params.get("chat_id"))
+        if method in BLOCKABLE_METHODS and chat_id in self._blocked:
+            return ApiError(403, "Forbidden: bot was blocked by the user")
         limited = method in RATE_LIMITED_METHODS and chat_id is not None
         now = time.monotonic()
         if limited:
@@ -131,7 +131,7 @@ class ApiMixin:
                 return flood
         try:
             result = await handler(params, uploads)
-        except _ApiError as error:
+        except ApiError as error:
             return error
         if limited:
             assert chat_id is not None
@@ -142,7 +142,7 @@ class ApiMixin:
 
     # ----------------------------------------------------------------------------- helpers
 
-    def _user(self, user_id: int) -> _User:
+    def _user(self, user_id: int) -> User:
         try:
             return self._users[user_id]
         except KeyError:
@@ -161,15 +161,15 @@ class ApiMixin:
             "username": self.bot_username,
         }
 
-    def _target_chat(self, params: dict[str, Any]) -> _User:
-        chat_id = _as_int(params.get("chat_id"))
+    def _target_chat(self, params: dict[str, Any]) -> User:
+        chat_id = as_int(params.get("chat_id"))
         if chat_id is None:
             if "chat_id" not in params:
-                raise _ApiError(400, "Bad Request: chat_id is empty")
-            raise _ApiError(400, "Bad Request: chat not found")
+                raise ApiError(400, "Bad Request: chat_id is empty")
+            raise ApiError(400, "Bad Request: chat not found")
         user = self._users.get(chat_id)
         if user is None:
-            raise _ApiError(400, "Bad Request: chat not found")
+            raise ApiError(400, "Bad Request: chat not found")
         return user
 
     def _message_json(self, message: SentMessage) -> dict[str, Any]:
@@ -184,11 +184,11 @@ class ApiMixin:
             data["edit_date"] = self._edit_dates[message.message_id]
         if message.text is not None:
             data["text"] = message.text
-        data.update(_clone(self._media_json.get(message.message_id, {})))
+        data.update(clone(self._media_json.get(message.message_id, {})))
         if message.caption is not None:
             data["caption"] = message.caption
         if message.reply_markup:
-            data["reply_markup"] = _clone(message.reply_markup)
+            data["reply_markup"] = clone(message.reply_markup)
         return data
 
     def _store_message(self, message: SentMessage) -> dict[str, Any]:
@@ -200,12 +200,12 @@ class ApiMixin:
 
     def _message_to_edit(self, params: dict[str, Any]) -> SentMessage:
         if "inline_message_id" in params:
-            raise _ApiError(400, "Bad Request: inline messages are not supported by the fake")
+            raise ApiError(400, "Bad Request: inline messages are not supported by the fake")
         user = self._target_chat(params)
-        message_id = _as_int(params.get("message_id"))
+        message_id = as_int(params.get("message_id"))
         message = self._sent_by_id.get(message_id) if message_id is not None else None
         if message is None or message.chat_id != user.user_id or message.deleted:
-            raise _ApiError(400, "Bad Request: message to edit not found")
+            raise ApiError(400, "Bad Request: message to edit not found")
         return message
 
     def _new_file_ids(self) -> tuple[str, str]:
@@ -214,8 +214,8 @@ class ApiMixin:
         return f"FAKEFILE{number:06d}-{self.bot_id}", f"FAKEUNIQ{number:06d}"
 
     def _resolve_file(
-        self, field_name: str, params: dict[str, Any], uploads: dict[str, _Upload]
-    ) -> _StoredFile | None:
+        self, field_name: str, params: dict[str, Any], uploads: dict[str, Upload]
+    ) -> StoredFile | None:
         """Stored file for an upload or a known file_id; ``None`` for an (unfetched) URL."""
         upload = uploads.get(field_name)
         if upload is None:
@@ -225,19 +225,19 @@ class ApiMixin:
                 upload = uploads.get(reference.removeprefix("attach://"))
         if upload is not None:
             file_id, unique_id = self._new_file_ids()
-            stored = _StoredFile(
+            stored = StoredFile(
                 upload.data, file_id, unique_id, upload.filename, upload.content_type
             )
             self._files[file_id] = stored
             return stored
         reference = params.get(field_name)
         if not isinstance(reference, str) or not reference:
-            raise _ApiError(400, f"Bad Request: there is no {field_name} in the request")
+            raise ApiError(400, f"Bad Request: there is no {field_name} in the request")
         if reference in self._files:
             return self._files[reference]
         if reference.startswith(("http://", "https://")):
             return None  # never fetched: this fake does not touch the network
-        raise _ApiError(400, "Bad Request: wrong file identifier/HTTP URL specified")
+        raise ApiError(400, "Bad Request: wrong file identifier/HTTP URL specified")
 
     @staticmethod
     def _commands_key(scope: Any, language_code: Any) -> tuple[str, str]:
@@ -246,10 +246,10 @@ class ApiMixin:
 
     # ----------------------------------------------------------------------------- methods
 
-    async def _m_true(self, params: dict[str, Any], uploads: dict[str, _Upload]) -> bool:
+    async def _m_true(self, params: dict[str, Any], uploads: dict[str, Upload]) -> bool:
         return True
 
-    async def _m_get_me(self, params: dict[str, Any], uploads: dict[str, _Upload]) -> Any:
+    async def _m_get_me(self, params: dict[str, Any], uploads: dict[str, Upload]) -> Any:
         return {
             **self._bot_json(),
             "can_join_groups": True,
@@ -259,15 +259,15 @@ class ApiMixin:
             "has_main_web_app": False,
         }
 
-    async def _m_get_updates(self, params: dict[str, Any], uploads: dict[str, _Upload]) -> Any:
+    async def _m_get_updates(self, params: dict[str, Any], uploads: dict[str, Upload]) -> Any:
         if self._webhook_url:
-            raise _ApiError(
+            raise ApiError(
                 409,
                 "Conflict: can't use getUpdates method while webhook is active; "
                 "use deleteWebhook to delete the webhook first",
             )
-        offset = _as_int(params.get("offset"))
-        limit = _as_int(params.get("limit"))
+        offset = as_int(params.get("offset"))
+        limit = as_int(params.get("limit"))
         limit = 100 if limit is None else min(max(limit, 1), 100)
         timeout_value = params.get("timeout", 0)
         timeout = float(timeout_value) if isinstance(timeout_value, int | float) else 0.0
@@ -301,7 +301,7 @@ class ApiMixin:
         if self._allowed_updates is not None:
             # Telegram never delivers updates of types the bot did not ask for.
             for entry in list(self._pending):
-                if _update_type(entry.update) not in self._allowed_updates:
+                if update_type(entry.update) not in self._allowed_updates:
                     self._remove_pending(entry)
         forced = [q for q in self._pending if q.forced][:limit]
         regular = sorted(
@@ -311,14 +311,14 @@ class ApiMixin:
         for entry in forced:
             # Duplicates are fire-and-forget: they cannot be confirmed by offset.
             self._remove_pending(entry)
-        return [_clone(entry.update) for entry in batch]
+        return [clone(entry.update) for entry in batch]
 
-    async def _m_send_message(self, params: dict[str, Any], uploads: dict[str, _Upload]) -> Any:
+    async def _m_send_message(self, params: dict[str, Any], uploads: dict[str, Upload]) -> Any:
         user = self._target_chat(params)
         text = params.get("text")
         text = "" if text is None else str(text)
         if not text.strip():
-            raise _ApiError(400, "Bad Request: message text is empty")
+            raise ApiError(400, "Bad Request: message text is empty")
         self._check_text_length(text)
         message = SentMessage(
             message_id=self._new_message_id(),
@@ -329,21 +329,19 @@ class ApiMixin:
         )
         return self._store_message(message)
 
-    async def _m_edit_message_text(
-        self, params: dict[str, Any], uploads: dict[str, _Upload]
-    ) -> Any:
+    async def _m_edit_message_text(self, params: dict[str, Any], uploads: dict[str, Upload]) -> Any:
         message = self._message_to_edit(params)
         if message.text is None:
-            raise _ApiError(400, "Bad Request: there is no text in the message to edit")
+            raise ApiError(400, "Bad Request: there is no text in the message to edit")
         text = params.get("text")
         text = "" if text is None else str(text)
         if not text.strip():
-            raise _ApiError(400, "Bad Request: message text is empty")
+            raise ApiError(400, "Bad Request: message text is empty")
         # As on Telegram, omitting reply_markup in an edit removes the inline keyboard.
         markup = self._parse_markup(params.get("reply_markup"))
         parse_mode = params.get("parse_mode")
         if (text, parse_mode, markup) == (message.text, message.parse_mode, message.reply_markup):
-            raise _ApiError(400, _NOT_MODIFIED)
+            raise ApiError(400, _NOT_MODIFIED)
         message.text, message.parse_mode, message.reply_markup = text, parse_mode, markup
         message.edits.append(dict(params))
         self._edit_dates[message.message_id] = int(time.time())
@@ -351,12 +349,12 @@ class ApiMixin:
         return self._message_json(message)
 
     async def _m_edit_message_reply_markup(
-        self, params: dict[str, Any], uploads: dict[str, _Upload]
+        self, params: dict[str, Any], uploads: dict[str, Upload]
     ) -> Any:
         message = self._message_to_edit(params)
         markup = self._parse_markup(params.get("reply_markup"))
         if markup == message.reply_markup:
-            raise _ApiError(400, _NOT_MODIFIED)
+            raise ApiError(400, _NOT_MODIFIED)
         message.reply_markup = markup
         message.edits.append(dict(params))
         self._edit_dates[message.message_id] = int(time.time())
@@ -364,19 +362,19 @@ class ApiMixin:
         return self._message_json(message)
 
     async def _m_answer_callback_query(
-        self, params: dict[str, Any], uploads: dict[str, _Upload]
+        self, params: dict[str, Any], uploads: dict[str, Upload]
     ) -> Any:
         # Answering the same query twice is tolerated (and recorded twice) to keep retry tests
         # simple; unknown ids fail like expired queries do on Telegram.
         if str(params.get("callback_query_id")) not in self._callback_ids:
-            raise _ApiError(
+            raise ApiError(
                 400,
                 "Bad Request: query is too old and response timeout expired or query ID is invalid",
             )
         self.answered_callbacks.append(dict(params))
         return True
 
-    async def _m_send_photo(self, params: dict[str, Any], uploads: dict[str, _Upload]) -> Any:
+    async def _m_send_photo(self, params: dict[str, Any], uploads: dict[str, Upload]) -> Any:
         user = self._target_chat(params)
         caption = self._caption(params)
         stored = self._resolve_file("photo", params, uploads)
@@ -390,7 +388,7 @@ class ApiMixin:
             caption=caption,
         )
         if stored is not None:
-            width, height = _image_size(stored.data)
+            width, height = image_size(stored.data)
             file_id, unique_id, size = stored.file_id, stored.file_unique_id, len(stored.data)
         else:
             width, height = 100, 100
@@ -409,7 +407,7 @@ class ApiMixin:
         }
         return self._store_message(message)
 
-    async def _m_send_document(self, params: dict[str, Any], uploads: dict[str, _Upload]) -> Any:
+    async def _m_send_document(self, params: dict[str, Any], uploads: dict[str, Upload]) -> Any:
         user = self._target_chat(params)
         caption = self._caption(params)
         stored = self._resolve_file("document", params, uploads)
@@ -440,9 +438,9 @@ class ApiMixin:
         self._media_json[message.message_id] = {"document": document}
         return self._store_message(message)
 
-    async def _m_delete_message(self, params: dict[str, Any], uploads: dict[str, _Upload]) -> Any:
+    async def _m_delete_message(self, params: dict[str, Any], uploads: dict[str, Upload]) -> Any:
         user = self._target_chat(params)
-        message_id = _as_int(params.get("message_id"))
+        message_id = as_int(params.get("message_id"))
         message = self._sent_by_id.get(message_id) if message_id is not None else None
         if message is not None and message.chat_id == user.user_id and not message.deleted:
             message.deleted = True
@@ -452,13 +450,13 @@ class ApiMixin:
         if message_id in incoming:
             incoming.discard(message_id)
             return True
-        raise _ApiError(400, "Bad Request: message to delete not found")
+        raise ApiError(400, "Bad Request: message to delete not found")
 
-    async def _m_set_webhook(self, params: dict[str, Any], uploads: dict[str, _Upload]) -> Any:
+    async def _m_set_webhook(self, params: dict[str, Any], uploads: dict[str, Upload]) -> Any:
         url = str(params.get("url") or "")
-        if url and not _is_loopback_url(url):
+        if url and not is_loopback_url(url):
             # Safety net: the fake must never send anything off this machine.
-            raise _ApiError(
+            raise ApiError(
                 400, "Bad Request: bad webhook: the fake only delivers to loopback addresses"
             )
         if params.get("drop_pending_updates") is True:
@@ -472,7 +470,7 @@ class ApiMixin:
         self._updates_signal.notify()  # wakes the delivery worker and any held long poll
         return True
 
-    async def _m_delete_webhook(self, params: dict[str, Any], uploads: dict[str, _Upload]) -> Any:
+    async def _m_delete_webhook(self, params: dict[str, Any], uploads: dict[str, Upload]) -> Any:
         if params.get("drop_pending_updates") is True:
             self._pending.clear()
         self._webhook_url = ""
@@ -481,7 +479,7 @@ class ApiMixin:
         self._updates_signal.notify()
         return True
 
-    async def _m_get_webhook_info(self, params: dict[str, Any], uploads: dict[str, _Upload]) -> Any:
+    async def _m_get_webhook_info(self, params: dict[str, Any], uploads: dict[str, Upload]) -> Any:
         info: dict[str, Any] = {
             "url": self._webhook_url,
             "has_custom_certificate": False,
@@ -496,26 +494,26 @@ class ApiMixin:
                 info["last_error_date"], info["last_error_message"] = self._webhook_last_error
         return info
 
-    async def _m_set_my_commands(self, params: dict[str, Any], uploads: dict[str, _Upload]) -> Any:
+    async def _m_set_my_commands(self, params: dict[str, Any], uploads: dict[str, Upload]) -> Any:
         commands = params.get("commands")
         self._check_commands(commands)
         key = self._commands_key(params.get("scope"), params.get("language_code"))
-        self._commands[key] = _clone(commands)
+        self._commands[key] = clone(commands)
         return True
 
-    async def _m_get_my_commands(self, params: dict[str, Any], uploads: dict[str, _Upload]) -> Any:
+    async def _m_get_my_commands(self, params: dict[str, Any], uploads: dict[str, Upload]) -> Any:
         return self.bot_commands(params.get("scope"), str(params.get("language_code") or ""))
 
     async def _m_delete_my_commands(
-        self, params: dict[str, Any], uploads: dict[str, _Upload]
+        self, params: dict[str, Any], uploads: dict[str, Upload]
     ) -> Any:
         self._commands.pop(
             self._commands_key(params.get("scope"), params.get("language_code")), None
         )
         return True
 
-    async def _m_send_chat_action(self, params: dict[str, Any], uploads: dict[str, _Upload]) -> Any:
+    async def _m_send_chat_action(self, params: dict[str, Any], uploads: dict[str, Upload]) -> Any:
         self._target_chat(params)
         if not params.get("action"):
-            raise _ApiError(400, "Bad Request: wrong parameter action in request")
+            raise ApiError(400, "Bad Request: wrong parameter action in request")
         return True

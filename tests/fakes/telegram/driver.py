@@ -9,7 +9,7 @@ import asyncio
 import time
 from typing import Any, Final
 
-from .records import RecordedCall, SentMessage, _clone, _command_entities, _Queued, _User
+from .records import Queued, RecordedCall, SentMessage, User, clone, command_entities
 
 #: Sentinel for :meth:`FakeTelegramServer.post_to_webhook`: use the secret given to setWebhook.
 CONFIGURED_SECRET: Final = "__configured__"
@@ -80,7 +80,7 @@ class DriverMixin:
         language_code: str | None = "en",
     ) -> None:
         """Register a person; their private chat with the bot has ``chat_id == user_id``."""
-        self._users[user_id] = _User(user_id, first_name, username, language_code)
+        self._users[user_id] = User(user_id, first_name, username, language_code)
         self._sent.setdefault(user_id, [])
 
     def block(self, user_id: int) -> None:
@@ -106,7 +106,7 @@ class DriverMixin:
             "date": int(time.time()),
             "text": text,
         }
-        entities = _command_entities(text)
+        entities = command_entities(text)
         if entities:
             message["entities"] = entities
         update_id = self.enqueue_raw_update({"message": message})
@@ -171,13 +171,13 @@ class DriverMixin:
 
     def enqueue_raw_update(self, update: dict[str, Any]) -> int:
         """Queue an arbitrary update; assigns ``update_id`` if missing; returns the id."""
-        update = _clone(update)
+        update = clone(update)
         if "update_id" not in update:
             update["update_id"] = self._next_update_id
         update_id = int(update["update_id"])
         self._next_update_id = max(self._next_update_id, update_id + 1)
         self._history[update_id] = update
-        self._pending.append(_Queued(update))
+        self._pending.append(Queued(update))
         self._updates_signal.notify()
         return update_id
 
@@ -192,7 +192,7 @@ class DriverMixin:
             update = self._history[update_id]
         except KeyError:
             raise LookupError(f"unknown update_id {update_id}") from None
-        self._pending.append(_Queued(_clone(update), forced=True))
+        self._pending.append(Queued(clone(update), forced=True))
         self._updates_signal.notify()
 
     # ----------------------------------------------------------------------------- webhook
@@ -211,7 +211,7 @@ class DriverMixin:
             raise RuntimeError("no webhook is set")
         if self._session is None:
             raise RuntimeError("server is not running")
-        update = _clone(update)
+        update = clone(update)
         if "update_id" not in update:
             update["update_id"] = self._next_update_id
             self._next_update_id += 1

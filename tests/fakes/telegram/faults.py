@@ -12,20 +12,20 @@ from typing import Final
 from aiohttp import web
 
 from .limits import RATE_LIMITED_METHODS
-from .records import _ApiError
+from .records import ApiError
 
 #: Fault kinds accepted by :meth:`FakeTelegramServer.inject`.
 FAULTS: Final = frozenset({"429", "500", "502", "timeout", "403", "reset"})
 
 # Methods that fail with 403 once the target user has blocked the bot.
-_BLOCKABLE_METHODS: Final = RATE_LIMITED_METHODS | {"sendChatAction"}
+BLOCKABLE_METHODS: Final = RATE_LIMITED_METHODS | {"sendChatAction"}
 
 # Default sleep of the "timeout" fault: far longer than any sane client read timeout.
 _DEFAULT_TIMEOUT_FAULT_DELAY: Final = 30.0
 
 
 @dataclass
-class _Fault:
+class FaultRule:
     kind: str
     method: str | None  # lower-case method name or None for "any but getUpdates"
     chat_id: int | None
@@ -80,7 +80,7 @@ class FaultsMixin:
         if fault == "timeout" and delay == 0.0:
             delay = _DEFAULT_TIMEOUT_FAULT_DELAY
         self._faults.append(
-            _Fault(
+            FaultRule(
                 kind=fault,
                 method=method.lower() if method else None,
                 chat_id=chat_id,
@@ -98,7 +98,7 @@ class FaultsMixin:
             request.transport.abort()
         return web.Response(status=500)
 
-    def _take_fault(self, method: str, chat_id: int | None) -> _Fault | None:
+    def _take_fault(self, method: str, chat_id: int | None) -> FaultRule | None:
         for fault in self._faults:
             if fault.matches(method, chat_id):
                 fault.remaining -= 1
@@ -107,19 +107,19 @@ class FaultsMixin:
                 return fault
         return None
 
-    def _fault_error(self, fault: _Fault) -> _ApiError:
+    def _fault_error(self, fault: FaultRule) -> ApiError:
         if fault.kind == "429":
             self.rate_limited += 1
-            return _ApiError(
+            return ApiError(
                 429,
                 f"Too Many Requests: retry after {fault.retry_after}",
                 {"retry_after": fault.retry_after},
             )
         if fault.kind == "403":
-            return _ApiError(403, "Forbidden: bot was blocked by the user")
+            return ApiError(403, "Forbidden: bot was blocked by the user")
         if fault.kind == "502":
-            return _ApiError(502, "Bad Gateway")
-        return _ApiError(500, "Internal Server Error")
+            return ApiError(502, "Bad Gateway")
+        return ApiError(500, "Internal Server Error")
 
     async def _sleep(self, seconds: float) -> None:
         """Sleep, but return early when the server stops (so teardown never hangs)."""

@@ -1,7 +1,7 @@
 """Telegram's limits as the fake enforces them.
 
 * Flood control: sends are counted per chat and across all chats in token buckets
-  (:class:`_TokenBucket`); over the limit the answer is HTTP 429 with ``retry_after``.
+  (:class:`TokenBucket`); over the limit the answer is HTTP 429 with ``retry_after``.
 * Payload limits: message text (4096), captions (1024), inline keyboards and their
   ``callback_data`` (1..64 bytes), bot command names and descriptions.
 """
@@ -14,21 +14,21 @@ import time
 from dataclasses import dataclass
 from typing import Any, Final
 
-from .records import _ApiError, _clone
+from .records import ApiError, clone
 
 #: Methods that count against the per-chat and the global flood limits.
 RATE_LIMITED_METHODS: Final = frozenset(
     {"sendMessage", "sendPhoto", "sendDocument", "editMessageText", "editMessageReplyMarkup"}
 )
 
-# Flood-control tolerance (fraction of one send); see _TokenBucket.
+# Flood-control tolerance (fraction of one send); see TokenBucket.
 _SLACK_TOKENS: Final = 0.1
 
 _BOT_COMMAND_NAME_RE: Final = re.compile(r"^[a-z0-9_]{1,32}$")
 
 
 @dataclass
-class _TokenBucket:
+class TokenBucket:
     """Flood control: ``rate`` sends per second with a burst of one second's worth.
 
     The bucket holds at most ``max(1, rate)`` tokens and refills continuously at ``rate`` per
@@ -45,7 +45,7 @@ class _TokenBucket:
     updated: float
 
     @classmethod
-    def for_rate(cls, per_second: float) -> _TokenBucket | None:
+    def for_rate(cls, per_second: float) -> TokenBucket | None:
         """A full bucket for ``per_second``; ``None`` (unlimited) for an infinite rate."""
         if math.isinf(per_second):
             return None
@@ -67,13 +67,13 @@ class _TokenBucket:
 class LimitsMixin:
     """Flood control and payload checks of :class:`FakeTelegramServer`."""
 
-    def _chat_bucket(self, chat_id: int) -> _TokenBucket | None:
+    def _chat_bucket(self, chat_id: int) -> TokenBucket | None:
         if chat_id not in self._chat_buckets:
             rate = self.per_chat_per_s * self.rate_scale
-            self._chat_buckets[chat_id] = _TokenBucket.for_rate(rate)
+            self._chat_buckets[chat_id] = TokenBucket.for_rate(rate)
         return self._chat_buckets[chat_id]
 
-    def _flood_error(self, chat_id: int, now: float) -> _ApiError | None:
+    def _flood_error(self, chat_id: int, now: float) -> ApiError | None:
         buckets = [self._chat_bucket(chat_id), self._global_bucket]
         wait = max((b.wait_time(now) for b in buckets if b is not None), default=0.0)
         if wait <= 0:
@@ -84,7 +84,7 @@ class LimitsMixin:
             retry_after = max(0.001, math.ceil(wait * 1000) / 1000)
         else:
             retry_after = max(1, math.ceil(wait))
-        return _ApiError(
+        return ApiError(
             429, f"Too Many Requests: retry after {retry_after}", {"retry_after": retry_after}
         )
 
@@ -94,28 +94,28 @@ class LimitsMixin:
         if value is None or value == "":
             return None
         if not isinstance(value, dict):
-            raise _ApiError(400, "Bad Request: can't parse reply keyboard markup JSON object")
+            raise ApiError(400, "Bad Request: can't parse reply keyboard markup JSON object")
         keyboard = value.get("inline_keyboard")
         if keyboard is None:
             return None  # reply keyboards etc. are not part of the returned Message
         if not isinstance(keyboard, list) or not all(isinstance(row, list) for row in keyboard):
-            raise _ApiError(400, 'Bad Request: field "inline_keyboard" must be an Array')
+            raise ApiError(400, 'Bad Request: field "inline_keyboard" must be an Array')
         for row in keyboard:
             for button in row:
                 if not isinstance(button, dict) or not button.get("text"):
-                    raise _ApiError(
+                    raise ApiError(
                         400, "Bad Request: text buttons are unallowed in the inline keyboard"
                     )
                 data = button.get("callback_data")
                 # Telegram rejects callback_data outside 1..64 bytes.
                 if data is not None and not 1 <= len(str(data).encode()) <= 64:
-                    raise _ApiError(400, "Bad Request: BUTTON_DATA_INVALID")
-        return _clone(value)
+                    raise ApiError(400, "Bad Request: BUTTON_DATA_INVALID")
+        return clone(value)
 
     @staticmethod
     def _check_text_length(text: str) -> None:
         if len(text) > 4096:
-            raise _ApiError(400, "Bad Request: message is too long")
+            raise ApiError(400, "Bad Request: message is too long")
 
     @staticmethod
     def _caption(params: dict[str, Any]) -> str | None:
@@ -124,18 +124,18 @@ class LimitsMixin:
             return None
         caption = str(caption)
         if len(caption) > 1024:
-            raise _ApiError(400, "Bad Request: message caption is too long")
+            raise ApiError(400, "Bad Request: message caption is too long")
         return caption
 
     @staticmethod
     def _check_commands(commands: Any) -> None:
         """Reject a setMyCommands list Telegram would refuse (names, description lengths)."""
         if not isinstance(commands, list):
-            raise _ApiError(400, "Bad Request: can't parse commands JSON object")
+            raise ApiError(400, "Bad Request: can't parse commands JSON object")
         for command in commands:
             if (
                 not isinstance(command, dict)
                 or not _BOT_COMMAND_NAME_RE.match(str(command.get("command", "")))
                 or not 1 <= len(str(command.get("description", ""))) <= 256
             ):
-                raise _ApiError(400, "Bad Request: BOT_COMMAND_INVALID")
+                raise ApiError(400, "Bad Request: BOT_COMMAND_INVALID")

@@ -1,6 +1,6 @@
 """Records of what the fake Telegram server saw and sent, and the wire-format helpers its
 modules share: request parameter decoding, ``bot_command`` entities, private-chat JSON,
-the error answer (:class:`_ApiError`) and the wake-up signal behind every wait.
+the error answer (:class:`ApiError`) and the wake-up signal behind every wait.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ _TEXT_PARAMS: Final = frozenset(
 _COMMAND_RE: Final = re.compile(r"(?<!\S)/[A-Za-z0-9_]{1,32}(?:@[A-Za-z0-9_]{1,64})?(?!\S)")
 
 
-def _clone(value: Any) -> Any:
+def clone(value: Any) -> Any:
     """A deep copy of JSON data (what the Bot API holds), through the C JSON codec: several
     times cheaper than ``copy.deepcopy``, which matters when a benchmark shares this process."""
     return json.loads(json.dumps(value))
@@ -113,7 +113,7 @@ class SentMessage:
 # --------------------------------------------------------------------------------------------
 
 
-class _ApiError(Exception):
+class ApiError(Exception):
     """An error answer of the Bot API, raised by method handlers."""
 
     def __init__(self, status: int, description: str, parameters: dict[str, Any] | None = None):
@@ -133,7 +133,7 @@ class _ApiError(Exception):
         return payload
 
 
-class _Signal:
+class Signal:
     """Broadcast wake-up for waiters that re-check a condition (long polls, wait_for_*).
 
     Unlike ``asyncio.Condition`` it can be notified from synchronous code.  Waiters must call
@@ -157,7 +157,7 @@ class _Signal:
 
 
 @dataclass
-class _Queued:
+class Queued:
     """A pending update; ``forced`` marks a redelivery that ignores the confirmed offset."""
 
     update: dict[str, Any]
@@ -166,7 +166,7 @@ class _Queued:
 
 
 @dataclass
-class _User:
+class User:
     user_id: int
     first_name: str
     username: str | None
@@ -193,7 +193,7 @@ class _User:
 
 
 @dataclass
-class _StoredFile:
+class StoredFile:
     data: bytes
     file_id: str
     file_unique_id: str
@@ -202,13 +202,13 @@ class _StoredFile:
 
 
 @dataclass
-class _Upload:
+class Upload:
     data: bytes
     filename: str | None
     content_type: str | None
 
 
-_Handler = Callable[[dict[str, Any], dict[str, _Upload]], Awaitable[Any]]
+Handler = Callable[[dict[str, Any], dict[str, Upload]], Awaitable[Any]]
 
 
 def _utf16_len(text: str) -> int:
@@ -216,7 +216,7 @@ def _utf16_len(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
-def _command_entities(text: str) -> list[dict[str, Any]]:
+def command_entities(text: str) -> list[dict[str, Any]]:
     """``bot_command`` entities for every ``/command`` token, as Telegram produces them."""
     return [
         {
@@ -228,7 +228,7 @@ def _command_entities(text: str) -> list[dict[str, Any]]:
     ]
 
 
-def _decode_param(name: str, value: Any) -> Any:
+def decode_param(name: str, value: Any) -> Any:
     if not isinstance(value, str) or name in _TEXT_PARAMS:
         return value
     try:
@@ -237,7 +237,7 @@ def _decode_param(name: str, value: Any) -> Any:
         return value
 
 
-def _as_int(value: Any) -> int | None:
+def as_int(value: Any) -> int | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
@@ -248,7 +248,7 @@ def _as_int(value: Any) -> int | None:
     return None
 
 
-def _image_size(data: bytes) -> tuple[int, int]:
+def image_size(data: bytes) -> tuple[int, int]:
     """Width/height of a PNG; a plausible default for anything else (we do not decode JPEG)."""
     if data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) >= 24:
         width, height = struct.unpack(">II", data[16:24])
@@ -256,7 +256,7 @@ def _image_size(data: bytes) -> tuple[int, int]:
     return 100, 100
 
 
-def _is_loopback_url(url: str) -> bool:
+def is_loopback_url(url: str) -> bool:
     host = urlsplit(url).hostname
     if host is None:
         return False
@@ -268,5 +268,5 @@ def _is_loopback_url(url: str) -> bool:
         return False
 
 
-def _update_type(update: dict[str, Any]) -> str | None:
+def update_type(update: dict[str, Any]) -> str | None:
     return next((key for key in update if key != "update_id"), None)

@@ -12,9 +12,9 @@ from aiohttp import ClientSession, ClientTimeout, web
 
 from .api import ApiMixin
 from .driver import DriverMixin
-from .faults import FaultsMixin, _Fault
-from .limits import LimitsMixin, _TokenBucket
-from .records import RecordedCall, SentMessage, _Handler, _Queued, _Signal, _StoredFile, _User
+from .faults import FaultRule, FaultsMixin
+from .limits import LimitsMixin, TokenBucket
+from .records import Handler, Queued, RecordedCall, SentMessage, Signal, StoredFile, User
 from .webhook import WebhookMixin
 
 
@@ -25,7 +25,7 @@ class FakeTelegramServer(ApiMixin, DriverMixin, FaultsMixin, LimitsMixin, Webhoo
     globally.  The effective rates are ``per_chat_per_s * rate_scale`` and
     ``global_per_s * rate_scale`` sends per second (pass ``math.inf`` to disable one), enforced
     as token buckets allowing a burst of one second's worth (at least one send); see
-    :class:`_TokenBucket`.  With the defaults and ``rate_scale=20`` a chat takes a burst of 20
+    :class:`TokenBucket`.  With the defaults and ``rate_scale=20`` a chat takes a burst of 20
     sends, then 20 more per second.  Only successful sends consume tokens.  Over the limit the
     answer is HTTP 429 with ``parameters.retry_after`` = ``ceil(seconds until a send is
     admitted)``, at least 1 — Telegram's integer format.  With ``fractional_retry_after=True``
@@ -64,7 +64,7 @@ class FakeTelegramServer(ApiMixin, DriverMixin, FaultsMixin, LimitsMixin, Webhoo
         self.webhook_deliveries: list[tuple[int, int]] = []  # (update_id, HTTP status; 0 = error)
         self.rate_limited = 0
 
-        self._users: dict[int, _User] = {}
+        self._users: dict[int, User] = {}
         self._blocked: set[int] = set()
         self._sent: dict[int, list[SentMessage]] = {}
         self._sent_by_id: dict[int, SentMessage] = {}
@@ -72,7 +72,7 @@ class FakeTelegramServer(ApiMixin, DriverMixin, FaultsMixin, LimitsMixin, Webhoo
         self._edit_dates: dict[int, int] = {}
         self._media_json: dict[int, dict[str, Any]] = {}  # message_id -> {"photo": [...]} etc.
         self._incoming_ids: dict[int, set[int]] = {}  # chat -> message ids written by the user
-        self._files: dict[str, _StoredFile] = {}
+        self._files: dict[str, StoredFile] = {}
         self._callback_ids: set[str] = set()
         self._commands: dict[tuple[str, str], list[dict[str, Any]]] = {}
 
@@ -82,27 +82,27 @@ class FakeTelegramServer(ApiMixin, DriverMixin, FaultsMixin, LimitsMixin, Webhoo
         self._next_callback_id = 7_000_000
         self._next_file_id = 1
 
-        self._pending: list[_Queued] = []
+        self._pending: list[Queued] = []
         self._history: dict[int, dict[str, Any]] = {}
         self._allowed_updates: set[str] | None = None
 
-        self._faults: list[_Fault] = []
-        self._chat_buckets: dict[int, _TokenBucket | None] = {}
-        self._global_bucket = _TokenBucket.for_rate(global_per_s * rate_scale)
+        self._faults: list[FaultRule] = []
+        self._chat_buckets: dict[int, TokenBucket | None] = {}
+        self._global_bucket = TokenBucket.for_rate(global_per_s * rate_scale)
 
         self._webhook_url = ""
         self._webhook_secret: str | None = None
         self._webhook_allowed: list[str] | None = None
         self._webhook_last_error: tuple[int, str] | None = None
 
-        self._updates_signal = _Signal()
-        self._messages_signal = _Signal()
+        self._updates_signal = Signal()
+        self._messages_signal = Signal()
         self._stopping = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self._session: ClientSession | None = None
         self._webhook_task: asyncio.Task[None] | None = None
 
-        self._methods: dict[str, tuple[str, _Handler]] = {
+        self._methods: dict[str, tuple[str, Handler]] = {
             name.lower(): (name, handler)
             for name, handler in {
                 "getMe": self._m_get_me,

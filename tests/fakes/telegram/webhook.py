@@ -10,7 +10,7 @@ from typing import Any, Final
 
 from aiohttp import ClientError
 
-from .records import _update_type
+from .records import update_type
 
 _LOG = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ class WebhookMixin:
                 await self._updates_signal.wait(None)
                 continue
             entry = self._pending[0]
-            if self._webhook_allowed and _update_type(entry.update) not in self._webhook_allowed:
+            if self._webhook_allowed and update_type(entry.update) not in self._webhook_allowed:
                 self._remove_pending(entry)  # not subscribed to: never delivered, as on Telegram
                 continue
             update_id = int(entry.update["update_id"])
