@@ -32,7 +32,8 @@ Format (README, "Writing a briefing", has a full example)::
     ::: it
     Corpo in italiano ...
 
-Every problem is reported as ``InputError("<file>: <field>", reason)``; ``check`` also returns
+The front matter is checked by the pydantic model :class:`BriefingHeader`; every problem is
+reported as ``InputError("<file>: <field>", reason)``; ``check`` also returns
 warnings (e.g. a lead time already past, so the briefing cannot arrive before launch).
 """
 
@@ -42,14 +43,32 @@ import re
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
 from jinja2 import StrictUndefined, TemplateSyntaxError
 from jinja2.sandbox import SandboxedEnvironment
+from pydantic import (
+    BeforeValidator,
+    Field,
+    PlainValidator,
+    StrictBool,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from bot.config import SUPPORTED_LOCALES
-from bot.content_fields import Audience, Problems, localised, parse_audience
+from bot.content_fields import (
+    Audience,
+    AudienceField,
+    ContentModel,
+    LocalisedText,
+    Problems,
+    context_locales,
+    usable_locales,
+)
 from bot.durations import parse_duration, parse_local_datetime
 from bot.errors import InputError
 
@@ -172,6 +191,224 @@ class CheckResult:
     warnings: list[InputError] = field(default_factory=list)
 
 
+# --- the front matter, as pydantic models ---------------------------------------------------
+
+
+def _zone(info: ValidationInfo) -> str:
+    context = info.context if isinstance(info.context, dict) else {}
+    return str(context.get("default_zone") or "Europe/Rome")
+
+
+def _option_list(value: Any) -> list[str]:
+    if (
+        not isinstance(value, list)
+        or not 2 <= len(value) <= 5
+        or not all(isinstance(o, str | int | float) for o in value)
+    ):
+        raise ValueError("must be a list of 2 to 5 options")
+    return [str(o).strip() for o in value]
+
+
+def _options_per_locale(value: Any, info: ValidationInfo) -> dict[str, Any]:
+    locales = context_locales(info)
+    if isinstance(value, list):
+        return {locale: value for locale in locales}
+    if not isinstance(value, dict):
+        raise ValueError("must be a list, or a list per locale")
+    return {locale: value.get(locale) for locale in locales}
+
+
+class QuizQuestionFields(ContentModel):
+    """One ``quiz:`` entry; ``correct`` is 1-based, as the file writes it."""
+
+    question: LocalisedText
+    options: Annotated[
+        dict[str, Annotated[list[str], PlainValidator(_option_list)]],
+        BeforeValidator(_options_per_locale),
+    ]
+    correct: int = Field(None, validate_default=True)
+    explanation: LocalisedText
+
+    @model_validator(mode="before")
+    @classmethod
+    def _a_mapping(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            raise ValueError("must be a mapping with question, options, correct, explanation")
+        return value
+
+    @field_validator("options")
+    @classmethod
+    def _same_count(cls, options: dict[str, list[str]]) -> dict[str, list[str]]:
+        if len({len(texts) for texts in options.values()}) > 1:
+            raise ValueError("every locale needs the same number of options")
+        return options
+
+    @field_validator("correct", mode="plain")
+    @classmethod
+    def _an_option(cls, value: Any, info: ValidationInfo) -> int:
+        options = info.data.get("options") or {}
+        count = len(next(iter(options.values()))) if options else 0
+        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= count:
+            raise ValueError(f"must be the number of the right option (1 to {count or '?'})")
+        return value
+
+    def question_of_quiz(self) -> QuizQuestion:
+        return QuizQuestion(self.question, self.options, self.correct - 1, self.explanation)
+
+
+class FaqFields(ContentModel):
+    """One ``faq:`` entry."""
+
+    q: LocalisedText
+    a: LocalisedText
+
+    @model_validator(mode="before")
+    @classmethod
+    def _a_mapping(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            raise ValueError("must be a mapping with q and a")
+        return value
+
+
+def _reminder(value: Any) -> Reminder:
+    match = _REMINDER.match(str(value))
+    if not match:
+        raise ValueError(
+            f"{value!r}: use '<duration> after briefing' or '<duration> before launch'"
+        )
+    offset = parse_duration(match.group(1))  # its ValueError names the duration
+    anchor = "brief" if match.group(2) == "after briefing" else "launch"
+    return Reminder(anchor, int(offset.total_seconds()))
+
+
+class BriefingHeader(ContentModel):
+    """The YAML front matter of a briefing file (see the module docstring).
+
+    Validated with ``context={"locales": ..., "default_zone": ...}``: the locales the texts
+    must cover (:func:`usable_locales`) and the zone of date-times written without one.
+    Fields are declared in the order their checks depend on each other.
+    """
+
+    id: str = Field(None, validate_default=True)
+    kind: str = Field(None, validate_default=True)
+    locales: tuple[str, ...] = SUPPORTED_LOCALES
+    title: LocalisedText
+    summary: LocalisedText
+    launch_at: datetime = Field(None, validate_default=True)
+    #: The briefing time (``brief:`` is a lead time before launch, or a date-time).
+    brief: datetime | None = Field(None, validate_default=True)
+    expires_at: datetime | None = Field(None, validate_default=True)
+    audience: AudienceField = Field(None, validate_default=True)
+    ack_required: StrictBool = True
+    quiz: list[QuizQuestionFields] = []
+    faq: list[FaqFields] = []
+    reminders: list[Annotated[Reminder, PlainValidator(_reminder)]] = []
+
+    @field_validator("id", mode="plain")
+    @classmethod
+    def _id(cls, value: Any) -> str:
+        if not isinstance(value, str) or not ID_PATTERN.fullmatch(value):
+            raise ValueError(
+                "required: 3-32 characters of a-z, 0-9 and '-', starting with a letter or digit"
+            )
+        return value
+
+    @field_validator("kind", mode="plain")
+    @classmethod
+    def _kind(cls, value: Any) -> str:
+        if value not in KINDS:
+            raise ValueError(f"must be one of {', '.join(KINDS)}")
+        return str(value)
+
+    @field_validator("locales", mode="plain")
+    @classmethod
+    def _locales(cls, value: Any) -> tuple[str, ...]:
+        if not isinstance(value, list) or not value:
+            raise ValueError("must be a non-empty list")
+        bad = [x for x in value if x not in SUPPORTED_LOCALES]
+        if bad:
+            raise ValueError(
+                f"unsupported: {', '.join(map(str, bad))}"
+                f" (supported: {', '.join(SUPPORTED_LOCALES)})"
+            )
+        return tuple(value)
+
+    @field_validator("launch_at", mode="plain")
+    @classmethod
+    def _launch_at(cls, value: Any, info: ValidationInfo) -> datetime:
+        if value is None:
+            raise ValueError("required")
+        return parse_local_datetime(value, _zone(info))
+
+    @field_validator("brief", mode="plain")
+    @classmethod
+    def _brief(cls, value: Any, info: ValidationInfo) -> datetime | None:
+        if value is None:
+            raise ValueError("required: a lead time such as 3d, or a date-time")
+        launch_at = info.data.get("launch_at")
+        if launch_at is None:
+            return None  # launch_at has its own problem
+        try:
+            brief_at = launch_at - parse_duration(str(value))
+        except ValueError:
+            try:
+                brief_at = parse_local_datetime(value, _zone(info))
+            except ValueError as exc:
+                raise ValueError(f"neither a lead time (3d, 24h) nor a date-time: {exc}") from None
+        if brief_at >= launch_at:
+            raise ValueError("must be before launch_at")
+        return brief_at
+
+    @field_validator("expires_at", mode="plain")
+    @classmethod
+    def _expires_at(cls, value: Any, info: ValidationInfo) -> datetime | None:
+        launch_at = info.data.get("launch_at")
+        if launch_at is None:
+            return None
+        if value is None:
+            return launch_at + DEFAULT_EXPIRY
+        expires_at = parse_local_datetime(value, _zone(info))
+        if expires_at <= launch_at:
+            raise ValueError("must be after launch_at")
+        return expires_at
+
+    @field_validator("quiz", mode="before")
+    @classmethod
+    def _quiz_size(cls, value: Any) -> Any:
+        if value is None:
+            return []
+        if not isinstance(value, list) or not 2 <= len(value) <= 5:
+            raise ValueError("must be a list of 2 to 5 questions")
+        return value
+
+    @field_validator("quiz")
+    @classmethod
+    def _quiz_needs_ack(
+        cls, quiz: list[QuizQuestionFields], info: ValidationInfo
+    ) -> list[QuizQuestionFields]:
+        if quiz and info.data.get("ack_required") is False:
+            raise ValueError('the quiz follows "Got it": it needs ack_required: true')
+        return quiz
+
+    @field_validator("faq", mode="before")
+    @classmethod
+    def _faq_list(cls, value: Any) -> Any:
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise ValueError("must be a list of q/a pairs")
+        return value
+
+    @field_validator("reminders", mode="before")
+    @classmethod
+    def _reminder_list(cls, value: Any) -> Any:
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise ValueError("must be a list like [24h after briefing, 6h before launch]")
+        return value
+
+
 def parse_briefing(
     text: str, source: str, default_zone: str = "Europe/Rome"
 ) -> tuple[Briefing | None, list[InputError]]:
@@ -192,208 +429,40 @@ def parse_briefing(
         problems.add("front matter", "must be a mapping of fields")
         return None, problems.items
 
-    known = {
-        "id",
-        "kind",
-        "title",
-        "summary",
-        "launch_at",
-        "brief",
-        "expires_at",
-        "audience",
-        "locales",
-        "ack_required",
-        "quiz",
-        "faq",
-        "reminders",
-    }
-    for key in sorted(set(map(str, meta)) - known):
-        problems.add(key, "unknown field (check the spelling)")
-
-    briefing_id = meta.get("id")
-    if not isinstance(briefing_id, str) or not ID_PATTERN.fullmatch(briefing_id):
-        problems.add(
-            "id", "required: 3-32 characters of a-z, 0-9 and '-', starting with a letter or digit"
-        )
-        briefing_id = "?"
-    kind = meta.get("kind")
-    if kind not in KINDS:
-        problems.add("kind", f"must be one of {', '.join(KINDS)}")
-
-    raw_locales = meta.get("locales", list(SUPPORTED_LOCALES))
-    if not isinstance(raw_locales, list) or not raw_locales:
-        problems.add("locales", "must be a non-empty list")
-        raw_locales = list(SUPPORTED_LOCALES)
-    bad = [x for x in raw_locales if x not in SUPPORTED_LOCALES]
-    if bad:
-        problems.add(
-            "locales",
-            f"unsupported: {', '.join(map(str, bad))} (supported: {', '.join(SUPPORTED_LOCALES)})",
-        )
-    locales = tuple(x for x in raw_locales if x in SUPPORTED_LOCALES) or SUPPORTED_LOCALES
-
-    title = localised(meta.get("title"), "title", locales, problems)
-    summary = localised(meta.get("summary"), "summary", locales, problems)
-
-    launch_at = brief_at = expires_at = None
+    locales = usable_locales(meta.get("locales", list(SUPPORTED_LOCALES)))
+    header: BriefingHeader | None = None
     try:
-        if meta.get("launch_at") is None:
-            raise ValueError("required")
-        launch_at = parse_local_datetime(meta["launch_at"], default_zone)
-    except ValueError as exc:
-        problems.add("launch_at", str(exc))
-    brief = meta.get("brief")
-    if brief is None:
-        problems.add("brief", "required: a lead time such as 3d, or a date-time")
-    elif launch_at is not None:
-        try:
-            brief_at = launch_at - parse_duration(str(brief))
-        except ValueError:
-            try:
-                brief_at = parse_local_datetime(brief, default_zone)
-            except ValueError as exc:
-                problems.add("brief", f"neither a lead time (3d, 24h) nor a date-time: {exc}")
-        if brief_at is not None and brief_at >= launch_at:
-            problems.add("brief", "must be before launch_at")
-    if launch_at is not None:
-        if meta.get("expires_at") is None:
-            expires_at = launch_at + DEFAULT_EXPIRY
-        else:
-            try:
-                expires_at = parse_local_datetime(meta["expires_at"], default_zone)
-                if expires_at <= launch_at:
-                    problems.add("expires_at", "must be after launch_at")
-            except ValueError as exc:
-                problems.add("expires_at", str(exc))
-
-    audience = parse_audience(meta.get("audience"), problems)
-    ack_required = meta.get("ack_required", True)
-    if not isinstance(ack_required, bool):
-        problems.add("ack_required", "must be true or false")
-        ack_required = True
-    quiz = _parse_quiz(meta.get("quiz"), locales, problems)
-    if quiz and not ack_required:
-        problems.add("quiz", 'the quiz follows "Got it": it needs ack_required: true')
-    faq = _parse_faq(meta.get("faq"), locales, problems)
-    reminders = _parse_reminders(meta.get("reminders"), problems)
+        header = BriefingHeader.model_validate(
+            {str(key): value for key, value in meta.items()},
+            context={"locales": locales, "default_zone": default_zone},
+        )
+    except ValidationError as exc:
+        problems.add_validation_error(exc)
     body = _parse_body(match.group(2), locales, problems)
 
-    if problems.items or launch_at is None or brief_at is None or expires_at is None:
+    if problems.items or header is None:
         return None, problems.items
+    assert header.brief is not None and header.expires_at is not None  # launch_at is valid
     return (
         Briefing(
-            id=str(briefing_id),
-            kind=str(kind),
-            title=title,
-            summary=summary,
+            id=header.id,
+            kind=header.kind,
+            title=header.title,
+            summary=header.summary,
             body=body,
-            launch_at=launch_at,
-            brief_at=brief_at,
-            expires_at=expires_at,
-            audience=audience,
-            locales=locales,
-            ack_required=ack_required,
-            quiz=quiz,
-            faq=faq,
-            reminders=reminders,
+            launch_at=header.launch_at,
+            brief_at=header.brief,
+            expires_at=header.expires_at,
+            audience=header.audience.audience(),
+            locales=header.locales,
+            ack_required=header.ack_required,
+            quiz=tuple(question.question_of_quiz() for question in header.quiz),
+            faq=tuple(FaqEntry(entry.q, entry.a) for entry in header.faq),
+            reminders=tuple(header.reminders),
             source=source,
         ),
         [],
     )
-
-
-def _parse_quiz(
-    value: Any, locales: tuple[str, ...], problems: Problems
-) -> tuple[QuizQuestion, ...]:
-    if value is None:
-        return ()
-    if not isinstance(value, list) or not 2 <= len(value) <= 5:
-        problems.add("quiz", "must be a list of 2 to 5 questions")
-        return ()
-    questions = []
-    for index, item in enumerate(value, 1):
-        path = f"quiz[{index}]"
-        if not isinstance(item, dict):
-            problems.add(path, "must be a mapping with question, options, correct, explanation")
-            continue
-        question = localised(item.get("question"), f"{path}.question", locales, problems)
-        explanation = localised(item.get("explanation"), f"{path}.explanation", locales, problems)
-        raw = item.get("options")
-        options: dict[str, list[str]] = {}
-        if isinstance(raw, list):
-            raw = {locale: raw for locale in locales}
-        if not isinstance(raw, dict):
-            problems.add(f"{path}.options", "must be a list, or a list per locale")
-            continue
-        counts = set()
-        for locale in locales:
-            opts = raw.get(locale)
-            if (
-                not isinstance(opts, list)
-                or not 2 <= len(opts) <= 5
-                or not all(isinstance(o, str | int | float) for o in opts)
-            ):
-                problems.add(f"{path}.options.{locale}", "must be a list of 2 to 5 options")
-                continue
-            options[locale] = [str(o).strip() for o in opts]
-            counts.add(len(opts))
-        if len(counts) > 1:
-            problems.add(f"{path}.options", "every locale needs the same number of options")
-        correct = item.get("correct")
-        n = next(iter(counts)) if len(counts) == 1 else 0
-        if (
-            not isinstance(correct, int)
-            or isinstance(correct, bool)
-            or not (n and 1 <= correct <= n)
-        ):
-            problems.add(
-                f"{path}.correct", f"must be the number of the right option (1 to {n or '?'})"
-            )
-            continue
-        questions.append(QuizQuestion(question, options, correct - 1, explanation))
-    return tuple(questions)
-
-
-def _parse_faq(value: Any, locales: tuple[str, ...], problems: Problems) -> tuple[FaqEntry, ...]:
-    if value is None:
-        return ()
-    if not isinstance(value, list):
-        problems.add("faq", "must be a list of q/a pairs")
-        return ()
-    entries = []
-    for index, item in enumerate(value, 1):
-        if not isinstance(item, dict):
-            problems.add(f"faq[{index}]", "must be a mapping with q and a")
-            continue
-        q = localised(item.get("q"), f"faq[{index}].q", locales, problems)
-        a = localised(item.get("a"), f"faq[{index}].a", locales, problems)
-        entries.append(FaqEntry(q, a))
-    return tuple(entries)
-
-
-def _parse_reminders(value: Any, problems: Problems) -> tuple[Reminder, ...]:
-    if value is None:
-        return ()
-    if not isinstance(value, list):
-        problems.add("reminders", "must be a list like [24h after briefing, 6h before launch]")
-        return ()
-    out = []
-    for index, item in enumerate(value, 1):
-        match = _REMINDER.match(str(item))
-        if not match:
-            problems.add(
-                f"reminders[{index}]",
-                f"{item!r}: use '<duration> after briefing' or '<duration> before launch'",
-            )
-            continue
-        try:
-            offset = parse_duration(match.group(1))
-        except ValueError as exc:
-            problems.add(f"reminders[{index}]", str(exc))
-            continue
-        anchor = "brief" if match.group(2) == "after briefing" else "launch"
-        out.append(Reminder(anchor, int(offset.total_seconds())))
-    return tuple(out)
 
 
 def _parse_body(text: str, locales: tuple[str, ...], problems: Problems) -> dict[str, str]:

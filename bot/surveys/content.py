@@ -1,5 +1,6 @@
 """Pulse survey content: the item bank (content/surveys/items.yaml) and survey definitions
-(content/surveys/*.yaml). Every problem names the file, the field and the reason.
+(content/surveys/*.yaml), checked by the pydantic models :class:`ItemFields` and
+:class:`SurveyFields`. Every problem names the file, the field and the reason.
 
 A survey definition::
 
@@ -26,14 +27,24 @@ import re
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 import yaml
 from apscheduler.triggers.cron import CronTrigger
+from pydantic import (
+    BeforeValidator,
+    Field,
+    PlainValidator,
+    StrictBool,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from bot.config import SUPPORTED_LOCALES, check_timezone
-from bot.content_fields import Audience, Problems, localised, parse_audience
+from bot.content_fields import Audience, AudienceField, ContentModel, LocalisedText, Problems
 from bot.durations import parse_duration
 from bot.errors import InputError
 
@@ -236,239 +247,338 @@ def _load_yaml(text: str) -> Any:
     return yaml.load(text, Loader=_Loader)  # a SafeLoader subclass
 
 
+def _yaml_problem(exc: yaml.YAMLError, problems: Problems) -> None:
+    mark = getattr(exc, "problem_mark", None)
+    problems.add(f"line {mark.line + 1}" if mark else "(file)", f"YAML syntax error: {exc}")
+
+
+# --- the item bank --------------------------------------------------------------------------
+
+
+def _choice_options(value: Any) -> list[str]:
+    if not isinstance(value, list) or not 2 <= len(value) <= 8:
+        raise ValueError("a choice item needs 2 to 8 options")
+    return [str(o) for o in value]
+
+
+def _options_for_kind(value: Any, info: ValidationInfo) -> dict[str, Any]:
+    kind = info.data.get("kind")
+    if kind != "choice":
+        if value is not None and kind is not None:
+            raise ValueError("only choice items have options")
+        return {}
+    if isinstance(value, list):
+        return {locale: value for locale in SUPPORTED_LOCALES}
+    return {
+        locale: value.get(locale) if isinstance(value, dict) else None
+        for locale in SUPPORTED_LOCALES
+    }
+
+
+class ItemFields(ContentModel):
+    """One entry of ``items:`` in the item bank."""
+
+    id: str = Field(None, validate_default=True)
+    kind: str = Field(None, validate_default=True)
+    dimension: str = Field(None, validate_default=True)
+    reverse: bool = False
+    text: LocalisedText
+    options: Annotated[
+        dict[str, Annotated[list[str], PlainValidator(_choice_options)]],
+        BeforeValidator(_options_for_kind),
+    ] = Field(None, validate_default=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _a_mapping(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            raise ValueError("must be a mapping")
+        return {str(key): field for key, field in value.items()}
+
+    @field_validator("id", mode="plain")
+    @classmethod
+    def _id(cls, value: Any) -> str:
+        if not isinstance(value, str) or not ID_PATTERN.fullmatch(value):
+            raise ValueError("required: 2-32 characters of a-z, 0-9, _ and -")
+        return value
+
+    @field_validator("kind", mode="plain")
+    @classmethod
+    def _kind(cls, value: Any) -> str:
+        if value not in KINDS:
+            raise ValueError(f"must be one of {', '.join(KINDS)}")
+        return str(value)
+
+    @field_validator("dimension", mode="plain")
+    @classmethod
+    def _dimension(cls, value: Any) -> str:
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError("required")
+        return value
+
+    @field_validator("reverse", mode="plain")
+    @classmethod
+    def _reverse(cls, value: Any, info: ValidationInfo) -> bool:
+        if not isinstance(value, bool) or (value and info.data.get("kind", "likert5") != "likert5"):
+            raise ValueError("true or false; only likert5 items can be reversed")
+        return value
+
+    @field_validator("options")
+    @classmethod
+    def _same_count(cls, options: dict[str, list[str]]) -> dict[str, list[str]]:
+        if len({len(texts) for texts in options.values()}) > 1:
+            raise ValueError("every locale needs the same number of options")
+        return options
+
+    def item(self) -> Item:
+        return Item(self.id, self.dimension, self.kind, self.text, self.reverse, self.options)
+
+
 def parse_items(text: str, source: str) -> tuple[dict[str, Item], list[InputError]]:
     """The item bank; every problem is reported, no item is returned when any is wrong."""
     problems = Problems(source)
     try:
         data = _load_yaml(text) or {}
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        problems.add(f"line {mark.line + 1}" if mark else "(file)", f"YAML syntax error: {exc}")
+        _yaml_problem(exc, problems)
         return {}, problems.items
     raw = data.get("items") if isinstance(data, dict) else None
     if not isinstance(raw, list) or not raw:
         problems.add("items", "must be a non-empty list of items")
         return {}, problems.items
     items: dict[str, Item] = {}
+    seen: set[str] = set()
     for index, entry in enumerate(raw, 1):
-        path = f"items[{index}]"
-        if not isinstance(entry, dict):
-            problems.add(path, "must be a mapping")
-            continue
-        item_id = entry.get("id")
-        if not isinstance(item_id, str) or not ID_PATTERN.fullmatch(item_id):
-            problems.add(f"{path}.id", "required: 2-32 characters of a-z, 0-9, _ and -")
-            continue
-        path = f"items[{index}] ({item_id})"
-        for key in sorted(
-            set(map(str, entry)) - {"id", "dimension", "kind", "reverse", "text", "options"}
-        ):
-            problems.add(f"{path}.{key}", "unknown field")
-        if item_id in items:
-            problems.add(f"{path}.id", "used twice")
-        kind = entry.get("kind")
-        if kind not in KINDS:
-            problems.add(f"{path}.kind", f"must be one of {', '.join(KINDS)}")
-            continue
-        dimension = entry.get("dimension")
-        if not isinstance(dimension, str) or not dimension.strip():
-            problems.add(f"{path}.dimension", "required")
-            dimension = "?"
-        reverse = entry.get("reverse", False)
-        if not isinstance(reverse, bool) or (reverse and kind != "likert5"):
-            problems.add(f"{path}.reverse", "true or false; only likert5 items can be reversed")
-            reverse = False
-        texts = localised(entry.get("text"), f"{path}.text", SUPPORTED_LOCALES, problems)
-        options: dict[str, list[str]] = {}
-        if kind == "choice":
-            raw_options = entry.get("options")
-            if isinstance(raw_options, list):
-                raw_options = {loc: raw_options for loc in SUPPORTED_LOCALES}
-            counts = set()
-            for locale in SUPPORTED_LOCALES:
-                opts = raw_options.get(locale) if isinstance(raw_options, dict) else None
-                if not isinstance(opts, list) or not 2 <= len(opts) <= 8:
-                    problems.add(f"{path}.options.{locale}", "a choice item needs 2 to 8 options")
-                    continue
-                options[locale] = [str(o) for o in opts]
-                counts.add(len(opts))
-            if len(counts) > 1:
-                problems.add(f"{path}.options", "every locale needs the same number of options")
-        elif "options" in entry:
-            problems.add(f"{path}.options", "only choice items have options")
-        items[item_id] = Item(item_id, str(dimension), str(kind), texts, reverse, options)
+        item_id = entry.get("id") if isinstance(entry, dict) else None
+        named = isinstance(item_id, str) and ID_PATTERN.fullmatch(item_id) is not None
+        path = f"items[{index}] ({item_id})" if named else f"items[{index}]"
+        try:
+            fields = ItemFields.model_validate(entry)
+        except ValidationError as exc:
+            problems.add_validation_error(exc, path)
+        else:
+            items[fields.id] = fields.item()
+        if named:
+            if item_id in seen:
+                problems.add(f"{path}.id", "used twice")
+            seen.add(str(item_id))
     if COMMENT_ITEM not in items or items[COMMENT_ITEM].kind != "text":
         problems.add("items", f"needs a text item with id {COMMENT_ITEM!r} (the open comment)")
     return ({} if problems.items else items), problems.items
 
 
+# --- survey definitions ---------------------------------------------------------------------
+
+
+class CadenceFields(ContentModel):
+    """``cadence:`` of a survey (the time zone first: the crontab is read in it)."""
+
+    timezone: str = Field(None, validate_default=True)
+    cron: str = Field(None, validate_default=True)
+    every_weeks: int = 1
+    start: str | None = None
+
+    @field_validator("timezone", mode="plain")
+    @classmethod
+    def _timezone(cls, value: Any) -> str:
+        check_timezone(str(value))  # its ValueError names the zone
+        return str(value)
+
+    @field_validator("cron", mode="plain")
+    @classmethod
+    def _cron(cls, value: Any, info: ValidationInfo) -> str:
+        zone = info.data.get("timezone", "UTC")
+        try:
+            CronTrigger.from_crontab(str(value), timezone=ZoneInfo(zone))
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"not a five-field crontab ({exc})") from None
+        return str(value)
+
+    @field_validator("every_weeks", mode="plain")
+    @classmethod
+    def _every_weeks(cls, value: Any) -> int:
+        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 52:
+            raise ValueError("must be a whole number from 1 to 52")
+        return value
+
+    @field_validator("start", mode="plain")
+    @classmethod
+    def _start(cls, value: Any) -> str | None:
+        if value is None:
+            return None
+        try:
+            return date.fromisoformat(str(value)).isoformat()
+        except ValueError:
+            raise ValueError("must be a date like 2027-01-04") from None
+
+    def cadence(self) -> Cadence:
+        return Cadence(self.cron, self.timezone, self.every_weeks, self.start)
+
+
+def _cadence_mapping(value: Any) -> Any:
+    if not isinstance(value, dict):
+        raise ValueError("required: cron, timezone (and optionally every_weeks, start)")
+    return value
+
+
+def _item_ids(value: Any, info: ValidationInfo) -> tuple[str, ...]:
+    """Ids of the bank's questions (context ``items``), each once, no text item."""
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError("must be a list of item ids")
+    bank = info.context.get("items", {}) if isinstance(info.context, dict) else {}
+    reasons = []
+    for item_id in dict.fromkeys(value):
+        if item_id not in bank:
+            reasons.append(f"unknown item {item_id!r} (not in items.yaml)")
+        elif bank[item_id].kind == "text":
+            reasons.append(f"{item_id!r} is a text item: use comment: true")
+    if len(set(value)) != len(value):
+        reasons.append("lists an item twice")
+    if reasons:
+        raise ValueError("; ".join(reasons))
+    return tuple(value)
+
+
+#: A list of item ids of the bank the survey is validated with (``context={"items": ...}``).
+ItemIdList = Annotated[tuple[str, ...], PlainValidator(_item_ids)]
+
+
+class RotatingFields(ContentModel):
+    """``rotating:``: items taken in turn, ``per_round`` of them each round."""
+
+    items: ItemIdList = ()
+    per_round: int = Field(None, validate_default=True)
+
+    @field_validator("per_round", mode="plain")
+    @classmethod
+    def _per_round(cls, value: Any, info: ValidationInfo) -> int:
+        if "items" not in info.data:
+            return value if isinstance(value, int) else 0  # items has its own problem
+        items = info.data["items"]
+        if value is None:
+            return 1 if items else 0
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= len(items):
+            raise ValueError(f"must be a whole number from 0 to {len(items)}")
+        return value
+
+
+def _rotating_mapping(value: Any) -> Any:
+    if not value:
+        return {}
+    if not isinstance(value, dict):
+        raise ValueError("must be a mapping with items and per_round")
+    return value
+
+
+def _survey_reminder(value: Any, info: ValidationInfo) -> ReminderRule:
+    match = _REMINDER.match(str(value))
+    if not match:
+        raise ValueError(
+            f"{value!r}: use halfway, '<duration> before close' or '<duration> after open'"
+        )
+    if match.group(1):
+        return ReminderRule("halfway")
+    offset = int(parse_duration(match.group(2)).total_seconds())  # its ValueError says why
+    open_for_s = info.data.get("open_for") or 0
+    if open_for_s and offset >= open_for_s:
+        raise ValueError("falls outside the round (longer than open_for)")
+    kind = "before_close" if match.group(3) == "before close" else "after_open"
+    return ReminderRule(kind, offset)
+
+
+class SurveyFields(ContentModel):
+    """A survey definition file (see the module docstring), validated with
+    ``context={"items": <the item bank>}``. Fields are declared in the order their checks
+    depend on each other."""
+
+    id: str = Field(None, validate_default=True)
+    title: LocalisedText
+    cadence: Annotated[CadenceFields, BeforeValidator(_cadence_mapping)] = Field(
+        None, validate_default=True
+    )
+    #: How long a round stays open, in seconds.
+    open_for: int = Field(None, validate_default=True)
+    audience: AudienceField = Field(None, validate_default=True)
+    rotating: Annotated[RotatingFields, BeforeValidator(_rotating_mapping)] = Field(
+        None, validate_default=True
+    )
+    core: ItemIdList = Field(None, validate_default=True)
+    comment: StrictBool = False
+    reminders: list[Annotated[ReminderRule, PlainValidator(_survey_reminder)]] = []
+    skip_weekends: StrictBool = False
+
+    @field_validator("id", mode="plain")
+    @classmethod
+    def _id(cls, value: Any) -> str:
+        if not isinstance(value, str) or not ID_PATTERN.fullmatch(value):
+            raise ValueError("required: 2-32 characters of a-z, 0-9, _ and -")
+        return value
+
+    @field_validator("open_for", mode="plain")
+    @classmethod
+    def _open_for(cls, value: Any) -> int:
+        return int(parse_duration(str("" if value is None else value)).total_seconds())
+
+    @field_validator("core")
+    @classmethod
+    def _asks_something(cls, core: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        rotating = info.data.get("rotating")
+        both = sorted(set(core) & set(rotating.items if rotating else ()))
+        if both:
+            raise ValueError(f"also in rotating.items: {', '.join(both)}")
+        if not core and not (rotating.per_round if rotating else 0):
+            raise ValueError("the survey asks nothing: list core items or rotating items")
+        return core
+
+    @field_validator("reminders", mode="before")
+    @classmethod
+    def _reminder_list(cls, value: Any) -> Any:
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise ValueError("must be a list like [halfway, 24h before close]")
+        return value
+
+    def survey(self, source: str) -> Survey:
+        return Survey(
+            id=self.id,
+            title=self.title,
+            cadence=self.cadence.cadence(),
+            open_for_s=self.open_for,
+            audience=self.audience.audience(),
+            core=self.core,
+            rotating=self.rotating.items,
+            per_round=self.rotating.per_round,
+            comment=self.comment,
+            reminders=tuple(self.reminders),
+            skip_weekends=self.skip_weekends,
+            source=source,
+        )
+
+
 def parse_survey(
     text: str, source: str, items: dict[str, Item]
 ) -> tuple[Survey | None, list[InputError]]:
+    """One survey definition, checked against the item bank ``items``."""
     problems = Problems(source)
     try:
         data = _load_yaml(text) or {}
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        problems.add(f"line {mark.line + 1}" if mark else "(file)", f"YAML syntax error: {exc}")
+        _yaml_problem(exc, problems)
         return None, problems.items
     if not isinstance(data, dict):
         problems.add("(file)", "must be a mapping of fields")
         return None, problems.items
-    known = {
-        "id",
-        "title",
-        "cadence",
-        "open_for",
-        "audience",
-        "core",
-        "rotating",
-        "comment",
-        "reminders",
-        "skip_weekends",
-    }
-    for key in sorted(set(map(str, data)) - known):
-        problems.add(key, "unknown field")
-    survey_id = data.get("id")
-    if not isinstance(survey_id, str) or not ID_PATTERN.fullmatch(survey_id):
-        problems.add("id", "required: 2-32 characters of a-z, 0-9, _ and -")
-        survey_id = "?"
-    title = localised(data.get("title"), "title", SUPPORTED_LOCALES, problems)
-    cadence = _parse_cadence(data.get("cadence"), problems)
-    open_for_s = 0
     try:
-        open_for_s = int(parse_duration(str(data.get("open_for", ""))).total_seconds())
-    except ValueError as exc:
-        problems.add("open_for", str(exc))
-    audience = parse_audience(data.get("audience"), problems)
-
-    def item_list(value: Any, path: str) -> tuple[str, ...]:
-        if value is None:
-            return ()
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            problems.add(path, "must be a list of item ids")
-            return ()
-        for item_id in value:
-            if item_id not in items:
-                problems.add(path, f"unknown item {item_id!r} (not in items.yaml)")
-            elif items[item_id].kind == "text":
-                problems.add(path, f"{item_id!r} is a text item: use comment: true")
-        if len(set(value)) != len(value):
-            problems.add(path, "lists an item twice")
-        return tuple(value)
-
-    core = item_list(data.get("core"), "core")
-    rotating_raw = data.get("rotating") or {}
-    if not isinstance(rotating_raw, dict):
-        problems.add("rotating", "must be a mapping with items and per_round")
-        rotating_raw = {}
-    rotating = item_list(rotating_raw.get("items"), "rotating.items")
-    per_round = rotating_raw.get("per_round", 0 if not rotating else 1)
-    if (
-        not isinstance(per_round, int)
-        or isinstance(per_round, bool)
-        or not 0 <= per_round <= len(rotating)
-    ):
-        problems.add("rotating.per_round", f"must be a whole number from 0 to {len(rotating)}")
-        per_round = 0
-    if set(core) & set(rotating):
-        problems.add(
-            "rotating.items", f"also in core: {', '.join(sorted(set(core) & set(rotating)))}"
+        fields = SurveyFields.model_validate(
+            {str(key): value for key, value in data.items()}, context={"items": items}
         )
-    if not core and not per_round:
-        problems.add("core", "the survey asks nothing: list core items or rotating items")
-    comment = data.get("comment", False)
-    if not isinstance(comment, bool):
-        problems.add("comment", "must be true or false")
-        comment = False
-    reminders = _parse_reminders(data.get("reminders"), open_for_s, problems)
-    skip_weekends = data.get("skip_weekends", False)
-    if not isinstance(skip_weekends, bool):
-        problems.add("skip_weekends", "must be true or false")
-        skip_weekends = False
-    if problems.items or cadence is None:
+    except ValidationError as exc:
+        problems.add_validation_error(exc)
         return None, problems.items
-    return (
-        Survey(
-            id=str(survey_id),
-            title=title,
-            cadence=cadence,
-            open_for_s=open_for_s,
-            audience=audience,
-            core=core,
-            rotating=rotating,
-            per_round=per_round,
-            comment=comment,
-            reminders=reminders,
-            skip_weekends=skip_weekends,
-            source=source,
-        ),
-        [],
-    )
-
-
-def _parse_cadence(value: Any, problems: Problems) -> Cadence | None:
-    if not isinstance(value, dict):
-        problems.add("cadence", "required: cron, timezone (and optionally every_weeks, start)")
-        return None
-    for key in sorted(set(map(str, value)) - {"cron", "timezone", "every_weeks", "start"}):
-        problems.add(f"cadence.{key}", "unknown field")
-    ok = True
-    zone = value.get("timezone")
-    try:
-        check_timezone(str(zone))
-    except ValueError as exc:
-        problems.add("cadence.timezone", str(exc))
-        ok = False
-    cron = value.get("cron")
-    try:
-        CronTrigger.from_crontab(str(cron), timezone=ZoneInfo(str(zone) if ok else "UTC"))
-    except (ValueError, TypeError) as exc:
-        problems.add("cadence.cron", f"not a five-field crontab ({exc})")
-        ok = False
-    every = value.get("every_weeks", 1)
-    if not isinstance(every, int) or isinstance(every, bool) or not 1 <= every <= 52:
-        problems.add("cadence.every_weeks", "must be a whole number from 1 to 52")
-        ok = False
-    start = value.get("start")
-    if start is not None:
-        try:
-            start = date.fromisoformat(str(start)).isoformat()
-        except ValueError:
-            problems.add("cadence.start", "must be a date like 2027-01-04")
-            ok = False
-    return Cadence(str(cron), str(zone), int(every), start) if ok else None
-
-
-def _parse_reminders(value: Any, open_for_s: int, problems: Problems) -> tuple[ReminderRule, ...]:
-    if value is None:
-        return ()
-    if not isinstance(value, list):
-        problems.add("reminders", "must be a list like [halfway, 24h before close]")
-        return ()
-    out = []
-    for index, entry in enumerate(value, 1):
-        match = _REMINDER.match(str(entry))
-        if not match:
-            problems.add(
-                f"reminders[{index}]",
-                f"{entry!r}: use halfway, '<duration> before close' or '<duration> after open'",
-            )
-            continue
-        if match.group(1):
-            out.append(ReminderRule("halfway"))
-            continue
-        try:
-            offset = int(parse_duration(match.group(2)).total_seconds())
-        except ValueError as exc:
-            problems.add(f"reminders[{index}]", str(exc))
-            continue
-        if open_for_s and offset >= open_for_s:
-            problems.add(f"reminders[{index}]", "falls outside the round (longer than open_for)")
-            continue
-        kind = "before_close" if match.group(3) == "before close" else "after_open"
-        out.append(ReminderRule(kind, offset))
-    return tuple(out)
+    return fields.survey(source), []
 
 
 def load_survey_content(folder: Path) -> SurveyContent:
