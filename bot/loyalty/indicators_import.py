@@ -57,7 +57,6 @@ COLUMNS = (
     "initiative_participants",
     "eligible",
 )
-DECIMAL_COLUMNS = ("absence_days", "available_days")
 COUNT_COLUMNS = ("absence_spells", "disciplinary_cases", "initiative_participants", "eligible")
 _PERIOD = re.compile(r"(\d{4})-(\d{2})")
 _CHUNK = 500
