@@ -1,13 +1,32 @@
-"""Field parsers shared by content files (briefings, surveys): localised texts, audiences,
-and a problem list that names the file and the field."""
+"""Field types shared by content files (briefings, surveys): localised texts, lists of names,
+audiences, and a problem list that names the file and the field.
+
+The fields are pydantic types used by the header models of :mod:`bot.briefings.content` and
+:mod:`bot.pulse.content`. A localised text needs the file's locales: the model is validated
+with ``context={"locales": (...)}`` (the supported locales when not given).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    PlainValidator,
+    StrictBool,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from bot.config import SUPPORTED_LOCALES
 from bot.db.models import Role
 from bot.errors import InputError
+from bot.field_errors import field_problems
 
 
 @dataclass(frozen=True)
@@ -20,6 +39,8 @@ class Audience:
 
 
 class Problems:
+    """Every problem of one content file, as ``InputError("<file>: <field>", reason)``."""
+
     def __init__(self, source: str):
         self.source = source
         self.items: list[InputError] = []
@@ -27,84 +48,129 @@ class Problems:
     def add(self, path: str, reason: str) -> None:
         self.items.append(InputError(f"{self.source}: {path}", reason))
 
+    def add_validation_error(self, error: ValidationError, prefix: str = "") -> None:
+        """Every problem a header model found, each under its field."""
+        for path, reason in field_problems(error, prefix):
+            self.add(path, reason)
 
-def localised(
-    value: Any, path: str, locales: tuple[str, ...], problems: Problems, *, required: bool = True
-) -> dict[str, str]:
+
+class ContentModel(BaseModel):
+    """A part of a content file: unknown fields are refused, values are never coerced."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+def usable_locales(value: Any) -> tuple[str, ...]:
+    """The supported locales a ``locales`` field lists (all supported ones when it lists none),
+    so the texts can be checked even while ``locales`` itself has a problem."""
+    if not isinstance(value, list):
+        return SUPPORTED_LOCALES
+    return tuple(x for x in value if x in SUPPORTED_LOCALES) or SUPPORTED_LOCALES
+
+
+def context_locales(info: ValidationInfo) -> tuple[str, ...]:
+    """The locales a model is validated for (its ``context``), else the supported ones."""
+    context = info.context if isinstance(info.context, dict) else {}
+    locales = context.get("locales") or SUPPORTED_LOCALES
+    return tuple(locales)
+
+
+class _UnlistedLocale:
+    """Stands for a text given for a locale the file does not list."""
+
+
+_UNLISTED = _UnlistedLocale()
+
+
+def _over_locales(value: Any, info: ValidationInfo) -> dict[str, Any]:
+    """One text for every locale, or a mapping with a text per locale."""
+    locales = context_locales(info)
     if value is None:
-        if required:
-            problems.add(path, "required")
-        return {}
+        raise ValueError("required")
     if isinstance(value, str):
-        if not value.strip() and required:
-            problems.add(path, "must not be empty")
-        return {locale: value.strip() for locale in locales}
+        if not value.strip():
+            raise ValueError("must not be empty")
+        return {locale: value for locale in locales}
     if isinstance(value, dict):
-        out: dict[str, str] = {}
-        for locale in locales:
-            text = value.get(locale)
-            if not isinstance(text, str) or not text.strip():
-                problems.add(f"{path}.{locale}", "missing text for this locale")
-            else:
-                out[locale] = text.strip()
-        extra = set(value) - set(locales)
-        if extra:
-            problems.add(
-                path, f"locale(s) {', '.join(sorted(map(str, extra)))} not listed in locales"
-            )
-        return out
-    problems.add(path, "must be a text or a mapping of locale to text")
-    return {}
+        per_locale = {locale: value.get(locale) for locale in locales}
+        per_locale.update({str(key): _UNLISTED for key in value if key not in locales})
+        return per_locale
+    raise ValueError("must be a text or a mapping of locale to text")
 
 
-def string_list(value: Any, path: str, problems: Problems) -> tuple[str, ...]:
+def _locale_text(value: Any) -> str:
+    if value is _UNLISTED:
+        raise ValueError("this locale is not listed in locales")
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("missing text for this locale")
+    return value.strip()
+
+
+#: A text per locale: ``title: Hello`` (the same for all) or ``title: {en: Hello, it: Ciao}``.
+LocalisedText = Annotated[
+    dict[str, Annotated[str, PlainValidator(_locale_text)]], BeforeValidator(_over_locales)
+]
+
+
+def _names(value: Any) -> tuple[str, ...]:
     if value is None:
         return ()
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
-        problems.add(path, "must be a list of names")
-        return ()
+        raise ValueError("must be a list of names")
     return tuple(v.strip() for v in value)
 
 
-def parse_audience(value: Any, problems: Problems) -> Audience:
-    if not isinstance(value, dict):
-        problems.add(
-            "audience", "required: everyone: true, or teams / teams_only / roles / locations"
-        )
-        return Audience()
-    for key in sorted(
-        set(map(str, value)) - {"everyone", "teams", "teams_only", "roles", "locations"}
-    ):
-        problems.add(f"audience.{key}", "unknown field")
-    everyone = value.get("everyone", False)
-    if not isinstance(everyone, bool):
-        problems.add("audience.everyone", "must be true or false")
-        everyone = False
-    audience = Audience(
-        everyone=everyone,
-        teams=string_list(value.get("teams"), "audience.teams", problems),
-        teams_only=string_list(value.get("teams_only"), "audience.teams_only", problems),
-        roles=string_list(value.get("roles"), "audience.roles", problems),
-        locations=string_list(value.get("locations"), "audience.locations", problems),
-    )
-    roles = {r.value for r in Role}
-    for role in audience.roles:
-        if role not in roles:
-            problems.add(
-                "audience.roles", f"unknown role {role!r} (roles: {', '.join(sorted(roles))})"
+#: A list of names (one name alone is a list of one).
+NameList = Annotated[tuple[str, ...], PlainValidator(_names)]
+
+
+class AudienceFields(ContentModel):
+    """``audience:``: everyone, or teams (with or without sub-teams), roles and locations."""
+
+    everyone: StrictBool = False
+    teams: NameList = ()
+    teams_only: NameList = ()
+    roles: NameList = ()
+    locations: NameList = ()
+
+    @field_validator("roles")
+    @classmethod
+    def _known_roles(cls, roles: tuple[str, ...]) -> tuple[str, ...]:
+        known = {r.value for r in Role}
+        unknown = [role for role in roles if role not in known]
+        if unknown:
+            names = ", ".join(repr(role) for role in unknown)
+            raise ValueError(
+                f"unknown role{'s' if len(unknown) > 1 else ''} {names}"
+                f" (roles: {', '.join(sorted(known))})"
             )
-    if not (
-        audience.everyone
-        or audience.teams
-        or audience.teams_only
-        or audience.roles
-        or audience.locations
-    ):
-        problems.add(
-            "audience", "names nobody: set everyone: true or list teams, roles or locations"
+        return roles
+
+    @model_validator(mode="after")
+    def _names_somebody(self) -> AudienceFields:
+        if not (self.everyone or self.teams or self.teams_only or self.roles or self.locations):
+            raise ValueError("names nobody: set everyone: true or list teams, roles or locations")
+        if self.everyone and (self.teams or self.teams_only):
+            raise ValueError("everyone: true cannot be combined with teams")
+        return self
+
+    def audience(self) -> Audience:
+        return Audience(
+            everyone=self.everyone,
+            teams=self.teams,
+            teams_only=self.teams_only,
+            roles=self.roles,
+            locations=self.locations,
         )
-    if audience.everyone and (audience.teams or audience.teams_only):
-        problems.add("audience", "everyone: true cannot be combined with teams")
-    return audience
+
+
+def _audience_mapping(value: Any) -> Any:
+    if not isinstance(value, dict):
+        raise ValueError("required: everyone: true, or teams / teams_only / roles / locations")
+    return value
+
+
+#: The ``audience`` field of a content file (required: give it ``validate_default=True``).
+AudienceField = Annotated[AudienceFields, BeforeValidator(_audience_mapping)]

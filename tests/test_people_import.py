@@ -1,4 +1,4 @@
-"""The people directory import (bot/people.py) against a real database."""
+"""The people directory import (bot/people/) against a real database."""
 
 from __future__ import annotations
 

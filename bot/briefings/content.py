@@ -32,7 +32,9 @@ Format (README, "Writing a briefing", has a full example)::
     ::: it
     Corpo in italiano ...
 
-Every problem is reported as ``InputError("<file>: <field>", reason)``; ``check`` also returns
+The front matter is checked by the pydantic model
+:class:`bot.briefings.front_matter.BriefingHeader`; every problem is
+reported as ``InputError("<file>: <field>", reason)``; ``check`` also returns
 warnings (e.g. a lead time already past, so the briefing cannot arrive before launch).
 """
 
@@ -47,18 +49,15 @@ from typing import Any
 import yaml
 from jinja2 import StrictUndefined, TemplateSyntaxError
 from jinja2.sandbox import SandboxedEnvironment
+from pydantic import ValidationError
 
+from bot.briefings.front_matter import BriefingHeader, FaqEntry, QuizQuestion, Reminder
 from bot.config import SUPPORTED_LOCALES
-from bot.content_fields import Audience, Problems, localised, parse_audience
-from bot.durations import parse_duration, parse_local_datetime
+from bot.content_fields import Audience, Problems, usable_locales
 from bot.errors import InputError
 
-ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{2,31}")
 _FRONT = re.compile(r"\A---[ \t]*\n(.*?)\n---[ \t]*\n?(.*)\Z", re.S)
 _SECTION = re.compile(r"^:::[ \t]*([a-z]{2})[ \t]*$", re.M)
-_REMINDER = re.compile(r"^\s*(\S+)\s+(after briefing|before launch)\s*$")
-DEFAULT_EXPIRY = timedelta(days=30)
-KINDS = ("product", "promotion")
 _BODY_ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
 #: What a body may use; sample values let `content check` catch a misspelt name.
 BODY_VARIABLES = {
@@ -67,33 +66,6 @@ BODY_VARIABLES = {
     "launch_local": "1 Mar 2027, 09:00",
     "expires_local": "30 Apr 2027, 20:00",
 }
-
-
-@dataclass(frozen=True)
-class QuizQuestion:
-    question: dict[str, str]
-    options: dict[str, list[str]]
-    correct: int  # 0-based index
-    explanation: dict[str, str]
-
-
-@dataclass(frozen=True)
-class FaqEntry:
-    q: dict[str, str]
-    a: dict[str, str]
-
-
-@dataclass(frozen=True)
-class Reminder:
-    """``offset`` after the briefing (``anchor='brief'``) or before the launch (``'launch'``)."""
-
-    anchor: str
-    offset_s: int
-
-    def label(self) -> str:
-        hours = self.offset_s / 3600
-        amount = f"{hours:g}h" if hours >= 1 else f"{self.offset_s // 60}m"
-        return f"{amount} {'after briefing' if self.anchor == 'brief' else 'before launch'}"
 
 
 @dataclass(frozen=True)
@@ -192,208 +164,40 @@ def parse_briefing(
         problems.add("front matter", "must be a mapping of fields")
         return None, problems.items
 
-    known = {
-        "id",
-        "kind",
-        "title",
-        "summary",
-        "launch_at",
-        "brief",
-        "expires_at",
-        "audience",
-        "locales",
-        "ack_required",
-        "quiz",
-        "faq",
-        "reminders",
-    }
-    for key in sorted(set(map(str, meta)) - known):
-        problems.add(key, "unknown field (check the spelling)")
-
-    briefing_id = meta.get("id")
-    if not isinstance(briefing_id, str) or not ID_PATTERN.fullmatch(briefing_id):
-        problems.add(
-            "id", "required: 3-32 characters of a-z, 0-9 and '-', starting with a letter or digit"
-        )
-        briefing_id = "?"
-    kind = meta.get("kind")
-    if kind not in KINDS:
-        problems.add("kind", f"must be one of {', '.join(KINDS)}")
-
-    raw_locales = meta.get("locales", list(SUPPORTED_LOCALES))
-    if not isinstance(raw_locales, list) or not raw_locales:
-        problems.add("locales", "must be a non-empty list")
-        raw_locales = list(SUPPORTED_LOCALES)
-    bad = [x for x in raw_locales if x not in SUPPORTED_LOCALES]
-    if bad:
-        problems.add(
-            "locales",
-            f"unsupported: {', '.join(map(str, bad))} (supported: {', '.join(SUPPORTED_LOCALES)})",
-        )
-    locales = tuple(x for x in raw_locales if x in SUPPORTED_LOCALES) or SUPPORTED_LOCALES
-
-    title = localised(meta.get("title"), "title", locales, problems)
-    summary = localised(meta.get("summary"), "summary", locales, problems)
-
-    launch_at = brief_at = expires_at = None
+    locales = usable_locales(meta.get("locales", list(SUPPORTED_LOCALES)))
+    header: BriefingHeader | None = None
     try:
-        if meta.get("launch_at") is None:
-            raise ValueError("required")
-        launch_at = parse_local_datetime(meta["launch_at"], default_zone)
-    except ValueError as exc:
-        problems.add("launch_at", str(exc))
-    brief = meta.get("brief")
-    if brief is None:
-        problems.add("brief", "required: a lead time such as 3d, or a date-time")
-    elif launch_at is not None:
-        try:
-            brief_at = launch_at - parse_duration(str(brief))
-        except ValueError:
-            try:
-                brief_at = parse_local_datetime(brief, default_zone)
-            except ValueError as exc:
-                problems.add("brief", f"neither a lead time (3d, 24h) nor a date-time: {exc}")
-        if brief_at is not None and brief_at >= launch_at:
-            problems.add("brief", "must be before launch_at")
-    if launch_at is not None:
-        if meta.get("expires_at") is None:
-            expires_at = launch_at + DEFAULT_EXPIRY
-        else:
-            try:
-                expires_at = parse_local_datetime(meta["expires_at"], default_zone)
-                if expires_at <= launch_at:
-                    problems.add("expires_at", "must be after launch_at")
-            except ValueError as exc:
-                problems.add("expires_at", str(exc))
-
-    audience = parse_audience(meta.get("audience"), problems)
-    ack_required = meta.get("ack_required", True)
-    if not isinstance(ack_required, bool):
-        problems.add("ack_required", "must be true or false")
-        ack_required = True
-    quiz = _parse_quiz(meta.get("quiz"), locales, problems)
-    if quiz and not ack_required:
-        problems.add("quiz", 'the quiz follows "Got it": it needs ack_required: true')
-    faq = _parse_faq(meta.get("faq"), locales, problems)
-    reminders = _parse_reminders(meta.get("reminders"), problems)
+        header = BriefingHeader.model_validate(
+            {str(key): value for key, value in meta.items()},
+            context={"locales": locales, "default_zone": default_zone},
+        )
+    except ValidationError as exc:
+        problems.add_validation_error(exc)
     body = _parse_body(match.group(2), locales, problems)
 
-    if problems.items or launch_at is None or brief_at is None or expires_at is None:
+    if problems.items or header is None:
         return None, problems.items
+    assert header.brief is not None and header.expires_at is not None  # launch_at is valid
     return (
         Briefing(
-            id=str(briefing_id),
-            kind=str(kind),
-            title=title,
-            summary=summary,
+            id=header.id,
+            kind=header.kind,
+            title=header.title,
+            summary=header.summary,
             body=body,
-            launch_at=launch_at,
-            brief_at=brief_at,
-            expires_at=expires_at,
-            audience=audience,
-            locales=locales,
-            ack_required=ack_required,
-            quiz=quiz,
-            faq=faq,
-            reminders=reminders,
+            launch_at=header.launch_at,
+            brief_at=header.brief,
+            expires_at=header.expires_at,
+            audience=header.audience.audience(),
+            locales=header.locales,
+            ack_required=header.ack_required,
+            quiz=tuple(question.question_of_quiz() for question in header.quiz),
+            faq=tuple(FaqEntry(entry.q, entry.a) for entry in header.faq),
+            reminders=tuple(header.reminders),
             source=source,
         ),
         [],
     )
-
-
-def _parse_quiz(
-    value: Any, locales: tuple[str, ...], problems: Problems
-) -> tuple[QuizQuestion, ...]:
-    if value is None:
-        return ()
-    if not isinstance(value, list) or not 2 <= len(value) <= 5:
-        problems.add("quiz", "must be a list of 2 to 5 questions")
-        return ()
-    questions = []
-    for index, item in enumerate(value, 1):
-        path = f"quiz[{index}]"
-        if not isinstance(item, dict):
-            problems.add(path, "must be a mapping with question, options, correct, explanation")
-            continue
-        question = localised(item.get("question"), f"{path}.question", locales, problems)
-        explanation = localised(item.get("explanation"), f"{path}.explanation", locales, problems)
-        raw = item.get("options")
-        options: dict[str, list[str]] = {}
-        if isinstance(raw, list):
-            raw = {locale: raw for locale in locales}
-        if not isinstance(raw, dict):
-            problems.add(f"{path}.options", "must be a list, or a list per locale")
-            continue
-        counts = set()
-        for locale in locales:
-            opts = raw.get(locale)
-            if (
-                not isinstance(opts, list)
-                or not 2 <= len(opts) <= 5
-                or not all(isinstance(o, str | int | float) for o in opts)
-            ):
-                problems.add(f"{path}.options.{locale}", "must be a list of 2 to 5 options")
-                continue
-            options[locale] = [str(o).strip() for o in opts]
-            counts.add(len(opts))
-        if len(counts) > 1:
-            problems.add(f"{path}.options", "every locale needs the same number of options")
-        correct = item.get("correct")
-        n = next(iter(counts)) if len(counts) == 1 else 0
-        if (
-            not isinstance(correct, int)
-            or isinstance(correct, bool)
-            or not (n and 1 <= correct <= n)
-        ):
-            problems.add(
-                f"{path}.correct", f"must be the number of the right option (1 to {n or '?'})"
-            )
-            continue
-        questions.append(QuizQuestion(question, options, correct - 1, explanation))
-    return tuple(questions)
-
-
-def _parse_faq(value: Any, locales: tuple[str, ...], problems: Problems) -> tuple[FaqEntry, ...]:
-    if value is None:
-        return ()
-    if not isinstance(value, list):
-        problems.add("faq", "must be a list of q/a pairs")
-        return ()
-    entries = []
-    for index, item in enumerate(value, 1):
-        if not isinstance(item, dict):
-            problems.add(f"faq[{index}]", "must be a mapping with q and a")
-            continue
-        q = localised(item.get("q"), f"faq[{index}].q", locales, problems)
-        a = localised(item.get("a"), f"faq[{index}].a", locales, problems)
-        entries.append(FaqEntry(q, a))
-    return tuple(entries)
-
-
-def _parse_reminders(value: Any, problems: Problems) -> tuple[Reminder, ...]:
-    if value is None:
-        return ()
-    if not isinstance(value, list):
-        problems.add("reminders", "must be a list like [24h after briefing, 6h before launch]")
-        return ()
-    out = []
-    for index, item in enumerate(value, 1):
-        match = _REMINDER.match(str(item))
-        if not match:
-            problems.add(
-                f"reminders[{index}]",
-                f"{item!r}: use '<duration> after briefing' or '<duration> before launch'",
-            )
-            continue
-        try:
-            offset = parse_duration(match.group(1))
-        except ValueError as exc:
-            problems.add(f"reminders[{index}]", str(exc))
-            continue
-        anchor = "brief" if match.group(2) == "after briefing" else "launch"
-        out.append(Reminder(anchor, int(offset.total_seconds())))
-    return tuple(out)
 
 
 def _parse_body(text: str, locales: tuple[str, ...], problems: Problems) -> dict[str, str]:

@@ -14,8 +14,8 @@ initiative_participants, eligible``
 * ``absence_spells``, ``disciplinary_cases``, ``initiative_participants``, ``eligible``:
   whole numbers ≥ 0; participants cannot exceed eligible.
 
-Every row is checked before anything is written, and every problem is reported with its
-line. A clean file **replaces** each month it contains: all rows stored for that month (for
+Every row is checked (by the pydantic model :class:`IndicatorRow`) before anything is
+written, and every problem is reported with its line and column. A clean file **replaces** each month it contains: all rows stored for that month (for
 every team) are deleted and the file's rows written, in one transaction, so re-importing a
 corrected month never leaves a stale team behind.
 """
@@ -28,13 +28,23 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    PlainValidator,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from sqlalchemy import delete, func, insert, select
 
 from bot.clock import Clock
 from bot.db.models import AuditEntry, Team
 from bot.db.session import Database
 from bot.errors import InputError
+from bot.field_errors import field_problems
 from bot.loyalty.tables import IndicatorFigure
 from bot.people import ImportFailed
 
@@ -48,7 +58,6 @@ COLUMNS = (
     "initiative_participants",
     "eligible",
 )
-DECIMAL_COLUMNS = ("absence_days", "available_days")
 COUNT_COLUMNS = ("absence_spells", "disciplinary_cases", "initiative_participants", "eligible")
 _PERIOD = re.compile(r"(\d{4})-(\d{2})")
 _CHUNK = 500
@@ -65,12 +74,78 @@ class IndicatorImportSummary:
     replaced: int
 
 
-@dataclass(frozen=True)
-class _Row:
+def _decimal_comma(info: ValidationInfo) -> bool:
+    return isinstance(info.context, dict) and bool(info.context.get("decimal_comma"))
+
+
+def _days(value: str, info: ValidationInfo) -> float:
+    text = value.replace(",", ".") if _decimal_comma(info) else value
+    try:
+        number = float(text)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a number") from None
+    if not number >= 0 or number == float("inf"):
+        raise ValueError(f"{value!r} must be a number ≥ 0")
+    return number
+
+
+def _count(value: str) -> int:
+    if not re.fullmatch(r"\d+", value):
+        raise ValueError(f"{value!r} is not a whole number ≥ 0")
+    return int(value)
+
+
+Days = Annotated[float, PlainValidator(_days)]
+Count = Annotated[int, PlainValidator(_count)]
+
+
+class IndicatorRow(BaseModel):
+    """One data row (values already stripped), validated with ``context={"decimal_comma":
+    True}`` for a semicolon-separated file. A total comes before the part checked against it,
+    so each part's check sees its total."""
+
+    model_config = ConfigDict(frozen=True)
+
     line: int
     team: str
     period: str
-    values: dict[str, float]
+    available_days: Days
+    absence_days: Days
+    absence_spells: Count
+    disciplinary_cases: Count
+    eligible: Count
+    initiative_participants: Count
+
+    @field_validator("team")
+    @classmethod
+    def _team(cls, team: str) -> str:
+        if not team:
+            raise ValueError("empty")
+        return team
+
+    @field_validator("period")
+    @classmethod
+    def _period(cls, period: str) -> str:
+        match = _PERIOD.fullmatch(period)
+        if match is None or not 1 <= int(match.group(2)) <= 12:
+            raise ValueError(f"{period!r} is not a month written YYYY-MM (e.g. 2026-10)")
+        return period
+
+    @field_validator("absence_days")
+    @classmethod
+    def _within_available(cls, absence_days: float, info: ValidationInfo) -> float:
+        available = info.data.get("available_days")
+        if available is not None and absence_days > available:
+            raise ValueError(f"{absence_days:g} is more than available_days {available:g}")
+        return absence_days
+
+    @field_validator("initiative_participants")
+    @classmethod
+    def _within_eligible(cls, participants: int, info: ValidationInfo) -> int:
+        eligible = info.data.get("eligible")
+        if eligible is not None and participants > eligible:
+            raise ValueError(f"{participants} is more than eligible {eligible}")
+        return participants
 
 
 def count_lines(path: Path) -> int:
@@ -122,9 +197,9 @@ async def import_indicators(
                     {
                         "team_id": team_ids[row.team],
                         "period": row.period,
-                        "absence_days": row.values["absence_days"],
-                        "available_days": row.values["available_days"],
-                        **{c: int(row.values[c]) for c in COUNT_COLUMNS},
+                        "absence_days": row.absence_days,
+                        "available_days": row.available_days,
+                        **{column: getattr(row, column) for column in COUNT_COLUMNS},
                         "imported_at": now,
                     }
                     for row in chunk
@@ -159,7 +234,9 @@ def _read(path: Path, add: Callable[[int, str], None]) -> str | None:
         return None
 
 
-def _parse(text: str, add: Callable[[int, str], None], progress: Progress | None) -> list[_Row]:
+def _parse(
+    text: str, add: Callable[[int, str], None], progress: Progress | None
+) -> list[IndicatorRow]:
     if not text.strip():
         add(0, "the file is empty; expected a header line and one line per team and month")
         return []
@@ -167,7 +244,7 @@ def _parse(text: str, add: Callable[[int, str], None], progress: Progress | None
     delimiter = ";" if ";" in first_line and "," not in first_line else ","
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     header: list[str] | None = None
-    rows: list[_Row] = []
+    rows: list[IndicatorRow] = []
     seen: dict[tuple[str, str], int] = {}
     data_lines = 0
     next_line = 1
@@ -188,8 +265,13 @@ def _parse(text: str, add: Callable[[int, str], None], progress: Progress | None
                 add(line, f"{len(values)} values but the header has {len(header)} columns")
                 continue
             fields = dict(zip(header, (value.strip() for value in values), strict=True))
-            row = _row(fields, line, add, decimal_comma=delimiter == ";")
-            if row is None:
+            try:
+                row = IndicatorRow.model_validate(
+                    {**fields, "line": line}, context={"decimal_comma": delimiter == ";"}
+                )
+            except ValidationError as exc:
+                for column, reason in field_problems(exc):
+                    add(line, f"{column}: {reason}")
                 continue
             key = (row.team, row.period)
             if key in seen:
@@ -224,56 +306,3 @@ def _header(values: list[str], line: int, add: Callable[[int, str], None]) -> li
     if missing:
         add(line, f"missing column(s): {', '.join(missing)}")
     return None if unknown or repeated or missing else header
-
-
-def _row(
-    fields: dict[str, str], line: int, add: Callable[[int, str], None], *, decimal_comma: bool
-) -> _Row | None:
-    ok = True
-
-    def problem(column: str, reason: str) -> None:
-        nonlocal ok
-        ok = False
-        add(line, f"{column}: {reason}")
-
-    team = fields["team"]
-    if not team:
-        problem("team", "empty")
-    period = fields["period"]
-    match = _PERIOD.fullmatch(period)
-    if match is None or not 1 <= int(match.group(2)) <= 12:
-        problem("period", f"{period!r} is not a month written YYYY-MM (e.g. 2026-10)")
-    values: dict[str, float] = {}
-    for column in DECIMAL_COLUMNS:
-        text = fields[column].replace(",", ".") if decimal_comma else fields[column]
-        try:
-            number = float(text)
-        except ValueError:
-            problem(column, f"{fields[column]!r} is not a number")
-            continue
-        if not number >= 0 or number == float("inf"):
-            problem(column, f"{fields[column]!r} must be a number ≥ 0")
-            continue
-        values[column] = number
-    for column in COUNT_COLUMNS:
-        text = fields[column]
-        if not re.fullmatch(r"\d+", text):
-            problem(column, f"{text!r} is not a whole number ≥ 0")
-            continue
-        values[column] = int(text)
-    has = values.keys()
-    if {"absence_days", "available_days"} <= has and values["absence_days"] > values[
-        "available_days"
-    ]:
-        problem(
-            "absence_days",
-            f"{values['absence_days']:g} is more than available_days {values['available_days']:g}",
-        )
-    if {"initiative_participants", "eligible"} <= has and (
-        values["initiative_participants"] > values["eligible"]
-    ):
-        problem(
-            "initiative_participants",
-            f"{int(values['initiative_participants'])} is more than eligible {int(values['eligible'])}",
-        )
-    return _Row(line, team, period, values) if ok else None

@@ -1,5 +1,5 @@
 """Pulse survey content: the item bank (content/surveys/items.yaml) and survey definitions
-(content/surveys/*.yaml). Every problem names the file, the field and the reason.
+(content/surveys/*.yaml), checked by the pydantic models of :mod:`bot.pulse.fields`. Every problem names the file, the field and the reason.
 
 A survey definition::
 
@@ -22,7 +22,6 @@ A survey definition::
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -31,16 +30,13 @@ from zoneinfo import ZoneInfo
 
 import yaml
 from apscheduler.triggers.cron import CronTrigger
+from pydantic import ValidationError
 
-from bot.config import SUPPORTED_LOCALES, check_timezone
-from bot.content_fields import Audience, Problems, localised, parse_audience
-from bot.durations import parse_duration
+from bot.content_fields import Audience, Problems
 from bot.errors import InputError
+from bot.pulse.fields import ID_PATTERN, ItemFields, ReminderRule, SurveyFields
 
-KINDS = ("likert5", "scale0_10", "choice", "text")
 COMMENT_ITEM = "comment"
-ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{1,31}")
-_REMINDER = re.compile(r"^\s*(?:(halfway)|(\S+)\s+(before close|after open))\s*$")
 
 
 @dataclass(frozen=True)
@@ -129,19 +125,6 @@ class Cadence:
 
 def _monday(day: date) -> date:
     return day - timedelta(days=day.weekday())
-
-
-@dataclass(frozen=True)
-class ReminderRule:
-    kind: str  # halfway | before_close | after_open
-    offset_s: int = 0
-
-    def at(self, opens: datetime, closes: datetime) -> datetime:
-        if self.kind == "halfway":
-            return opens + (closes - opens) / 2
-        if self.kind == "before_close":
-            return closes - timedelta(seconds=self.offset_s)
-        return opens + timedelta(seconds=self.offset_s)
 
 
 @dataclass(frozen=True)
@@ -236,67 +219,46 @@ def _load_yaml(text: str) -> Any:
     return yaml.load(text, Loader=_Loader)  # a SafeLoader subclass
 
 
+def _yaml_problem(exc: yaml.YAMLError, problems: Problems) -> None:
+    mark = getattr(exc, "problem_mark", None)
+    problems.add(f"line {mark.line + 1}" if mark else "(file)", f"YAML syntax error: {exc}")
+
+
 def parse_items(text: str, source: str) -> tuple[dict[str, Item], list[InputError]]:
     """The item bank; every problem is reported, no item is returned when any is wrong."""
     problems = Problems(source)
     try:
         data = _load_yaml(text) or {}
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        problems.add(f"line {mark.line + 1}" if mark else "(file)", f"YAML syntax error: {exc}")
+        _yaml_problem(exc, problems)
         return {}, problems.items
     raw = data.get("items") if isinstance(data, dict) else None
     if not isinstance(raw, list) or not raw:
         problems.add("items", "must be a non-empty list of items")
         return {}, problems.items
     items: dict[str, Item] = {}
+    seen: set[str] = set()
     for index, entry in enumerate(raw, 1):
-        path = f"items[{index}]"
-        if not isinstance(entry, dict):
-            problems.add(path, "must be a mapping")
-            continue
-        item_id = entry.get("id")
-        if not isinstance(item_id, str) or not ID_PATTERN.fullmatch(item_id):
-            problems.add(f"{path}.id", "required: 2-32 characters of a-z, 0-9, _ and -")
-            continue
-        path = f"items[{index}] ({item_id})"
-        for key in sorted(
-            set(map(str, entry)) - {"id", "dimension", "kind", "reverse", "text", "options"}
-        ):
-            problems.add(f"{path}.{key}", "unknown field")
-        if item_id in items:
-            problems.add(f"{path}.id", "used twice")
-        kind = entry.get("kind")
-        if kind not in KINDS:
-            problems.add(f"{path}.kind", f"must be one of {', '.join(KINDS)}")
-            continue
-        dimension = entry.get("dimension")
-        if not isinstance(dimension, str) or not dimension.strip():
-            problems.add(f"{path}.dimension", "required")
-            dimension = "?"
-        reverse = entry.get("reverse", False)
-        if not isinstance(reverse, bool) or (reverse and kind != "likert5"):
-            problems.add(f"{path}.reverse", "true or false; only likert5 items can be reversed")
-            reverse = False
-        texts = localised(entry.get("text"), f"{path}.text", SUPPORTED_LOCALES, problems)
-        options: dict[str, list[str]] = {}
-        if kind == "choice":
-            raw_options = entry.get("options")
-            if isinstance(raw_options, list):
-                raw_options = {loc: raw_options for loc in SUPPORTED_LOCALES}
-            counts = set()
-            for locale in SUPPORTED_LOCALES:
-                opts = raw_options.get(locale) if isinstance(raw_options, dict) else None
-                if not isinstance(opts, list) or not 2 <= len(opts) <= 8:
-                    problems.add(f"{path}.options.{locale}", "a choice item needs 2 to 8 options")
-                    continue
-                options[locale] = [str(o) for o in opts]
-                counts.add(len(opts))
-            if len(counts) > 1:
-                problems.add(f"{path}.options", "every locale needs the same number of options")
-        elif "options" in entry:
-            problems.add(f"{path}.options", "only choice items have options")
-        items[item_id] = Item(item_id, str(dimension), str(kind), texts, reverse, options)
+        item_id = entry.get("id") if isinstance(entry, dict) else None
+        named = isinstance(item_id, str) and ID_PATTERN.fullmatch(item_id) is not None
+        path = f"items[{index}] ({item_id})" if named else f"items[{index}]"
+        try:
+            fields = ItemFields.model_validate(entry)
+        except ValidationError as exc:
+            problems.add_validation_error(exc, path)
+        else:
+            items[fields.id] = Item(
+                fields.id,
+                fields.dimension,
+                fields.kind,
+                fields.text,
+                fields.reverse,
+                fields.options,
+            )
+        if named:
+            if item_id in seen:
+                problems.add(f"{path}.id", "used twice")
+            seen.add(str(item_id))
     if COMMENT_ITEM not in items or items[COMMENT_ITEM].kind != "text":
         problems.add("items", f"needs a text item with id {COMMENT_ITEM!r} (the open comment)")
     return ({} if problems.items else items), problems.items
@@ -305,170 +267,39 @@ def parse_items(text: str, source: str) -> tuple[dict[str, Item], list[InputErro
 def parse_survey(
     text: str, source: str, items: dict[str, Item]
 ) -> tuple[Survey | None, list[InputError]]:
+    """One survey definition, checked against the item bank ``items``."""
     problems = Problems(source)
     try:
         data = _load_yaml(text) or {}
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        problems.add(f"line {mark.line + 1}" if mark else "(file)", f"YAML syntax error: {exc}")
+        _yaml_problem(exc, problems)
         return None, problems.items
     if not isinstance(data, dict):
         problems.add("(file)", "must be a mapping of fields")
         return None, problems.items
-    known = {
-        "id",
-        "title",
-        "cadence",
-        "open_for",
-        "audience",
-        "core",
-        "rotating",
-        "comment",
-        "reminders",
-        "skip_weekends",
-    }
-    for key in sorted(set(map(str, data)) - known):
-        problems.add(key, "unknown field")
-    survey_id = data.get("id")
-    if not isinstance(survey_id, str) or not ID_PATTERN.fullmatch(survey_id):
-        problems.add("id", "required: 2-32 characters of a-z, 0-9, _ and -")
-        survey_id = "?"
-    title = localised(data.get("title"), "title", SUPPORTED_LOCALES, problems)
-    cadence = _parse_cadence(data.get("cadence"), problems)
-    open_for_s = 0
     try:
-        open_for_s = int(parse_duration(str(data.get("open_for", ""))).total_seconds())
-    except ValueError as exc:
-        problems.add("open_for", str(exc))
-    audience = parse_audience(data.get("audience"), problems)
-
-    def item_list(value: Any, path: str) -> tuple[str, ...]:
-        if value is None:
-            return ()
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            problems.add(path, "must be a list of item ids")
-            return ()
-        for item_id in value:
-            if item_id not in items:
-                problems.add(path, f"unknown item {item_id!r} (not in items.yaml)")
-            elif items[item_id].kind == "text":
-                problems.add(path, f"{item_id!r} is a text item: use comment: true")
-        if len(set(value)) != len(value):
-            problems.add(path, "lists an item twice")
-        return tuple(value)
-
-    core = item_list(data.get("core"), "core")
-    rotating_raw = data.get("rotating") or {}
-    if not isinstance(rotating_raw, dict):
-        problems.add("rotating", "must be a mapping with items and per_round")
-        rotating_raw = {}
-    rotating = item_list(rotating_raw.get("items"), "rotating.items")
-    per_round = rotating_raw.get("per_round", 0 if not rotating else 1)
-    if (
-        not isinstance(per_round, int)
-        or isinstance(per_round, bool)
-        or not 0 <= per_round <= len(rotating)
-    ):
-        problems.add("rotating.per_round", f"must be a whole number from 0 to {len(rotating)}")
-        per_round = 0
-    if set(core) & set(rotating):
-        problems.add(
-            "rotating.items", f"also in core: {', '.join(sorted(set(core) & set(rotating)))}"
+        fields = SurveyFields.model_validate(
+            {str(key): value for key, value in data.items()}, context={"items": items}
         )
-    if not core and not per_round:
-        problems.add("core", "the survey asks nothing: list core items or rotating items")
-    comment = data.get("comment", False)
-    if not isinstance(comment, bool):
-        problems.add("comment", "must be true or false")
-        comment = False
-    reminders = _parse_reminders(data.get("reminders"), open_for_s, problems)
-    skip_weekends = data.get("skip_weekends", False)
-    if not isinstance(skip_weekends, bool):
-        problems.add("skip_weekends", "must be true or false")
-        skip_weekends = False
-    if problems.items or cadence is None:
+    except ValidationError as exc:
+        problems.add_validation_error(exc)
         return None, problems.items
-    return (
-        Survey(
-            id=str(survey_id),
-            title=title,
-            cadence=cadence,
-            open_for_s=open_for_s,
-            audience=audience,
-            core=core,
-            rotating=rotating,
-            per_round=per_round,
-            comment=comment,
-            reminders=reminders,
-            skip_weekends=skip_weekends,
-            source=source,
-        ),
-        [],
+    cadence = fields.cadence
+    survey = Survey(
+        id=fields.id,
+        title=fields.title,
+        cadence=Cadence(cadence.cron, cadence.timezone, cadence.every_weeks, cadence.start),
+        open_for_s=fields.open_for,
+        audience=fields.audience.audience(),
+        core=fields.core,
+        rotating=fields.rotating.items,
+        per_round=fields.rotating.per_round,
+        comment=fields.comment,
+        reminders=tuple(fields.reminders),
+        skip_weekends=fields.skip_weekends,
+        source=source,
     )
-
-
-def _parse_cadence(value: Any, problems: Problems) -> Cadence | None:
-    if not isinstance(value, dict):
-        problems.add("cadence", "required: cron, timezone (and optionally every_weeks, start)")
-        return None
-    for key in sorted(set(map(str, value)) - {"cron", "timezone", "every_weeks", "start"}):
-        problems.add(f"cadence.{key}", "unknown field")
-    ok = True
-    zone = value.get("timezone")
-    try:
-        check_timezone(str(zone))
-    except ValueError as exc:
-        problems.add("cadence.timezone", str(exc))
-        ok = False
-    cron = value.get("cron")
-    try:
-        CronTrigger.from_crontab(str(cron), timezone=ZoneInfo(str(zone) if ok else "UTC"))
-    except (ValueError, TypeError) as exc:
-        problems.add("cadence.cron", f"not a five-field crontab ({exc})")
-        ok = False
-    every = value.get("every_weeks", 1)
-    if not isinstance(every, int) or isinstance(every, bool) or not 1 <= every <= 52:
-        problems.add("cadence.every_weeks", "must be a whole number from 1 to 52")
-        ok = False
-    start = value.get("start")
-    if start is not None:
-        try:
-            start = date.fromisoformat(str(start)).isoformat()
-        except ValueError:
-            problems.add("cadence.start", "must be a date like 2027-01-04")
-            ok = False
-    return Cadence(str(cron), str(zone), int(every), start) if ok else None
-
-
-def _parse_reminders(value: Any, open_for_s: int, problems: Problems) -> tuple[ReminderRule, ...]:
-    if value is None:
-        return ()
-    if not isinstance(value, list):
-        problems.add("reminders", "must be a list like [halfway, 24h before close]")
-        return ()
-    out = []
-    for index, entry in enumerate(value, 1):
-        match = _REMINDER.match(str(entry))
-        if not match:
-            problems.add(
-                f"reminders[{index}]",
-                f"{entry!r}: use halfway, '<duration> before close' or '<duration> after open'",
-            )
-            continue
-        if match.group(1):
-            out.append(ReminderRule("halfway"))
-            continue
-        try:
-            offset = int(parse_duration(match.group(2)).total_seconds())
-        except ValueError as exc:
-            problems.add(f"reminders[{index}]", str(exc))
-            continue
-        if open_for_s and offset >= open_for_s:
-            problems.add(f"reminders[{index}]", "falls outside the round (longer than open_for)")
-            continue
-        kind = "before_close" if match.group(3) == "before close" else "after_open"
-        out.append(ReminderRule(kind, offset))
-    return tuple(out)
+    return survey, []
 
 
 def load_survey_content(folder: Path) -> SurveyContent:

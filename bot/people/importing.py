@@ -1,0 +1,353 @@
+"""Importing the people directory from CSV: checks across rows and against the database,
+then applying the file.
+
+The import is all-or-nothing. Every row is read and checked first, and every problem is
+reported at once with its file name and physical line, so an HR operator fixes the file in
+one pass instead of discovering errors one at a time. Only a clean file is applied, in a
+single transaction. The import never deletes anyone: people who leave get a ``leave_date``.
+
+CSV format: UTF-8, with or without a byte-order mark; comma-separated, or semicolon-separated
+as spreadsheets in Italian locales export it. The header is line 1; columns in any order:
+
+- ``email`` (required): the person's identity; compared case-insensitively, stored lower-case.
+- ``name`` (required): display name.
+- ``team`` (required): team name; the team is created when it does not exist yet.
+- ``parent_team``: parent of *this row's team*; must be a team of the file or the database.
+- ``manager_email``: manager of *this row's team*; a person of the file or the database.
+- ``role``: employee (default when empty), manager, hr, admin.
+- ``locale``: en or it (default: the organisation's default locale).
+- ``timezone``: an IANA name such as Europe/Rome (default: the organisation's zone).
+- ``location``: free text (shop, city, "remote").
+- ``hire_date``, ``leave_date``: YYYY-MM-DD; a person is active until their leave date.
+
+A team's parent and manager are set only when some row states them; when no row does, an
+existing team keeps what it has, so a partial file cannot silently flatten the tree.
+
+Each row is checked by the pydantic model :class:`~bot.people.csv_rows.PersonRow` (module
+:mod:`bot.people.csv_rows`); this module keeps the checks across rows (duplicate people, one
+parent and one manager per team, letter case of team names), the checks against the database
+(unknown parents and managers, cycles in the resulting tree) and the writing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.clock import Clock
+from bot.config import SUPPORTED_LOCALES, check_timezone
+from bot.db.models import AuditEntry, Person, Team, TeamChange
+from bot.db.session import Database
+from bot.people.csv_rows import LineProblems, PersonRow, TeamLinks, read_rows, read_text
+from bot.people.directory import people_by_email
+
+
+@dataclass(frozen=True)
+class ImportSummary:
+    """What an import did. ``lines`` is the number of data rows (people) in the file."""
+
+    created: int
+    updated: int
+    unchanged: int
+    teams_created: int
+    lines: int
+
+
+@dataclass
+class _Plan:
+    """The file's team structure, as declared by its rows."""
+
+    #: Team name -> first line naming it in the ``team`` column (file order is kept).
+    teams: dict[str, int]
+    #: Team name -> (parent team name, line that stated it).
+    parents: dict[str, tuple[str, int]]
+    #: Team name -> (manager email, line that stated it).
+    managers: dict[str, tuple[str, int]]
+
+
+async def import_people(
+    db: Database,
+    path: Path,
+    clock: Clock,
+    *,
+    actor: str = "cli",
+    default_locale: str = "en",
+    default_timezone: str = "Europe/Rome",
+) -> ImportSummary:
+    """Create or update people and teams from the CSV file at ``path``.
+
+    People are matched by email (case-insensitive). New people, and people whose team
+    changes, get a :class:`TeamChange` row at ``clock.now()``. One :class:`AuditEntry`
+    (``people.import``) records the outcome.
+
+    Raises :class:`ImportFailed` listing every problem in the file — or in how it fits the
+    database (unknown parent team or manager, a cycle in the team tree) — without writing
+    anything; otherwise applies the whole file in one transaction.
+    """
+    if default_locale not in SUPPORTED_LOCALES:
+        raise ValueError(f"default_locale must be one of {', '.join(SUPPORTED_LOCALES)}")
+    check_timezone(default_timezone)
+
+    problems = LineProblems(path.name)
+    text = read_text(path, problems)
+    rows = read_rows(text, problems, default_locale, default_timezone) if text is not None else None
+    if rows is None:
+        # The file cannot be read as a table at all: there is nothing to cross-check.
+        raise problems.failure()
+
+    plan = _plan(rows, problems)
+    emails = {row.email for row in rows if row.email}
+    emails |= {email for email, _ in plan.managers.values()}
+
+    async with db.session() as session:
+        # Reading the database in the same transaction that writes means the checks and the
+        # changes see the same state.
+        teams = {team.name: team for team in (await session.scalars(select(Team))).all()}
+        people = {person.email: person for person in await people_by_email(session, emails)}
+        _check_against_database(rows, plan, teams, people, problems)
+        if problems:
+            # Raising inside the session rolls the (so far read-only) transaction back.
+            raise problems.failure()
+        summary = await _apply(session, rows, plan, teams, people, clock.now())
+        session.add(
+            AuditEntry(
+                at=clock.now(),
+                actor_label=actor,
+                action="people.import",
+                detail={
+                    "file": path.name,
+                    "created": summary.created,
+                    "updated": summary.updated,
+                    "teams_created": summary.teams_created,
+                },
+            )
+        )
+    return summary
+
+
+def _plan(rows: list[PersonRow | TeamLinks], problems: LineProblems) -> _Plan:
+    """Gather the team structure the rows declare; flag duplicates and contradictions."""
+    plan = _Plan(teams={}, parents={}, managers={})
+    first_line_of_email: dict[str, int] = {}
+    spelling: dict[str, tuple[str, int]] = {}
+    for row in rows:
+        if row.email:
+            first = first_line_of_email.setdefault(row.email, row.line)
+            if first != row.line:
+                problems.add(
+                    row.line,
+                    f"email: {row.email} appears on lines {first} and {row.line};"
+                    " each person must appear once",
+                )
+        if row.team is None:
+            continue
+        if row.team not in plan.teams:
+            plan.teams[row.team] = row.line
+            # Two spellings of one name would create two teams; almost always a typo.
+            other, other_line = spelling.setdefault(row.team.casefold(), (row.team, row.line))
+            if other != row.team:
+                problems.add(
+                    row.line,
+                    f"team: {row.team!r} differs only in letter case from {other!r}"
+                    f" on line {other_line}; use one spelling",
+                )
+        if row.parent_team is not None:
+            if row.parent_team == row.team:
+                problems.add(row.line, f"parent_team: team {row.team!r} cannot be its own parent")
+            else:
+                _declare(
+                    plan.parents,
+                    row.team,
+                    row.parent_team,
+                    row.line,
+                    "parent_team",
+                    "parent",
+                    problems,
+                )
+        if row.manager_email is not None:
+            _declare(
+                plan.managers,
+                row.team,
+                row.manager_email,
+                row.line,
+                "manager_email",
+                "manager",
+                problems,
+            )
+    return plan
+
+
+def _declare(
+    declared: dict[str, tuple[str, int]],
+    team: str,
+    value: str,
+    line: int,
+    column: str,
+    what: str,
+    problems: LineProblems,
+) -> None:
+    previous = declared.setdefault(team, (value, line))
+    if previous[0] != value:
+        problems.add(
+            line,
+            f"{column}: team {team!r} already has {what} {previous[0]!r}"
+            f" on line {previous[1]}; a team has one {what}",
+        )
+
+
+def _check_against_database(
+    rows: list[PersonRow | TeamLinks],
+    plan: _Plan,
+    teams: dict[str, Team],
+    people: dict[str, Person],
+    problems: LineProblems,
+) -> None:
+    """Checks that need the database: names to link to, and the shape of the final tree."""
+    existing_spelling = {name.casefold(): name for name in teams}
+    folds_seen: set[str] = set()
+    for name, line in plan.teams.items():
+        other = existing_spelling.get(name.casefold())
+        # A second spelling within the file was reported already by _plan.
+        first_in_file = name.casefold() not in folds_seen
+        folds_seen.add(name.casefold())
+        if first_in_file and name not in teams and other is not None:
+            problems.add(
+                line,
+                f"team: {name!r} differs only in letter case from the existing team {other!r}",
+            )
+
+    known_teams = set(plan.teams) | set(teams)
+    folded_known = {name.casefold(): name for name in known_teams}
+    for parent, line in plan.parents.values():
+        if parent not in known_teams:
+            hint = folded_known.get(parent.casefold())
+            problems.add(
+                line,
+                f"parent_team: {parent!r} is not a team in this file or in the database"
+                + (f" (did you mean {hint!r}?)" if hint else ""),
+            )
+
+    file_emails = {row.email for row in rows if row.email}
+    for email, line in plan.managers.values():
+        if email not in file_emails and email not in people:
+            problems.add(
+                line, f"manager_email: no person with email {email} in this file or in the database"
+            )
+
+    # The tree after the import: the database's parents, overridden by the file's.
+    name_of = {team.id: team.name for team in teams.values()}
+    parent_of: dict[str, str | None] = {
+        team.name: name_of.get(team.parent_id) if team.parent_id is not None else None
+        for team in teams.values()
+    }
+    for team, (parent, _) in plan.parents.items():
+        if parent in known_teams:
+            parent_of[team] = parent
+    for cycle in _cycles(parent_of):
+        declared = [member for member in cycle if member in plan.parents]
+        if not declared:
+            continue  # already in the database; not this file's doing
+        # Report on the row that closed the loop, reading the chain from that row's team.
+        closing = max(declared, key=lambda member: plan.parents[member][1])
+        start = cycle.index(closing)
+        chain = [*cycle[start:], *cycle[:start], closing]
+        problems.add(
+            plan.parents[closing][1],
+            f"parent_team: makes a cycle in the team tree: {' → '.join(chain)}",
+        )
+
+
+def _cycles(parent_of: dict[str, str | None]) -> list[list[str]]:
+    """Every cycle in a child -> parent map, each listed from child to parent."""
+    finished: set[str] = set()
+    cycles: list[list[str]] = []
+    for start in parent_of:
+        path: list[str] = []
+        on_path: set[str] = set()
+        node: str | None = start
+        while node is not None and node not in finished and node not in on_path:
+            path.append(node)
+            on_path.add(node)
+            node = parent_of.get(node)
+        if node is not None and node in on_path:
+            cycles.append(path[path.index(node) :])
+        finished.update(path)
+    return cycles
+
+
+# --- applying -----------------------------------------------------------------------------------
+
+
+async def _apply(
+    session: AsyncSession,
+    rows: list[PersonRow | TeamLinks],
+    plan: _Plan,
+    teams: dict[str, Team],
+    people: dict[str, Person],
+    now: datetime,
+) -> ImportSummary:
+    """Write a checked file. Every field used here passed its check, hence the asserts."""
+    new_teams = [Team(name=name, created_at=now) for name in plan.teams if name not in teams]
+    session.add_all(new_teams)
+    await session.flush()  # team ids are needed for parents and people
+    teams.update((team.name, team) for team in new_teams)
+    for team_name, (parent, _) in plan.parents.items():
+        teams[team_name].parent_id = teams[parent].id
+
+    created: list[Person] = []
+    moves: list[tuple[Person, int]] = []
+    updated = unchanged = 0
+    for row in rows:
+        assert isinstance(row, PersonRow)  # a row with a problem stops the import
+        values = {
+            "name": row.name,
+            "team_id": teams[row.team].id,
+            "role": row.role,
+            "locale": row.locale,
+            "timezone": row.timezone,
+            "location": row.location,
+            "hire_date": row.hire_date,
+            "leave_date": row.leave_date,
+        }
+        person = people.get(row.email)
+        if person is None:
+            person = Person(email=row.email, created_at=now, updated_at=now, **values)
+            session.add(person)
+            people[row.email] = person
+            created.append(person)
+            continue
+        changed = {key: value for key, value in values.items() if getattr(person, key) != value}
+        if not changed:
+            unchanged += 1
+            continue
+        if "team_id" in changed:
+            moves.append((person, person.team_id))
+        for key, value in changed.items():
+            setattr(person, key, value)
+        person.updated_at = now
+        updated += 1
+    await session.flush()  # ids of new people, for their history and as managers
+
+    session.add_all(
+        TeamChange(person_id=p.id, from_team_id=None, to_team_id=p.team_id, changed_at=now)
+        for p in created
+    )
+    session.add_all(
+        TeamChange(person_id=p.id, from_team_id=old, to_team_id=p.team_id, changed_at=now)
+        for p, old in moves
+    )
+    for team_name, (email, _) in plan.managers.items():
+        teams[team_name].manager_id = people[email].id
+    await session.flush()
+
+    return ImportSummary(
+        created=len(created),
+        updated=updated,
+        unchanged=unchanged,
+        teams_created=len(new_teams),
+        lines=len(rows),
+    )
