@@ -53,7 +53,7 @@ ITEMS = [f"q{i:02d}" for i in range(1, 11)]
 PEOPLE_PER_TEAM = 2000 / 150  # the shape the benchmark is calibrated on
 
 
-# --- the organisation --------------------------------------------------------------------------
+# The organisation
 
 
 @dataclass
@@ -124,7 +124,7 @@ def generate(people: int, seed: int) -> Org:
     return Org(parent, level, members, respondents, answers)
 
 
-# --- what each rule set releases ---------------------------------------------------------------
+# What each rule set releases
 
 
 def subtree_totals(shape: TreeShape, counts: Mapping[int, int]) -> dict[int, int]:
@@ -233,7 +233,7 @@ def why_hidden(
     return reasons
 
 
-# --- variants measured on the same round --------------------------------------------------------
+# Variants measured on the same round
 
 
 def heads_in_largest_team(org: Org) -> tuple[TreeShape, dict[int, int]]:
@@ -290,7 +290,7 @@ def pooled_other_teams(
     return added, newly
 
 
-# --- the run -------------------------------------------------------------------------------------
+# The run
 
 
 def measure(org: Org, k: int, repeat: int) -> tuple[Plan, float]:

@@ -123,7 +123,7 @@ ROME = "Europe/Rome"
 log = logging.getLogger("bench.answers")
 
 
-# --- results ------------------------------------------------------------------------------------
+# Results
 
 
 @dataclass
@@ -241,7 +241,7 @@ class Press:
     value: int
 
 
-# --- setup --------------------------------------------------------------------------------------
+# Setup
 
 
 def user_id_of(index: int) -> int:
@@ -398,7 +398,7 @@ async def _wait(
             return
 
 
-# --- the bare application ----------------------------------------------------------------------
+# The bare application
 
 
 async def run_bare(
@@ -469,7 +469,7 @@ async def run_bare(
     return timing
 
 
-# --- Fidelio ------------------------------------------------------------------------------------
+# Fidelio
 
 
 def instrument(runtime: Runtime, timing: Timing) -> None:
@@ -608,7 +608,7 @@ async def check_answers(
     result.unexpected_rows = len(set(rows) - set(expected))
 
 
-# --- one database -------------------------------------------------------------------------------
+# One database
 
 
 async def run_phase(
@@ -703,7 +703,7 @@ async def run_phase(
     return result
 
 
-# --- reporting ----------------------------------------------------------------------------------
+# Reporting
 
 
 def report(console: Console, results: Sequence[PhaseResult]) -> None:
@@ -775,7 +775,7 @@ def report(console: Console, results: Sequence[PhaseResult]) -> None:
         )
 
 
-# --- main ---------------------------------------------------------------------------------------
+# Main
 
 
 async def answers(

@@ -56,12 +56,12 @@ from telegram.warnings import PTBDeprecationWarning
 from bench.common import insert_identities, insert_people, loopback_only, scratch_database
 from bot.app import build_runtime
 from bot.clock import SystemClock
-from bot.config import SUPPORTED_LOCALES
 from bot.db.models import ChannelName, Delivery, DeliveryStatus
 from bot.db.session import Database
 from bot.locale import language_choice, language_name
 from bot.outbox import RunStats, enqueue
 from bot.replies import Reply, ReplyButton
+from bot.settings_section import SUPPORTED_LOCALES
 from tests.fakes.slack import FakeSlackServer, SlackUser
 from tests.fakes.telegram import FakeTelegramServer
 from tests.harness import free_port, make_settings, telegram_section
@@ -84,7 +84,7 @@ FIRST_NAMES = ("Giulia", "Marco", "Sara", "Luca", "Anna", "Paolo", "Elena", "Dav
 LAST_NAMES = ("Rossi", "Bianchi", "Romano", "Colombo", "Ricci", "Marino", "Greco", "Bruno")
 
 
-# --- platforms ----------------------------------------------------------------------------------
+# Platforms
 
 
 class Target(Protocol):
@@ -246,7 +246,7 @@ class SlackTarget:
         return self.fake.rate_limited
 
 
-# --- results ------------------------------------------------------------------------------------
+# Results
 
 
 @dataclass
@@ -289,7 +289,7 @@ def peak_rss_mb() -> float:
     return maxrss / (1024 * 1024) if sys.platform == "darwin" else maxrss / 1024
 
 
-# --- setup ------------------------------------------------------------------------------------
+# Setup
 
 
 async def create_people(db: Database, target: Target, count: int) -> list[tuple[int, str, str]]:
@@ -355,7 +355,7 @@ async def due_rows(db: Database) -> int:
         )
 
 
-# --- one phase ----------------------------------------------------------------------------------
+# One phase
 
 
 async def inject_faults(target: Target, expected_s: float, count_429: int, count_5xx: int) -> None:
@@ -458,7 +458,7 @@ async def check_delivery(
             result.id_mismatches += 1
 
 
-# --- reporting ----------------------------------------------------------------------------------
+# Reporting
 
 
 def report(console: Console, results: Sequence[PhaseResult]) -> None:
@@ -508,7 +508,7 @@ def report(console: Console, results: Sequence[PhaseResult]) -> None:
         )
 
 
-# --- main ---------------------------------------------------------------------------------------
+# Main
 
 
 async def fanout(

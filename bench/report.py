@@ -80,7 +80,7 @@ START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 console = Console()
 
 
-# --- data ---------------------------------------------------------------------------------------
+# Data
 
 
 def org_tree(teams: int) -> list[tuple[int, str, int | None]]:
@@ -247,7 +247,7 @@ async def _analyze(db: Database) -> None:
             await raw.driver_connection.execute("VACUUM ANALYZE")  # type: ignore[union-attr]
 
 
-# --- measurements -------------------------------------------------------------------------------
+# Measurements
 
 
 async def timed(work: Any) -> float:

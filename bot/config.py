@@ -19,8 +19,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     SecretStr,
     ValidationError,
@@ -36,7 +34,10 @@ from pydantic_settings import (
 )
 from pydantic_settings.sources.utils import parse_env_vars
 
-SUPPORTED_LOCALES = ("en", "it")
+from bot.loyalty.settings import LoyaltySettings, ObjectiveSettings
+from bot.operations.settings import OperationsSettings, PrivacySettings
+from bot.settings_section import Section
+from bot.suggestions.settings import SuggestionSettings
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
 
@@ -51,11 +52,7 @@ class ConfigError(Exception):
         super().__init__(f"{source}: invalid configuration\n{lines}")
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class OrganisationSettings(_Section):
+class OrganisationSettings(Section):
     name: str = "Demo organisation"
     default_locale: Literal["en", "it"] = "en"
     default_timezone: str = "Europe/Rome"
@@ -66,7 +63,7 @@ class OrganisationSettings(_Section):
         return check_timezone(value)
 
 
-class DatabaseSettings(_Section):
+class DatabaseSettings(Section):
     url: str = "sqlite+aiosqlite:///var/fidelio.db"
     echo: bool = False
 
@@ -82,13 +79,13 @@ class DatabaseSettings(_Section):
         return value
 
 
-class ConsoleSettings(_Section):
+class ConsoleSettings(Section):
     enabled: bool = True
     #: The person the terminal chats as when ``fidelio run`` opens the console.
     as_email: str | None = None
 
 
-class TelegramSettings(_Section):
+class TelegramSettings(Section):
     enabled: bool = False
     token: SecretStr | None = None
     #: Bot API root; the token is appended (``{base_url}{token}/{method}``).
@@ -107,7 +104,7 @@ class TelegramSettings(_Section):
     request_timeout_s: float = Field(default=10.0, gt=0)
 
 
-class SlackSettings(_Section):
+class SlackSettings(Section):
     enabled: bool = False
     bot_token: SecretStr | None = None
     app_token: SecretStr | None = None
@@ -126,11 +123,11 @@ class SlackSettings(_Section):
         return value if value.endswith("/") else value + "/"
 
 
-class InviteSettings(_Section):
+class InviteSettings(Section):
     ttl_hours: int = Field(default=168, ge=1, le=24 * 90)
 
 
-class SchedulerSettings(_Section):
+class SchedulerSettings(Section):
     #: How late a job may still run after downtime; APScheduler's 1 s default drops them.
     misfire_grace_s: int = Field(default=6 * 3600, ge=1)
     outbox_poll_s: float = Field(default=2.0, gt=0)
@@ -138,7 +135,7 @@ class SchedulerSettings(_Section):
     sweep_s: float = Field(default=30.0, gt=0)
 
 
-class OutboxSettings(_Section):
+class OutboxSettings(Section):
     max_attempts: int = Field(default=8, ge=1)
     backoff_base_s: float = Field(default=2.0, gt=0)
     backoff_max_s: float = Field(default=600.0, gt=0)
@@ -147,7 +144,7 @@ class OutboxSettings(_Section):
     retry_unknown: int = Field(default=1, ge=0)
 
 
-class RateSettings(_Section):
+class RateSettings(Section):
     """Our own pacing, kept just under the platforms' published limits."""
 
     telegram_global_per_s: float = Field(default=28.0, gt=0)
@@ -156,7 +153,7 @@ class RateSettings(_Section):
     slack_per_channel_per_s: float = Field(default=1.0, gt=0)
 
 
-class AnonymitySettings(_Section):
+class AnonymitySettings(Section):
     min_group: int = Field(default=5, ge=3)
     comment_min_group: int = Field(default=10, ge=3)
     #: Live response rates of an open round come from a stored snapshot refreshed at most this
@@ -177,182 +174,13 @@ DEFAULT_SECRET_KEY = "change-me-in-production"
 MIN_SECRET_KEY_BYTES = 32
 
 
-class SecuritySettings(_Section):
+class SecuritySettings(Section):
     #: Signs button payloads so tampered callback data is refused.
     secret_key: SecretStr = SecretStr(DEFAULT_SECRET_KEY)
 
 
-# --- loyalty measurement (MEASUREMENT.md) ---------------------------------------------------
-
-
-class LoyaltySettings(_Section):
-    """Which items feed the satisfaction x loyalty matrix and eNPS, and how summaries read."""
-
-    #: Cut-off c for "satisfied": 4 = top two boxes, 5 = the strict "completely satisfied".
-    satisfied_from: int = Field(default=4, ge=4, le=5)
-    satisfaction_item: str = "sat_overall"
-    stay_item: str = "intent_stay"
-    enps_item: str = "enps"
-    product_nps_item: str = "product_nps"
-    #: Rounds a summary covers when the person does not say (`last N rounds`).
-    default_rounds: int = Field(default=6, ge=1, le=104)
-    #: Below this many answers a figure carries its interval and a "low precision" mark.
-    precise_from: int = Field(default=30, ge=1)
-    #: Cronbach's alpha is reported only from this many complete answer sets.
-    alpha_min_n: int = Field(default=30, ge=3)
-    #: Managers and HR get the summary unasked after each round closes.
-    digest: bool = True
-
-
-# --- end loyalty measurement ---------------------------------------------------------------
-
-
-class LoggingSettings(_Section):
+class LoggingSettings(Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-
-
-# --- objective indicators (loyalty measurement) ------------------------------------------------
-
-
-class IndicatorBounds(_Section):
-    """Fixed, published reference bounds of one indicator, and its weight in the index.
-
-    ``worst`` maps to 0 and ``best`` to 100 (either may be the larger: a lower turnover is
-    better, a higher participation is better); values outside are clipped.
-    """
-
-    worst: float
-    best: float
-    weight: float = Field(default=0.0, ge=0, le=1)
-
-    @model_validator(mode="after")
-    def _distinct(self) -> IndicatorBounds:
-        if self.worst == self.best:
-            raise ValueError(f"worst and best must differ (both are {self.worst:g})")
-        return self
-
-
-class ObjectiveSettings(_Section):
-    """The objective index: bounds and weights per indicator (MEASUREMENT.md). Weights sum to 1."""
-
-    turnover: IndicatorBounds = IndicatorBounds(worst=30, best=5, weight=0.25)
-    absence_rate: IndicatorBounds = IndicatorBounds(worst=8, best=1, weight=0.2)
-    absence_frequency: IndicatorBounds = IndicatorBounds(worst=150, best=20, weight=0.0)
-    disciplinary_per_100: IndicatorBounds = IndicatorBounds(worst=10, best=0, weight=0.05)
-    mobility: IndicatorBounds = IndicatorBounds(worst=0, best=15, weight=0.1)
-    pulse_participation: IndicatorBounds = IndicatorBounds(worst=30, best=95, weight=0.15)
-    initiative_participation: IndicatorBounds = IndicatorBounds(worst=0, best=80, weight=0.05)
-    suggestion_rate: IndicatorBounds = IndicatorBounds(worst=0, best=20, weight=0.05)
-    briefing_reach: IndicatorBounds = IndicatorBounds(worst=20, best=100, weight=0.15)
-    quiz_score: IndicatorBounds = IndicatorBounds(worst=40, best=100, weight=0.0)
-
-    @model_validator(mode="after")
-    def _weights_sum_to_one(self) -> ObjectiveSettings:
-        total = sum(bounds.weight for bounds in self.indicators().values())
-        if abs(total - 1.0) > 1e-6:
-            weights = ", ".join(f"{k}={v.weight:g}" for k, v in self.indicators().items())
-            raise ValueError(f"the weights must sum to 1, they sum to {total:g} ({weights})")
-        return self
-
-    def indicators(self) -> dict[str, IndicatorBounds]:
-        """Indicator name -> bounds, in the order reports show them."""
-        return {name: getattr(self, name) for name in type(self).model_fields}
-
-
-# --- end objective indicators -------------------------------------------------------------------
-# --- suggestions ------------------------------------------------------------------------------
-
-
-class SuggestionCategory(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    id: str = Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")
-    en: str
-    it: str
-
-    def label(self, locale: str) -> str:
-        return self.it if locale == "it" else self.en
-
-
-def _default_categories() -> tuple[SuggestionCategory, ...]:
-    return tuple(
-        SuggestionCategory(id=i, en=en, it=it)
-        for i, en, it in (
-            ("product", "Product", "Prodotto"),
-            ("customer_service", "Customer service", "Servizio clienti"),
-            ("processes", "Processes", "Processi"),
-            ("workplace", "Workplace", "Ambiente di lavoro"),
-            ("other", "Other", "Altro"),
-        )
-    )
-
-
-class SuggestionSettings(_Section):
-    categories: tuple[SuggestionCategory, ...] = Field(
-        default_factory=_default_categories, min_length=1
-    )
-    #: An anonymous suggestion keeps its author's team only when the team has at least this
-    #: many active members; otherwise the nearest ancestor that has.
-    min_team: int = Field(default=5, ge=3)
-    max_length: int = Field(default=2000, ge=50, le=4000)
-    #: "You said, we did": a cron expression in the organisation's time zone, every N weeks.
-    digest_enabled: bool = True
-    digest_cron: str = "0 9 * * mon"
-    digest_every_weeks: int = Field(default=1, ge=1, le=12)
-
-    @field_validator("categories")
-    @classmethod
-    def _unique_ids(cls, value: tuple[SuggestionCategory, ...]) -> tuple[SuggestionCategory, ...]:
-        ids = [c.id for c in value]
-        if len(ids) != len(set(ids)):
-            raise ValueError("category ids must be unique")
-        return value
-
-    @field_validator("digest_cron")
-    @classmethod
-    def _valid_cron(cls, value: str) -> str:
-        from apscheduler.triggers.cron import CronTrigger
-
-        try:
-            CronTrigger.from_crontab(value)
-        except ValueError as exc:
-            raise ValueError(f"not a cron expression ({exc})") from None
-        fields = value.split()
-        if len(fields) == 5 and any(ch.isdigit() for ch in fields[4]):
-            # APScheduler counts days from Monday = 0, cron from Sunday = 0: names are unambiguous.
-            raise ValueError("write the day of the week as a name (mon, tue, ... sun)")
-        return value
-
-    def category(self, category_id: str) -> SuggestionCategory | None:
-        return next((c for c in self.categories if c.id == category_id), None)
-
-
-# --- reliability, security and privacy settings (operations, privacy) ------------------------
-
-
-class OperationsSettings(_Section):
-    """The optional operations HTTP port (``/healthz``, ``/metrics``) and the log format."""
-
-    #: Off by default: nothing listens unless asked.
-    http_enabled: bool = False
-    http_listen: str = "127.0.0.1"
-    #: 0 picks a free port (tests); the bound port is logged.
-    http_port: int = Field(default=9464, ge=0, le=65535)
-    #: ``text`` (one readable line per record) or ``json`` (one JSON object per line).
-    log_format: Literal["text", "json"] = "text"
-
-
-class PrivacySettings(_Section):
-    """How long personal data is kept; applied by a daily scheduled job."""
-
-    #: Audit entries older than this many days are deleted; empty keeps them forever.
-    audit_retention_days: int | None = Field(default=730, ge=1)
-    #: Texts of suggestions closed (done or declined) more than this many days ago are
-    #: replaced by a marker (counts and statuses stay); empty keeps them forever.
-    suggestion_retention_days: int | None = Field(default=None, ge=1)
-
-
-# --- end of reliability settings --------------------------------------------------------------
 
 
 class Settings(BaseSettings):
@@ -378,10 +206,11 @@ class Settings(BaseSettings):
     anonymity: AnonymitySettings = AnonymitySettings()
     security: SecuritySettings = SecuritySettings()
     logging: LoggingSettings = LoggingSettings()
-    objective: ObjectiveSettings = ObjectiveSettings()  # objective indicators
-    suggestions: SuggestionSettings = SuggestionSettings()  # suggestions
-    loyalty: LoyaltySettings = LoyaltySettings()  # loyalty measurement
-    # --- reliability, security and privacy ---
+    # The sections of features (each defined in its feature package).
+    objective: ObjectiveSettings = ObjectiveSettings()
+    suggestions: SuggestionSettings = SuggestionSettings()
+    loyalty: LoyaltySettings = LoyaltySettings()
+    # Reliability, security and privacy
     operations: OperationsSettings = OperationsSettings()
     privacy: PrivacySettings = PrivacySettings()
 

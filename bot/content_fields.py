@@ -23,10 +23,10 @@ from pydantic import (
     model_validator,
 )
 
-from bot.config import SUPPORTED_LOCALES
 from bot.db.models import Role
 from bot.errors import InputError
 from bot.field_errors import field_problems
+from bot.settings_section import SUPPORTED_LOCALES
 
 
 @dataclass(frozen=True)

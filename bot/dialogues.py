@@ -190,7 +190,7 @@ class Dialogues:
             *self._back(held["flow"], dict(held.get("data") or {})),
         ]
 
-    # --- what the person reads -------------------------------------------------------------
+    # What the person reads
 
     def _context(self, flow: str, data: dict[str, Any]) -> dict[str, Any]:
         spec = self.specs.get(flow)

@@ -37,7 +37,7 @@ from bot.events import (
 )
 from bot.handling import HandlerContext, HandlerResult, Registry
 from bot.identities import people_and_states_for, person_and_state_for
-from bot.invites import redeem_invite
+from bot.people.invites import redeem_invite
 from bot.render import Renderer
 from bot.replies import Reply
 from bot.sender import Sender

@@ -8,7 +8,7 @@ from bot.feature import Feature
 from bot.handling import Registry
 from bot.loyalty.feature import FEATURE as LOYALTY
 from bot.operations.feature import FEATURE as OPERATIONS
-from bot.people_feature import FEATURE as PEOPLE
+from bot.people.feature import FEATURE as PEOPLE
 from bot.privacy.parts import PrivacyRegistry, build_privacy_registry
 from bot.privacy.retention import RetentionRule
 from bot.pulse.feature import FEATURE as PULSE

@@ -12,7 +12,6 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateNotFo
 from jinja2.runtime import Context
 
 from bot.channels.port import Button, Message
-from bot.config import SUPPORTED_LOCALES
 from bot.errors import InputError
 from bot.locale import (
     counted,
@@ -24,6 +23,7 @@ from bot.locale import (
 )
 from bot.markup import escape
 from bot.replies import Reply
+from bot.settings_section import SUPPORTED_LOCALES
 
 _BLANK_RUNS = re.compile(r"\n[ \t]*\n(?:[ \t]*\n)+")
 

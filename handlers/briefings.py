@@ -36,7 +36,7 @@ def register(registry: Registry) -> None:
     registry.button("brief_quiz")(continue_quiz)
 
 
-# --- shared lookups -------------------------------------------------------------------------
+# Shared lookups
 
 
 async def _receipt(
@@ -89,7 +89,7 @@ def _next_question(receipt: BriefingReceipt, briefing: Briefing) -> int | None:
     return None
 
 
-# --- buttons --------------------------------------------------------------------------------
+# Buttons
 
 
 async def read_more(ctx: HandlerContext) -> Reply:
@@ -206,7 +206,7 @@ def _finish_quiz(ctx: HandlerContext, receipt: BriefingReceipt, briefing: Briefi
     )
 
 
-# --- commands -------------------------------------------------------------------------------
+# Commands
 
 
 async def _active_receipts(ctx: HandlerContext) -> list[tuple[Campaign, BriefingReceipt]]:

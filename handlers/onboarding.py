@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from bot.config import SUPPORTED_LOCALES
 from bot.errors import UserFacingError
 from bot.handling import HandlerContext, Registry
 from bot.locale import format_choices, language_choice, language_name
 from bot.replies import Reply, ReplyButton
+from bot.settings_section import SUPPORTED_LOCALES
 
 
 def register(registry: Registry) -> None:

@@ -302,7 +302,7 @@ async def pulse(ctx: HandlerContext) -> Reply:
     return Reply("pulse/list", {"rounds": open_rounds}, tuple(buttons[:5]))
 
 
-# --- HR -------------------------------------------------------------------------------------
+# HR
 
 
 async def survey(ctx: HandlerContext) -> Reply:

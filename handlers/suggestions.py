@@ -81,7 +81,7 @@ def _trigger(ctx: HandlerContext) -> str | None:
     return getattr(ctx.event, "trigger", None)
 
 
-# --- sending ----------------------------------------------------------------------------------
+# Sending
 
 
 async def suggest(ctx: HandlerContext) -> list[Reply]:
@@ -378,7 +378,7 @@ def _open_question(events: list[SuggestionEvent]) -> bool:
     return False
 
 
-# --- colleagues -------------------------------------------------------------------------------
+# Colleagues
 
 
 async def ideas(ctx: HandlerContext) -> Reply:
@@ -432,7 +432,7 @@ async def _suggestion_arg(ctx: HandlerContext, value: str) -> Suggestion:
     return found
 
 
-# --- the author answers a follow-up question --------------------------------------------------
+# The author answers a follow-up question
 
 
 async def answer_button(ctx: HandlerContext) -> list[Reply]:
@@ -503,7 +503,7 @@ async def answer_form_submitted(ctx: HandlerContext) -> list[Reply]:
     return await _record_answer(ctx, int(metadata), answer if isinstance(answer, str) else "")
 
 
-# --- triage -----------------------------------------------------------------------------------
+# Triage
 
 
 async def suggestions(ctx: HandlerContext) -> Reply:

@@ -215,7 +215,7 @@ def random_answers(
     return out
 
 
-# --- what was released --------------------------------------------------------------------------
+# What was released
 
 
 @dataclass
@@ -335,7 +335,7 @@ def _dimension(item: str) -> str:
     }[item]
 
 
-# --- the exact check ------------------------------------------------------------------------------
+# The exact check
 
 
 def rref(rows: list[list[Fraction]]) -> list[list[Fraction]]:

@@ -32,7 +32,7 @@ PG_URL = os.environ.get("FIDELIO_TEST_DATABASE_URL")
 DATABASES = ["sqlite"] + (["postgresql"] if PG_URL else [])
 
 
-# --- loopback guard -------------------------------------------------------------------------
+# Loopback guard
 
 
 def _is_loopback(address: Any) -> bool:
@@ -77,7 +77,7 @@ def loopback_only() -> Iterator[None]:
     socket.socket.connect_ex = real_connect_ex  # type: ignore[method-assign]
 
 
-# --- databases --------------------------------------------------------------------------------
+# Databases
 
 
 @pytest.fixture(scope="session")

@@ -17,8 +17,8 @@ from bot.config import Settings
 from bot.db.models import ChannelName, Person
 from bot.db.session import Database
 from bot.identities import link
-from bot.invites import issue_invites
 from bot.people import import_people, person_by_email
+from bot.people.invites import issue_invites
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO_PEOPLE = REPO / "content" / "demo" / "people.csv"

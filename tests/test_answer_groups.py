@@ -23,7 +23,7 @@ from .fakes.telegram import FakeTelegramServer
 from .harness import TelegramDialog, load_demo, running, telegram_section
 from .test_pulse_e2e import FIRST, link_all, schedule, settings_for, tick, uid
 
-# --- the queue on its own ------------------------------------------------------------------------
+# The queue on its own
 
 
 async def test_group_queue_takes_everything_queued_one_per_key_in_order() -> None:
@@ -57,9 +57,6 @@ async def test_group_queue_failure_reaches_every_caller_of_that_run_only() -> No
     first = await asyncio.gather(queue.submit(1), queue.submit(2), return_exceptions=True)
     assert [type(r) for r in first] == [RuntimeError, RuntimeError]
     assert await queue.submit(3) == 30  # the queue keeps working
-
-
-# --- end to end through the fake Telegram ---------------------------------------------------------
 
 
 @pytest.fixture

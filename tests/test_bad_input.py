@@ -28,7 +28,7 @@ GOOD_ROW = (
 )
 
 
-# --- configuration ----------------------------------------------------------------------------
+# Configuration
 
 
 @pytest.mark.parametrize(
@@ -60,7 +60,7 @@ def test_a_config_file_that_is_not_utf8_is_refused(tmp_path: Path) -> None:
     assert caught.value.problems == [("(file)", "not UTF-8 text (invalid continuation byte)")]
 
 
-# --- people CSV -------------------------------------------------------------------------------
+# People CSV
 
 
 @pytest.mark.parametrize(
@@ -117,7 +117,7 @@ async def test_bad_people_files_are_refused_whole_and_named(
         assert await session.scalar(select(func.count()).select_from(Person)) == 48  # unchanged
 
 
-# --- content files ----------------------------------------------------------------------------
+# Content files
 
 
 @pytest.fixture
@@ -158,7 +158,7 @@ async def test_bad_content_files_are_named_without_a_traceback(
     assert "Traceback" not in text
 
 
-# --- chat messages ----------------------------------------------------------------------------
+# Chat messages
 
 ODD_MESSAGES = [
     "\u202eevil reversed text\u202c",  # RTL override

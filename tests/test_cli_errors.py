@@ -52,7 +52,7 @@ def _one_clear_line(code: int, out: str, err: str, *words: str) -> str:
     return lines[0]
 
 
-# --- 3: tracebacks ------------------------------------------------------------------------
+# 3: tracebacks
 
 
 @pytest.mark.skipif(not PG_URL, reason="needs FIDELIO_TEST_DATABASE_URL (a PostgreSQL server)")
@@ -87,7 +87,7 @@ async def test_db_upgrade_to_an_unknown_revision_names_it(tmp_path: Path) -> Non
     assert code == 0 and "Database at revision 0001" in out, err
 
 
-# --- 7: the digest preview in the reader's zone ---------------------------------------------
+# 7: the digest preview in the reader's zone
 
 
 async def test_digest_preview_shows_times_in_the_readers_zone_named(
@@ -115,7 +115,7 @@ async def test_digest_preview_shows_times_in_the_readers_zone_named(
     assert "UTC" not in first and re.search(r"changes since .* America/New_York", first), first
 
 
-# --- 8: errors that name the wrong thing ----------------------------------------------------
+# 8: errors that name the wrong thing
 
 
 async def test_report_comments_asks_for_as_first_and_never_blames_last(
@@ -215,7 +215,7 @@ async def test_people_forget_without_yes_exits_0_when_declined_and_2_without_an_
         assert still is not None and still.erased_at is None
 
 
-# --- 9: B- and P- references --------------------------------------------------------------
+# 9: B- and P- references
 
 
 async def test_campaigns_and_survey_schedules_have_their_own_references(

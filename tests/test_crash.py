@@ -396,25 +396,25 @@ async def test_kills_during_a_broadcast_and_a_survey_round_lose_and_repeat_nothi
     fidelio = Fidelio(world)
     everyone = world.active
     try:
-        # --- 1. a broadcast, killed half-way ------------------------------------------------
+        # 1. a broadcast, killed half-way
         unknown, due_soon = await _broadcast_killed_half_way(world, fidelio, everyone)
 
-        # --- 2. while down: the second briefing falls due, a pulse is scheduled -------------
+        # 2. while down: the second briefing falls due, a pulse is scheduled
         while datetime.now(UTC) < due_soon + timedelta(seconds=1):
             await asyncio.sleep(0.1)
         await schedule_pulse(world)
         assert sum(copies(world, p, WHILE_DOWN) for p in everyone) == 0
 
-        # --- 3. restart; people answer the pulse; kill in the middle of the round -----------
+        # 3. restart; people answer the pulse; kill in the middle of the round
         confirmed, unknown_in_round = await _pulse_round_killed_mid_way(world, fidelio, everyone)
         unknown |= unknown_in_round
 
-        # --- 4. restart and let everything settle --------------------------------------------
+        # 4. restart and let everything settle
         await fidelio.start()
         await until(lambda: all_settled(world.db), 30, "the outbox to settle")
         await fidelio.stop()
 
-        # --- what must hold ----------------------------------------------------------------
+        # What must hold
         rows, duplicates, missing, round_ = await _assert_each_delivery_arrived_once(
             world, unknown, everyone
         )

@@ -46,7 +46,7 @@ def changed(library: str, what: str, adapter: str) -> str:
     )
 
 
-# --- python-telegram-bot: Bot._post -----------------------------------------------------------
+# Python-telegram-bot: Bot._post
 
 
 def test_telegram_bot_still_has_post() -> None:
@@ -103,7 +103,7 @@ async def test_post_json_sends_plain_json_and_returns_it() -> None:
     assert params == {"chat_id": 7, "text": "hi"}, why  # None values left out
 
 
-# --- aiohttp: the bound port of a site (public BaseRunner.addresses) --------------------------
+# Aiohttp: the bound port of a site (public BaseRunner.addresses)
 
 
 async def test_bound_port_reports_the_port_the_system_chose() -> None:
@@ -123,7 +123,7 @@ async def test_bound_port_reports_the_port_the_system_chose() -> None:
         await runner.cleanup()
 
 
-# --- APScheduler: AsyncIOExecutor._pending_futures --------------------------------------------
+# APScheduler: AsyncIOExecutor._pending_futures
 
 
 async def test_asyncio_executor_keeps_pending_futures() -> None:
@@ -188,7 +188,7 @@ async def test_finish_cancels_a_job_that_outlives_the_grace(
     assert "did not finish within" in caplog.text
 
 
-# --- pydantic-settings: EnvSettingsSource.env_vars --------------------------------------------
+# Pydantic-settings: EnvSettingsSource.env_vars
 
 
 def test_env_source_reads_only_the_given_mapping(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -199,7 +199,7 @@ def test_env_source_reads_only_the_given_mapping(monkeypatch: pytest.MonkeyPatch
     assert source() == {"anonymity": {"min_group": "7"}}, why
 
 
-# --- nowhere else -----------------------------------------------------------------------------
+# Nowhere else
 
 
 def private_uses(tree: ast.AST) -> list[tuple[int, str]]:

@@ -38,7 +38,7 @@ def labels(locale: str) -> dict[str, str]:
     return {str(k): str(v) for k, v in data.items()}
 
 
-# --- names and titles in the sample contexts (allowed in any language) ------------------------
+# Names and titles in the sample contexts (allowed in any language)
 
 WHERE = "content/briefings/x.md: expires_at"
 NAMES = ("Marta Galli", "Vendite Milano", "Demo Elettronica", "Permuta di primavera", WHERE)
@@ -529,7 +529,7 @@ async def test_the_html_report_in_italian_has_no_english(
     assert english_words(" ".join([visible, *alts])) == []
 
 
-# --- bot/locale.py: Babel's formatting as Fidelio uses it ---------------------------------------
+# Bot/locale.py: Babel's formatting as Fidelio uses it
 
 
 def test_times_are_day_first_24_hour_with_the_zone_abbreviation() -> None:

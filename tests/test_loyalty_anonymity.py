@@ -58,7 +58,7 @@ def rules(k: int = 5) -> Rules:
     return Rules(AnonymitySettings(min_group=k, comment_min_group=max(k, 10)))
 
 
-# --- configuration ----------------------------------------------------------------------------
+# Configuration
 
 
 def test_k_below_three_is_a_config_error(database_url: str) -> None:
@@ -76,7 +76,7 @@ def test_rule_1_and_comments() -> None:
     assert not r.remainder_ok(parent_n=14, group_n=11) and r.remainder_ok(16, 11)
 
 
-# --- every viewer, every route ------------------------------------------------------------------
+# Every viewer, every route
 
 
 async def ask_everything(
@@ -223,7 +223,7 @@ async def test_no_pool_of_viewers_and_routes_isolates_fewer_than_k(
     assert smallest_isolated(pool) is None
 
 
-# --- the two leaks found before release plans --------------------------------------------------
+# The two leaks found before release plans
 
 
 async def test_sibling_managers_cannot_pool_a_hidden_team(db: Database) -> None:

@@ -34,7 +34,7 @@ ROUND_ITEMS = [
 ]
 
 
-# --- worked checks ----------------------------------------------------------------------------
+# Worked checks
 
 
 def test_wilson_worked_checks() -> None:
@@ -109,7 +109,7 @@ def test_person_index_needs_two_thirds_and_reverses() -> None:
     assert metrics.person_index({"sat_overall": 5, "intent_stay": None}, items) is None
 
 
-# --- cross-checks -----------------------------------------------------------------------------
+# Cross-checks
 
 #: (successes, n, low %, high %) from statsmodels 0.15.0
 #: ``proportion_confint(successes, n, alpha=0.05, method="wilson")``, times 100.
@@ -230,7 +230,7 @@ def test_alpha_from_sums_matches_the_reference() -> None:
         assert _alpha_from_rows(rows) == pytest.approx(_alpha_reference(rows), abs=1e-9)
 
 
-# --- SQL against a person-by-person reference ---------------------------------------------
+# SQL against a person-by-person reference
 
 
 def _random_answers(seed: int):  # type: ignore[no-untyped-def]

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import ConfigError, IndicatorBounds, ObjectiveSettings, load_settings
+from bot.config import ConfigError, load_settings
 from bot.loyalty.objective import build_components, map_to_scale
+from bot.loyalty.settings import IndicatorBounds, ObjectiveSettings
 
 from .harness import REPO
 

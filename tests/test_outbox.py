@@ -46,7 +46,7 @@ FIRST_TELEGRAM_ID = 10_001
 ORGANISATION = "Demo Elettronica"
 
 
-# --- fixtures and helpers ---------------------------------------------------------------------
+# Fixtures and helpers
 
 
 @pytest.fixture
@@ -247,7 +247,7 @@ def telegram_sends_to(fake: FakeTelegramServer, chat_id: int) -> int:
     return sum(1 for c in fake.calls_to("sendMessage") if c.params.get("chat_id") == chat_id)
 
 
-# --- 1. idempotent enqueue ----------------------------------------------------------------------
+# 1. idempotent enqueue
 
 
 async def test_enqueue_is_idempotent_by_key(
@@ -284,7 +284,7 @@ async def test_enqueue_is_idempotent_by_key(
     assert len(telegram.calls_to("sendMessage")) == 1
 
 
-# --- 2. broadcast -----------------------------------------------------------------------------
+# 2. broadcast
 
 
 async def test_broadcast_reaches_everyone_exactly_once_on_both_platforms(
@@ -322,7 +322,7 @@ async def test_broadcast_reaches_everyone_exactly_once_on_both_platforms(
     assert telegram.rate_limited == 0 and slack.rate_limited == 0
 
 
-# --- 3. 429 -------------------------------------------------------------------------------------
+# 3. 429
 
 
 async def test_429_waits_retry_after_and_is_not_an_attempt(
@@ -375,7 +375,7 @@ async def test_429_waits_retry_after_and_is_not_an_attempt(
     assert slack_posts_to(slack, sl.dm) == 2
 
 
-# --- 4. 5xx -------------------------------------------------------------------------------------
+# 4. 5xx
 
 
 async def test_5xx_backs_off_exponentially_then_sends_or_gives_up(
@@ -447,7 +447,7 @@ async def test_5xx_backs_off_exponentially_then_sends_or_gives_up(
     assert slack_posts_to(slack, sl.dm) == 4
 
 
-# --- 5. permanent refusals ----------------------------------------------------------------------
+# 5. permanent refusals
 
 
 async def test_blocked_or_gone_accounts_fail_at_once_without_retry(
@@ -502,7 +502,7 @@ async def test_blocked_or_gone_accounts_fail_at_once_without_retry(
     assert slack_posts_to(slack, gone.dm) == 1
 
 
-# --- 6. unknown outcome (timeout after sending) -------------------------------------------------
+# 6. unknown outcome (timeout after sending)
 
 
 @pytest.mark.parametrize("retry_unknown", [1, 0])
@@ -584,7 +584,7 @@ async def test_timeout_after_sending_is_an_unknown_outcome(
     assert slack_posts_to(slack, sl.dm) == expected_calls
 
 
-# --- 7. restart in the middle of a broadcast ----------------------------------------------------
+# 7. restart in the middle of a broadcast
 
 
 async def test_restart_mid_broadcast_never_repeats_a_confirmed_send(
@@ -700,7 +700,7 @@ async def test_expired_leases_left_by_a_dead_process_end_unknown_without_retries
     assert len(telegram.calls_to("sendMessage")) == 4
 
 
-# --- 8. nobody to send to ---------------------------------------------------------------------
+# 8. nobody to send to
 
 
 async def test_person_without_reachable_chat_account_fails(
@@ -734,7 +734,7 @@ async def test_person_without_reachable_chat_account_fails(
     assert len(delivered(reachable, telegram, None)) == 1
 
 
-# --- 9. pacing ----------------------------------------------------------------------------------
+# 9. pacing
 
 
 async def test_sender_paces_messages_to_one_chat_under_the_platform_limit(

@@ -63,7 +63,7 @@ async def failure(db: Database, path: Path, clock: ManualClock) -> list[tuple[st
     return [(p.where, p.reason) for p in info.value.problems]
 
 
-# --- the demo organisation -------------------------------------------------------------------
+# The demo organisation
 
 
 async def test_demo_file_imports_as_a_two_level_tree(db: Database, clock: ManualClock) -> None:
@@ -136,7 +136,7 @@ async def test_reimporting_the_demo_changes_nothing(db: Database, clock: ManualC
     assert latest.detail["created"] == 0 and latest.detail["updated"] == 0
 
 
-# --- upserts ---------------------------------------------------------------------------------
+# Upserts
 
 
 async def test_upsert_updates_a_name_and_records_a_team_move(
@@ -198,7 +198,7 @@ async def test_empty_optional_values_take_the_defaults(
     assert zoe.location is None and zoe.hire_date is None and zoe.leave_date is None
 
 
-# --- refusals --------------------------------------------------------------------------------
+# Refusals
 
 
 async def test_every_bad_row_is_reported_and_nothing_is_written(
@@ -401,7 +401,7 @@ async def test_a_cycle_through_the_database_tree_is_refused(
     assert await snapshot(db) == before
 
 
-# --- directory queries -----------------------------------------------------------------------
+# Directory queries
 
 
 async def test_subtrees_and_managed_teams_on_the_demo_tree(

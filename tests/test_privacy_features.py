@@ -216,7 +216,7 @@ async def test_forget_detaches_suggestions_keeps_votes_and_views_and_drops_seale
         assert await session.scalar(select(SealedNotice.id)) is None
 
 
-# --- retention of suggestion texts ---------------------------------------------------------------
+# Retention of suggestion texts
 
 
 RETENTION_START = NOW - timedelta(days=200)

@@ -149,7 +149,7 @@ def test_every_console_example_is_replayed_or_explained() -> None:
         assert len(found) == len(group["blocks"]), f"group {name}: README has {len(found)}"
 
 
-# --- replaying -------------------------------------------------------------------------------
+# Replaying
 
 DATE_TIME = re.compile(
     r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(?::\d{2})?(?:[+-]\d{2}:\d{2})?"

@@ -27,7 +27,7 @@ from bench.previous_rules import Rules
 from bot.config import AnonymitySettings
 from bot.loyalty.plan import ORG, Plan, TreeShape, choose_groups, decide
 
-# --- a small organisation with people ---------------------------------------------------------
+# A small organisation with people
 
 
 @dataclass
@@ -110,7 +110,7 @@ def atoms_ok(shape: TreeShape, counts: Mapping[int, int], groups: Iterable[int],
     return all(n == 0 or n >= k for n in atoms(shape, counts, planned).values())
 
 
-# --- exact linear algebra over the rationals --------------------------------------------------
+# Exact linear algebra over the rationals
 
 Vector = dict[int, Fraction]
 
@@ -218,7 +218,7 @@ def rules(k: int) -> Rules:
     return Rules(AnonymitySettings(min_group=k, comment_min_group=max(k, 10)))
 
 
-# --- worked cases ------------------------------------------------------------------------------
+# Worked cases
 
 
 def test_small_team_beside_a_large_sibling_never_leaves_a_small_atom() -> None:
@@ -318,7 +318,7 @@ def test_an_item_too_few_of_an_atom_answered_is_withheld_but_not_the_team() -> N
     assert attack(org.releases(plan), org.team_of, 5) == []
 
 
-# --- exhaustive cross-check on small trees -----------------------------------------------------
+# Exhaustive cross-check on small trees
 
 
 def _all_choices(shape: TreeShape, counts: Mapping[int, int], k: int) -> list[frozenset[int]]:
@@ -358,7 +358,7 @@ def test_choose_groups_releases_as_many_teams_as_the_best_valid_choice(
     assert len(chosen) == max(len(c) for c in valid)
 
 
-# --- the attack: every viewer together ----------------------------------------------------------
+# The attack: every viewer together
 
 
 @st.composite
@@ -413,7 +413,7 @@ def test_no_collusion_of_viewers_isolates_fewer_than_k_people(case: tuple[Org, i
     assert attack(org.releases(plan), org.team_of, k) == []
 
 
-# --- the same attack on the previous per-viewer rules -----------------------------------------
+# The same attack on the previous per-viewer rules
 
 
 def todays_releases(org: Org, k: int) -> dict[str, set[int]]:

@@ -275,7 +275,7 @@ async def test_postgresql_system_columns_and_dead_rows_link_nothing(
     assert len(given) >= 20
 
 
-# --- rounds closed before release plans ---------------------------------------------------------
+# Rounds closed before release plans
 
 
 async def _old_format_rounds(db: Database, clock: ManualClock, database_url: str) -> list[int]:

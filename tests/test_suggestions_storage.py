@@ -85,7 +85,7 @@ def fragments(value: str, size: int = 24, step: int = 150) -> list[bytes]:
     return [raw[i : i + size] for i in range(0, max(1, len(raw) - size), step)]
 
 
-# --- reading the database as its holder -------------------------------------------------------
+# Reading the database as its holder
 
 
 @dataclass(frozen=True)
@@ -270,7 +270,7 @@ async def markers(db: Database) -> int:
         return int(await session.scalar(select(func.count()).select_from(SuggestionScrub)) or 0)
 
 
-# --- tests ------------------------------------------------------------------------------------
+# Tests
 
 
 async def _aisha_files_anonymously_and_a_scrub_is_owed(

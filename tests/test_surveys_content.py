@@ -50,7 +50,7 @@ def survey_of(text: str) -> Survey:
     return survey
 
 
-# --- the shipped content --------------------------------------------------------------------
+# The shipped content
 
 
 def test_shipped_bank_covers_every_dimension_and_the_comment() -> None:
@@ -83,7 +83,7 @@ def test_shipped_survey_and_snapshot_round_trip() -> None:
     assert set(survey.core) | set(survey.rotating) == set(content.items) - {COMMENT_ITEM}
 
 
-# --- problems name the file and the field ---------------------------------------------------
+# Problems name the file and the field
 
 
 def _replace(text: str, old: str, new: str) -> str:
@@ -226,7 +226,7 @@ def test_a_missing_bank_and_yaml_errors_are_reported(tmp_path: Path) -> None:
     assert survey is None and problems[0].where.startswith("s.yaml: line ")
 
 
-# --- cadence ----------------------------------------------------------------------------------
+# Cadence
 
 
 def test_cadence_keeps_local_time_across_the_march_dst_change() -> None:
@@ -299,7 +299,7 @@ def test_every_weeks_without_start_is_anchored_once() -> None:
     assert Cadence("0 10 * * mon", "Europe/Rome", 1).pinned(datetime(2027, 1, 6)).start is None
 
 
-# --- rounds -----------------------------------------------------------------------------------
+# Rounds
 
 
 def test_rotation_covers_every_rotating_item_evenly() -> None:
@@ -359,7 +359,7 @@ def test_reminder_off_the_weekend_keeps_local_time_across_dst() -> None:
     assert halfway.utcoffset() == timedelta(hours=2)
 
 
-# --- fidelio content check --------------------------------------------------------------------
+# Fidelio content check
 
 
 async def test_content_check_reports_a_broken_survey_file_and_field(tmp_path: Path) -> None:

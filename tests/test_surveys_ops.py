@@ -128,7 +128,7 @@ async def audit_actions(db: Database) -> list[tuple[str, str, dict[str, Any]]]:
         return [(a.actor_label, a.action, a.detail) for a in rows]
 
 
-# --- HR in chat ---------------------------------------------------------------------------
+# HR in chat
 
 
 async def test_hr_schedules_lists_pauses_resumes_and_stops_in_chat(
@@ -585,7 +585,7 @@ async def test_a_round_opened_late_sends_no_reminder_that_was_already_due(
     assert not any(":reminder:0:" in key for key in keys)
 
 
-# --- what is left after a round closes ------------------------------------------------------
+# What is left after a round closes
 
 
 async def _five_answer_and_one_changes(
@@ -729,7 +729,7 @@ def _leaves(value: Any) -> list[Any]:
     return [value]
 
 
-# --- fidelio survey, as a real process -------------------------------------------------------
+# Fidelio survey, as a real process
 
 
 async def test_survey_preview_prints_the_italian_invitation_and_questions(tmp_path: Path) -> None:

@@ -52,9 +52,9 @@ from jinja2.sandbox import SandboxedEnvironment
 from pydantic import ValidationError
 
 from bot.briefings.front_matter import BriefingHeader, FaqEntry, QuizQuestion, Reminder
-from bot.config import SUPPORTED_LOCALES
 from bot.content_fields import Audience, Problems, usable_locales
 from bot.errors import InputError
+from bot.settings_section import SUPPORTED_LOCALES
 
 _FRONT = re.compile(r"\A---[ \t]*\n(.*?)\n---[ \t]*\n?(.*)\Z", re.S)
 _SECTION = re.compile(r"^:::[ \t]*([a-z]{2})[ \t]*$", re.M)

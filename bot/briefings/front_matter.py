@@ -23,9 +23,9 @@ from pydantic import (
     model_validator,
 )
 
-from bot.config import SUPPORTED_LOCALES
 from bot.content_fields import AudienceField, ContentModel, LocalisedText, context_locales
 from bot.durations import parse_duration, parse_local_datetime
+from bot.settings_section import SUPPORTED_LOCALES
 
 ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{2,31}")
 _REMINDER = re.compile(r"^\s*(\S+)\s+(after briefing|before launch)\s*$")

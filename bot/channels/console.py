@@ -82,7 +82,7 @@ class ConsoleChannel:
         #: (after showing what they received) or None (after saying why not).
         self.on_switch: Callable[[str], Awaitable[str | None]] | None = None
 
-    # --- ChatPort ---------------------------------------------------------------------------
+    # ChatPort
 
     async def send(self, to: Address, message: Message) -> MessageRef:
         ref = MessageRef(self.name, to.chat_id, str(next(self._ids)))
@@ -104,7 +104,7 @@ class ConsoleChannel:
     async def open(self, external_id: str) -> Address:
         return Address(self.name, external_id)
 
-    # --- terminal ---------------------------------------------------------------------------
+    # Terminal
 
     def _show(self, chat: str, text: str, buttons: tuple[Button, ...], retry: str = "") -> None:
         plain = to_plain(text)

@@ -113,7 +113,7 @@ class SlackChannel:
         self._dm_cache: dict[str, str] = {}
         self.bot_user_id: str | None = None
 
-    # --- lifecycle ----------------------------------------------------------------------------
+    # Lifecycle
 
     async def start(self) -> None:
         # One HTTP session for every Web API call, so connections are kept alive: without it
@@ -159,7 +159,7 @@ class SlackChannel:
             await self.client.session.close()
             self.client.session = None
 
-    # --- directory matching -------------------------------------------------------------------
+    # Directory matching
 
     async def resolve(
         self, session: AsyncSession, user: ChannelUser, clock: Clock
@@ -234,7 +234,7 @@ class SlackChannel:
         self._dm_cache[user_id] = channel
         return channel
 
-    # --- inbound ------------------------------------------------------------------------------
+    # Inbound
 
     async def _ignore(self, **_: Any) -> None:
         return None
@@ -317,7 +317,7 @@ class SlackChannel:
             )
         )
 
-    # --- ChatPort -----------------------------------------------------------------------------
+    # ChatPort
 
     def blocks(self, message: Message, channel: str) -> list[dict[str, Any]]:
         """Block Kit for a neutral message: mrkdwn sections and one actions block."""

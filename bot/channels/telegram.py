@@ -107,7 +107,7 @@ class TelegramChannel:
         self.webhook_port: int | None = None
         self.username: str | None = settings.bot_username
 
-    # --- lifecycle ----------------------------------------------------------------------------
+    # Lifecycle
 
     async def start(self) -> None:
         await self.app.initialize()  # getMe: fails early on a bad token
@@ -246,7 +246,7 @@ class TelegramChannel:
         await self.app.process_update(update)
         return web.Response(status=200, text="ok")
 
-    # --- inbound ------------------------------------------------------------------------------
+    # Inbound
 
     async def _on_update(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
         event = self.normalise(update)
@@ -306,7 +306,7 @@ class TelegramChannel:
         except TelegramError as exc:
             log.debug("answerCallbackQuery failed: %s", exc)
 
-    # --- ChatPort -----------------------------------------------------------------------------
+    # ChatPort
 
     def _keyboard(self, buttons: tuple[Button, ...], chat_id: str) -> dict[str, Any] | None:
         """An inline keyboard as Bot API JSON (built directly: this is on every reply)."""

@@ -8,8 +8,8 @@ from typing import Annotated, Any
 import typer
 
 from bot.cli.common import group, load, local_time, out, run_async, setup_logging
-from bot.cli.people import import_file
 from bot.config import Settings
+from bot.people.cli import import_file
 
 demo_app = group("The demo organisation.")
 

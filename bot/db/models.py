@@ -102,7 +102,7 @@ class Person(Base):
     leave_date: Mapped[date | None] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
-    # --- privacy: set by `fidelio people forget` (identity and personal fields erased) ---
+    # Privacy: set by `fidelio people forget` (identity and personal fields erased)
     erased_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), default=None)
 
     team: Mapped[Team] = relationship(foreign_keys=[team_id])

@@ -36,7 +36,7 @@ SEGMENTS = (
 )
 
 
-# --- formulas -------------------------------------------------------------------------------
+# Formulas
 
 
 def wilson(successes: int, n: int, z: float = Z95) -> tuple[float, float] | None:
@@ -121,7 +121,7 @@ def alpha_from_sums(
     return k / (k - 1) * (1 - sum(variance(s, ss) for s, ss in item_sums) / total_var)
 
 
-# --- atoms ------------------------------------------------------------------------------------
+# Atoms
 
 
 @dataclass
@@ -288,7 +288,7 @@ class RoundItems:
 Atoms = dict[tuple[int, int], Atom]
 
 
-# --- SQL ---------------------------------------------------------------------------------------
+# SQL
 
 
 async def fetch_atoms(

@@ -56,9 +56,10 @@ from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.briefings.tables import BriefingReceipt
-from bot.config import IndicatorBounds, ObjectiveSettings, Settings
+from bot.config import Settings
 from bot.db.models import Campaign, CampaignKind, CampaignStatus, Person, TeamChange
 from bot.durations import start_of_day
+from bot.loyalty.settings import IndicatorBounds, ObjectiveSettings
 from bot.loyalty.tables import IndicatorFigure
 from bot.pulse.tables import RoundStatus, SurveyRound
 from bot.suggestions.measurement import TOTAL, SuggestionCounts, suggestion_counts
@@ -109,7 +110,7 @@ class ObjectiveSummary:
         return data
 
 
-# --- the index ---------------------------------------------------------------------------------
+# The index
 
 
 def map_to_scale(value: float, bounds: IndicatorBounds) -> float:
@@ -139,7 +140,7 @@ def build_components(
     return tuple(components), index, available
 
 
-# --- derivations -------------------------------------------------------------------------------
+# Derivations
 
 
 def _pct(numerator: float, denominator: float | None) -> float | None:

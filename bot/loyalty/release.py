@@ -335,7 +335,7 @@ async def rewrite_closed_rounds(
     return len(pending)
 
 
-# --- reading a plan -----------------------------------------------------------------------------
+# Reading a plan
 
 
 @dataclass

@@ -561,7 +561,7 @@ def _change(
     return Change(delta, abs(delta) > metrics.Z95 * math.sqrt(se_now**2 + se_before**2))
 
 
-# --- who may see what ----------------------------------------------------------------------
+# Who may see what
 
 
 class ScopeRefused(Exception):

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
@@ -26,10 +26,23 @@ from bot.events import InboundEvent
 from bot.operations.observability import log_context
 
 if TYPE_CHECKING:
-    from bot.app import Runtime
+    from bot.config import Settings
+    from bot.db.session import Database
     from bot.outbox import OutboxDispatcher
+    from scheduler import Scheduler
 
 log = logging.getLogger(__name__)
+
+
+class Observed(Protocol):
+    """What health checks and metrics look at in a running Fidelio (``bot.app.Runtime``)."""
+
+    settings: Settings
+    db: Database
+    scheduler: Scheduler
+    metrics: Metrics
+    background_started: bool
+    outbox_task: asyncio.Task[Any] | None
 
 #: Handler latency buckets, in seconds: chat answers should come well under a second.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -129,7 +142,7 @@ class Metrics:
         return _generate(self.registry)
 
 
-async def outbox_depths(runtime: Runtime) -> dict[str, int]:
+async def outbox_depths(runtime: Observed) -> dict[str, int]:
     """Rows per outbox status that still need work (pending, sending)."""
     async with runtime.db.session() as session:
         rows = await session.execute(
@@ -141,7 +154,7 @@ async def outbox_depths(runtime: Runtime) -> dict[str, int]:
     return {status: found.get(status, 0) for status in ("pending", "sending")}
 
 
-async def health(runtime: Runtime) -> tuple[bool, dict[str, Any]]:
+async def health(runtime: Observed) -> tuple[bool, dict[str, Any]]:
     """Is this runtime working? Database reachable, scheduler running (or passive behind
     another instance), outbox loop alive; with the queue depth for information."""
     report: dict[str, Any] = {}
@@ -174,7 +187,7 @@ async def health(runtime: Runtime) -> tuple[bool, dict[str, Any]]:
 class OpsServer:
     """aiohttp server for ``/healthz`` and ``/metrics`` on ``operations.http_listen:port``."""
 
-    def __init__(self, runtime: Runtime):
+    def __init__(self, runtime: Observed):
         self.runtime = runtime
         self.port: int | None = None
         self._runner: web.AppRunner | None = None

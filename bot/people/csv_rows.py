@@ -26,10 +26,11 @@ from pydantic import (
     field_validator,
 )
 
-from bot.config import SUPPORTED_LOCALES, check_timezone
+from bot.config import check_timezone
 from bot.db.models import Role
 from bot.errors import InputError
 from bot.field_errors import field_problems
+from bot.settings_section import SUPPORTED_LOCALES
 
 COLUMNS = (
     "email",
@@ -98,7 +99,7 @@ class LineProblems:
         return ImportFailed([error for _, error in sorted(self._items, key=lambda i: i[0])])
 
 
-# --- the row model ----------------------------------------------------------------------------
+# The row model
 
 
 def _email(value: str) -> str | None:
@@ -255,7 +256,7 @@ def _context(info: ValidationInfo, key: str) -> str:
     return str(info.context[key]) if isinstance(info.context, dict) else ""
 
 
-# --- reading the file -------------------------------------------------------------------------
+# Reading the file
 
 
 def read_text(path: Path, problems: LineProblems) -> str | None:

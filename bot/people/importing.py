@@ -39,11 +39,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
-from bot.config import SUPPORTED_LOCALES, check_timezone
+from bot.config import check_timezone
 from bot.db.models import AuditEntry, Person, Team, TeamChange
 from bot.db.session import Database
 from bot.people.csv_rows import LineProblems, PersonRow, TeamLinks, read_rows, read_text
 from bot.people.directory import people_by_email
+from bot.settings_section import SUPPORTED_LOCALES
 
 
 @dataclass(frozen=True)
@@ -279,7 +280,7 @@ def _cycles(parent_of: dict[str, str | None]) -> list[list[str]]:
     return cycles
 
 
-# --- applying -----------------------------------------------------------------------------------
+# Applying
 
 
 async def _apply(

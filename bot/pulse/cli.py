@@ -304,11 +304,11 @@ def survey_preview(
     from bot.channels.console import ConsoleChannel
     from bot.channels.port import Address
     from bot.clock import SystemClock
-    from bot.config import SUPPORTED_LOCALES
     from bot.pulse.content import load_survey
     from bot.pulse.service import Schedule, invitation
     from bot.pulse.tables import SurveyRound
     from bot.render import Renderer
+    from bot.settings_section import SUPPORTED_LOCALES
     from handlers.pulse import question
 
     settings = load()

@@ -24,9 +24,10 @@ from pydantic import (
     model_validator,
 )
 
-from bot.config import SUPPORTED_LOCALES, check_timezone
+from bot.config import check_timezone
 from bot.content_fields import AudienceField, ContentModel, LocalisedText
 from bot.durations import parse_duration
+from bot.settings_section import SUPPORTED_LOCALES
 
 KINDS = ("likert5", "scale0_10", "choice", "text")
 ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{1,31}")
@@ -46,7 +47,7 @@ class ReminderRule:
         return opens + timedelta(seconds=self.offset_s)
 
 
-# --- the item bank --------------------------------------------------------------------------
+# The item bank
 
 
 def _choice_options(value: Any) -> list[str]:
@@ -125,7 +126,7 @@ class ItemFields(ContentModel):
         return options
 
 
-# --- survey definitions ---------------------------------------------------------------------
+# Survey definitions
 
 
 class CadenceFields(ContentModel):

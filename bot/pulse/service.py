@@ -100,7 +100,7 @@ class SurveyService:
         self.db = db
         self.clock = clock
 
-    # --- schedules ----------------------------------------------------------------------------
+    # Schedules
 
     async def schedule_in(
         self, session: AsyncSession, survey: Survey, items: dict[str, Item], actor: str
@@ -196,7 +196,7 @@ class SurveyService:
         )
         return campaign
 
-    # --- due work -----------------------------------------------------------------------------
+    # Due work
 
     async def run_due(self) -> PulseDue:
         """Open due rounds, send due reminders, close rounds whose time is up."""
@@ -413,7 +413,7 @@ class SurveyService:
         )
         return round_
 
-    # --- answering ----------------------------------------------------------------------------
+    # Answering
 
     async def open_round_for(
         self, session: AsyncSession, round_id: int, person: Person

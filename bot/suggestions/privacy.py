@@ -64,7 +64,7 @@ def parts() -> list[PersonalDataPart]:
     ]
 
 
-# --- export -------------------------------------------------------------------------------------
+# Export
 
 
 async def export_suggestions(session: AsyncSession, person: Person) -> dict[str, Any]:
@@ -133,7 +133,7 @@ async def export_triage(session: AsyncSession, person: Person) -> list[dict[str,
     ]
 
 
-# --- erasure ------------------------------------------------------------------------------------
+# Erasure
 
 
 async def detach_author(session: AsyncSession, erasure: Erasure) -> int:
@@ -169,7 +169,7 @@ async def scrub_mentions(session: AsyncSession, erasure: Erasure) -> int:
     return changed
 
 
-# --- retention ----------------------------------------------------------------------------------
+# Retention
 
 
 def removed_marker(days: int) -> str:
@@ -254,7 +254,7 @@ def _unquote(value: Any, references: set[str], marker: str) -> Any:
     }
 
 
-# --- helpers ------------------------------------------------------------------------------------
+# Helpers
 
 
 async def _team_names(session: AsyncSession, ids: list[int | None]) -> dict[int, str]:

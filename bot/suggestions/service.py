@@ -65,7 +65,7 @@ class SuggestionService:
         self.clock = clock
         self.sealer = Sealer(settings.security.secret_key.get_secret_value())
 
-    # --- sending ------------------------------------------------------------------------------
+    # Sending
 
     async def create(
         self, session: AsyncSession, author: Person, text: str, category: str, anonymous: bool
@@ -129,7 +129,7 @@ class SuggestionService:
             current = await session.scalar(select(Team.parent_id).where(Team.id == current))
         return last
 
-    # --- who sees what ------------------------------------------------------------------------
+    # Who sees what
 
     async def scope(self, session: AsyncSession, viewer: Person) -> set[int] | None:
         """Team ids whose suggestions ``viewer`` may triage; None means all (HR, admin)."""
@@ -260,7 +260,7 @@ class SuggestionService:
         )
         return sorted(named + anonymous, key=lambda s: s.id, reverse=True)
 
-    # --- triage -------------------------------------------------------------------------------
+    # Triage
 
     async def set_status(
         self,
@@ -512,7 +512,7 @@ class SuggestionService:
         count = (await self.votes(session, [suggestion.id]))[suggestion.id]
         return added, count, suggestion
 
-    # --- helpers ------------------------------------------------------------------------------
+    # Helpers
 
     def _card(self, suggestion: Suggestion) -> dict[str, Any]:
         return {

@@ -110,7 +110,7 @@ async def wait_until(predicate: Any, timeout: float = 2.0) -> None:
         await asyncio.sleep(0.01)
 
 
-# --------------------------------------------------------------------------- HTTP mode
+# HTTP mode
 
 
 async def test_http_dm_event_reaches_app_and_reply_is_posted(slack: FakeSlackServer) -> None:
@@ -292,7 +292,7 @@ async def test_http_press_raw_and_view_submission(slack: FakeSlackServer) -> Non
     assert err.value.response["error"] == "exchanged_trigger_id"
 
 
-# --------------------------------------------------------------------------- Web API
+# Web API
 
 
 async def test_lookup_by_email_users_info_and_conversations_open(slack: FakeSlackServer) -> None:
@@ -403,7 +403,7 @@ async def test_files_upload_v2_stores_bytes(slack: FakeSlackServer) -> None:
     ]
 
 
-# --------------------------------------------------------------------------- limits & faults
+# Limits & faults
 
 
 async def test_injected_429_raises_with_retry_after(slack: FakeSlackServer) -> None:
@@ -507,7 +507,7 @@ async def test_injected_reset_drops_the_connection(slack: FakeSlackServer) -> No
     assert [c.status for c in slack.calls_to("chat.postMessage")] == [0, 0, 200]
 
 
-# --------------------------------------------------------------------------- Socket Mode
+# Socket Mode
 
 
 async def test_socket_mode_dm_roundtrip(slack: FakeSlackServer) -> None:

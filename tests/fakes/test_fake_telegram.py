@@ -106,7 +106,7 @@ async def wait_until(predicate: Any, timeout: float = 2.0) -> None:
         await asyncio.sleep(0.01)
 
 
-# ----------------------------------------------------------------------------- basics
+# Basics
 
 
 async def test_get_me(server: FakeTelegramServer, bot: Bot) -> None:
@@ -228,7 +228,7 @@ async def test_forged_callback_data_and_unknown_chat(server: FakeTelegramServer,
         await bot.send_message(5555, "hello?")
 
 
-# ----------------------------------------------------------------------------- updates
+# Updates
 
 
 async def test_get_updates_offset_limit_and_long_poll(server: FakeTelegramServer, bot: Bot) -> None:
@@ -271,7 +271,7 @@ async def test_redeliver_gives_same_update_id_twice(server: FakeTelegramServer) 
     assert seen == [update_id, update_id, follow_up]
 
 
-# ----------------------------------------------------------------------------- limits & faults
+# Limits & faults
 
 
 async def test_per_chat_rate_limit_raises_retry_after() -> None:
@@ -370,7 +370,7 @@ async def test_reset_fault_drops_connection(server: FakeTelegramServer, bot: Bot
     assert server.last_message(ALICE).text == "retried"
 
 
-# ----------------------------------------------------------------------------- media & misc
+# Media & misc
 
 
 async def test_send_photo_stores_bytes(server: FakeTelegramServer, bot: Bot) -> None:
@@ -404,7 +404,7 @@ async def test_wait_for_messages_times_out_helpfully(server: FakeTelegramServer)
         await server.wait_for_messages(ALICE, 2, timeout=0.1)
 
 
-# ----------------------------------------------------------------------------- webhook
+# Webhook
 
 
 async def test_webhook_delivery_with_secret_and_retries(

@@ -29,7 +29,7 @@ from .records import (
 class ApiMixin:
     """Slack Web API emulation of :class:`FakeSlackServer`."""
 
-    # ------------------------------------------------------------------ Web API plumbing
+    # Web API plumbing
 
     async def _read_params(self, request: web.Request) -> tuple[dict[str, Any], dict[str, bytes]]:
         params: dict[str, Any] = dict(request.query)
@@ -126,7 +126,7 @@ class ApiMixin:
             "files.completeUploadExternal": self._api_complete_upload,
         }
 
-    # ------------------------------------------------------------------ helpers shared by methods
+    # Helpers shared by methods
 
     def _next_ts(self) -> str:
         """Unique, strictly increasing, wall-clock-ish Slack ts ("1700000000.000100")."""
@@ -222,7 +222,7 @@ class ApiMixin:
         self._messages.setdefault(channel, []).append(msg)
         return msg
 
-    # ------------------------------------------------------------------ Web API methods
+    # Web API methods
 
     def _api_auth_test(self, params: dict[str, Any], files: dict[str, bytes]) -> dict[str, Any]:
         return {
@@ -508,7 +508,7 @@ class ApiMixin:
             )
         return {"ok": True, "files": completed}
 
-    # ------------------------------------------------------------------ non-API endpoints
+    # Non-API endpoints
 
     async def _handle_upload(self, request: web.Request) -> web.StreamResponse:
         """Step 2 of files_upload_v2: raw bytes (or a multipart ``file``) POSTed to upload_url."""

@@ -29,7 +29,7 @@ from .records import (
 class DriverMixin:
     """The test-facing side of :class:`FakeSlackServer`."""
 
-    # ------------------------------------------------------------------ directory & state queries
+    # Directory & state queries
 
     def add_user(self, user: SlackUser) -> None:
         """Register (or replace) a workspace member."""
@@ -85,7 +85,7 @@ class DriverMixin:
         counts = {ch: len(msgs) for ch, msgs in self._messages.items() if msgs}
         return f"messages per channel: {counts or 'none'}"
 
-    # ------------------------------------------------------------------ driver: Slack → app
+    # Driver: Slack → app
 
     @property
     def socket_connected(self) -> bool:

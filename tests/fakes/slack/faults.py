@@ -32,7 +32,7 @@ class FaultRule:
 class FaultsMixin:
     """Fault injection of :class:`FakeSlackServer`."""
 
-    # ------------------------------------------------------------------ faults
+    # Faults
 
     def inject(
         self,

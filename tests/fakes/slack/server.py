@@ -59,7 +59,7 @@ class FakeSlackServer(ApiMixin, DeliveryMixin, DriverMixin, FaultsMixin, LimitsM
         self._workspace = SlidingWindow(workspace_per_s * rate_scale)
         self._channel_windows: dict[str, SlidingWindow] = {}
 
-        # --- observable state ---
+        # Observable state
         self.calls: list[RecordedCall] = []
         self.uploads: list[dict] = []
         self.views: list[dict] = []
@@ -77,7 +77,7 @@ class FakeSlackServer(ApiMixin, DeliveryMixin, DriverMixin, FaultsMixin, LimitsM
         #: or None.
         self.last_ack: dict | None = None
 
-        # --- internal state ---
+        # Internal state
         self._users: dict[str, SlackUser] = {}
         self._dm_by_user: dict[str, str] = {}
         self._user_by_dm: dict[str, str] = {}
@@ -102,7 +102,7 @@ class FakeSlackServer(ApiMixin, DeliveryMixin, DriverMixin, FaultsMixin, LimitsM
         self._stopping = asyncio.Event()
         self._port = 0
 
-    # ------------------------------------------------------------------ lifecycle
+    # Lifecycle
 
     async def start(self) -> None:
         """Bind ``127.0.0.1:<ephemeral>`` and start serving."""

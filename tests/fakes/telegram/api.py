@@ -45,7 +45,7 @@ class ApiMixin:
                 del self._pending[index]
                 return
 
-    # ----------------------------------------------------------------------------- HTTP layer
+    # HTTP layer
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         at = time.monotonic()
@@ -140,7 +140,7 @@ class ApiMixin:
                     bucket.take(now)
         return result
 
-    # ----------------------------------------------------------------------------- helpers
+    # Helpers
 
     def _user(self, user_id: int) -> User:
         try:
@@ -244,7 +244,7 @@ class ApiMixin:
         scope = scope if isinstance(scope, dict) else {"type": "default"}
         return json.dumps(scope, sort_keys=True), str(language_code or "")
 
-    # ----------------------------------------------------------------------------- methods
+    # Methods
 
     async def _m_true(self, params: dict[str, Any], uploads: dict[str, Upload]) -> bool:
         return True

@@ -18,7 +18,7 @@ CONFIGURED_SECRET: Final = "__configured__"
 class DriverMixin:
     """The test-facing side of :class:`FakeTelegramServer`."""
 
-    # ----------------------------------------------------------------------------- inspection
+    # Inspection
 
     def calls_to(self, method: str) -> list[RecordedCall]:
         """All recorded calls of ``method`` (case-insensitive, like Telegram's routing)."""
@@ -69,7 +69,7 @@ class DriverMixin:
         """The URL set by setWebhook ("" in polling mode)."""
         return self._webhook_url
 
-    # ----------------------------------------------------------------------------- people
+    # People
 
     def add_user(
         self,
@@ -195,7 +195,7 @@ class DriverMixin:
         self._pending.append(Queued(clone(update), forced=True))
         self._updates_signal.notify()
 
-    # ----------------------------------------------------------------------------- webhook
+    # Webhook
 
     async def post_to_webhook(
         self, update: dict[str, Any], *, secret: str | None = CONFIGURED_SECRET

@@ -126,7 +126,7 @@ class FakeTelegramServer(ApiMixin, DriverMixin, FaultsMixin, LimitsMixin, Webhoo
             }.items()
         }
 
-    # ----------------------------------------------------------------------------- lifecycle
+    # Lifecycle
 
     async def start(self) -> None:
         """Bind ``127.0.0.1`` on an OS-chosen port and start serving."""

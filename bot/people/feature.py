@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from bot.cli.people import people_app, slack_app
 from bot.feature import Feature
 from bot.handling import Registry
-from bot.privacy.directory import parts
+from bot.people.cli import people_app, slack_app
+from bot.people.privacy import parts
 from handlers import admin, dialogues, onboarding
 
 

@@ -176,7 +176,7 @@ async def _invite(
     from bot.clock import SystemClock
     from bot.db.models import ChannelIdentity, ChannelName, Person
     from bot.db.session import Database
-    from bot.invites import issue_invites
+    from bot.people.invites import issue_invites
 
     username = bot_username or settings.telegram.bot_username or await telegram_username(settings)
     clock = SystemClock()

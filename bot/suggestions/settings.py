@@ -1,0 +1,71 @@
+"""The ``suggestions`` section of config.yaml: categories, anonymity, the digest."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from bot.settings_section import Section
+
+
+class SuggestionCategory(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")
+    en: str
+    it: str
+
+    def label(self, locale: str) -> str:
+        return self.it if locale == "it" else self.en
+
+
+def _default_categories() -> tuple[SuggestionCategory, ...]:
+    return tuple(
+        SuggestionCategory(id=i, en=en, it=it)
+        for i, en, it in (
+            ("product", "Product", "Prodotto"),
+            ("customer_service", "Customer service", "Servizio clienti"),
+            ("processes", "Processes", "Processi"),
+            ("workplace", "Workplace", "Ambiente di lavoro"),
+            ("other", "Other", "Altro"),
+        )
+    )
+
+
+class SuggestionSettings(Section):
+    categories: tuple[SuggestionCategory, ...] = Field(
+        default_factory=_default_categories, min_length=1
+    )
+    #: An anonymous suggestion keeps its author's team only when the team has at least this
+    #: many active members; otherwise the nearest ancestor that has.
+    min_team: int = Field(default=5, ge=3)
+    max_length: int = Field(default=2000, ge=50, le=4000)
+    #: "You said, we did": a cron expression in the organisation's time zone, every N weeks.
+    digest_enabled: bool = True
+    digest_cron: str = "0 9 * * mon"
+    digest_every_weeks: int = Field(default=1, ge=1, le=12)
+
+    @field_validator("categories")
+    @classmethod
+    def _unique_ids(cls, value: tuple[SuggestionCategory, ...]) -> tuple[SuggestionCategory, ...]:
+        ids = [c.id for c in value]
+        if len(ids) != len(set(ids)):
+            raise ValueError("category ids must be unique")
+        return value
+
+    @field_validator("digest_cron")
+    @classmethod
+    def _valid_cron(cls, value: str) -> str:
+        from apscheduler.triggers.cron import CronTrigger
+
+        try:
+            CronTrigger.from_crontab(value)
+        except ValueError as exc:
+            raise ValueError(f"not a cron expression ({exc})") from None
+        fields = value.split()
+        if len(fields) == 5 and any(ch.isdigit() for ch in fields[4]):
+            # APScheduler counts days from Monday = 0, cron from Sunday = 0: names are unambiguous.
+            raise ValueError("write the day of the week as a name (mon, tue, ... sun)")
+        return value
+
+    def category(self, category_id: str) -> SuggestionCategory | None:
+        return next((c for c in self.categories if c.id == category_id), None)
