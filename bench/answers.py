@@ -96,7 +96,7 @@ from bot.db.session import Database
 from bot.dispatch import DispatchResult
 from bot.events import ButtonPressed, InboundEvent
 from bot.pulse.content import Cadence, Item, Survey, load_survey_content
-from bot.pulse.service import respondent_key
+from bot.pulse.schedule import respondent_key
 from bot.pulse.tables import Participation, Response, SurveyRound
 from tests.fakes.telegram import FakeTelegramServer
 from tests.harness import REPO, make_settings, telegram_section

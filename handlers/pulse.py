@@ -15,7 +15,8 @@ from bot.errors import InputError, UserFacingError
 from bot.handling import HR, HandlerContext, HandlerResult, Registry
 from bot.pulse.content import load_survey
 from bot.pulse.rates import response_rates
-from bot.pulse.service import Schedule, SurveyService, answer_values
+from bot.pulse.schedule import Schedule
+from bot.pulse.service import SurveyService, answer_values
 from bot.pulse.tables import Participation, Response, RoundStatus, SurveyRound
 from bot.replies import FormField, FormSpec, Reply, ReplyButton
 

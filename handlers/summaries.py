@@ -11,16 +11,9 @@ from datetime import date
 from bot.db.models import Role
 from bot.errors import UserFacingError
 from bot.handling import EVERYONE, HandlerContext, Registry
+from bot.loyalty.access import ScopeRefused, resolve_scope
 from bot.loyalty.present import labels, scope_name, summary_replies
-from bot.loyalty.service import (
-    LoyaltyService,
-    NoClosedRounds,
-    ScopeRefused,
-    Summary,
-    TeamTree,
-    Window,
-    resolve_scope,
-)
+from bot.loyalty.service import LoyaltyService, NoClosedRounds, Summary, TeamTree, Window
 from bot.replies import Reply
 
 _LAST = re.compile(

@@ -151,7 +151,7 @@ async def test_a_burst_of_presses_is_stored_in_groups_each_checked_alone(
                 select(Participation).where(Participation.round_id == round_id)
             )
         }
-    from bot.pulse.service import respondent_key
+    from bot.pulse.schedule import respondent_key
 
     assert stored == {respondent_key(round_.secret, p.id): 4 for p in answering}
     assert all(progress[p.id] == 1 for p in answering)

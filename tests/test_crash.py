@@ -36,7 +36,8 @@ from bot.db.models import Campaign, ChannelName, Delivery, DeliveryStatus, Perso
 from bot.db.session import Database
 from bot.identities import link
 from bot.pulse.content import parse_items, parse_survey
-from bot.pulse.service import SurveyService, respondent_key
+from bot.pulse.schedule import respondent_key
+from bot.pulse.service import SurveyService
 from bot.pulse.tables import Response, SurveyRound
 
 from .fakes.slack import FakeSlackServer, SlackUser

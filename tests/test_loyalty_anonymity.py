@@ -26,18 +26,12 @@ from bot.clock import ManualClock
 from bot.config import AnonymitySettings
 from bot.db.models import Person
 from bot.db.session import Database
+from bot.loyalty.access import resolve_scope
 from bot.loyalty.anonymity import Rules
 from bot.loyalty.cli import loyalty_report
 from bot.loyalty.digest import DigestService, DigestStats
 from bot.loyalty.objective import objective_summary
-from bot.loyalty.service import (
-    LoyaltyService,
-    Summary,
-    TeamTree,
-    Unreportable,
-    Window,
-    resolve_scope,
-)
+from bot.loyalty.service import LoyaltyService, Summary, TeamTree, Unreportable, Window
 from bot.replies import Reply
 
 from .attack import (

@@ -17,7 +17,7 @@ from bot.db.models import Person
 from bot.db.session import Database
 from bot.loyalty.tables import ClosedResponse
 from bot.pulse.content import load_survey
-from bot.pulse.service import respondent_key
+from bot.pulse.schedule import respondent_key
 from bot.pulse.tables import Participation, Response, RoundStatus, SurveyRound
 
 from .fakes.slack import FakeSlackServer, SlackUser

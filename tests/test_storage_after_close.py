@@ -28,7 +28,8 @@ from bot.loyalty import release
 from bot.loyalty.plan import ORG
 from bot.loyalty.tables import ClosedResponse, PlanAtom, ReleaseGroup
 from bot.pulse.content import load_survey
-from bot.pulse.service import SurveyService, respondent_key
+from bot.pulse.schedule import respondent_key
+from bot.pulse.service import SurveyService
 from bot.pulse.tables import Participation, Response, SurveyRound
 
 from .harness import REPO, load_demo, make_settings

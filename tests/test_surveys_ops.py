@@ -31,7 +31,8 @@ from bot.events import ButtonPressed, ChannelUser
 from bot.loyalty.tables import ClosedResponse
 from bot.pulse.content import load_survey, parse_survey
 from bot.pulse.rates import count_responses, response_rates
-from bot.pulse.service import SurveyService, respondent_key
+from bot.pulse.schedule import respondent_key
+from bot.pulse.service import SurveyService
 from bot.pulse.tables import Participation, Response, ResponseRateSnapshot, RoundStatus, SurveyRound
 
 from .harness import REPO, ConsoleDialog, console_runtime, load_demo, make_settings

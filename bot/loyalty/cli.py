@@ -105,17 +105,10 @@ async def loyalty_report(
     from bot.db.session import Database
     from bot.errors import InputError
     from bot.loyalty import report
+    from bot.loyalty.access import ScopeRefused, resolve_scope
     from bot.loyalty.present import heatmap_png, labels, summary_png
     from bot.loyalty.privacy import viewer_label
-    from bot.loyalty.service import (
-        LoyaltyService,
-        NoClosedRounds,
-        ScopeRefused,
-        Summary,
-        TeamTree,
-        Window,
-        resolve_scope,
-    )
+    from bot.loyalty.service import LoyaltyService, NoClosedRounds, Summary, TeamTree, Window
     from bot.loyalty.viewer import acting_person, audit_entry
     from bot.render import Renderer
 

@@ -18,15 +18,9 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.db.models import AuditEntry, Person, Role, Team
 from bot.db.session import Database
+from bot.loyalty.access import resolve_scope
 from bot.loyalty.present import heatmap_png, labels, round_day, summary_replies
-from bot.loyalty.service import (
-    LoyaltyService,
-    Summary,
-    TeamTree,
-    Window,
-    closed_rounds,
-    resolve_scope,
-)
+from bot.loyalty.service import LoyaltyService, Summary, TeamTree, Window, closed_rounds
 from bot.loyalty.tables import LoyaltyDigest
 from bot.outbox import enqueue
 from bot.pulse.tables import RoundStatus, SurveyRound

@@ -103,8 +103,9 @@ def indicators_show(
         from bot.clock import SystemClock
         from bot.db.models import Role, Team
         from bot.db.session import Database
+        from bot.loyalty.access import allowed_teams
         from bot.loyalty.objective import objective_summary
-        from bot.loyalty.service import TeamTree, allowed_teams
+        from bot.loyalty.service import TeamTree
         from bot.loyalty.viewer import AS_OPTION, acting_person, audit_entry
         from bot.people import team_by_name, team_subtree_ids
 

@@ -44,6 +44,7 @@ class Observed(Protocol):
     background_started: bool
     outbox_task: asyncio.Task[Any] | None
 
+
 #: Handler latency buckets, in seconds: chat answers should come well under a second.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 #: A health probe that cannot reach the database within this time reports it down.

@@ -108,7 +108,7 @@ def survey_schedule(
         return campaign, survey, await ref_of(session, campaign)
 
     campaign, survey, ref = run_async(_survey_session(settings, work))
-    from bot.pulse.service import Schedule
+    from bot.pulse.schedule import Schedule
 
     stored = Schedule.of(campaign).survey
     from bot.clock import SystemClock
@@ -305,7 +305,7 @@ def survey_preview(
     from bot.channels.port import Address
     from bot.clock import SystemClock
     from bot.pulse.content import load_survey
-    from bot.pulse.service import Schedule, invitation
+    from bot.pulse.schedule import Schedule, invitation
     from bot.pulse.tables import SurveyRound
     from bot.render import Renderer
     from bot.settings_section import SUPPORTED_LOCALES

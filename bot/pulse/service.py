@@ -16,8 +16,6 @@ Anonymity by construction (MEASUREMENT.md, rules 5 and 6):
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 import secrets
 from dataclasses import dataclass, replace
@@ -36,8 +34,8 @@ from bot.db.session import Database
 from bot.errors import InputError, UserFacingError
 from bot.outbox import enqueue
 from bot.pulse.content import Item, Survey
+from bot.pulse.schedule import Schedule, invitation, invite_key, reminder_key, respondent_key
 from bot.pulse.tables import Participation, Response, RoundStatus, SurveyRound
-from bot.replies import Reply, ReplyButton
 
 log = logging.getLogger(__name__)
 
@@ -46,51 +44,12 @@ FAR_FUTURE = timedelta(days=3650)
 MAX_TEXT_ANSWER = 2000
 
 
-def respondent_key(secret: bytes, person_id: int) -> str:
-    return hmac.new(secret, str(person_id).encode(), hashlib.sha256).hexdigest()
-
-
-def invite_key(round_id: int, person_id: int) -> str:
-    return f"pulse:{round_id}:invite:{person_id}"
-
-
-def reminder_key(round_id: int, index: int, person_id: int) -> str:
-    return f"pulse:{round_id}:reminder:{index}:{person_id}"
-
-
 @dataclass
 class PulseDue:
     opened: int = 0
     invited: int = 0
     reminders: int = 0
     closed: int = 0
-
-
-@dataclass(frozen=True)
-class Schedule:
-    """A scheduled survey as stored in its campaign's snapshot."""
-
-    campaign: Campaign
-    survey: Survey
-    items: dict[str, Item]
-
-    @classmethod
-    def of(cls, campaign: Campaign) -> Schedule:
-        snapshot = campaign.snapshot
-        items = {key: Item(**value) for key, value in snapshot["items"].items()}
-        return cls(campaign, Survey.from_json(snapshot["survey"]), items)
-
-
-def invitation(round_: SurveyRound, schedule: Schedule, *, reminder: bool = False) -> Reply:
-    return Reply(
-        "pulse/reminder" if reminder else "pulse/invitation",
-        {
-            "title": schedule.survey.title,
-            "questions": len(round_.items),
-            "closes_at": round_.closes_at.isoformat(),
-        },
-        (ReplyButton("pulse_start", "pulse_start", str(round_.id)),),
-    )
 
 
 class SurveyService:

@@ -17,21 +17,22 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.channels.port import Address, PermanentFailure, RateLimited, SendError, UnknownOutcome
 from bot.clock import Clock
 from bot.config import Settings
 from bot.db.models import ChannelIdentity, Person
 from bot.db.session import Database
-from bot.outbox import CHANNEL_PREFERENCE
+from bot.outbox import CHANNEL_PREFERENCE, enqueue
 from bot.render import Renderer
 from bot.replies import Reply, ReplyButton
 from bot.sender import Sender
-from bot.suggestions.seal import NOTICE_PURPOSE, Sealer
-from bot.suggestions.tables import SealedNotice
+from bot.suggestions.seal import NOTICE_PURPOSE, Sealer, author_purpose
+from bot.suggestions.tables import SealedNotice, Suggestion, SuggestionEvent
 
 log = logging.getLogger(__name__)
 
@@ -184,3 +185,66 @@ class SealedNotices:
             await session.execute(
                 update(SealedNotice).where(SealedNotice.id == notice_id).values(**values)
             )
+
+
+def to_the_hour(when: datetime) -> datetime:
+    """``when`` cut to the hour: anonymous rows carry no finer time to match against."""
+    return when.replace(minute=0, second=0, microsecond=0)
+
+
+async def notify_authors(
+    session: AsyncSession,
+    sealer: Sealer,
+    now: datetime,
+    suggestion: Suggestion,
+    event: SuggestionEvent,
+    reply: Reply,
+    *,
+    origin_only: bool = False,
+) -> int:
+    """Tell the author of ``suggestion`` and, unless ``origin_only``, the authors of the
+    suggestions merged into it: a sealed notice for an anonymous author, an outbox message for
+    a named one (once per person). Returns how many notices were queued."""
+    targets = [suggestion]
+    if not origin_only:
+        targets += list(
+            await session.scalars(
+                select(Suggestion).where(Suggestion.merged_into_id == suggestion.id)
+            )
+        )
+    queued = 0
+    seen: set[int] = set()
+    for target in targets:
+        if target.anonymous:
+            person_id = sealer.open(target.reply_token, author_purpose(target.id))
+            if person_id is None:
+                log.warning("suggestion %s: the reply token does not open", target.id)
+                continue
+            if person_id in seen:
+                continue
+            seen.add(person_id)
+            session.add(
+                SealedNotice(
+                    token=sealer.seal(person_id, NOTICE_PURPOSE),
+                    template=reply.template,
+                    context=reply.context,
+                    buttons=[[b.label, b.action, b.value] for b in reply.buttons],
+                    attempts=0,
+                    not_before=now,
+                    created_at=to_the_hour(now),
+                )
+            )
+            queued += 1
+        elif target.author_id is not None and target.author_id not in seen:
+            seen.add(target.author_id)
+            queued += int(
+                await enqueue(
+                    session,
+                    key=f"suggestion:{target.id}:event:{event.id}:{target.author_id}",
+                    person_id=target.author_id,
+                    purpose="suggestion-notice",
+                    reply=reply,
+                    now=now,
+                )
+            )
+    return queued

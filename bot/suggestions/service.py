@@ -33,6 +33,7 @@ from bot.outbox import enqueue
 from bot.people import managed_team_ids, team_subtree_ids
 from bot.replies import Reply, ReplyButton
 from bot.suggestions.content import TRIAGE_STATUSES, excerpt, reference
+from bot.suggestions.notices import notify_authors, to_the_hour
 from bot.suggestions.seal import NOTICE_PURPOSE, Sealer, author_purpose
 from bot.suggestions.tables import (
     SealedNotice,
@@ -97,8 +98,8 @@ class SuggestionService:
             status=SuggestionStatus.new,
             # An anonymous suggestion's times are kept to the hour: an exact time could be
             # matched against who was chatting with the bot at that moment.
-            created_at=_hour(now) if anonymous else now,
-            updated_at=_hour(now) if anonymous else now,
+            created_at=to_the_hour(now) if anonymous else now,
+            updated_at=to_the_hour(now) if anonymous else now,
         )
         session.add(suggestion)
         await session.flush()
@@ -287,8 +288,10 @@ class SuggestionService:
             )
         suggestion.status = status
         event = await self._event(session, actor, suggestion, "status", status=status, text=reason)
-        await self._notify_authors(
+        await notify_authors(
             session,
+            self.sealer,
+            self.clock.now(),
             suggestion,
             event,
             Reply(
@@ -303,8 +306,10 @@ class SuggestionService:
     ) -> SuggestionEvent:
         cleaned = _required(text, "suggestions/reply_usage")
         event = await self._event(session, actor, suggestion, "reply", text=cleaned)
-        await self._notify_authors(
+        await notify_authors(
             session,
+            self.sealer,
+            self.clock.now(),
             suggestion,
             event,
             Reply("suggestions/replied", {**self._card(suggestion), "reply": cleaned}),
@@ -320,8 +325,10 @@ class SuggestionService:
             raise UserFacingError("errors/not_allowed", command="ask")
         cleaned = _required(question, "suggestions/ask_usage")
         event = await self._event(session, actor, suggestion, "question", text=cleaned)
-        await self._notify_authors(
+        await notify_authors(
             session,
+            self.sealer,
+            self.clock.now(),
             suggestion,
             event,
             Reply(
@@ -354,7 +361,7 @@ class SuggestionService:
         now = self.clock.now()
         event = SuggestionEvent(
             suggestion_id=suggestion.id,
-            at=_hour(now) if suggestion.anonymous else now,
+            at=to_the_hour(now) if suggestion.anonymous else now,
             kind="answer",
             text=cleaned,
             # The author's own words: no actor, so an anonymous author stays anonymous.
@@ -383,8 +390,8 @@ class SuggestionService:
                     context=reply.context,
                     buttons=[],
                     attempts=0,
-                    not_before=_hour(now),
-                    created_at=_hour(now),
+                    not_before=to_the_hour(now),
+                    created_at=to_the_hour(now),
                 )
             )
             await session.flush()
@@ -417,8 +424,13 @@ class SuggestionService:
             )
         suggestion.published_at = self.clock.now()
         event = await self._event(session, actor, suggestion, "publish", respond=False)
-        await self._notify_authors(
-            session, suggestion, event, Reply("suggestions/published", self._card(suggestion))
+        await notify_authors(
+            session,
+            self.sealer,
+            self.clock.now(),
+            suggestion,
+            event,
+            Reply("suggestions/published", self._card(suggestion)),
         )
         return event
 
@@ -480,8 +492,10 @@ class SuggestionService:
                 actor_id=actor.id,
             )
         )
-        await self._notify_authors(
+        await notify_authors(
             session,
+            self.sealer,
+            self.clock.now(),
             target,
             event,
             Reply(
@@ -561,69 +575,9 @@ class SuggestionService:
         await session.flush()
         return event
 
-    async def _notify_authors(
-        self,
-        session: AsyncSession,
-        suggestion: Suggestion,
-        event: SuggestionEvent,
-        reply: Reply,
-        *,
-        origin_only: bool = False,
-    ) -> int:
-        """Tell the author of ``suggestion`` and, unless ``origin_only``, the authors of the
-        suggestions merged into it. Returns how many notices were queued."""
-        targets = [suggestion]
-        if not origin_only:
-            targets += list(
-                await session.scalars(
-                    select(Suggestion).where(Suggestion.merged_into_id == suggestion.id)
-                )
-            )
-        now = self.clock.now()
-        queued = 0
-        seen: set[int] = set()
-        for target in targets:
-            if target.anonymous:
-                person_id = self.sealer.open(target.reply_token, author_purpose(target.id))
-                if person_id is None:
-                    log.warning("suggestion %s: the reply token does not open", target.id)
-                    continue
-                if person_id in seen:
-                    continue
-                seen.add(person_id)
-                session.add(
-                    SealedNotice(
-                        token=self.sealer.seal(person_id, NOTICE_PURPOSE),
-                        template=reply.template,
-                        context=reply.context,
-                        buttons=[[b.label, b.action, b.value] for b in reply.buttons],
-                        attempts=0,
-                        not_before=now,
-                        created_at=_hour(now),
-                    )
-                )
-                queued += 1
-            elif target.author_id is not None and target.author_id not in seen:
-                seen.add(target.author_id)
-                queued += int(
-                    await enqueue(
-                        session,
-                        key=f"suggestion:{target.id}:event:{event.id}:{target.author_id}",
-                        person_id=target.author_id,
-                        purpose="suggestion-notice",
-                        reply=reply,
-                        now=now,
-                    )
-                )
-        return queued
-
 
 def _required(text: str, template: str) -> str:
     cleaned = (text or "").strip()
     if not cleaned:
         raise UserFacingError(template)
     return cleaned
-
-
-def _hour(when: datetime) -> datetime:
-    return when.replace(minute=0, second=0, microsecond=0)
