@@ -8,9 +8,9 @@ import pytest
 from sqlalchemy import select
 
 from bot.clock import ManualClock
-from bot.db.models import AuditEntry
+from bot.db.models import AuditEntry, ProcessedEvent
 from bot.db.session import Database
-from bot.events import ChannelUser, TextReceived
+from bot.events import ButtonPressed, ChannelUser, TextReceived
 from bot.handling import EVERYONE
 from bot.replies import Reply
 
@@ -105,3 +105,27 @@ async def test_oversized_and_odd_messages_are_handled(
         dialog = ConsoleDialog(runtime, EMPLOYEE)
         assert "too long for me (10000 characters" in await dialog.say("x" * 10_000)
         assert "did not understand" in await dialog.say("\u202e\u0000 ﷽ 𝕳𝖊𝖑𝖑𝖔")
+
+
+async def test_a_refused_button_is_audited_like_a_refused_command(
+    db: Database, clock: ManualClock, database_url: str
+) -> None:
+    await load_demo(db, clock)
+    settings = make_settings(database_url, console={"enabled": True})
+    async with console_runtime(settings, clock) as runtime:
+        await _linked(runtime, EMPLOYEE)
+        user = ChannelUser("console", EMPLOYEE, EMPLOYEE)
+        # A manager's button (a message forwarded, or sent before a change of role).
+        press = ButtonPressed(user, "b-1", "sugg_show", "1")
+        result = await runtime.dispatcher.process(press)
+        assert "sugg_show" in result.replies[0].message.text.replace("\\", "")
+        assert "not available" in result.replies[0].message.text
+    async with db.session() as session:
+        entries = list(
+            await session.scalars(select(AuditEntry).where(AuditEntry.action == "denied"))
+        )
+        claimed = await session.scalar(select(ProcessedEvent.event_id))
+    assert [(e.actor_label, e.detail) for e in entries] == [
+        (EMPLOYEE, {"button": "sugg_show", "role": "employee"})
+    ]
+    assert claimed == "b-1"  # refused, and remembered: a retry is dropped
