@@ -174,7 +174,7 @@ class Pipeline:
         )
         return {(channel, event_id) for channel, event_id in rows.all()}
 
-    # --- the steps ---------------------------------------------------------------------------
+    # The steps
 
     async def deduplicate(self, session: AsyncSession, items: list[Inbound]) -> None:
         """A platform retry of an event already handled is dropped without a reply."""
@@ -278,7 +278,7 @@ class Pipeline:
             # The handler may have changed the language or time zone.
             item.locale, item.timezone = _person(item).locale, _person(item).timezone
 
-    # --- helpers -----------------------------------------------------------------------------
+    # Helpers
 
     def context(
         self,
