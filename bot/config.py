@@ -133,6 +133,10 @@ class SchedulerSettings(Section):
     outbox_poll_s: float = Field(default=2.0, gt=0)
     #: How often due campaign work is recomputed (late joiners, missed wake-ups).
     sweep_s: float = Field(default=30.0, gt=0)
+    #: Several instances on one PostgreSQL: when the active one dies or loses its database
+    #: connection, another runs the scheduled work within this many seconds. The lock is
+    #: checked and retried every failover_s / 8, so a small value costs a few more queries.
+    failover_s: float = Field(default=15.0, gt=0)
 
 
 class OutboxSettings(Section):

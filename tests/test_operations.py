@@ -123,6 +123,7 @@ async def test_healthz_reports_database_scheduler_and_queue(
             "database": "ok",
             "outbox_queue": {"pending": 0, "sending": 0},
             "scheduler": "active",
+            "role": "active",
             "outbox": "running",
             "status": "ok",
         }

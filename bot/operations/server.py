@@ -157,7 +157,9 @@ async def outbox_depths(runtime: Observed) -> dict[str, int]:
 
 async def health(runtime: Observed) -> tuple[bool, dict[str, Any]]:
     """Is this runtime working? Database reachable, scheduler running (or passive behind
-    another instance), outbox loop alive; with the queue depth for information."""
+    another instance), outbox loop alive; with the queue depth and this instance's role
+    (``active``: it runs the scheduled work; ``passive``: another instance does) for
+    information."""
     report: dict[str, Any] = {}
     database_ok = True
     try:
@@ -176,6 +178,9 @@ async def health(runtime: Observed) -> tuple[bool, dict[str, Any]]:
         report["scheduler"] = "passive"  # another instance holds the lock: healthy
     else:
         report["scheduler"] = "stopped"
+    # Which instance runs the scheduled work; with several instances exactly one is active,
+    # and a passive one is healthy (it takes over when the active one goes).
+    report["role"] = "active" if scheduler.active else "passive"
     outbox_task = runtime.outbox_task
     report["outbox"] = (
         "running" if outbox_task is not None and not outbox_task.done() else "stopped"
