@@ -13,37 +13,37 @@ What must hold (README, "Delivery guarantees"):
 from __future__ import annotations
 
 import asyncio
-import os
-import re
 import shutil
-import signal
-import sys
 import time
 from collections import Counter
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from sqlalchemy import select
 
-from bot.briefings.content import parse_briefing
-from bot.briefings.service import BriefingService
-from bot.clock import SystemClock
-from bot.db.models import Campaign, ChannelName, Delivery, DeliveryStatus, Person
+from bot.db.models import Campaign, DeliveryStatus, Person
 from bot.db.session import Database
-from bot.identities import link
-from bot.pulse.content import parse_items, parse_survey
 from bot.pulse.schedule import respondent_key
-from bot.pulse.service import SurveyService
 from bot.pulse.tables import Response, SurveyRound
 
-from .fakes.slack import FakeSlackServer, SlackUser
+from .fakes.slack import FakeSlackServer
 from .fakes.telegram import FakeTelegramServer, SentMessage
-from .harness import DEMO_PEOPLE, REPO, STRONG_KEY, free_port, make_settings
-from .test_cli import HR
+from .processes import (
+    Fidelio,
+    World,
+    all_settled,
+    copies,
+    deliveries,
+    messages,
+    populate,
+    schedule_briefing,
+    schedule_pulse,
+    unknown_at_kill,
+    until,
+    write_config,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -53,140 +53,6 @@ WHILE_DOWN = "Crash test while down"
 PULSE = "Crash pulse"
 ANSWERS = {"sat_overall": 4, "intent_stay": 3, "enps": 8}
 ANSWERERS = 10
-
-
-@dataclass
-class World:
-    db: Database
-    url: str
-    config: Path
-    log: Path
-    telegram: FakeTelegramServer
-    slack: FakeSlackServer
-    #: person id -> ("telegram", chat id) or ("slack", DM channel)
-    reach: dict[int, tuple[str, Any]]
-    #: People who have not left: the audience of "everyone".
-    active: list[int]
-
-
-def briefing_text(briefing_id: str, title: str, brief: str, launch: datetime) -> str:
-    return (
-        f"---\nid: {briefing_id}\nkind: product\ntitle: {title!r}\nsummary: 'All staff first.'\n"
-        f"launch_at: {launch.isoformat(timespec='seconds')}\nbrief: {brief}\n"
-        "audience:\n  everyone: true\nlocales: [en]\nack_required: true\n---\nThe text.\n"
-    )
-
-
-async def schedule_briefing(world: World, briefing_id: str, title: str, brief: str) -> None:
-    launch = datetime.now(UTC) + timedelta(days=3)
-    briefing, problems = parse_briefing(
-        briefing_text(briefing_id, title, brief, launch), f"{briefing_id}.md"
-    )
-    assert briefing is not None, problems
-    settings = make_settings(world.url)
-    await BriefingService(settings, world.db, SystemClock()).schedule(briefing, actor=HR)
-
-
-async def schedule_pulse(world: World) -> None:
-    """A daily pulse, open two days, whose latest opening (midnight) is already past."""
-    items, _ = parse_items((REPO / "content/surveys/items.yaml").read_text(), "items.yaml")
-    survey, problems = parse_survey(
-        f"id: crash-pulse\ntitle: {PULSE!r}\ncadence:\n  cron: '0 0 * * *'\n"
-        "  timezone: Europe/Rome\nopen_for: 2d\naudience:\n  everyone: true\n"
-        "core: [sat_overall, intent_stay, enps]\ncomment: false\nreminders: []\n",
-        "crash-pulse.yaml",
-        items,
-    )
-    assert survey is not None, problems
-    service = SurveyService(make_settings(world.url), world.db, SystemClock())
-    async with world.db.session() as session:
-        await service.schedule_in(session, survey, items, HR)
-
-
-class Fidelio:
-    """``fidelio run`` as a child process, logging to a file (a pipe could fill and block)."""
-
-    def __init__(self, world: World):
-        self.world = world
-        self.process: asyncio.subprocess.Process | None = None
-
-    async def start(self) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("FIDELIO_")}
-        offset = self.world.log.stat().st_size if self.world.log.exists() else 0
-        log = open(self.world.log, "ab")  # noqa: SIM115 - the child keeps it
-        self.process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot.cli",
-            "-c",
-            str(self.world.config),
-            "run",
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=log,
-            env=env,
-        )
-        log.close()
-        deadline = time.monotonic() + 30
-        while "Fidelio started" not in self.world.log.read_bytes()[offset:].decode():
-            assert self.process.returncode is None, self.world.log.read_text()
-            assert time.monotonic() < deadline, "fidelio run did not start"
-            await asyncio.sleep(0.05)
-
-    async def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        await self.process.wait()
-
-    async def stop(self) -> None:
-        if self.process is not None and self.process.returncode is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(self.process.wait(), 20)
-            except TimeoutError:
-                self.process.kill()
-                await self.process.wait()
-
-
-def messages(world: World, person_id: int) -> list[str]:
-    platform, chat = world.reach[person_id]
-    if platform == "telegram":
-        return [m.text or "" for m in world.telegram.messages_to(chat)]
-    return [m.text or "" for m in world.slack.messages_in(chat)]
-
-
-def copies(world: World, person_id: int, title: str) -> int:
-    """Messages carrying ``title`` that are the delivery itself (a pulse question repeats the
-    title followed by ``n/N``; the invitation does not)."""
-    return sum(
-        1
-        for text in messages(world, person_id)
-        if title in text and not re.search(r"\d+/\d+", text)
-    )
-
-
-async def deliveries(db: Database) -> list[Delivery]:
-    async with db.session() as session:
-        return list(await session.scalars(select(Delivery).order_by(Delivery.id)))
-
-
-async def unknown_at_kill(db: Database) -> set[str]:
-    """Keys of rows still ``sending`` after a kill: sends whose outcome nobody knows."""
-    return {d.key for d in await deliveries(db) if d.status == DeliveryStatus.sending}
-
-
-async def until(condition: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not await condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.1)
-
-
-async def all_settled(db: Database) -> bool:
-    rows = await deliveries(db)
-    return bool(rows) and all(
-        d.status in (DeliveryStatus.sent, DeliveryStatus.failed, DeliveryStatus.unknown)
-        for d in rows
-    )
 
 
 @pytest.fixture
@@ -199,63 +65,18 @@ async def world(tmp_path: Path, sqlite_template: Path) -> Any:
         FakeTelegramServer(rate_scale=20.0) as telegram,
         FakeSlackServer(rate_scale=20.0) as slack,
     ):
-        from bot.people import import_people
-
-        await import_people(db, DEMO_PEOPLE, SystemClock())
-        reach: dict[int, tuple[str, Any]] = {}
-        async with db.session() as session:
-            people = list(await session.scalars(select(Person).order_by(Person.id)))
-            for index, person in enumerate(people):
-                if index % 3 == 2:  # a third of the staff on Slack, the rest on Telegram
-                    user_id = f"U0C{person.id:05d}"
-                    slack.add_user(SlackUser(user_id, person.email, person.name.split()[0]))
-                    dm = slack.dm_channel_of(user_id)
-                    await link(session, person, ChannelName.slack, user_id, dm, SystemClock())
-                    reach[person.id] = ("slack", dm)
-                else:
-                    chat = 30_000 + person.id
-                    telegram.add_user(chat, person.name.split()[0])
-                    await link(
-                        session, person, ChannelName.telegram, str(chat), str(chat), SystemClock()
-                    )
-                    reach[person.id] = ("telegram", chat)
-        config = tmp_path / "config.yaml"
-        config.write_text(
-            yaml.safe_dump(
-                {
-                    "database": {"url": url},
-                    "content_dir": str(REPO / "content"),
-                    "organisation": {"name": "Demo Elettronica"},
-                    "console": {"enabled": False},
-                    "security": {"secret_key": STRONG_KEY},
-                    "telegram": {
-                        "enabled": True,
-                        "token": telegram.token,
-                        "base_url": telegram.base_url,
-                        "base_file_url": telegram.base_file_url,
-                        "poll_timeout_s": 1,
-                        "request_timeout_s": 5.0,
-                    },
-                    "slack": {
-                        "enabled": True,
-                        "mode": "http",
-                        "bot_token": slack.bot_token,
-                        "signing_secret": slack.signing_secret,
-                        "base_url": slack.base_url,
-                        "http_port": free_port(),
-                        "request_timeout_s": 5.0,
-                    },
-                    # Slow enough to kill a broadcast half-way, small batches bound the
-                    # unknown outcomes a kill leaves.
-                    "rates": {"telegram_global_per_s": 8, "slack_global_per_s": 8},
-                    "outbox": {"batch_size": BATCH, "retry_unknown": 1},
-                    "scheduler": {"sweep_s": 0.5, "outbox_poll_s": 0.1},
-                }
-            ),
-            encoding="utf-8",
+        reach, active = await populate(db, telegram, slack)
+        config = write_config(
+            tmp_path / "config.yaml",
+            url,
+            telegram,
+            slack,
+            # Slow enough to kill a broadcast half-way, small batches bound the
+            # unknown outcomes a kill leaves.
+            rates={"telegram_global_per_s": 8, "slack_global_per_s": 8},
+            outbox={"batch_size": BATCH, "retry_unknown": 1},
+            scheduler={"sweep_s": 0.5, "outbox_poll_s": 0.1},
         )
-        today = datetime.now(UTC).date()
-        active = [p.id for p in people if p.leave_date is None or p.leave_date > today]
         yield World(db, url, config, tmp_path / "fidelio.log", telegram, slack, reach, active)
     await db.dispose()
 
@@ -394,7 +215,7 @@ async def _assert_confirmed_answers_stored(
 async def test_kills_during_a_broadcast_and_a_survey_round_lose_and_repeat_nothing(
     world: World,
 ) -> None:
-    fidelio = Fidelio(world)
+    fidelio = Fidelio(world.config, world.log)
     everyone = world.active
     try:
         # 1. a broadcast, killed half-way
@@ -403,7 +224,7 @@ async def test_kills_during_a_broadcast_and_a_survey_round_lose_and_repeat_nothi
         # 2. while down: the second briefing falls due, a pulse is scheduled
         while datetime.now(UTC) < due_soon + timedelta(seconds=1):
             await asyncio.sleep(0.1)
-        await schedule_pulse(world)
+        await schedule_pulse(world, PULSE, "0 0 * * *", "2d", "Europe/Rome")
         assert sum(copies(world, p, WHILE_DOWN) for p in everyone) == 0
 
         # 3. restart; people answer the pulse; kill in the middle of the round
@@ -433,7 +254,7 @@ async def test_kills_during_a_broadcast_and_a_survey_round_lose_and_repeat_nothi
 async def test_an_update_confirmed_to_telegram_is_never_lost(world: World) -> None:
     import sqlite3
 
-    fidelio = Fidelio(world)
+    fidelio = Fidelio(world.config, world.log)
     person = next(p for p in world.active if world.reach[p][0] == "telegram")
     chat = world.reach[person][1]
     database = world.url.removeprefix("sqlite+aiosqlite:///")
