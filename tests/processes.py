@@ -80,8 +80,8 @@ async def populate(
 def write_config(
     path: Path,
     url: str,
-    telegram: FakeTelegramServer,
-    slack: FakeSlackServer,
+    telegram_fake: FakeTelegramServer,
+    slack_fake: FakeSlackServer,
     **sections: dict[str, Any],
 ) -> Path:
     """A config.yaml for ``fidelio run`` against the fakes (Telegram polling, Slack over
@@ -94,18 +94,18 @@ def write_config(
         "security": {"secret_key": STRONG_KEY},
         "telegram": {
             "enabled": True,
-            "token": telegram.token,
-            "base_url": telegram.base_url,
-            "base_file_url": telegram.base_file_url,
+            "token": telegram_fake.token,
+            "base_url": telegram_fake.base_url,
+            "base_file_url": telegram_fake.base_file_url,
             "poll_timeout_s": 1,
             "request_timeout_s": 5.0,
         },
         "slack": {
             "enabled": True,
             "mode": "http",
-            "bot_token": slack.bot_token,
-            "signing_secret": slack.signing_secret,
-            "base_url": slack.base_url,
+            "bot_token": slack_fake.bot_token,
+            "signing_secret": slack_fake.signing_secret,
+            "base_url": slack_fake.base_url,
             "http_port": free_port(),
             "request_timeout_s": 5.0,
         },
