@@ -20,15 +20,13 @@ from bot.briefings.audience import audience_team_ids, resolve_audience
 from bot.briefings.content import Briefing, timing_warnings
 from bot.briefings.readiness import team_readiness
 from bot.briefings.tables import BriefingReceipt
-from bot.campaign_refs import ref_of
-from bot.clock import Clock
-from bot.config import Settings
+from bot.campaign_refs import campaign_by_id, ref_of
 from bot.db.models import AuditEntry, Campaign, CampaignKind, CampaignStatus, Person, Team
-from bot.db.session import Database
 from bot.errors import InputError
 from bot.outbox import enqueue
 from bot.people import team_subtree_ids
 from bot.replies import Reply, ReplyButton
+from bot.service import Service
 
 log = logging.getLogger(__name__)
 
@@ -86,13 +84,7 @@ class DueStats:
     closed: int = 0
 
 
-class BriefingService:
-    def __init__(self, settings: Settings, db: Database | None, clock: Clock):
-        """``db`` may be None when only the ``*_in(session, ...)`` methods are used."""
-        self.settings = settings
-        self.db = db
-        self.clock = clock
-
+class BriefingService(Service):
     async def schedule(self, briefing: Briefing, actor: str) -> tuple[Campaign, list[str]]:
         """Store a campaign for ``briefing`` (content snapshot included); returns warnings."""
         assert self.db is not None
@@ -165,11 +157,7 @@ class BriefingService:
         from bot.db.models import Delivery, DeliveryStatus
 
         now = self.clock.now()
-        campaign = await session.get(Campaign, campaign_id)
-        if campaign is None or campaign.kind != CampaignKind.briefing:
-            raise InputError(
-                str(campaign_id), "no briefing campaign with this id", "no_campaign", id=campaign_id
-            )
+        campaign = await campaign_by_id(session, campaign_id, CampaignKind.briefing)
         if campaign.status != CampaignStatus.scheduled:
             reference = await ref_of(session, campaign)  # B-n, as HR knows the campaign
             raise InputError(

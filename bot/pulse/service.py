@@ -26,16 +26,14 @@ from sqlalchemy import and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.briefings.audience import audience_team_ids, resolve_audience
-from bot.campaign_refs import ref_of
-from bot.clock import Clock
-from bot.config import Settings
+from bot.campaign_refs import campaign_by_id, ref_of
 from bot.db.models import AuditEntry, Campaign, CampaignKind, CampaignStatus, Person
-from bot.db.session import Database
 from bot.errors import InputError, UserFacingError
 from bot.outbox import enqueue
 from bot.pulse.content import Item, Survey
 from bot.pulse.schedule import Schedule, invitation, invite_key, reminder_key, respondent_key
 from bot.pulse.tables import Participation, Response, RoundStatus, SurveyRound
+from bot.service import Service
 
 log = logging.getLogger(__name__)
 
@@ -52,13 +50,7 @@ class PulseDue:
     closed: int = 0
 
 
-class SurveyService:
-    def __init__(self, settings: Settings, db: Database | None, clock: Clock):
-        """``db`` may be None when only the ``*_in(session, ...)`` methods are used."""
-        self.settings = settings
-        self.db = db
-        self.clock = clock
-
+class SurveyService(Service):
     # Schedules
 
     async def schedule_in(
@@ -120,11 +112,7 @@ class SurveyService:
         self, session: AsyncSession, schedule_id: int, status: CampaignStatus, actor: str
     ) -> Campaign:
         """Pause, resume (``scheduled``) or stop (``cancelled``) a survey schedule."""
-        campaign = await session.get(Campaign, schedule_id)
-        if campaign is None or campaign.kind != CampaignKind.pulse:
-            raise InputError(
-                str(schedule_id), "no survey schedule with this id", "no_schedule", id=schedule_id
-            )
+        campaign = await campaign_by_id(session, schedule_id, CampaignKind.pulse)
         allowed = {
             CampaignStatus.paused: {CampaignStatus.scheduled},
             CampaignStatus.scheduled: {CampaignStatus.paused},
@@ -225,9 +213,7 @@ class SurveyService:
         """Open a round of schedule ``campaign_id`` now, off its cadence, for the survey's
         usual length (the demo tour: ``fidelio demo tour``). The round then lives like any
         other: reminders, closing at its time, its release plan."""
-        campaign = await session.get(Campaign, campaign_id)
-        if campaign is None or campaign.kind != CampaignKind.pulse:
-            raise InputError(str(campaign_id), "no survey schedule with this id")
+        campaign = await campaign_by_id(session, campaign_id, CampaignKind.pulse)
         return await self._open_round_in(session, Schedule.of(campaign), self.clock.now())
 
     async def _open_round_in(
