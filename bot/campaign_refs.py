@@ -26,8 +26,6 @@ PREFIX = {CampaignKind.briefing: "B", CampaignKind.pulse: "P"}
 KIND_OF = {letter: kind for kind, letter in PREFIX.items()}
 WHAT = {CampaignKind.briefing: "briefing campaign", CampaignKind.pulse: "survey schedule"}
 LISTED_BY = {CampaignKind.briefing: "campaign list", CampaignKind.pulse: "survey list"}
-#: The chat template (errors/input/) of an id that names no campaign of the kind.
-UNKNOWN_KEY = {CampaignKind.briefing: "no_campaign", CampaignKind.pulse: "no_schedule"}
 
 _REF = re.compile(r"^\s*(?:([A-Za-z])\s*-?\s*|#)?(\d{1,9})\s*$")
 
@@ -73,17 +71,6 @@ async def refs_of(session: AsyncSession, kind: CampaignKind) -> dict[int, str]:
         select(Campaign.id).where(Campaign.kind == kind).order_by(Campaign.id)
     )
     return {campaign_id: format_ref(kind, n) for n, campaign_id in enumerate(ids, start=1)}
-
-
-async def campaign_by_id(session: AsyncSession, campaign_id: int, kind: CampaignKind) -> Campaign:
-    """The campaign row with the internal id ``campaign_id`` (buttons, jobs), when it is of
-    ``kind``; else an InputError ``no <briefing campaign> with this id`` that chat can show."""
-    campaign = await session.get(Campaign, campaign_id)
-    if campaign is None or campaign.kind != kind:
-        raise InputError(
-            str(campaign_id), f"no {WHAT[kind]} with this id", UNKNOWN_KEY[kind], id=campaign_id
-        )
-    return campaign
 
 
 async def find_campaign(session: AsyncSession, text: str, kind: CampaignKind) -> Campaign:

@@ -20,7 +20,13 @@ from bot.briefings.audience import audience_team_ids, resolve_audience
 from bot.briefings.content import Briefing, timing_warnings
 from bot.briefings.readiness import team_readiness
 from bot.briefings.tables import BriefingReceipt
-from bot.campaign_refs import campaign_by_id, ref_of
+from bot.campaign_refs import ref_of
+from bot.campaigns import (
+    campaign_by_id,
+    campaign_for_content,
+    scheduled_campaign_ids,
+    store_campaign,
+)
 from bot.db.models import AuditEntry, Campaign, CampaignKind, CampaignStatus, Person, Team
 from bot.errors import InputError
 from bot.outbox import enqueue
@@ -104,12 +110,8 @@ class BriefingService(Service):
                 id=briefing.id,
             )
         await audience_team_ids(session, briefing.audience)  # unknown teams fail here
-        existing = await session.scalar(
-            select(Campaign).where(
-                Campaign.kind == CampaignKind.briefing,
-                Campaign.content_id == briefing.id,
-                Campaign.status == CampaignStatus.scheduled,
-            )
+        existing = await campaign_for_content(
+            session, CampaignKind.briefing, briefing.id, [CampaignStatus.scheduled]
         )
         if existing is not None:
             reference = await ref_of(session, existing)
@@ -132,15 +134,8 @@ class BriefingService(Service):
             created_by=actor,
             created_at=now,
         )
-        session.add(campaign)
-        await session.flush()
-        session.add(
-            AuditEntry(
-                at=now,
-                actor_label=actor,
-                action="campaign.schedule",
-                detail={"campaign": campaign.id, "briefing": briefing.id},
-            )
+        await store_campaign(
+            session, campaign, "campaign.schedule", id_key="campaign", content_key="briefing"
         )
         return campaign, [w.reason for w in timing_warnings(briefing, now)]
 
@@ -193,20 +188,14 @@ class BriefingService(Service):
         stats = DueStats()
         now = self.clock.now()
         async with self.db.session() as session:
-            campaigns = list(
-                await session.scalars(
-                    select(Campaign).where(
-                        Campaign.kind == CampaignKind.briefing,
-                        Campaign.status == CampaignStatus.scheduled,
-                        Campaign.starts_at <= now,
-                    )
-                )
+            campaign_ids = await scheduled_campaign_ids(
+                session, CampaignKind.briefing, started_by=now
             )
-        for campaign in campaigns:
+        for campaign_id in campaign_ids:
             try:
-                await self._campaign_due(campaign.id, stats)
+                await self._campaign_due(campaign_id, stats)
             except Exception:
-                log.exception("briefing campaign %s: due work failed", campaign.id)
+                log.exception("briefing campaign %s: due work failed", campaign_id)
         return stats
 
     async def _campaign_due(self, campaign_id: int, stats: DueStats) -> None:

@@ -26,7 +26,13 @@ from sqlalchemy import and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.briefings.audience import audience_team_ids, resolve_audience
-from bot.campaign_refs import campaign_by_id, ref_of
+from bot.campaign_refs import ref_of
+from bot.campaigns import (
+    campaign_by_id,
+    campaign_for_content,
+    scheduled_campaign_ids,
+    store_campaign,
+)
 from bot.db.models import AuditEntry, Campaign, CampaignKind, CampaignStatus, Person
 from bot.errors import InputError, UserFacingError
 from bot.outbox import enqueue
@@ -58,12 +64,11 @@ class SurveyService(Service):
     ) -> Campaign:
         now = self.clock.now()
         await audience_team_ids(session, survey.audience)
-        existing = await session.scalar(
-            select(Campaign).where(
-                Campaign.kind == CampaignKind.pulse,
-                Campaign.content_id == survey.id,
-                Campaign.status.in_([CampaignStatus.scheduled, CampaignStatus.paused]),
-            )
+        existing = await campaign_for_content(
+            session,
+            CampaignKind.pulse,
+            survey.id,
+            [CampaignStatus.scheduled, CampaignStatus.paused],
         )
         if existing is not None:
             reference = await ref_of(session, existing)
@@ -96,15 +101,8 @@ class SurveyService(Service):
             created_by=actor,
             created_at=now,
         )
-        session.add(campaign)
-        await session.flush()
-        session.add(
-            AuditEntry(
-                at=now,
-                actor_label=actor,
-                action="survey.schedule",
-                detail={"schedule": campaign.id, "survey": survey.id},
-            )
+        await store_campaign(
+            session, campaign, "survey.schedule", id_key="schedule", content_key="survey"
         )
         return campaign
 
@@ -158,14 +156,7 @@ class SurveyService(Service):
                     )
                 )
             )
-            campaigns = list(
-                await session.scalars(
-                    select(Campaign.id).where(
-                        Campaign.kind == CampaignKind.pulse,
-                        Campaign.status == CampaignStatus.scheduled,
-                    )
-                )
-            )
+            campaigns = await scheduled_campaign_ids(session, CampaignKind.pulse)
             open_rounds = list(
                 await session.scalars(
                     select(SurveyRound.id).where(SurveyRound.status == RoundStatus.open)
