@@ -1,11 +1,14 @@
-"""What the scheduled services of the features start from: the settings, the database and the
-clock, all injected so a test can move time and share a session."""
+"""What the services start from: the settings, the database and the clock (and, for those
+that send messages themselves, the sender and the renderer), all injected so a test can move
+time, share a session or watch what is sent."""
 
 from __future__ import annotations
 
 from bot.clock import Clock
 from bot.config import Settings
 from bot.db.session import Database
+from bot.render import Renderer
+from bot.sender import Sender
 
 
 class Service:
@@ -19,3 +22,17 @@ class Service:
         self.settings = settings
         self.db = db
         self.clock = clock
+
+
+class SendingService(Service):
+    """A service that sends messages itself rather than through the outbox's queue: it also
+    holds the sender and the renderer, and always a database."""
+
+    db: Database
+
+    def __init__(
+        self, settings: Settings, db: Database, sender: Sender, renderer: Renderer, clock: Clock
+    ):
+        super().__init__(settings, db, clock)
+        self.sender = sender
+        self.renderer = renderer
