@@ -60,7 +60,7 @@ async def store_campaign(
     )
 
 
-async def scheduled_campaign_ids(
+async def scheduled_ids(
     session: AsyncSession, kind: CampaignKind, *, started_by: datetime | None = None
 ) -> list[int]:
     """Ids of the scheduled campaigns of ``kind`` (paused, cancelled and done ones are left

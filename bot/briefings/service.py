@@ -21,12 +21,7 @@ from bot.briefings.content import Briefing, timing_warnings
 from bot.briefings.readiness import team_readiness
 from bot.briefings.tables import BriefingReceipt
 from bot.campaign_refs import ref_of
-from bot.campaigns import (
-    campaign_by_id,
-    campaign_for_content,
-    scheduled_campaign_ids,
-    store_campaign,
-)
+from bot.campaigns import campaign_by_id, campaign_for_content, scheduled_ids, store_campaign
 from bot.db.models import AuditEntry, Campaign, CampaignKind, CampaignStatus, Person, Team
 from bot.errors import InputError
 from bot.outbox import enqueue
@@ -188,9 +183,7 @@ class BriefingService(Service):
         stats = DueStats()
         now = self.clock.now()
         async with self.db.session() as session:
-            campaign_ids = await scheduled_campaign_ids(
-                session, CampaignKind.briefing, started_by=now
-            )
+            campaign_ids = await scheduled_ids(session, CampaignKind.briefing, started_by=now)
         for campaign_id in campaign_ids:
             try:
                 await self._campaign_due(campaign_id, stats)

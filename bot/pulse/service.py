@@ -27,12 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.briefings.audience import audience_team_ids, resolve_audience
 from bot.campaign_refs import ref_of
-from bot.campaigns import (
-    campaign_by_id,
-    campaign_for_content,
-    scheduled_campaign_ids,
-    store_campaign,
-)
+from bot.campaigns import campaign_by_id, campaign_for_content, scheduled_ids, store_campaign
 from bot.db.models import AuditEntry, Campaign, CampaignKind, CampaignStatus, Person
 from bot.errors import InputError, UserFacingError
 from bot.outbox import enqueue
@@ -156,7 +151,7 @@ class SurveyService(Service):
                     )
                 )
             )
-            campaigns = await scheduled_campaign_ids(session, CampaignKind.pulse)
+            campaigns = await scheduled_ids(session, CampaignKind.pulse)
             open_rounds = list(
                 await session.scalars(
                     select(SurveyRound.id).where(SurveyRound.status == RoundStatus.open)
