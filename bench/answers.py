@@ -62,15 +62,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-)
-from rich.table import Table
+from rich.progress import Progress, TaskID
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
@@ -83,7 +75,9 @@ from bench.common import (
     insert_people,
     loopback_only,
     postgres_reachable,
+    results_table,
     scratch_database,
+    task_progress,
 )
 from bot.app import Runtime, build_runtime
 from bot.channels.callbacks import CallbackCodec
@@ -666,13 +660,10 @@ async def run_phase(
                 f"{result.setup_s:.1f} s",
                 soft_wrap=True,
             )
-            with Progress(
-                TextColumn("{task.description:>20}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("{task.fields[rate]:7.0f}/s"),
-                TimeElapsedColumn(),
-                console=console,
+            with task_progress(
+                console,
+                "{task.description:>20}",
+                rate="{task.fields[rate]:7.0f}/s",
                 refresh_per_second=REFRESH_PER_S,
             ) as progress:
                 # The ceiling: best of a few runs, so a hiccup of this shared machine does
@@ -708,45 +699,41 @@ async def run_phase(
 
 def report(console: Console, results: Sequence[PhaseResult]) -> None:
     """The per-database table and one summary line per database."""
-    table = Table(title="Answer burst through the fake Telegram (update → stored answer)")
-    table.add_column("")
-    for result in results:
-        table.add_column(result.database, justify="right")
+    table = results_table(
+        "Answer burst through the fake Telegram (update → stored answer)",
+        (result.database for result in results),
+    )
+    row = table.add_row
 
-    def row(label: str, *values: str) -> None:
-        table.add_row(label, *values)
+    def run_rows(
+        heading: str, run: Callable[[PhaseResult], Timing], rate: str, window: str | None
+    ) -> None:
+        """How one kind of run went: handled, its window, its rate, its CPU."""
+        row(heading, *(f"{run(r).done}" for r in results))
+        if window:
+            row(
+                f"  window (first queued → {window})",
+                *(f"{run(r).window_s():.2f} s" for r in results),
+            )
+        row(f"  {rate}", *(f"{run(r).per_s():.0f}" for r in results))
+        row(
+            "  CPU of this process / wall",
+            *(f"{run(r).cpu_s:.1f} s / {run(r).wall_s:.1f} s" for r in results),
+        )
 
     row("answers (people × items)", *(f"{r.people} × {r.items} = {r.answers}" for r in results))
     row(
         f"bare PTB: updates/s in each of {BARE_RUNS} runs",
         *(", ".join(f"{rate:.0f}" for rate in r.bare_rates) for r in results),
     )
-    row("bare PTB, fastest run: handled", *(f"{r.bare.done}" for r in results))
-    row(
-        "  window (first queued → last handled)",
-        *(f"{r.bare.window_s():.2f} s" for r in results),
+    run_rows(
+        "bare PTB, fastest run: handled",
+        lambda r: r.bare,
+        "updates/s (the ceiling)",
+        "last handled",
     )
-    row("  updates/s (the ceiling)", *(f"{r.bare.per_s():.0f}" for r in results))
-    row(
-        "  CPU of this process / wall",
-        *(f"{r.bare.cpu_s:.1f} s / {r.bare.wall_s:.1f} s" for r in results),
-    )
-    row("bare PTB sending the 2 replies: handled", *(f"{r.replying.done}" for r in results))
-    row("  updates/s", *(f"{r.replying.per_s():.0f}" for r in results))
-    row(
-        "  CPU of this process / wall",
-        *(f"{r.replying.cpu_s:.1f} s / {r.replying.wall_s:.1f} s" for r in results),
-    )
-    row("Fidelio: stored", *(f"{r.fidelio.done}" for r in results))
-    row(
-        "  window (first queued → last stored)",
-        *(f"{r.fidelio.window_s():.2f} s" for r in results),
-    )
-    row("  answers/s", *(f"{r.fidelio.per_s():.0f}" for r in results))
-    row(
-        "  CPU of this process / wall",
-        *(f"{r.fidelio.cpu_s:.1f} s / {r.fidelio.wall_s:.1f} s" for r in results),
-    )
+    run_rows("bare PTB sending the 2 replies: handled", lambda r: r.replying, "updates/s", None)
+    run_rows("Fidelio: stored", lambda r: r.fidelio, "answers/s", "last stored")
     row("ratio to bare (goal ≥ 0.5)", *(f"{r.ratio:.3f}" for r in results))
     row("ratio to bare sending the 2 replies", *(f"{r.ratio_replying:.3f}" for r in results))
     row("update → stored p50", *(f"{r.percentile(0.5):.0f} ms" for r in results))

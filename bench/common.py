@@ -1,4 +1,5 @@
-"""What the benchmarks share: the loopback guard, scratch databases and bulk-made people."""
+"""What the benchmarks share: the loopback guard, scratch databases, bulk-made people, and the
+progress display and result table of their console output."""
 
 from __future__ import annotations
 
@@ -6,11 +7,14 @@ import ipaddress
 import os
 import socket
 import tempfile
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 from sqlalchemy import insert, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -175,3 +179,30 @@ async def insert_identities(
     ]
     for start in range(0, len(rows), CHUNK):
         await session.execute(insert(ChannelIdentity), rows[start : start + CHUNK])
+
+
+def task_progress(
+    console: Console, label: str, *, rate: str | None = None, refresh_per_second: float = 10
+) -> Progress:
+    """A progress display: ``label`` (a column template such as ``{task.description}``), a bar,
+    done of total, then the task's ``rate`` field shown with the ``rate`` template when given,
+    and the time elapsed."""
+    rate_column = [TextColumn(rate)] if rate else []
+    return Progress(
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        *rate_column,
+        TimeElapsedColumn(),
+        console=console,
+        refresh_per_second=refresh_per_second,
+    )
+
+
+def results_table(title: str, runs: Iterable[str]) -> Table:
+    """A table of figures with a label column, then a right-aligned column per run."""
+    table = Table(title=title)
+    table.add_column("")
+    for run in runs:
+        table.add_column(run, justify="right")
+    return table

@@ -41,19 +41,18 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-)
-from rich.table import Table
+from rich.progress import Progress, TaskID
 from sqlalchemy import func, select
 from telegram.warnings import PTBDeprecationWarning
 
-from bench.common import insert_identities, insert_people, loopback_only, scratch_database
+from bench.common import (
+    insert_identities,
+    insert_people,
+    loopback_only,
+    results_table,
+    scratch_database,
+    task_progress,
+)
 from bot.app import build_runtime
 from bot.clock import SystemClock
 from bot.db.models import ChannelName, Delivery, DeliveryStatus
@@ -132,7 +131,34 @@ class Target(Protocol):
         ...
 
 
-class TelegramTarget:
+class FakeApiTarget:
+    """What both fakes answer alike: their recorded send calls (method ``_SEND``), faults
+    injected on that method, their 429 count. A subclass sets ``fake`` and ``_SEND``."""
+
+    fake: Any
+    _SEND: str
+
+    def inject(self, fault: str) -> None:
+        self.fake.inject(fault, method=self._SEND, retry_after=1)
+
+    def _sends(self) -> list[Any]:
+        return [call for call in self.fake.calls if call.method == self._SEND]
+
+    def accepted(self) -> int:
+        return sum(1 for call in self._sends() if call.status == 200)
+
+    def last_accepted_at(self) -> float | None:
+        return max((call.at for call in self._sends() if call.status == 200), default=None)
+
+    def answers(self, status: int) -> int:
+        return sum(1 for call in self._sends() if call.status == status)
+
+    @property
+    def rate_limited(self) -> int:
+        return self.fake.rate_limited
+
+
+class TelegramTarget(FakeApiTarget):
     """The fake Telegram Bot API: global limit ``30/s × scale``, ``1/s × scale`` per chat."""
 
     name = ChannelName.telegram
@@ -162,30 +188,11 @@ class TelegramTarget:
             },
         }
 
-    def inject(self, fault: str) -> None:
-        self.fake.inject(fault, method=self._SEND, retry_after=1)
-
-    def _sends(self) -> list[Any]:
-        return [call for call in self.fake.calls if call.method == self._SEND]
-
-    def accepted(self) -> int:
-        return sum(1 for call in self._sends() if call.status == 200)
-
-    def last_accepted_at(self) -> float | None:
-        return max((call.at for call in self._sends() if call.status == 200), default=None)
-
     def copies(self, address: str) -> list[str]:
         return [str(message.message_id) for message in self.fake.messages_to(int(address))]
 
-    def answers(self, status: int) -> int:
-        return sum(1 for call in self._sends() if call.status == status)
 
-    @property
-    def rate_limited(self) -> int:
-        return self.fake.rate_limited
-
-
-class SlackTarget:
+class SlackTarget(FakeApiTarget):
     """The fake Slack Web API: ``50/s × scale`` per workspace, ``1/s × scale`` per channel."""
 
     name = ChannelName.slack
@@ -223,27 +230,8 @@ class SlackTarget:
             },
         }
 
-    def inject(self, fault: str) -> None:
-        self.fake.inject(fault, method=self._SEND, retry_after=1)
-
-    def _sends(self) -> list[Any]:
-        return [call for call in self.fake.calls if call.method == self._SEND]
-
-    def accepted(self) -> int:
-        return sum(1 for call in self._sends() if call.status == 200)
-
-    def last_accepted_at(self) -> float | None:
-        return max((call.at for call in self._sends() if call.status == 200), default=None)
-
     def copies(self, address: str) -> list[str]:
         return [message.ts for message in self.fake.messages_in(address)]
-
-    def answers(self, status: int) -> int:
-        return sum(1 for call in self._sends() if call.status == status)
-
-    @property
-    def rate_limited(self) -> int:
-        return self.fake.rate_limited
 
 
 # Results
@@ -463,13 +451,8 @@ async def check_delivery(
 
 def report(console: Console, results: Sequence[PhaseResult]) -> None:
     """The per-platform table and one summary line per platform."""
-    table = Table(title="Fan-out through the real outbox")
-    table.add_column("")
-    for result in results:
-        table.add_column(result.platform, justify="right")
-
-    def row(label: str, *values: str) -> None:
-        table.add_row(label, *values)
+    table = results_table("Fan-out through the real outbox", (r.platform for r in results))
+    row = table.add_row
 
     row("people", *(f"{r.people}" for r in results))
     row("accepted by the fake", *(f"{r.accepted}" for r in results))
@@ -529,13 +512,8 @@ async def fanout(
         db = Database(url)
         targets: list[TelegramTarget | SlackTarget] = [TelegramTarget(scale), SlackTarget(scale)]
         try:
-            with Progress(
-                TextColumn("{task.description:>8}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("{task.fields[rate]:7.1f} msg/s"),
-                TimeElapsedColumn(),
-                console=console,
+            with task_progress(
+                console, "{task.description:>8}", rate="{task.fields[rate]:7.1f} msg/s"
             ) as progress:
                 for target in targets:
                     async with target.fake:

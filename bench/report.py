@@ -50,11 +50,10 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from bench.common import loopback_only, scratch_database
+from bench.common import loopback_only, scratch_database, task_progress
 from bot.config import DatabaseSettings, Settings
 from bot.db.session import Database
 from bot.loyalty.release import rewrite_closed_rounds
@@ -122,13 +121,7 @@ async def generate(db: Database, settings: Settings, args: argparse.Namespace, l
         "items": {key: vars(items[key]) | {"text": items[key].text} for key in ITEMS + ["comment"]},
     }
     total = args.rounds * args.people * len(ITEMS)
-    with Progress(
-        TextColumn(f"[bold]{label}[/bold] {{task.description}}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-    ) as progress:
+    with task_progress(console, f"[bold]{label}[/bold] {{task.description}}") as progress:
         task = progress.add_task("responses", total=total)
         async with db.engine.begin() as conn:
             for team_id, name, parent in tree:
@@ -328,13 +321,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 responses = await generate(db, settings, args, kind)
                 generated_s = time.perf_counter() - started
                 started = time.perf_counter()
-                with Progress(
-                    TextColumn(f"[bold]{kind}[/bold] closing rounds"),
-                    BarColumn(),
-                    MofNCompleteColumn(),
-                    TimeElapsedColumn(),
-                    console=console,
-                ) as progress:
+                with task_progress(console, f"[bold]{kind}[/bold] closing rounds") as progress:
                     task = progress.add_task("close", total=args.rounds)
                     await rewrite_closed_rounds(
                         db,

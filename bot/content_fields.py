@@ -9,7 +9,7 @@ with ``context={"locales": (...)}`` (the supported locales when not given).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from pydantic import (
     BaseModel,
@@ -55,9 +55,53 @@ class Problems:
 
 
 class ContentModel(BaseModel):
-    """A part of a content file: unknown fields are refused, values are never coerced."""
+    """A part of a content file: unknown fields are refused, values are never coerced.
+
+    A part given as something other than a mapping is refused with :attr:`mapping_hint`
+    (what the part should hold) when the model sets one, else with pydantic's own reason.
+    """
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    mapping_hint: ClassVar[str | None] = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _a_mapping(cls, value: Any) -> Any:
+        if cls.mapping_hint is not None and not isinstance(value, dict):
+            raise ValueError(cls.mapping_hint)
+        return value
+
+
+def one_of(choices: tuple[str, ...]) -> PlainValidator:
+    """A field whose value must be one of ``choices`` (a content kind, an item kind)."""
+
+    def check(value: Any) -> str:
+        if value not in choices:
+            raise ValueError(f"must be one of {', '.join(choices)}")
+        return str(value)
+
+    return PlainValidator(check)
+
+
+def optional_list(hint: str) -> BeforeValidator:
+    """A list field that may be left out or empty (``None`` reads as ``[]``); anything else
+    but a list is refused with ``hint`` (what the list should look like)."""
+
+    def check(value: Any) -> Any:
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise ValueError(hint)
+        return value
+
+    return BeforeValidator(check)
+
+
+def same_option_count(options: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Options given per locale: every locale has as many (the answer is their position)."""
+    if len({len(texts) for texts in options.values()}) > 1:
+        raise ValueError("every locale needs the same number of options")
+    return options
 
 
 def usable_locales(value: Any) -> tuple[str, ...]:

@@ -26,6 +26,7 @@ from bot.pipeline import IdentityResolver, Inbound, Pipeline
 from bot.render import Renderer
 from bot.replies import Reply
 from bot.sender import Sender
+from bot.service import SendingService
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ class DispatchResult:
     replies: list[Outgoing]
 
 
-class Dispatcher:
+class Dispatcher(SendingService):
     """Receives every inbound event, runs it through the pipeline and sends the replies."""
 
     def __init__(
@@ -50,12 +51,8 @@ class Dispatcher:
         sender: Sender,
         clock: Clock,
     ):
-        self.settings = settings
-        self.db = db
-        self.renderer = renderer
+        super().__init__(settings, db, sender, renderer, clock)
         self.registry = registry
-        self.sender = sender
-        self.clock = clock
         #: Per-channel lookups for people who write before being linked (Slack: by email).
         self.resolvers: dict[str, IdentityResolver] = {}
         self.pipeline = Pipeline(settings, registry, clock, self.resolvers, sqlite=db.is_sqlite)

@@ -20,9 +20,16 @@ class ChannelUser:
 
 
 @dataclass(frozen=True)
-class CommandInvoked:
+class ChannelEvent:
+    """What every inbound event carries: who acted, and the platform's id of the event (a
+    redelivered event has the same id, so it is handled once)."""
+
     user: ChannelUser
     event_id: str
+
+
+@dataclass(frozen=True)
+class CommandInvoked(ChannelEvent):
     command: str
     args: str = ""
     #: Slack's trigger id (slash commands): lets a reply open a modal form.
@@ -30,16 +37,12 @@ class CommandInvoked:
 
 
 @dataclass(frozen=True)
-class TextReceived:
-    user: ChannelUser
-    event_id: str
+class TextReceived(ChannelEvent):
     text: str
 
 
 @dataclass(frozen=True)
-class ButtonPressed:
-    user: ChannelUser
-    event_id: str
+class ButtonPressed(ChannelEvent):
     action: str
     value: str
     message: MessageRef | None = None
@@ -48,9 +51,7 @@ class ButtonPressed:
 
 
 @dataclass(frozen=True)
-class FormSubmitted:
-    user: ChannelUser
-    event_id: str
+class FormSubmitted(ChannelEvent):
     form: str
     values: dict[str, Any] = field(default_factory=dict)
 

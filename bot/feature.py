@@ -14,7 +14,7 @@ import asyncio
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:  # annotations only: these modules never import this one back
     import typer
@@ -53,6 +53,27 @@ class Wired:
     services: dict[str, object] = field(default_factory=dict)
     jobs: list[JobFactory] = field(default_factory=list)
     loops: list[BackgroundLoop] = field(default_factory=list)
+
+
+S = TypeVar("S")
+
+
+def swept_service(
+    name: str,
+    make: Callable[[Settings, Database, Clock], S],
+    jobs: Callable[[S, float], JobFactory],
+) -> Callable[[Wiring], Wired]:
+    """The ``wire`` of a feature that runs as one service and its sweep: the service, made
+    from the settings, the database and the clock and known as ``name``, and the jobs that
+    ``jobs`` builds from it and the sweep period (``scheduler.sweep_s``)."""
+
+    def wire(wiring: Wiring) -> Wired:
+        service = make(wiring.settings, wiring.db, wiring.clock)
+        return Wired(
+            services={name: service}, jobs=[jobs(service, wiring.settings.scheduler.sweep_s)]
+        )
+
+    return wire
 
 
 def _nothing(_registry: Registry) -> None:

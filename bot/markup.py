@@ -86,19 +86,19 @@ def _find_closing(text: str, marker: str, start: int) -> int | None:
     return None
 
 
+#: The Telegram HTML tag of each kind of span but links (plain text has none).
+_HTML_TAGS = {"bold": "b", "italic": "i", "code": "code"}
+
+
 def to_telegram_html(text: str) -> str:
     """Telegram ``parse_mode=HTML``: only b, i, code and a tags; everything else escaped."""
     out = []
     for span in parse(text):
         body = html.escape(span.text, quote=False)
-        if span.kind == "bold":
-            out.append(f"<b>{body}</b>")
-        elif span.kind == "italic":
-            out.append(f"<i>{body}</i>")
-        elif span.kind == "code":
-            out.append(f"<code>{body}</code>")
-        elif span.kind == "link":
+        if span.kind == "link":
             out.append(f'<a href="{html.escape(span.url)}">{body}</a>')
+        elif tag := _HTML_TAGS.get(span.kind):
+            out.append(f"<{tag}>{body}</{tag}>")
         else:
             out.append(body)
     return "".join(out)
@@ -110,6 +110,8 @@ def _slack_escape(text: str) -> str:
 
 
 _SLACK_FORMATTING = re.compile(r"([*_~`])")
+#: The mrkdwn mark around bold and italic spans.
+_SLACK_MARKS = {"bold": "*", "italic": "_"}
 
 
 def _slack_literal(text: str) -> str:
@@ -123,17 +125,14 @@ def to_slack_mrkdwn(text: str) -> str:
     out = []
     for span in parse(text):
         body = _slack_literal(span.text)
-        if span.kind == "bold":
-            out.append(f"*{body}*")
-        elif span.kind == "italic":
-            out.append(f"_{body}_")
-        elif span.kind == "code":
+        if span.kind == "code":
             # Inside code Slack does not format, so only the control characters are escaped.
             out.append(f"`{_slack_escape(span.text).replace('`', 'ˋ')}`")
         elif span.kind == "link":
             out.append(f"<{_slack_escape(span.url)}|{body}>")
         else:
-            out.append(body)
+            mark = _SLACK_MARKS.get(span.kind, "")
+            out.append(f"{mark}{body}{mark}")
     return "".join(out)
 
 

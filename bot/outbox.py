@@ -54,6 +54,7 @@ from bot.operations.observability import log_context
 from bot.render import Renderer
 from bot.replies import Reply, ReplyButton
 from bot.sender import Sender, UnknownChannel
+from bot.service import SendingService
 
 log = logging.getLogger(__name__)
 
@@ -209,7 +210,7 @@ async def _update_rows(session: AsyncSession, outcomes: Sequence[dict[str, Any]]
         )
 
 
-class OutboxDispatcher:
+class OutboxDispatcher(SendingService):
     def __init__(
         self,
         settings: Settings,
@@ -220,11 +221,7 @@ class OutboxDispatcher:
         *,
         concurrency: int = 64,
     ):
-        self.settings = settings
-        self.db = db
-        self.sender = sender
-        self.renderer = renderer
-        self.clock = clock
+        super().__init__(settings, db, sender, renderer, clock)
         self.concurrency = concurrency
         self.totals = RunStats()
         #: Outcomes of the last round not written yet: recorded by the next claim's transaction.

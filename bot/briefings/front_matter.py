@@ -14,16 +14,24 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from pydantic import (
+    AfterValidator,
     BeforeValidator,
     Field,
     PlainValidator,
     StrictBool,
     ValidationInfo,
     field_validator,
-    model_validator,
 )
 
-from bot.content_fields import AudienceField, ContentModel, LocalisedText, context_locales
+from bot.content_fields import (
+    AudienceField,
+    ContentModel,
+    LocalisedText,
+    context_locales,
+    one_of,
+    optional_list,
+    same_option_count,
+)
 from bot.durations import parse_duration, parse_local_datetime
 from bot.settings_section import SUPPORTED_LOCALES
 
@@ -87,27 +95,16 @@ def _options_per_locale(value: Any, info: ValidationInfo) -> dict[str, Any]:
 class QuizQuestionFields(ContentModel):
     """One ``quiz:`` entry; ``correct`` is 1-based, as the file writes it."""
 
+    mapping_hint = "must be a mapping with question, options, correct, explanation"
+
     question: LocalisedText
     options: Annotated[
         dict[str, Annotated[list[str], PlainValidator(_option_list)]],
         BeforeValidator(_options_per_locale),
+        AfterValidator(same_option_count),
     ]
     correct: int = Field(None, validate_default=True)
     explanation: LocalisedText
-
-    @model_validator(mode="before")
-    @classmethod
-    def _a_mapping(cls, value: Any) -> Any:
-        if not isinstance(value, dict):
-            raise ValueError("must be a mapping with question, options, correct, explanation")
-        return value
-
-    @field_validator("options")
-    @classmethod
-    def _same_count(cls, options: dict[str, list[str]]) -> dict[str, list[str]]:
-        if len({len(texts) for texts in options.values()}) > 1:
-            raise ValueError("every locale needs the same number of options")
-        return options
 
     @field_validator("correct", mode="plain")
     @classmethod
@@ -125,15 +122,10 @@ class QuizQuestionFields(ContentModel):
 class FaqFields(ContentModel):
     """One ``faq:`` entry."""
 
+    mapping_hint = "must be a mapping with q and a"
+
     q: LocalisedText
     a: LocalisedText
-
-    @model_validator(mode="before")
-    @classmethod
-    def _a_mapping(cls, value: Any) -> Any:
-        if not isinstance(value, dict):
-            raise ValueError("must be a mapping with q and a")
-        return value
 
 
 def _reminder(value: Any) -> Reminder:
@@ -156,7 +148,7 @@ class BriefingHeader(ContentModel):
     """
 
     id: str = Field(None, validate_default=True)
-    kind: str = Field(None, validate_default=True)
+    kind: Annotated[str, one_of(KINDS)] = Field(None, validate_default=True)
     locales: tuple[str, ...] = SUPPORTED_LOCALES
     title: LocalisedText
     summary: LocalisedText
@@ -167,8 +159,11 @@ class BriefingHeader(ContentModel):
     audience: AudienceField = Field(None, validate_default=True)
     ack_required: StrictBool = True
     quiz: list[QuizQuestionFields] = []
-    faq: list[FaqFields] = []
-    reminders: list[Annotated[Reminder, PlainValidator(_reminder)]] = []
+    faq: Annotated[list[FaqFields], optional_list("must be a list of q/a pairs")] = []
+    reminders: Annotated[
+        list[Annotated[Reminder, PlainValidator(_reminder)]],
+        optional_list("must be a list like [24h after briefing, 6h before launch]"),
+    ] = []
 
     @field_validator("id", mode="plain")
     @classmethod
@@ -178,13 +173,6 @@ class BriefingHeader(ContentModel):
                 "required: 3-32 characters of a-z, 0-9 and '-', starting with a letter or digit"
             )
         return value
-
-    @field_validator("kind", mode="plain")
-    @classmethod
-    def _kind(cls, value: Any) -> str:
-        if value not in KINDS:
-            raise ValueError(f"must be one of {', '.join(KINDS)}")
-        return str(value)
 
     @field_validator("locales", mode="plain")
     @classmethod
@@ -255,21 +243,3 @@ class BriefingHeader(ContentModel):
         if quiz and info.data.get("ack_required") is False:
             raise ValueError('the quiz follows "Got it": it needs ack_required: true')
         return quiz
-
-    @field_validator("faq", mode="before")
-    @classmethod
-    def _faq_list(cls, value: Any) -> Any:
-        if value is None:
-            return []
-        if not isinstance(value, list):
-            raise ValueError("must be a list of q/a pairs")
-        return value
-
-    @field_validator("reminders", mode="before")
-    @classmethod
-    def _reminder_list(cls, value: Any) -> Any:
-        if value is None:
-            return []
-        if not isinstance(value, list):
-            raise ValueError("must be a list like [24h after briefing, 6h before launch]")
-        return value

@@ -8,18 +8,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.briefings.tables import BriefingReceipt
-from bot.db.models import (
-    Campaign,
-    Person,
-)
+from bot.db.models import Campaign, Person
 from bot.privacy.parts import PersonalDataPart, iso, keep
 
 
 def parts() -> list[PersonalDataPart]:
     """What briefings hold about a person: their receipts (kept, anonymous, on erasure)."""
-    return [
-        PersonalDataPart("briefing_receipts", _export_receipts, keep),
-    ]
+    return [PersonalDataPart("briefing_receipts", _export_receipts, keep)]
 
 
 async def _export_receipts(session: AsyncSession, person: Person) -> list[dict[str, Any]]:

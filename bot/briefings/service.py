@@ -21,14 +21,13 @@ from bot.briefings.content import Briefing, timing_warnings
 from bot.briefings.readiness import team_readiness
 from bot.briefings.tables import BriefingReceipt
 from bot.campaign_refs import ref_of
-from bot.clock import Clock
-from bot.config import Settings
+from bot.campaigns import campaign_by_id, campaign_for_content, scheduled_ids, store_campaign
 from bot.db.models import AuditEntry, Campaign, CampaignKind, CampaignStatus, Person, Team
-from bot.db.session import Database
 from bot.errors import InputError
 from bot.outbox import enqueue
 from bot.people import team_subtree_ids
 from bot.replies import Reply, ReplyButton
+from bot.service import Service
 
 log = logging.getLogger(__name__)
 
@@ -86,13 +85,7 @@ class DueStats:
     closed: int = 0
 
 
-class BriefingService:
-    def __init__(self, settings: Settings, db: Database | None, clock: Clock):
-        """``db`` may be None when only the ``*_in(session, ...)`` methods are used."""
-        self.settings = settings
-        self.db = db
-        self.clock = clock
-
+class BriefingService(Service):
     async def schedule(self, briefing: Briefing, actor: str) -> tuple[Campaign, list[str]]:
         """Store a campaign for ``briefing`` (content snapshot included); returns warnings."""
         assert self.db is not None
@@ -112,12 +105,8 @@ class BriefingService:
                 id=briefing.id,
             )
         await audience_team_ids(session, briefing.audience)  # unknown teams fail here
-        existing = await session.scalar(
-            select(Campaign).where(
-                Campaign.kind == CampaignKind.briefing,
-                Campaign.content_id == briefing.id,
-                Campaign.status == CampaignStatus.scheduled,
-            )
+        existing = await campaign_for_content(
+            session, CampaignKind.briefing, briefing.id, [CampaignStatus.scheduled]
         )
         if existing is not None:
             reference = await ref_of(session, existing)
@@ -140,15 +129,8 @@ class BriefingService:
             created_by=actor,
             created_at=now,
         )
-        session.add(campaign)
-        await session.flush()
-        session.add(
-            AuditEntry(
-                at=now,
-                actor_label=actor,
-                action="campaign.schedule",
-                detail={"campaign": campaign.id, "briefing": briefing.id},
-            )
+        await store_campaign(
+            session, campaign, "campaign.schedule", id_key="campaign", content_key="briefing"
         )
         return campaign, [w.reason for w in timing_warnings(briefing, now)]
 
@@ -165,11 +147,7 @@ class BriefingService:
         from bot.db.models import Delivery, DeliveryStatus
 
         now = self.clock.now()
-        campaign = await session.get(Campaign, campaign_id)
-        if campaign is None or campaign.kind != CampaignKind.briefing:
-            raise InputError(
-                str(campaign_id), "no briefing campaign with this id", "no_campaign", id=campaign_id
-            )
+        campaign = await campaign_by_id(session, campaign_id, CampaignKind.briefing)
         if campaign.status != CampaignStatus.scheduled:
             reference = await ref_of(session, campaign)  # B-n, as HR knows the campaign
             raise InputError(
@@ -205,20 +183,12 @@ class BriefingService:
         stats = DueStats()
         now = self.clock.now()
         async with self.db.session() as session:
-            campaigns = list(
-                await session.scalars(
-                    select(Campaign).where(
-                        Campaign.kind == CampaignKind.briefing,
-                        Campaign.status == CampaignStatus.scheduled,
-                        Campaign.starts_at <= now,
-                    )
-                )
-            )
-        for campaign in campaigns:
+            campaign_ids = await scheduled_ids(session, CampaignKind.briefing, started_by=now)
+        for campaign_id in campaign_ids:
             try:
-                await self._campaign_due(campaign.id, stats)
+                await self._campaign_due(campaign_id, stats)
             except Exception:
-                log.exception("briefing campaign %s: due work failed", campaign.id)
+                log.exception("briefing campaign %s: due work failed", campaign_id)
         return stats
 
     async def _campaign_due(self, campaign_id: int, stats: DueStats) -> None:

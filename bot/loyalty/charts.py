@@ -16,7 +16,7 @@ import io
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ParamSpec
 
 from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -26,6 +26,8 @@ from matplotlib.patches import Patch
 from matplotlib.transforms import blended_transform_factory
 
 from bot.locale import format_number, format_pct
+
+P = ParamSpec("P")
 
 #: Fallback texts; callers pass translated ones. ``{n}`` and ``{team}`` are filled in.
 DEFAULT_LABELS = {
@@ -342,6 +344,15 @@ def _favorable_panel(
     ax.grid(axis="x", alpha=0.3)
 
 
+def png_chart(draw: Callable[P, Figure]) -> Callable[P, bytes]:
+    """A function taking the arguments of ``draw`` and giving its figure as PNG bytes."""
+
+    def chart(*args: P.args, **kwargs: P.kwargs) -> bytes:
+        return _png(draw(*args, **kwargs))
+
+    return chart
+
+
 def summary_figure(
     trend: list[TrendPoint],
     segments: dict[str, float],
@@ -355,8 +366,22 @@ def summary_figure(
     precise_from: int = 30,
     locale: str = "en",
 ) -> Figure:
-    """The summary chart as a matplotlib ``Figure`` (see :func:`summary_chart`); its panels
-    carry the gids ``index``, ``enps``, ``segments`` and ``favorable``."""
+    """The summary: four panels, each on its own scale: the loyalty index by round (0–100);
+    eNPS by round (−100…+100, zero line); segment shares (segment key -> share 0..1) with a
+    one-line legend per segment saying what it means; and the dimensions' favorable %
+    (dimension label -> 0..100), best first.
+
+    Every figure is written out with how many answers it counts (``index_n``/``enps_n`` of
+    each :class:`TrendPoint`, ``segment_n``, ``favorable_n`` per dimension); one counting
+    fewer than ``precise_from`` (``loyalty.precise_from``) is marked low precision
+    (:data:`LOW_PRECISION_MARK`, hollow points), explained in a note at the bottom.
+    Bars show 95 % ranges where given (``*_ci``, ``segment_intervals`` in percent).
+
+    ``labels``: see :data:`DEFAULT_LABELS` (and :func:`translated_labels`). An empty input
+    draws its panel with the ``no_data`` text. ``locale`` decides how figures are written.
+
+    The panels carry the gids ``index``, ``enps``, ``segments`` and ``favorable``.
+    """
     figure = Figure(figsize=(8, 14), dpi=_DPI, layout="constrained")
     figure.suptitle(title, fontsize=13, fontweight="bold")
     index_ax, enps_ax, segments_ax, favorable_ax = figure.subplots(
@@ -376,47 +401,8 @@ def summary_figure(
     return figure
 
 
-def summary_chart(
-    trend: list[TrendPoint],
-    segments: dict[str, float],
-    favorable: dict[str, float],
-    *,
-    title: str,
-    labels: dict[str, str],
-    segment_intervals: dict[str, tuple[float, float] | None] | None = None,
-    segment_n: int | None = None,
-    favorable_n: dict[str, int] | None = None,
-    precise_from: int = 30,
-    locale: str = "en",
-) -> bytes:
-    """One PNG with four panels, each on its own scale: the loyalty index by round (0–100);
-    eNPS by round (−100…+100, zero line); segment shares (segment key -> share 0..1) with a
-    one-line legend per segment saying what it means; and the dimensions' favorable %
-    (dimension label -> 0..100), best first.
-
-    Every figure is written out with how many answers it counts (``index_n``/``enps_n`` of
-    each :class:`TrendPoint`, ``segment_n``, ``favorable_n`` per dimension); one counting
-    fewer than ``precise_from`` (``loyalty.precise_from``) is marked low precision
-    (:data:`LOW_PRECISION_MARK`, hollow points), explained in a note at the bottom.
-    Bars show 95 % ranges where given (``*_ci``, ``segment_intervals`` in percent).
-
-    ``labels``: see :data:`DEFAULT_LABELS` (and :func:`translated_labels`). An empty input
-    draws its panel with the ``no_data`` text. ``locale`` decides how figures are written.
-    """
-    return _png(
-        summary_figure(
-            trend,
-            segments,
-            favorable,
-            title=title,
-            labels=labels,
-            segment_intervals=segment_intervals,
-            segment_n=segment_n,
-            favorable_n=favorable_n,
-            precise_from=precise_from,
-            locale=locale,
-        )
-    )
+#: The summary chart as one PNG (the arguments of :func:`summary_figure`).
+summary_chart = png_chart(summary_figure)
 
 
 def heatmap_figure(
@@ -428,7 +414,15 @@ def heatmap_figure(
     labels: dict[str, str],
     locale: str = "en",
 ) -> Figure:
-    """The heat map as a matplotlib ``Figure`` (see :func:`heatmap_chart`)."""
+    """Teams (rows) × dimensions (columns) favorable %, 0–100, each cell written out.
+
+    ``None`` marks a suppressed cell: it is drawn grey and hatched, and the legend under the
+    map says why (``labels["suppressed"]``). A team the round's plan does not release has a
+    row of such cells. ``teams`` are the rows' labels as shown (:func:`row_label` names a
+    parent's row by what it covers). ``labels`` keys: ``favorable`` (colour bar),
+    ``suppressed`` (legend), ``no_data`` (shown when there are no teams or no dimensions).
+    ``locale`` decides how the figures are written.
+    """
     if len(values) != len(teams) or any(len(row) != len(dimensions) for row in values):
         raise ValueError("values must have one row per team and one column per dimension")
     width = min(16.0, 3.5 + 0.9 * max(1, len(dimensions)) + 0.07 * max(map(len, teams or [""])))
@@ -474,27 +468,8 @@ def heatmap_figure(
     return figure
 
 
-def heatmap_chart(
-    teams: list[str],
-    dimensions: list[str],
-    values: list[list[float | None]],
-    *,
-    title: str,
-    labels: dict[str, str],
-    locale: str = "en",
-) -> bytes:
-    """Teams (rows) × dimensions (columns) favorable %, 0–100, each cell written out.
-
-    ``None`` marks a suppressed cell: it is drawn grey and hatched, and the legend under the
-    map says why (``labels["suppressed"]``). A team the round's plan does not release has a
-    row of such cells. ``teams`` are the rows' labels as shown (:func:`row_label` names a
-    parent's row by what it covers). ``labels`` keys: ``favorable`` (colour bar),
-    ``suppressed`` (legend), ``no_data`` (shown when there are no teams or no dimensions).
-    ``locale`` decides how the figures are written.
-    """
-    return _png(
-        heatmap_figure(teams, dimensions, values, title=title, labels=labels, locale=locale)
-    )
+#: The heat map as one PNG (the arguments of :func:`heatmap_figure`).
+heatmap_chart = png_chart(heatmap_figure)
 
 
 def _cell(column: int, row: int, **style: Any) -> Any:

@@ -25,6 +25,7 @@ from bot.loyalty.tables import LoyaltyDigest
 from bot.outbox import enqueue
 from bot.pulse.tables import RoundStatus, SurveyRound
 from bot.replies import Reply
+from bot.service import Service
 
 log = logging.getLogger(__name__)
 
@@ -37,11 +38,11 @@ class DigestStats:
     skipped: int = 0
 
 
-class DigestService:
+class DigestService(Service):
+    db: Database
+
     def __init__(self, settings: Settings, db: Database, clock: Clock):
-        self.settings = settings
-        self.db = db
-        self.clock = clock
+        super().__init__(settings, db, clock)
         self.service = LoyaltyService(settings)
 
     async def run_due(self) -> DigestStats:

@@ -8,11 +8,7 @@ from typing import Any
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.db.models import (
-    AuditEntry,
-    Delivery,
-    Person,
-)
+from bot.db.models import AuditEntry, Delivery, Person
 from bot.privacy.parts import ERASED, Erasure, PersonalDataPart, iso
 from bot.privacy.retention import RetentionRule
 

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
 from pydantic import (
+    AfterValidator,
     BeforeValidator,
     Field,
     PlainValidator,
@@ -25,7 +26,14 @@ from pydantic import (
 )
 
 from bot.config import check_timezone
-from bot.content_fields import AudienceField, ContentModel, LocalisedText
+from bot.content_fields import (
+    AudienceField,
+    ContentModel,
+    LocalisedText,
+    one_of,
+    optional_list,
+    same_option_count,
+)
 from bot.durations import parse_duration
 from bot.settings_section import SUPPORTED_LOCALES
 
@@ -70,17 +78,28 @@ def _options_for_kind(value: Any, info: ValidationInfo) -> dict[str, Any]:
     }
 
 
+def _content_id(value: Any) -> str:
+    if not isinstance(value, str) or not ID_PATTERN.fullmatch(value):
+        raise ValueError("required: 2-32 characters of a-z, 0-9, _ and -")
+    return value
+
+
+#: The id of an item or a survey.
+ContentId = Annotated[str, PlainValidator(_content_id)]
+
+
 class ItemFields(ContentModel):
     """One entry of ``items:`` in the item bank."""
 
-    id: str = Field(None, validate_default=True)
-    kind: str = Field(None, validate_default=True)
+    id: ContentId = Field(None, validate_default=True)
+    kind: Annotated[str, one_of(KINDS)] = Field(None, validate_default=True)
     dimension: str = Field(None, validate_default=True)
     reverse: bool = False
     text: LocalisedText
     options: Annotated[
         dict[str, Annotated[list[str], PlainValidator(_choice_options)]],
         BeforeValidator(_options_for_kind),
+        AfterValidator(same_option_count),
     ] = Field(None, validate_default=True)
 
     @model_validator(mode="before")
@@ -89,20 +108,6 @@ class ItemFields(ContentModel):
         if not isinstance(value, dict):
             raise ValueError("must be a mapping")
         return {str(key): field for key, field in value.items()}
-
-    @field_validator("id", mode="plain")
-    @classmethod
-    def _id(cls, value: Any) -> str:
-        if not isinstance(value, str) or not ID_PATTERN.fullmatch(value):
-            raise ValueError("required: 2-32 characters of a-z, 0-9, _ and -")
-        return value
-
-    @field_validator("kind", mode="plain")
-    @classmethod
-    def _kind(cls, value: Any) -> str:
-        if value not in KINDS:
-            raise ValueError(f"must be one of {', '.join(KINDS)}")
-        return str(value)
 
     @field_validator("dimension", mode="plain")
     @classmethod
@@ -117,13 +122,6 @@ class ItemFields(ContentModel):
         if not isinstance(value, bool) or (value and info.data.get("kind", "likert5") != "likert5"):
             raise ValueError("true or false; only likert5 items can be reversed")
         return value
-
-    @field_validator("options")
-    @classmethod
-    def _same_count(cls, options: dict[str, list[str]]) -> dict[str, list[str]]:
-        if len({len(texts) for texts in options.values()}) > 1:
-            raise ValueError("every locale needs the same number of options")
-        return options
 
 
 # Survey definitions
@@ -249,7 +247,7 @@ class SurveyFields(ContentModel):
     ``context={"items": <the item bank>}``. Fields are declared in the order their checks
     depend on each other."""
 
-    id: str = Field(None, validate_default=True)
+    id: ContentId = Field(None, validate_default=True)
     title: LocalisedText
     cadence: Annotated[CadenceFields, BeforeValidator(_cadence_mapping)] = Field(
         None, validate_default=True
@@ -262,15 +260,11 @@ class SurveyFields(ContentModel):
     )
     core: ItemIdList = Field(None, validate_default=True)
     comment: StrictBool = False
-    reminders: list[Annotated[ReminderRule, PlainValidator(_survey_reminder)]] = []
+    reminders: Annotated[
+        list[Annotated[ReminderRule, PlainValidator(_survey_reminder)]],
+        optional_list("must be a list like [halfway, 24h before close]"),
+    ] = []
     skip_weekends: StrictBool = False
-
-    @field_validator("id", mode="plain")
-    @classmethod
-    def _id(cls, value: Any) -> str:
-        if not isinstance(value, str) or not ID_PATTERN.fullmatch(value):
-            raise ValueError("required: 2-32 characters of a-z, 0-9, _ and -")
-        return value
 
     @field_validator("open_for", mode="plain")
     @classmethod
@@ -287,12 +281,3 @@ class SurveyFields(ContentModel):
         if not core and not (rotating.per_round if rotating else 0):
             raise ValueError("the survey asks nothing: list core items or rotating items")
         return core
-
-    @field_validator("reminders", mode="before")
-    @classmethod
-    def _reminder_list(cls, value: Any) -> Any:
-        if value is None:
-            return []
-        if not isinstance(value, list):
-            raise ValueError("must be a list like [halfway, 24h before close]")
-        return value

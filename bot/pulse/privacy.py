@@ -7,19 +7,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.db.models import (
-    Campaign,
-    Person,
-)
+from bot.db.models import Campaign, Person
 from bot.privacy.parts import PersonalDataPart, iso, keep
 from bot.pulse.tables import Participation, SurveyRound
 
 
 def parts() -> list[PersonalDataPart]:
     """What pulse surveys hold about a person: participation (kept, anonymous, on erasure)."""
-    return [
-        PersonalDataPart("survey_participation", _export_participation, keep),
-    ]
+    return [PersonalDataPart("survey_participation", _export_participation, keep)]
 
 
 async def _export_participation(session: AsyncSession, person: Person) -> list[dict[str, Any]]:

@@ -27,15 +27,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.briefings.audience import audience_team_ids, resolve_audience
 from bot.campaign_refs import ref_of
-from bot.clock import Clock
-from bot.config import Settings
+from bot.campaigns import campaign_by_id, campaign_for_content, scheduled_ids, store_campaign
 from bot.db.models import AuditEntry, Campaign, CampaignKind, CampaignStatus, Person
-from bot.db.session import Database
 from bot.errors import InputError, UserFacingError
 from bot.outbox import enqueue
 from bot.pulse.content import Item, Survey
 from bot.pulse.schedule import Schedule, invitation, invite_key, reminder_key, respondent_key
 from bot.pulse.tables import Participation, Response, RoundStatus, SurveyRound
+from bot.service import Service
 
 log = logging.getLogger(__name__)
 
@@ -52,13 +51,7 @@ class PulseDue:
     closed: int = 0
 
 
-class SurveyService:
-    def __init__(self, settings: Settings, db: Database | None, clock: Clock):
-        """``db`` may be None when only the ``*_in(session, ...)`` methods are used."""
-        self.settings = settings
-        self.db = db
-        self.clock = clock
-
+class SurveyService(Service):
     # Schedules
 
     async def schedule_in(
@@ -66,12 +59,11 @@ class SurveyService:
     ) -> Campaign:
         now = self.clock.now()
         await audience_team_ids(session, survey.audience)
-        existing = await session.scalar(
-            select(Campaign).where(
-                Campaign.kind == CampaignKind.pulse,
-                Campaign.content_id == survey.id,
-                Campaign.status.in_([CampaignStatus.scheduled, CampaignStatus.paused]),
-            )
+        existing = await campaign_for_content(
+            session,
+            CampaignKind.pulse,
+            survey.id,
+            [CampaignStatus.scheduled, CampaignStatus.paused],
         )
         if existing is not None:
             reference = await ref_of(session, existing)
@@ -104,15 +96,8 @@ class SurveyService:
             created_by=actor,
             created_at=now,
         )
-        session.add(campaign)
-        await session.flush()
-        session.add(
-            AuditEntry(
-                at=now,
-                actor_label=actor,
-                action="survey.schedule",
-                detail={"schedule": campaign.id, "survey": survey.id},
-            )
+        await store_campaign(
+            session, campaign, "survey.schedule", id_key="schedule", content_key="survey"
         )
         return campaign
 
@@ -120,11 +105,7 @@ class SurveyService:
         self, session: AsyncSession, schedule_id: int, status: CampaignStatus, actor: str
     ) -> Campaign:
         """Pause, resume (``scheduled``) or stop (``cancelled``) a survey schedule."""
-        campaign = await session.get(Campaign, schedule_id)
-        if campaign is None or campaign.kind != CampaignKind.pulse:
-            raise InputError(
-                str(schedule_id), "no survey schedule with this id", "no_schedule", id=schedule_id
-            )
+        campaign = await campaign_by_id(session, schedule_id, CampaignKind.pulse)
         allowed = {
             CampaignStatus.paused: {CampaignStatus.scheduled},
             CampaignStatus.scheduled: {CampaignStatus.paused},
@@ -170,14 +151,7 @@ class SurveyService:
                     )
                 )
             )
-            campaigns = list(
-                await session.scalars(
-                    select(Campaign.id).where(
-                        Campaign.kind == CampaignKind.pulse,
-                        Campaign.status == CampaignStatus.scheduled,
-                    )
-                )
-            )
+            campaigns = await scheduled_ids(session, CampaignKind.pulse)
             open_rounds = list(
                 await session.scalars(
                     select(SurveyRound.id).where(SurveyRound.status == RoundStatus.open)
@@ -225,9 +199,7 @@ class SurveyService:
         """Open a round of schedule ``campaign_id`` now, off its cadence, for the survey's
         usual length (the demo tour: ``fidelio demo tour``). The round then lives like any
         other: reminders, closing at its time, its release plan."""
-        campaign = await session.get(Campaign, campaign_id)
-        if campaign is None or campaign.kind != CampaignKind.pulse:
-            raise InputError(str(campaign_id), "no survey schedule with this id")
+        campaign = await campaign_by_id(session, campaign_id, CampaignKind.pulse)
         return await self._open_round_in(session, Schedule.of(campaign), self.clock.now())
 
     async def _open_round_in(

@@ -21,13 +21,11 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.clock import Clock
-from bot.config import Settings
 from bot.db.models import ChannelIdentity, Person
-from bot.db.session import Database
 from bot.outbox import enqueue
 from bot.pulse.content import Cadence
 from bot.replies import Reply
+from bot.service import Service
 from bot.suggestions.content import excerpt, reference
 from bot.suggestions.tables import Suggestion, SuggestionDigest, SuggestionEvent, SuggestionStatus
 
@@ -48,12 +46,7 @@ def digest_key(digest_id: int, person_id: int) -> str:
     return f"suggestions:digest:{digest_id}:{person_id}"
 
 
-class DigestService:
-    def __init__(self, settings: Settings, db: Database | None, clock: Clock):
-        self.settings = settings
-        self.db = db
-        self.clock = clock
-
+class DigestService(Service):
     def cadence(self) -> Cadence:
         cfg = self.settings.suggestions
         return Cadence(

@@ -31,6 +31,7 @@ from bot.outbox import CHANNEL_PREFERENCE, enqueue
 from bot.render import Renderer
 from bot.replies import Reply, ReplyButton
 from bot.sender import Sender
+from bot.service import SendingService
 from bot.suggestions.seal import NOTICE_PURPOSE, Sealer, author_purpose
 from bot.suggestions.tables import SealedNotice, Suggestion, SuggestionEvent
 
@@ -44,20 +45,11 @@ class NoticeStats:
     dropped: int = 0
 
 
-class SealedNotices:
+class SealedNotices(SendingService):
     def __init__(
-        self,
-        settings: Settings,
-        db: Database,
-        sender: Sender,
-        renderer: Renderer,
-        clock: Clock,
+        self, settings: Settings, db: Database, sender: Sender, renderer: Renderer, clock: Clock
     ):
-        self.settings = settings
-        self.db = db
-        self.sender = sender
-        self.renderer = renderer
-        self.clock = clock
+        super().__init__(settings, db, sender, renderer, clock)
         self.sealer = Sealer(settings.security.secret_key.get_secret_value())
 
     async def run_once(self, limit: int = 50) -> NoticeStats:

@@ -288,16 +288,12 @@ class SuggestionService:
             )
         suggestion.status = status
         event = await self._event(session, actor, suggestion, "status", status=status, text=reason)
-        await notify_authors(
+        await self._notify(
             session,
-            self.sealer,
-            self.clock.now(),
             suggestion,
             event,
-            Reply(
-                "suggestions/status_changed",
-                {**self._card(suggestion), "status": status.value, "reason": reason},
-            ),
+            "suggestions/status_changed",
+            {"status": status.value, "reason": reason},
         )
         return event
 
@@ -306,14 +302,7 @@ class SuggestionService:
     ) -> SuggestionEvent:
         cleaned = _required(text, "suggestions/reply_usage")
         event = await self._event(session, actor, suggestion, "reply", text=cleaned)
-        await notify_authors(
-            session,
-            self.sealer,
-            self.clock.now(),
-            suggestion,
-            event,
-            Reply("suggestions/replied", {**self._card(suggestion), "reply": cleaned}),
-        )
+        await self._notify(session, suggestion, event, "suggestions/replied", {"reply": cleaned})
         return event
 
     async def ask(
@@ -325,17 +314,13 @@ class SuggestionService:
             raise UserFacingError("errors/not_allowed", command="ask")
         cleaned = _required(question, "suggestions/ask_usage")
         event = await self._event(session, actor, suggestion, "question", text=cleaned)
-        await notify_authors(
+        await self._notify(
             session,
-            self.sealer,
-            self.clock.now(),
             suggestion,
             event,
-            Reply(
-                "suggestions/question",
-                {**self._card(suggestion), "question": cleaned},
-                (ReplyButton("sugg_answer", "sugg_answer", str(suggestion.id)),),
-            ),
+            "suggestions/question",
+            {"question": cleaned},
+            buttons=(ReplyButton("sugg_answer", "sugg_answer", str(suggestion.id)),),
             origin_only=True,
         )
         return event
@@ -424,14 +409,7 @@ class SuggestionService:
             )
         suggestion.published_at = self.clock.now()
         event = await self._event(session, actor, suggestion, "publish", respond=False)
-        await notify_authors(
-            session,
-            self.sealer,
-            self.clock.now(),
-            suggestion,
-            event,
-            Reply("suggestions/published", self._card(suggestion)),
-        )
+        await self._notify(session, suggestion, event, "suggestions/published")
         return event
 
     async def merge(
@@ -492,16 +470,12 @@ class SuggestionService:
                 actor_id=actor.id,
             )
         )
-        await notify_authors(
+        await self._notify(
             session,
-            self.sealer,
-            self.clock.now(),
             target,
             event,
-            Reply(
-                "suggestions/merged",
-                {**self._card(target), "source": reference(source.id), "votes": len(have)},
-            ),
+            "suggestions/merged",
+            {"source": reference(source.id), "votes": len(have)},
         )
         return len(have)
 
@@ -535,6 +509,30 @@ class SuggestionService:
             "category": suggestion.category,
             "anonymous": suggestion.anonymous,
         }
+
+    async def _notify(
+        self,
+        session: AsyncSession,
+        suggestion: Suggestion,
+        event: SuggestionEvent,
+        template: str,
+        context: dict[str, Any] | None = None,
+        *,
+        buttons: tuple[ReplyButton, ...] = (),
+        origin_only: bool = False,
+    ) -> None:
+        """Tell the authors of ``suggestion`` about ``event`` now (see :func:`notify_authors`):
+        ``template`` with the suggestion's card and ``context``."""
+        reply = Reply(template, {**self._card(suggestion), **(context or {})}, buttons)
+        await notify_authors(
+            session,
+            self.sealer,
+            self.clock.now(),
+            suggestion,
+            event,
+            reply,
+            origin_only=origin_only,
+        )
 
     async def _event(
         self,
