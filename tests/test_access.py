@@ -18,7 +18,7 @@ from bot.events import ButtonPressed, ChannelUser, CommandInvoked, TextReceived
 from bot.features import build_registry
 from bot.handling import EVERYONE, HR, MANAGERS
 
-from .harness import REPO, ConsoleDialog, console_runtime, load_demo, make_settings
+from .harness import REPO, ConsoleDialog, console_runtime, demo_console, load_demo, make_settings
 
 ROME = ZoneInfo("Europe/Rome")
 
@@ -117,10 +117,9 @@ async def test_each_command_is_checked_against_the_role(
 async def test_readiness_shows_each_manager_only_their_subtree(
     db: Database, clock: ManualClock, database_url: str
 ) -> None:
-    await load_demo(db, clock)
-    clock.set(datetime(2027, 2, 26, 9, 0, tzinfo=ROME))
-    settings = make_settings(database_url, console={"enabled": True})
-    async with console_runtime(settings, clock) as runtime:
+    async with demo_console(
+        db, clock, database_url, at=datetime(2027, 2, 26, 9, 0, tzinfo=ROME)
+    ) as runtime:
         from bot.console_session import console_person
 
         campaign, _ = await runtime.briefings.schedule(

@@ -15,7 +15,6 @@ from sqlalchemy import select
 from bot.app import Runtime
 from bot.briefings.tables import BriefingReceipt
 from bot.clock import ManualClock
-from bot.console_session import console_person
 from bot.db.models import ConversationState
 from bot.db.session import Database
 from bot.pulse.content import load_survey
@@ -27,7 +26,7 @@ from .harness import (
     REPO,
     ConsoleDialog,
     TelegramDialog,
-    console_runtime,
+    demo_console,
     link_everyone_on_telegram,
     load_demo,
     make_settings,
@@ -136,12 +135,15 @@ async def test_a_suggestion_left_at_the_category_step_waits_for_the_survey_comme
 async def test_cancel_annulla_and_stop_leave_any_dialogue_and_say_which(
     db: Database, clock: ManualClock, database_url: str
 ) -> None:
-    await load_demo(db, clock)
-    clock.set(datetime(2027, 1, 1, 12, 0, tzinfo=ROME))
-    settings = settings_for(database_url, console={"enabled": True})
-    async with console_runtime(settings, clock) as runtime:
-        for email in (JAMES, MARCO):
-            await console_person(runtime, email)
+    async with demo_console(
+        db,
+        clock,
+        database_url,
+        JAMES,
+        MARCO,
+        at=datetime(2027, 1, 1, 12, 0, tzinfo=ROME),
+        rates=FAST_RATES,
+    ) as runtime:
         james = ConsoleDialog(runtime, JAMES)
         assert "nothing to cancel" in await james.say("cancel")
         await james.say("suggest")
@@ -186,16 +188,19 @@ async def test_briefings_offers_to_continue_an_unfinished_quiz(
     db: Database, clock: ManualClock, database_url: str
 ) -> None:
     """Defect: after Got it, ``briefings`` said "quiz not finished" with no way to go on."""
-    await load_demo(db, clock)
-    clock.set(datetime(2027, 2, 20, 12, 0, tzinfo=ROME))
-    settings = settings_for(database_url, console={"enabled": True})
-    async with console_runtime(settings, clock) as runtime:
-        for email in (KEVIN, FRANCESCA):
-            await console_person(runtime, email)
+    async with demo_console(
+        db,
+        clock,
+        database_url,
+        KEVIN,
+        FRANCESCA,
+        at=datetime(2027, 2, 20, 12, 0, tzinfo=ROME),
+        rates=FAST_RATES,
+    ) as runtime:
         from bot.briefings.content import load_briefing
 
         campaign, _ = await runtime.briefings.schedule(
-            load_briefing(settings.content_dir / "briefings", "spring-trade-in"), actor="hr"
+            load_briefing(runtime.settings.content_dir / "briefings", "spring-trade-in"), actor="hr"
         )
         clock.set(BRIEF_AT)
         await runtime.briefings.run_due()

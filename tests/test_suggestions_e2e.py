@@ -26,6 +26,7 @@ from .harness import (
     ConsoleDialog,
     SlackDialog,
     TelegramDialog,
+    demo_console,
     free_port,
     load_demo,
     make_settings,
@@ -610,12 +611,7 @@ async def test_console_prompts_send_a_suggestion(
 ) -> None:
     from bot.console_session import console_person
 
-    from .harness import console_runtime
-
-    await load_demo(db, clock)
-    clock.set(START)
-    settings = settings_for(database_url, console={"enabled": True})
-    async with console_runtime(settings, clock) as runtime:
+    async with demo_console(db, clock, database_url, at=START) as runtime:
         await console_person(runtime, "james.whitaker@demo.fidelio.example")
         james = ConsoleDialog(runtime, "james.whitaker@demo.fidelio.example")
         assert "suggest — send a suggestion" in await james.say("help")
