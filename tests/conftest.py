@@ -25,7 +25,7 @@ from bot.db.session import Database
 from bot.features import FEATURES  # noqa: F401
 
 from .fakes.slack import FakeSlackServer
-from .fakes.telegram import FakeTelegramServer
+from .harness import fake_telegram
 
 REPO = Path(__file__).resolve().parent.parent
 # As in production (bot/channels/telegram.py): PTB's timedelta durations, whichever test
@@ -171,11 +171,7 @@ def clock() -> ManualClock:
 FAKE_RATE_SCALE = 20.0
 
 
-@pytest.fixture
-async def telegram() -> AsyncIterator[FakeTelegramServer]:
-    """A fake Telegram server, 20 times faster than the real one."""
-    async with FakeTelegramServer(rate_scale=FAKE_RATE_SCALE) as server:
-        yield server
+telegram = fake_telegram("telegram", FAKE_RATE_SCALE)
 
 
 @pytest.fixture

@@ -9,9 +9,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
 from bot.app import Runtime, build_runtime
+from bot.briefings.content import load_briefing
 from bot.clock import Clock, ManualClock
 from bot.config import Settings
 from bot.console_session import console_person
@@ -21,10 +23,23 @@ from bot.identities import link
 from bot.people import import_people, person_by_email
 from bot.people.invites import issue_invites
 
+from .fakes.telegram import FakeTelegramServer
+
 REPO = Path(__file__).resolve().parent.parent
 DEMO_PEOPLE = REPO / "content" / "demo" / "people.csv"
 #: 48 bytes: a key `fidelio run` accepts with Telegram or Slack enabled (at least 32 bytes).
 STRONG_KEY = "vH3kq9ZpX2mL7wR4tY8uN1cB6dF0gJ5sA-eK_iO3pQ9zT2xW"
+
+
+def fake_telegram(name: str, rate_scale: float) -> Any:
+    """A fixture ``name``: a fake Telegram server ``rate_scale`` times faster than the real one."""
+
+    @pytest.fixture(name=name)
+    async def fixture() -> AsyncIterator[FakeTelegramServer]:
+        async with FakeTelegramServer(rate_scale=rate_scale) as server:
+            yield server
+
+    return fixture
 
 
 def make_settings(database_url: str, **sections: Any) -> Settings:
@@ -55,6 +70,50 @@ def telegram_section(fake: Any, **extra: Any) -> dict[str, Any]:
         "request_timeout_s": 5.0,
         **extra,
     }
+
+
+def slack_section(fake: Any, port: int | None = None, **extra: Any) -> dict[str, Any]:
+    """The ``slack`` section for HTTP mode on ``port`` (a free one when not given)."""
+    return {
+        "enabled": True,
+        "mode": "http",
+        "bot_token": fake.bot_token,
+        "signing_secret": fake.signing_secret,
+        "base_url": fake.base_url,
+        "http_port": free_port() if port is None else port,
+        "request_timeout_s": 5.0,
+        **extra,
+    }
+
+
+def fast_rates(scale: float) -> dict[str, float]:
+    """Fidelio's pacing for fakes running ``scale`` times faster than the real platforms."""
+    return {
+        "telegram_per_chat_per_s": scale,
+        "telegram_global_per_s": 20 * scale,
+        "slack_per_channel_per_s": scale,
+        "slack_global_per_s": 20 * scale,
+    }
+
+
+@asynccontextmanager
+async def running_on_slack(
+    fake: Any,
+    clock: Clock,
+    database_url: str,
+    *,
+    background: bool = True,
+    slack: dict[str, Any] | None = None,
+    **sections: Any,
+) -> AsyncIterator[Runtime]:
+    """Fidelio running (see :func:`running`) with Slack in HTTP mode on a free port, the fake
+    posting its events there; ``slack`` adds to that section, ``sections`` to the settings."""
+    port = free_port()
+    section = slack_section(fake, port, **(slack or {}))
+    settings = make_settings(database_url, slack=section, **sections)
+    async with running(settings, clock, background=background) as runtime:
+        fake.set_request_url(f"http://127.0.0.1:{port}/slack/events")
+        yield runtime
 
 
 def telegram_webhook(fake: Any, port: int, secret: str) -> dict[str, Any]:
@@ -223,6 +282,13 @@ class ConsoleDialog:
 
     async def press(self, number: int) -> str:
         return await self.say(str(number))
+
+
+async def schedule_demo_briefing(runtime: Runtime) -> Any:
+    """HR schedules the demo briefing ``spring-trade-in``; returns its campaign."""
+    briefing = load_briefing(REPO / "content" / "briefings", "spring-trade-in")
+    campaign, _ = await runtime.briefings.schedule(briefing, actor="hr")
+    return campaign
 
 
 async def link_on_console(runtime: Runtime, *emails: str) -> None:

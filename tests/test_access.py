@@ -10,7 +10,6 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from bot.briefings.content import load_briefing
 from bot.clock import ManualClock
 from bot.db.models import AuditEntry, Role
 from bot.db.session import Database
@@ -18,7 +17,14 @@ from bot.events import ButtonPressed, ChannelUser, CommandInvoked, TextReceived
 from bot.features import build_registry
 from bot.handling import EVERYONE, HR, MANAGERS
 
-from .harness import REPO, ConsoleDialog, console_runtime, demo_console, load_demo, make_settings
+from .harness import (
+    ConsoleDialog,
+    console_runtime,
+    demo_console,
+    load_demo,
+    make_settings,
+    schedule_demo_briefing,
+)
 
 ROME = ZoneInfo("Europe/Rome")
 
@@ -122,9 +128,7 @@ async def test_readiness_shows_each_manager_only_their_subtree(
     ) as runtime:
         from bot.console_session import console_person
 
-        campaign, _ = await runtime.briefings.schedule(
-            load_briefing(REPO / "content" / "briefings", "spring-trade-in"), actor="hr"
-        )
+        campaign = await schedule_demo_briefing(runtime)
         await runtime.briefings.run_due()
         for email, visible in MANAGERS_SEE.items():
             await console_person(runtime, email)

@@ -12,7 +12,7 @@ from bot.db.models import AuditEntry, Campaign, CampaignStatus
 from bot.db.session import Database
 from bot.events import ButtonPressed, ChannelUser
 
-from .harness import ConsoleDialog, demo_console
+from .harness import ConsoleDialog, demo_console, schedule_demo_briefing
 from .italian import english_words
 
 ROME = ZoneInfo("Europe/Rome")
@@ -72,11 +72,7 @@ async def test_readiness_is_scoped_to_the_managers_subtree(
         MARKETING_EMPLOYEE,
         at=datetime(2027, 2, 26, 9, 0, tzinfo=ROME),
     ) as runtime:
-        from bot.briefings.content import load_briefing
-
-        campaign, _ = await runtime.briefings.schedule(
-            load_briefing(runtime.settings.content_dir / "briefings", "spring-trade-in"), actor="hr"
-        )
+        campaign = await schedule_demo_briefing(runtime)
         await runtime.briefings.run_due()
 
         employee = ConsoleDialog(runtime, SALES_EMPLOYEE)

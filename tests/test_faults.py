@@ -23,6 +23,7 @@ from .harness import (
     load_demo,
     make_settings,
     running,
+    running_on_slack,
     telegram_section,
     telegram_text_update,
     telegram_webhook,
@@ -38,7 +39,6 @@ from .test_outbox import (
     queue_all,
     row,
 )
-from .test_slack_e2e import slack_http
 
 ENGLISH = "james.whitaker@demo.fidelio.example"
 
@@ -153,10 +153,7 @@ async def test_slack_retries_during_handling_have_one_side_effect(
 ) -> None:
     await load_demo(db, clock)
     slack.add_user(SlackUser("U0JAMES", ENGLISH, "james"))
-    port = free_port()
-    settings = make_settings(database_url, slack=slack_http(slack, port))
-    async with running(settings, clock):
-        slack.set_request_url(f"http://127.0.0.1:{port}/slack/events")
+    async with running_on_slack(slack, clock, database_url):
         # The original and its retries (X-Slack-Retry-Num 1, 2) arrive together.
         statuses = await asyncio.gather(
             *(

@@ -32,7 +32,7 @@ from bot.replies import Reply
 
 from .fakes.slack import FakeSlackServer, SlackUser
 from .fakes.telegram import FakeTelegramServer
-from .harness import free_port, load_demo, make_settings, telegram_section
+from .harness import load_demo, make_settings, slack_section, telegram_section
 
 # PTB 22 warns whenever RetryAfter.retry_after is read; that is PTB's migration, not ours.
 pytestmark = pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
@@ -75,20 +75,6 @@ class Contact:
         return chat
 
 
-def slack_section(fake: FakeSlackServer, **extra: Any) -> dict[str, Any]:
-    """Slack in HTTP mode on a free port (inbound traffic is not used by the outbox)."""
-    return {
-        "enabled": True,
-        "mode": "http",
-        "bot_token": fake.bot_token,
-        "signing_secret": fake.signing_secret,
-        "base_url": fake.base_url,
-        "http_port": free_port(),
-        "request_timeout_s": 5.0,
-        **extra,
-    }
-
-
 def outbox_settings(
     database_url: str,
     *,
@@ -104,6 +90,7 @@ def outbox_settings(
     if telegram is not None:
         sections["telegram"] = telegram_section(telegram, **(telegram_extra or {}))
     if slack is not None:
+        # HTTP mode on a free port (inbound traffic is not used by the outbox).
         sections["slack"] = slack_section(slack, **(slack_extra or {}))
     if outbox is not None:
         sections["outbox"] = outbox
@@ -768,6 +755,25 @@ async def test_person_without_reachable_chat_account_fails(
 # 9. pacing
 
 
+async def queue_three_and_run(
+    db: Database,
+    clock: ManualClock,
+    database_url: str,
+    telegram: FakeTelegramServer,
+    contact: Contact,
+    per_chat_rate: float,
+) -> RunStats:
+    """Queue three greetings for ``contact`` and claim them in one run, Fidelio pacing its
+    Telegram sends to ``per_chat_rate`` a second per chat."""
+    for purpose in ("news", "quiz", "survey"):
+        key = f"{purpose}:{contact.person_id}"
+        assert await queue(db, clock, key, contact.person_id, contact.name)
+    rates = {"telegram_per_chat_per_s": per_chat_rate}
+    settings = outbox_settings(database_url, telegram=telegram, rates=rates)
+    async with outbox_runtime(settings, clock) as runtime:
+        return await runtime.outbox.run_once()
+
+
 async def test_sender_paces_messages_to_one_chat_under_the_platform_limit(
     db: Database, clock: ManualClock, database_url: str
 ) -> None:
@@ -779,16 +785,7 @@ async def test_sender_paces_messages_to_one_chat_under_the_platform_limit(
     async with FakeTelegramServer(rate_scale=1.0) as telegram:
         await load_demo(db, clock)
         paced, unpaced = await link_telegram(db, telegram, await demo_people(db, 2), clock)
-        for purpose in ("news", "quiz", "survey"):
-            assert await queue(
-                db, clock, f"{purpose}:{paced.person_id}", paced.person_id, paced.name
-            )
-
-        settings = outbox_settings(
-            database_url, telegram=telegram, rates={"telegram_per_chat_per_s": 1.0}
-        )
-        async with outbox_runtime(settings, clock) as runtime:
-            stats = await runtime.outbox.run_once()
+        stats = await queue_three_and_run(db, clock, database_url, telegram, paced, 1.0)
         assert (stats.claimed, stats.sent, stats.rate_limited) == (3, 3, 0)
         assert telegram.rate_limited == 0
         copies = delivered(paced, telegram, None)
@@ -798,15 +795,7 @@ async def test_sender_paces_messages_to_one_chat_under_the_platform_limit(
         assert all(d.status == DeliveryStatus.sent for d in by_key.values())
 
         # Control: no pacing of our own, so the platform's flood control answers 429.
-        for purpose in ("news", "quiz", "survey"):
-            assert await queue(
-                db, clock, f"{purpose}:{unpaced.person_id}", unpaced.person_id, unpaced.name
-            )
-        unpaced_settings = outbox_settings(
-            database_url, telegram=telegram, rates={"telegram_per_chat_per_s": 1000.0}
-        )
-        async with outbox_runtime(unpaced_settings, clock) as runtime:
-            control = await runtime.outbox.run_once()
+        control = await queue_three_and_run(db, clock, database_url, telegram, unpaced, 1000.0)
         assert (control.claimed, control.sent, control.rate_limited) == (3, 1, 2)
         assert telegram.rate_limited == 2
         assert len(delivered(unpaced, telegram, None)) == 1

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import func, select
 
 from bot.app import Runtime, build_runtime
@@ -17,6 +15,7 @@ from bot.db.session import Database
 from .fakes.telegram import FakeTelegramServer
 from .harness import (
     TelegramDialog,
+    fake_telegram,
     free_port,
     invite_code,
     load_demo,
@@ -32,10 +31,7 @@ ITALIAN = "marco.bianchi@demo.fidelio.example"
 ENGLISH = "james.whitaker@demo.fidelio.example"
 
 
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeTelegramServer]:
-    async with FakeTelegramServer(rate_scale=20.0) as server:
-        yield server
+fake = fake_telegram("fake", 20.0)
 
 
 async def _reply_to(fake: FakeTelegramServer, user_id: int, text: str) -> str:
