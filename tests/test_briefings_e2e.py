@@ -199,14 +199,8 @@ async def _newcomer_after_launch_gets_it_labelled_late(
             select(Person).where(Person.email == "new.hire@demo.fidelio.example")
         )
         assert new is not None
-        await link(
-            session,
-            new,
-            ChannelName.telegram,
-            str(user_id(new.id)),
-            str(user_id(new.id)),
-            clock,
-        )
+        chat = str(user_id(new.id))
+        await link(session, new, ChannelName.telegram, chat, chat, clock)
     fake.add_user(user_id(new.id), "Nuovo")
     await tick(runtime)
     late = fake.messages_to(user_id(new.id))
@@ -273,14 +267,8 @@ async def test_person_who_links_an_account_later_still_gets_the_briefing(
         async with db.session() as session:
             failed = await session.scalar(select(Delivery).where(Delivery.person_id == kevin.id))
             assert failed is not None and failed.status == DeliveryStatus.failed
-            await link(
-                session,
-                kevin,
-                ChannelName.telegram,
-                str(user_id(kevin.id)),
-                str(user_id(kevin.id)),
-                clock,
-            )
+            chat = str(user_id(kevin.id))
+            await link(session, kevin, ChannelName.telegram, chat, chat, clock)
         clock.advance(timedelta(hours=1))
         await tick(runtime)
         card = fake.messages_to(user_id(kevin.id))

@@ -12,9 +12,8 @@ from sqlalchemy import select
 from bot.app import Runtime
 from bot.channels.callbacks import CallbackCodec
 from bot.clock import ManualClock
-from bot.db.models import AuditEntry, ChannelName, ConversationState, Delivery, Person, Team
+from bot.db.models import AuditEntry, ConversationState, Delivery, Person, Team
 from bot.db.session import Database
-from bot.identities import link
 from bot.suggestions.seal import Sealer, author_purpose
 from bot.suggestions.tables import SealedNotice, Suggestion, SuggestionEvent, SuggestionStatus
 
@@ -27,6 +26,7 @@ from .harness import (
     demo_console,
     fake_telegram,
     fast_rates,
+    link_everyone_on_telegram,
     load_demo,
     make_settings,
     running,
@@ -53,13 +53,7 @@ fake = fake_telegram("fake", 50.0)
 
 
 async def link_all(db: Database, fake: FakeTelegramServer, clock: ManualClock) -> dict[str, Person]:
-    async with db.session() as session:
-        people = list(await session.scalars(select(Person).order_by(Person.id)))
-        for person in people:
-            fake.add_user(uid(person.id), person.name.split()[0])
-            chat = str(uid(person.id))
-            await link(session, person, ChannelName.telegram, chat, chat, clock)
-    return {p.email: p for p in people}
+    return await link_everyone_on_telegram(db, fake, clock, uid, language_code="en")
 
 
 async def deliver(runtime: Runtime) -> None:

@@ -89,14 +89,8 @@ async def link_telegram(
             person = await session.scalar(select(Person).where(Person.email == email))
             assert person is not None
             fake.add_user(uid(person.id), person.name.split()[0])
-            await link(
-                session,
-                person,
-                ChannelName.telegram,
-                str(uid(person.id)),
-                str(uid(person.id)),
-                clock,
-            )
+            chat = str(uid(person.id))
+            await link(session, person, ChannelName.telegram, chat, chat, clock)
 
 
 async def _say(fake: FakeTelegramServer, user: int, text: str, replies: int) -> list[Any]:
