@@ -24,6 +24,9 @@ from bot.db.session import Database
 # Every feature's tables on Base.metadata, so truncation and schema checks cover them all.
 from bot.features import FEATURES  # noqa: F401
 
+from .fakes.slack import FakeSlackServer
+from .harness import fake_telegram
+
 REPO = Path(__file__).resolve().parent.parent
 # As in production (bot/channels/telegram.py): PTB's timedelta durations, whichever test
 # happens to import the adapter first.
@@ -159,3 +162,20 @@ async def db(database_url: str) -> AsyncIterator[Database]:
 @pytest.fixture
 def clock() -> ManualClock:
     return ManualClock()
+
+
+# Fake chat platforms
+
+
+#: The fakes run 20 times faster than the real platforms unless a module says otherwise.
+FAKE_RATE_SCALE = 20.0
+
+
+telegram = fake_telegram("telegram", FAKE_RATE_SCALE)
+
+
+@pytest.fixture
+async def slack() -> AsyncIterator[FakeSlackServer]:
+    """A fake Slack server, 20 times faster than the real one."""
+    async with FakeSlackServer(rate_scale=FAKE_RATE_SCALE) as server:
+        yield server

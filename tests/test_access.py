@@ -10,7 +10,6 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from bot.briefings.content import load_briefing
 from bot.clock import ManualClock
 from bot.db.models import AuditEntry, Role
 from bot.db.session import Database
@@ -18,7 +17,14 @@ from bot.events import ButtonPressed, ChannelUser, CommandInvoked, TextReceived
 from bot.features import build_registry
 from bot.handling import EVERYONE, HR, MANAGERS
 
-from .harness import REPO, ConsoleDialog, console_runtime, load_demo, make_settings
+from .harness import (
+    ConsoleDialog,
+    console_runtime,
+    demo_console,
+    load_demo,
+    make_settings,
+    schedule_demo_briefing,
+)
 
 ROME = ZoneInfo("Europe/Rome")
 
@@ -117,15 +123,12 @@ async def test_each_command_is_checked_against_the_role(
 async def test_readiness_shows_each_manager_only_their_subtree(
     db: Database, clock: ManualClock, database_url: str
 ) -> None:
-    await load_demo(db, clock)
-    clock.set(datetime(2027, 2, 26, 9, 0, tzinfo=ROME))
-    settings = make_settings(database_url, console={"enabled": True})
-    async with console_runtime(settings, clock) as runtime:
+    async with demo_console(
+        db, clock, database_url, at=datetime(2027, 2, 26, 9, 0, tzinfo=ROME)
+    ) as runtime:
         from bot.console_session import console_person
 
-        campaign, _ = await runtime.briefings.schedule(
-            load_briefing(REPO / "content" / "briefings", "spring-trade-in"), actor="hr"
-        )
+        campaign = await schedule_demo_briefing(runtime)
         await runtime.briefings.run_due()
         for email, visible in MANAGERS_SEE.items():
             await console_person(runtime, email)

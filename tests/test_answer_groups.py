@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
@@ -20,7 +19,7 @@ from bot.pulse.service import SurveyService
 from bot.pulse.tables import Participation, Response, SurveyRound
 
 from .fakes.telegram import FakeTelegramServer
-from .harness import TelegramDialog, load_demo, running, telegram_section
+from .harness import TelegramDialog, fake_telegram, load_demo, running, telegram_section
 from .test_pulse_e2e import FIRST, link_all, schedule, settings_for, tick, uid
 
 # The queue on its own
@@ -59,10 +58,7 @@ async def test_group_queue_failure_reaches_every_caller_of_that_run_only() -> No
     assert await queue.submit(3) == 30  # the queue keeps working
 
 
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeTelegramServer]:
-    async with FakeTelegramServer(rate_scale=50.0) as server:
-        yield server
+fake = fake_telegram("fake", 50.0)
 
 
 async def _open_round_and_start(

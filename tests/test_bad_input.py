@@ -4,7 +4,6 @@ that a person types can crash the bot or inject markup into its messages."""
 from __future__ import annotations
 
 import shutil
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,15 @@ from bot.db.session import Database
 from bot.people import ImportFailed, import_people
 
 from .fakes.telegram import FakeTelegramServer
-from .harness import REPO, invite_code, load_demo, make_settings, running, telegram_section
+from .harness import (
+    REPO,
+    fake_telegram,
+    invite_code,
+    load_demo,
+    make_settings,
+    running,
+    telegram_section,
+)
 from .test_cli import fidelio, write_config
 
 HEADER = (
@@ -174,10 +181,7 @@ ODD_MESSAGES = [
 ]
 
 
-@pytest.fixture
-async def telegram() -> AsyncIterator[FakeTelegramServer]:
-    async with FakeTelegramServer(rate_scale=50.0) as server:
-        yield server
+telegram = fake_telegram("telegram", 50.0)
 
 
 async def test_odd_and_hostile_messages_get_a_polite_answer_and_inject_nothing(

@@ -12,7 +12,7 @@ from bot.db.models import AuditEntry, Campaign, CampaignStatus
 from bot.db.session import Database
 from bot.events import ButtonPressed, ChannelUser
 
-from .harness import ConsoleDialog, console_runtime, load_demo, make_settings
+from .harness import ConsoleDialog, demo_console, schedule_demo_briefing
 from .italian import english_words
 
 ROME = ZoneInfo("Europe/Rome")
@@ -22,21 +22,12 @@ MARKETING_EMPLOYEE = "olivia.bennett@demo.fidelio.example"
 SALES_EMPLOYEE = "kevin.liu@demo.fidelio.example"
 
 
-async def _link(runtime: object, *emails: str) -> None:
-    from bot.console_session import console_person
-
-    for email in emails:
-        await console_person(runtime, email)
-
-
 async def test_hr_schedules_and_cancels_in_chat_and_employees_cannot(
     db: Database, clock: ManualClock, database_url: str
 ) -> None:
-    await load_demo(db, clock)
-    clock.set(datetime(2027, 2, 1, 10, 0, tzinfo=ROME))
-    settings = make_settings(database_url, console={"enabled": True})
-    async with console_runtime(settings, clock) as runtime:
-        await _link(runtime, HR, SALES_EMPLOYEE)
+    async with demo_console(
+        db, clock, database_url, HR, SALES_EMPLOYEE, at=datetime(2027, 2, 1, 10, 0, tzinfo=ROME)
+    ) as runtime:
         hr = ConsoleDialog(runtime, HR)
         scheduled = await hr.say("campaign schedule spring-trade-in")
         assert "Programmata la campagna B-1" in scheduled
@@ -71,16 +62,17 @@ async def test_hr_schedules_and_cancels_in_chat_and_employees_cannot(
 async def test_readiness_is_scoped_to_the_managers_subtree(
     db: Database, clock: ManualClock, database_url: str
 ) -> None:
-    await load_demo(db, clock)
-    clock.set(datetime(2027, 2, 26, 9, 0, tzinfo=ROME))
-    settings = make_settings(database_url, console={"enabled": True})
-    async with console_runtime(settings, clock) as runtime:
-        await _link(runtime, HR, SALES_MILANO_MANAGER, SALES_EMPLOYEE, MARKETING_EMPLOYEE)
-        from bot.briefings.content import load_briefing
-
-        campaign, _ = await runtime.briefings.schedule(
-            load_briefing(settings.content_dir / "briefings", "spring-trade-in"), actor="hr"
-        )
+    async with demo_console(
+        db,
+        clock,
+        database_url,
+        HR,
+        SALES_MILANO_MANAGER,
+        SALES_EMPLOYEE,
+        MARKETING_EMPLOYEE,
+        at=datetime(2027, 2, 26, 9, 0, tzinfo=ROME),
+    ) as runtime:
+        campaign = await schedule_demo_briefing(runtime)
         await runtime.briefings.run_due()
 
         employee = ConsoleDialog(runtime, SALES_EMPLOYEE)

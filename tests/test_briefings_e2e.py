@@ -5,7 +5,6 @@ way APScheduler would wake them, so time moves without sleeping."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -28,10 +27,13 @@ from .fakes.telegram import FakeTelegramServer
 from .harness import (
     REPO,
     TelegramDialog,
+    fake_telegram,
+    fast_rates,
     link_everyone_on_telegram,
     load_demo,
     make_settings,
     running,
+    running_on_slack,
     telegram_section,
 )
 
@@ -41,22 +43,14 @@ BRIEFINGS = REPO / "content" / "briefings"
 BRIEF_AT = datetime(2027, 2, 26, 9, 0, tzinfo=ROME)
 LAUNCH = datetime(2027, 3, 1, 9, 0, tzinfo=ROME)
 AUDIENCE_TEAMS = {"Sales Milano", "Sales Roma", "Customer Care"}
-FAST_RATES = {
-    "telegram_per_chat_per_s": 20.0,
-    "telegram_global_per_s": 400.0,
-    "slack_per_channel_per_s": 20.0,
-    "slack_global_per_s": 400.0,
-}
+FAST_RATES = fast_rates(20.0)
 
 
 def user_id(person_id: int) -> int:
     return 10_000 + person_id
 
 
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeTelegramServer]:
-    async with FakeTelegramServer(rate_scale=20.0) as server:
-        yield server
+fake = fake_telegram("fake", 20.0)
 
 
 async def link_everyone(
@@ -205,14 +199,8 @@ async def _newcomer_after_launch_gets_it_labelled_late(
             select(Person).where(Person.email == "new.hire@demo.fidelio.example")
         )
         assert new is not None
-        await link(
-            session,
-            new,
-            ChannelName.telegram,
-            str(user_id(new.id)),
-            str(user_id(new.id)),
-            clock,
-        )
+        chat = str(user_id(new.id))
+        await link(session, new, ChannelName.telegram, chat, chat, clock)
     fake.add_user(user_id(new.id), "Nuovo")
     await tick(runtime)
     late = fake.messages_to(user_id(new.id))
@@ -279,14 +267,8 @@ async def test_person_who_links_an_account_later_still_gets_the_briefing(
         async with db.session() as session:
             failed = await session.scalar(select(Delivery).where(Delivery.person_id == kevin.id))
             assert failed is not None and failed.status == DeliveryStatus.failed
-            await link(
-                session,
-                kevin,
-                ChannelName.telegram,
-                str(user_id(kevin.id)),
-                str(user_id(kevin.id)),
-                clock,
-            )
+            chat = str(user_id(kevin.id))
+            await link(session, kevin, ChannelName.telegram, chat, chat, clock)
         clock.advance(timedelta(hours=1))
         await tick(runtime)
         card = fake.messages_to(user_id(kevin.id))
@@ -390,24 +372,15 @@ async def test_briefing_on_slack_with_buttons(
         slack.add_user(
             SlackUser("U0GRACE", "grace.adeyemi@demo.fidelio.example", "grace", tz="Europe/London")
         )
-        from .harness import free_port
-
-        port = free_port()
-        settings = make_settings(
-            database_url,
-            rates=FAST_RATES,
-            slack={
-                "enabled": True,
-                "mode": "http",
-                "bot_token": slack.bot_token,
-                "signing_secret": slack.signing_secret,
-                "base_url": slack.base_url,
-                "http_port": port,
-            },
-        )
         clock.set(BRIEF_AT)
-        async with running(settings, clock, background=False) as runtime:
-            slack.set_request_url(f"http://127.0.0.1:{port}/slack/events")
+        async with running_on_slack(
+            slack,
+            clock,
+            database_url,
+            background=False,
+            slack={"request_timeout_s": 10.0},
+            rates=FAST_RATES,
+        ) as runtime:
             await runtime.channels["slack"].sync_directory(db, clock)
             await runtime.briefings.schedule(
                 load_briefing(BRIEFINGS, "spring-trade-in"), actor="hr"

@@ -5,7 +5,6 @@ through the outbox (the image is stored with the delivery) and the one sender.""
 from __future__ import annotations
 
 import io
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -28,8 +27,9 @@ from .harness import REPO, console_runtime, load_demo, make_settings
 from .test_outbox import (
     Contact,
     demo_people,
-    link_slack,
-    link_telegram,
+    first_on_slack,
+    first_on_telegram,
+    one_on_each,
     outbox_runtime,
     outbox_settings,
     row,
@@ -53,18 +53,6 @@ def chart() -> bytes:
     )
 
 
-@pytest.fixture
-async def telegram() -> AsyncIterator[FakeTelegramServer]:
-    async with FakeTelegramServer(rate_scale=20.0) as server:
-        yield server
-
-
-@pytest.fixture
-async def slack() -> AsyncIterator[FakeSlackServer]:
-    async with FakeSlackServer(rate_scale=20.0) as server:
-        yield server
-
-
 def chart_reply(png: bytes, title: str = "Sales Roma") -> Reply:
     return Reply("charts/caption", {"title": title, "note": "3 rounds"}, image=png)
 
@@ -73,23 +61,20 @@ async def queue_chart(
     db: Database, clock: ManualClock, contact: Contact, png: bytes, key: str
 ) -> None:
     async with db.session() as session:
-        assert await enqueue(
-            session,
-            key=key,
-            person_id=contact.person_id,
-            purpose="summary",
-            reply=chart_reply(png),
-            now=clock.now(),
-        )
+
+        async def enqueue_chart() -> bool:
+            return await enqueue(
+                session,
+                key=key,
+                person_id=contact.person_id,
+                purpose="summary",
+                reply=chart_reply(png),
+                now=clock.now(),
+            )
+
+        assert await enqueue_chart()
         # Enqueuing the same key again is a no-op: one image row, not two.
-        assert not await enqueue(
-            session,
-            key=key,
-            person_id=contact.person_id,
-            purpose="summary",
-            reply=chart_reply(png),
-            now=clock.now(),
-        )
+        assert not await enqueue_chart()
 
 
 async def image_rows(db: Database) -> int:
@@ -100,8 +85,7 @@ async def image_rows(db: Database) -> int:
 async def test_chart_arrives_as_a_telegram_photo_through_the_outbox(
     db: Database, clock: ManualClock, database_url: str, telegram: FakeTelegramServer, chart: bytes
 ) -> None:
-    await load_demo(db, clock)
-    [tg] = await link_telegram(db, telegram, await demo_people(db, 1), clock)
+    tg = await first_on_telegram(db, clock, telegram)
     await queue_chart(db, clock, tg, chart, "summary:1")
     assert await image_rows(db) == 1
     async with outbox_runtime(outbox_settings(database_url, telegram=telegram), clock) as runtime:
@@ -123,8 +107,7 @@ async def test_chart_arrives_as_a_telegram_photo_through_the_outbox(
 async def test_telegram_429_on_a_photo_waits_and_sends_the_same_image(
     db: Database, clock: ManualClock, database_url: str, telegram: FakeTelegramServer, chart: bytes
 ) -> None:
-    await load_demo(db, clock)
-    [tg] = await link_telegram(db, telegram, await demo_people(db, 1), clock)
+    tg = await first_on_telegram(db, clock, telegram)
     await queue_chart(db, clock, tg, chart, "summary:flood")
     telegram.inject("429", method="sendPhoto", chat_id=tg.chat_id, retry_after=6)
     start = clock.now()
@@ -147,8 +130,7 @@ async def test_several_charts_to_one_chat_keep_within_telegram_flood_limits(
 ) -> None:
     # Real-speed limits (1 message per second per chat) on both sides: the sender paces.
     async with FakeTelegramServer(rate_scale=1.0) as telegram:
-        await load_demo(db, clock)
-        [tg] = await link_telegram(db, telegram, await demo_people(db, 1), clock)
+        tg = await first_on_telegram(db, clock, telegram)
         for number in range(3):
             await queue_chart(db, clock, tg, chart, f"summary:pace:{number}")
         settings = outbox_settings(
@@ -164,8 +146,7 @@ async def test_several_charts_to_one_chat_keep_within_telegram_flood_limits(
 async def test_chart_arrives_as_a_slack_file_upload_in_the_dm(
     db: Database, clock: ManualClock, database_url: str, slack: FakeSlackServer, chart: bytes
 ) -> None:
-    await load_demo(db, clock)
-    [sl] = await link_slack(db, slack, await demo_people(db, 1), clock)
+    sl = await first_on_slack(db, clock, slack)
     await queue_chart(db, clock, sl, chart, "summary:slack")
     async with outbox_runtime(outbox_settings(database_url, slack=slack), clock) as runtime:
         stats = await runtime.outbox.drain()
@@ -194,8 +175,7 @@ async def test_slack_429_during_an_upload_retries_the_whole_upload_once_shared(
     chart: bytes,
     method: str,
 ) -> None:
-    await load_demo(db, clock)
-    [sl] = await link_slack(db, slack, await demo_people(db, 1), clock)
+    sl = await first_on_slack(db, clock, slack)
     await queue_chart(db, clock, sl, chart, "summary:slack429")
     slack.inject("429", method=method, retry_after=2)
     async with outbox_runtime(outbox_settings(database_url, slack=slack), clock) as runtime:
@@ -218,9 +198,7 @@ async def test_an_interactive_image_reply_goes_through_the_sender_on_both_platfo
     telegram: FakeTelegramServer,
     slack: FakeSlackServer,
 ) -> None:
-    await load_demo(db, clock)
-    [tg] = await link_telegram(db, telegram, await demo_people(db, 1), clock)
-    [sl] = await link_slack(db, slack, await demo_people(db, 1, skip=1), clock)
+    tg, sl = await one_on_each(db, clock, telegram, slack)
     heatmap = heatmap_chart(["A", "B"], ["Trust"], [[70.0], [None]], title="Org", labels={})
     settings = outbox_settings(database_url, telegram=telegram, slack=slack)
     async with outbox_runtime(settings, clock) as runtime:
@@ -268,8 +246,7 @@ async def test_console_saves_the_png_and_prints_its_path(
 async def test_slack_server_error_on_the_upload_backs_off_then_shares_once(
     db: Database, clock: ManualClock, database_url: str, slack: FakeSlackServer, chart: bytes
 ) -> None:
-    await load_demo(db, clock)
-    [sl] = await link_slack(db, slack, await demo_people(db, 1), clock)
+    sl = await first_on_slack(db, clock, slack)
     await queue_chart(db, clock, sl, chart, "summary:slack500")
     slack.inject("500", method=UPLOAD_METHOD)
     settings = outbox_settings(database_url, slack=slack, outbox={"backoff_base_s": 2})
@@ -288,8 +265,7 @@ async def test_slack_server_error_on_the_upload_backs_off_then_shares_once(
 async def test_a_blocked_telegram_chat_fails_the_image_delivery_at_once(
     db: Database, clock: ManualClock, database_url: str, telegram: FakeTelegramServer, chart: bytes
 ) -> None:
-    await load_demo(db, clock)
-    [tg] = await link_telegram(db, telegram, await demo_people(db, 1), clock)
+    tg = await first_on_telegram(db, clock, telegram)
     await queue_chart(db, clock, tg, chart, "summary:blocked")
     telegram.block(tg.chat_id)
     async with outbox_runtime(outbox_settings(database_url, telegram=telegram), clock) as runtime:

@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 import yaml
 from sqlalchemy import func, select
@@ -37,6 +38,27 @@ def write_config(tmp_path: Path, database_url: str, **sections: object) -> Path:
     return path
 
 
+async def start_fidelio(
+    config: Path, *args: str, env_extra: dict[str, str] | None = None, **options: Any
+) -> asyncio.subprocess.Process:
+    """``fidelio -c config args`` started as a process, its output piped, with none of this
+    process's ``FIDELIO_`` variables (``env_extra`` adds some); ``options`` go to the exec."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FIDELIO_")}
+    env.update(env_extra or {})
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot.cli",
+        "-c",
+        str(config),
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+        **options,
+    )
+
+
 async def fidelio(
     config: Path,
     *args: str,
@@ -44,20 +66,8 @@ async def fidelio(
     timeout: float = 60.0,
     env_extra: dict[str, str] | None = None,
 ) -> tuple[int, str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FIDELIO_")}
-    env.update(env_extra or {})
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot.cli",
-        "-c",
-        str(config),
-        *args,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=env,
-        cwd=str(config.parent),
+    process = await start_fidelio(
+        config, *args, env_extra=env_extra, stdin=asyncio.subprocess.PIPE, cwd=str(config.parent)
     )
     out, err = await asyncio.wait_for(
         process.communicate(stdin.encode() if stdin is not None else None), timeout
@@ -208,18 +218,7 @@ async def test_run_serves_telegram_and_stops_cleanly_on_sigterm(
                 "poll_timeout_s": 1,
             },
         )
-        env = {k: v for k, v in os.environ.items() if not k.startswith("FIDELIO_")}
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot.cli",
-            "-c",
-            str(config),
-            "run",
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env=env,
-        )
+        process = await start_fidelio(config, "run")
         assert process.stderr is not None
         lines: list[str] = []
         try:

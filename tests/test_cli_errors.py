@@ -22,7 +22,7 @@ from bot.suggestions.service import SuggestionService
 from bot.suggestions.tables import Suggestion
 
 from .conftest import PG_URL
-from .harness import REPO, ConsoleDialog, console_runtime, load_demo, make_settings
+from .harness import REPO, ConsoleDialog, demo_console, load_demo, make_settings
 from .test_cli import fidelio, write_config
 
 HR = "hr@demo.fidelio.example"
@@ -161,13 +161,9 @@ async def test_declining_from_the_command_line_asks_for_reason(
 async def test_campaign_schedule_without_id_in_chat_shows_the_usage(
     db: Database, clock: ManualClock, database_url: str
 ) -> None:
-    await load_demo(db, clock)
-    clock.set(datetime(2027, 2, 1, 10, 0, tzinfo=ROME))
-    settings = make_settings(database_url, console={"enabled": True})
-    async with console_runtime(settings, clock) as runtime:
-        from bot.console_session import console_person
-
-        await console_person(runtime, HR)
+    async with demo_console(
+        db, clock, database_url, HR, at=datetime(2027, 2, 1, 10, 0, tzinfo=ROME)
+    ) as runtime:
         hr = ConsoleDialog(runtime, HR)
         for text in ("campaign schedule", "campaign schedule   ", "survey schedule"):
             answer = await hr.say(text)
@@ -279,13 +275,9 @@ async def test_campaigns_and_survey_schedules_have_their_own_references(
 async def test_chat_uses_the_same_references(
     db: Database, clock: ManualClock, database_url: str
 ) -> None:
-    await load_demo(db, clock)
-    clock.set(datetime(2027, 1, 2, 10, 0, tzinfo=ROME))
-    settings = make_settings(database_url, console={"enabled": True})
-    async with console_runtime(settings, clock) as runtime:
-        from bot.console_session import console_person
-
-        await console_person(runtime, HR)
+    async with demo_console(
+        db, clock, database_url, HR, at=datetime(2027, 1, 2, 10, 0, tzinfo=ROME)
+    ) as runtime:
         hr = ConsoleDialog(runtime, HR)
         assert "B-1" in await hr.say("campaign schedule spring-trade-in")
         assert "P-1" in await hr.say("survey schedule pulse-fortnightly")

@@ -13,7 +13,7 @@ from bot.db.session import Database
 from bot.pulse.content import load_survey
 from bot.pulse.tables import Response, SurveyRound
 
-from .harness import REPO, ConsoleDialog, console_runtime, load_demo, make_settings
+from .harness import REPO, ConsoleDialog, demo_console
 
 ROME = ZoneInfo("Europe/Rome")
 FIRST = datetime(2027, 1, 4, 10, 0, tzinfo=ROME)  # the first round of pulse-fortnightly
@@ -33,21 +33,12 @@ HEADINGS = {
 }
 
 
-async def _link(runtime: object, *emails: str) -> None:
-    from bot.console_session import console_person
-
-    for email in emails:
-        await console_person(runtime, email)
-
-
 async def test_a_scale_answer_is_typed_as_its_value_and_off_scale_is_asked_again(
     db: Database, clock: ManualClock, database_url: str
 ) -> None:
-    await load_demo(db, clock)
-    clock.set(datetime(2027, 1, 1, 12, 0, tzinfo=ROME))
-    settings = make_settings(database_url, console={"enabled": True})
-    async with console_runtime(settings, clock) as runtime:
-        await _link(runtime, EMPLOYEE)
+    async with demo_console(
+        db, clock, database_url, EMPLOYEE, at=datetime(2027, 1, 1, 12, 0, tzinfo=ROME)
+    ) as runtime:
         survey, items = load_survey(REPO / "content" / "surveys", "pulse-fortnightly")
         async with runtime.db.session() as session:
             await runtime.surveys.schedule_in(session, survey, items, HR)
@@ -90,10 +81,7 @@ async def test_a_scale_answer_is_typed_as_its_value_and_off_scale_is_asked_again
 async def test_a_mistyped_command_gets_did_you_mean(
     db: Database, clock: ManualClock, database_url: str
 ) -> None:
-    await load_demo(db, clock)
-    settings = make_settings(database_url, console={"enabled": True})
-    async with console_runtime(settings, clock) as runtime:
-        await _link(runtime, EMPLOYEE, HR)
+    async with demo_console(db, clock, database_url, EMPLOYEE, HR) as runtime:
         james = ConsoleDialog(runtime, EMPLOYEE)
         assert "Did you mean help?" in await james.say("hlep")
         assert "Did you mean briefings?" in await james.say("briefing")
@@ -111,10 +99,7 @@ async def test_a_mistyped_command_gets_did_you_mean(
 async def test_hr_help_is_grouped_by_task_in_both_languages(
     db: Database, clock: ManualClock, database_url: str
 ) -> None:
-    await load_demo(db, clock)
-    settings = make_settings(database_url, console={"enabled": True})
-    async with console_runtime(settings, clock) as runtime:
-        await _link(runtime, HR, EMPLOYEE)
+    async with demo_console(db, clock, database_url, HR, EMPLOYEE) as runtime:
         marta = ConsoleDialog(runtime, HR)
         italian = await marta.say("aiuto")
         await marta.say("language en")

@@ -4,18 +4,15 @@ pending (the quiz from ``briefings``, HR's questions from ``mysuggestions``)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import pytest
 from sqlalchemy import select
 
 from bot.app import Runtime
 from bot.briefings.tables import BriefingReceipt
 from bot.clock import ManualClock
-from bot.console_session import console_person
 from bot.db.models import ConversationState
 from bot.db.session import Database
 from bot.pulse.content import load_survey
@@ -27,11 +24,14 @@ from .harness import (
     REPO,
     ConsoleDialog,
     TelegramDialog,
-    console_runtime,
+    demo_console,
+    fake_telegram,
+    fast_rates,
     link_everyone_on_telegram,
     load_demo,
     make_settings,
     running,
+    schedule_demo_briefing,
     telegram_section,
 )
 from .test_suggestions_e2e import deliver, rows_naming
@@ -39,12 +39,9 @@ from .test_suggestions_e2e import deliver, rows_naming
 ROME = ZoneInfo("Europe/Rome")
 PULSE_OPENS = datetime(2027, 1, 4, 10, 0, tzinfo=ROME)  # pulse-fortnightly's first round
 BRIEF_AT = datetime(2027, 2, 26, 9, 0, tzinfo=ROME)  # spring-trade-in goes out
-FAST_RATES = {
-    "telegram_per_chat_per_s": 50.0,
-    "telegram_global_per_s": 1000.0,
-    "slack_per_channel_per_s": 50.0,
-    "slack_global_per_s": 1000.0,
-}
+NEW_YEAR = datetime(2027, 1, 1, 12, 0, tzinfo=ROME)
+BEFORE_BRIEF = datetime(2027, 2, 20, 12, 0, tzinfo=ROME)
+FAST_RATES = fast_rates(50.0)
 HR = "hr@demo.fidelio.example"
 AISHA = "aisha.khan@demo.fidelio.example"  # Sales Milano, English
 MARCO = "marco.bianchi@demo.fidelio.example"  # Headquarters, Italian
@@ -57,10 +54,7 @@ def uid(person_id: int) -> int:
     return 40_000 + person_id
 
 
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeTelegramServer]:
-    async with FakeTelegramServer(rate_scale=50.0) as server:
-        yield server
+fake = fake_telegram("fake", 50.0)
 
 
 def settings_for(database_url: str, **extra: Any) -> Any:
@@ -91,7 +85,7 @@ async def test_a_suggestion_left_at_the_category_step_waits_for_the_survey_comme
     for anyone with an unfinished suggestion."""
     await load_demo(db, clock)
     people = await link_everyone_on_telegram(db, fake, clock, uid)
-    clock.set(datetime(2027, 1, 1, 12, 0, tzinfo=ROME))
+    clock.set(NEW_YEAR)
     settings = settings_for(database_url, telegram=telegram_section(fake))
     aisha = people[AISHA]
     async with running(settings, clock, background=False) as runtime:
@@ -136,12 +130,9 @@ async def test_a_suggestion_left_at_the_category_step_waits_for_the_survey_comme
 async def test_cancel_annulla_and_stop_leave_any_dialogue_and_say_which(
     db: Database, clock: ManualClock, database_url: str
 ) -> None:
-    await load_demo(db, clock)
-    clock.set(datetime(2027, 1, 1, 12, 0, tzinfo=ROME))
-    settings = settings_for(database_url, console={"enabled": True})
-    async with console_runtime(settings, clock) as runtime:
-        for email in (JAMES, MARCO):
-            await console_person(runtime, email)
+    async with demo_console(
+        db, clock, database_url, JAMES, MARCO, at=NEW_YEAR, rates=FAST_RATES
+    ) as runtime:
         james = ConsoleDialog(runtime, JAMES)
         assert "nothing to cancel" in await james.say("cancel")
         await james.say("suggest")
@@ -186,17 +177,10 @@ async def test_briefings_offers_to_continue_an_unfinished_quiz(
     db: Database, clock: ManualClock, database_url: str
 ) -> None:
     """Defect: after Got it, ``briefings`` said "quiz not finished" with no way to go on."""
-    await load_demo(db, clock)
-    clock.set(datetime(2027, 2, 20, 12, 0, tzinfo=ROME))
-    settings = settings_for(database_url, console={"enabled": True})
-    async with console_runtime(settings, clock) as runtime:
-        for email in (KEVIN, FRANCESCA):
-            await console_person(runtime, email)
-        from bot.briefings.content import load_briefing
-
-        campaign, _ = await runtime.briefings.schedule(
-            load_briefing(settings.content_dir / "briefings", "spring-trade-in"), actor="hr"
-        )
+    async with demo_console(
+        db, clock, database_url, KEVIN, FRANCESCA, at=BEFORE_BRIEF, rates=FAST_RATES
+    ) as runtime:
+        campaign = await schedule_demo_briefing(runtime)
         clock.set(BRIEF_AT)
         await runtime.briefings.run_due()
         for email, words in (

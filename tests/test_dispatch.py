@@ -14,26 +14,20 @@ from bot.events import ButtonPressed, ChannelUser, TextReceived
 from bot.handling import EVERYONE
 from bot.replies import Reply
 
-from .harness import ConsoleDialog, console_runtime, load_demo, make_settings
+from .harness import (
+    ConsoleDialog,
+    demo_console,
+    link_on_console,
+)
 
 HR = "hr@demo.fidelio.example"
 EMPLOYEE = "james.whitaker@demo.fidelio.example"
 
 
-async def _linked(runtime: object, email: str) -> str:
-    from bot.console_session import console_person
-
-    return await console_person(runtime, email)
-
-
 async def test_role_check_refuses_and_audits(
     db: Database, clock: ManualClock, database_url: str
 ) -> None:
-    await load_demo(db, clock)
-    settings = make_settings(database_url, console={"enabled": True})
-    async with console_runtime(settings, clock) as runtime:
-        await _linked(runtime, EMPLOYEE)
-        await _linked(runtime, HR)
+    async with demo_console(db, clock, database_url, EMPLOYEE, HR) as runtime:
         employee = ConsoleDialog(runtime, EMPLOYEE)
         refused = await employee.say("status")
         assert "`status` is not available to you" not in refused  # console shows plain text
@@ -52,11 +46,7 @@ async def test_role_check_refuses_and_audits(
 async def test_help_lists_only_what_the_role_may_use(
     db: Database, clock: ManualClock, database_url: str
 ) -> None:
-    await load_demo(db, clock)
-    settings = make_settings(database_url, console={"enabled": True})
-    async with console_runtime(settings, clock) as runtime:
-        await _linked(runtime, EMPLOYEE)
-        await _linked(runtime, HR)
+    async with demo_console(db, clock, database_url, EMPLOYEE, HR) as runtime:
         employee_help = await ConsoleDialog(runtime, EMPLOYEE).say("help")
         hr_help = await ConsoleDialog(runtime, HR).say("help")
     assert "• whoami" in employee_help and "• status" not in employee_help
@@ -66,15 +56,13 @@ async def test_help_lists_only_what_the_role_may_use(
 async def test_handler_crash_gives_an_apology_not_a_traceback(
     db: Database, clock: ManualClock, database_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    await load_demo(db, clock)
-    settings = make_settings(database_url, console={"enabled": True})
-    async with console_runtime(settings, clock) as runtime:
+    async with demo_console(db, clock, database_url) as runtime:
 
         async def explode(ctx: object) -> Reply:
             raise RuntimeError("secret internal detail")
 
         runtime.dispatcher.registry.command("explode", summary="help/help", roles=EVERYONE)(explode)
-        await _linked(runtime, EMPLOYEE)
+        await link_on_console(runtime, EMPLOYEE)
         with caplog.at_level(logging.ERROR):
             answer = await ConsoleDialog(runtime, EMPLOYEE).say("explode")
     assert "something went wrong on my side" in answer
@@ -85,9 +73,7 @@ async def test_handler_crash_gives_an_apology_not_a_traceback(
 async def test_unknown_person_gets_only_onboarding(
     db: Database, clock: ManualClock, database_url: str
 ) -> None:
-    await load_demo(db, clock)
-    settings = make_settings(database_url, console={"enabled": True})
-    async with console_runtime(settings, clock) as runtime:
+    async with demo_console(db, clock, database_url) as runtime:
         user = ChannelUser("console", "intruder@x", "intruder@x")
         for text in ("help", "status", "whoami", "language it"):
             result = await runtime.dispatcher.process(TextReceived(user, f"e-{text}", text))
@@ -98,10 +84,7 @@ async def test_unknown_person_gets_only_onboarding(
 async def test_oversized_and_odd_messages_are_handled(
     db: Database, clock: ManualClock, database_url: str
 ) -> None:
-    await load_demo(db, clock)
-    settings = make_settings(database_url, console={"enabled": True})
-    async with console_runtime(settings, clock) as runtime:
-        await _linked(runtime, EMPLOYEE)
+    async with demo_console(db, clock, database_url, EMPLOYEE) as runtime:
         dialog = ConsoleDialog(runtime, EMPLOYEE)
         assert "too long for me (10000 characters" in await dialog.say("x" * 10_000)
         assert "did not understand" in await dialog.say("\u202e\u0000 ﷽ 𝕳𝖊𝖑𝖑𝖔")
@@ -110,10 +93,7 @@ async def test_oversized_and_odd_messages_are_handled(
 async def test_a_refused_button_is_audited_like_a_refused_command(
     db: Database, clock: ManualClock, database_url: str
 ) -> None:
-    await load_demo(db, clock)
-    settings = make_settings(database_url, console={"enabled": True})
-    async with console_runtime(settings, clock) as runtime:
-        await _linked(runtime, EMPLOYEE)
+    async with demo_console(db, clock, database_url, EMPLOYEE) as runtime:
         user = ChannelUser("console", EMPLOYEE, EMPLOYEE)
         # A manager's button (a message forwarded, or sent before a change of role).
         press = ButtonPressed(user, "b-1", "sugg_show", "1")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -24,7 +23,11 @@ from .harness import (
     load_demo,
     make_settings,
     running,
+    running_on_slack,
     telegram_section,
+    telegram_text_update,
+    telegram_webhook,
+    times_processed,
 )
 from .test_outbox import (
     delivered,
@@ -36,21 +39,8 @@ from .test_outbox import (
     queue_all,
     row,
 )
-from .test_slack_e2e import slack_http
 
 ENGLISH = "james.whitaker@demo.fidelio.example"
-
-
-@pytest.fixture
-async def telegram() -> AsyncIterator[FakeTelegramServer]:
-    async with FakeTelegramServer(rate_scale=20.0) as server:
-        yield server
-
-
-@pytest.fixture
-async def slack() -> AsyncIterator[FakeSlackServer]:
-    async with FakeSlackServer(rate_scale=20.0) as server:
-        yield server
 
 
 async def test_connection_resets_on_broadcast_sends_deliver_exactly_once(
@@ -127,18 +117,7 @@ async def test_a_chat_reply_that_fails_is_neither_duplicated_nor_fatal(
 
 
 def _update(update_id: int, text: str) -> dict[str, Any]:
-    entities = [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}]
-    return {
-        "update_id": update_id,
-        "message": {
-            "message_id": update_id,
-            "date": 1_700_000_000,
-            "text": text,
-            "chat": {"id": 912, "type": "private", "first_name": "James"},
-            "from": {"id": 912, "is_bot": False, "first_name": "James", "language_code": "en"},
-            "entities": entities if text.startswith("/") else [],
-        },
-    }
+    return telegram_text_update(update_id, 912, text, language_code="en")
 
 
 async def test_telegram_webhook_retries_of_one_update_have_one_side_effect(
@@ -149,14 +128,7 @@ async def test_telegram_webhook_retries_of_one_update_have_one_side_effect(
     telegram.add_user(912, "James")
     port = free_port()
     settings = make_settings(
-        database_url,
-        telegram=telegram_section(
-            telegram,
-            mode="webhook",
-            webhook_url=f"http://127.0.0.1:{port}/telegram/webhook",
-            webhook_secret="retry-secret",
-            webhook_port=port,
-        ),
+        database_url, telegram=telegram_webhook(telegram, port, "retry-secret")
     )
     async with running(settings, clock):
         assert await telegram.post_to_webhook(_update(500_001, f"/start {code}")) == 200
@@ -170,12 +142,8 @@ async def test_telegram_webhook_retries_of_one_update_have_one_side_effect(
         await asyncio.sleep(0.3)
     texts = [m.text or "" for m in telegram.messages_to(912)]
     assert len(texts) == 2, texts  # the welcome and one language confirmation
+    seen = await times_processed(db, "500002")
     async with db.session() as session:
-        seen = await session.scalar(
-            select(func.count())
-            .select_from(ProcessedEvent)
-            .where(ProcessedEvent.event_id == "500002")
-        )
         james = await session.scalar(select(Person).where(Person.email == ENGLISH))
     assert seen == 1 and james is not None and james.locale == "it"
 
@@ -185,10 +153,7 @@ async def test_slack_retries_during_handling_have_one_side_effect(
 ) -> None:
     await load_demo(db, clock)
     slack.add_user(SlackUser("U0JAMES", ENGLISH, "james"))
-    port = free_port()
-    settings = make_settings(database_url, slack=slack_http(slack, port))
-    async with running(settings, clock):
-        slack.set_request_url(f"http://127.0.0.1:{port}/slack/events")
+    async with running_on_slack(slack, clock, database_url):
         # The original and its retries (X-Slack-Retry-Num 1, 2) arrive together.
         statuses = await asyncio.gather(
             *(

@@ -7,7 +7,6 @@ import io
 import json
 import logging
 import sqlite3
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,7 @@ from bot.operations.backup import backup_database
 from bot.operations.observability import log_context, setup_logging
 
 from .fakes.telegram import FakeTelegramServer
-from .harness import free_port, load_demo, make_settings, running, telegram_section
+from .harness import fake_telegram, free_port, load_demo, make_settings, running, telegram_section
 from .test_cli import fidelio, write_config
 from .test_outbox import demo_people, link_telegram, queue
 
@@ -45,10 +44,7 @@ def schema_head() -> str:
 HR = "hr@demo.fidelio.example"
 
 
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeTelegramServer]:
-    async with FakeTelegramServer(rate_scale=20.0) as server:
-        yield server
+fake = fake_telegram("fake", 20.0)
 
 
 async def get(port: int, path: str) -> tuple[int, str]:

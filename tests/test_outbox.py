@@ -15,7 +15,7 @@ import html
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -32,13 +32,14 @@ from bot.replies import Reply
 
 from .fakes.slack import FakeSlackServer, SlackUser
 from .fakes.telegram import FakeTelegramServer
-from .harness import free_port, load_demo, make_settings, telegram_section
+from .harness import load_demo, make_settings, slack_section, telegram_section
 
 # PTB 22 warns whenever RetryAfter.retry_after is read; that is PTB's migration, not ours.
 pytestmark = pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
 
-#: The fakes run 20 times faster than the real platforms; Fidelio's own pacing is set to match,
-#: so the broadcast tests neither crawl nor trip the fakes' flood control.
+#: The fakes (the ``telegram`` and ``slack`` fixtures of conftest.py) run 20 times faster than
+#: the real platforms; Fidelio's own pacing is set to match, so the broadcast tests neither
+#: crawl nor trip the fakes' flood control.
 RATE_SCALE = 20.0
 FAST_RATES = {"telegram_per_chat_per_s": RATE_SCALE, "slack_per_channel_per_s": RATE_SCALE}
 #: Telegram chat ids handed out to demo people (private chat id == user id).
@@ -47,18 +48,6 @@ ORGANISATION = "Demo Elettronica"
 
 
 # Fixtures and helpers
-
-
-@pytest.fixture
-async def telegram() -> AsyncIterator[FakeTelegramServer]:
-    async with FakeTelegramServer(rate_scale=RATE_SCALE) as server:
-        yield server
-
-
-@pytest.fixture
-async def slack() -> AsyncIterator[FakeSlackServer]:
-    async with FakeSlackServer(rate_scale=RATE_SCALE) as server:
-        yield server
 
 
 @dataclass(frozen=True)
@@ -86,20 +75,6 @@ class Contact:
         return chat
 
 
-def slack_section(fake: FakeSlackServer, **extra: Any) -> dict[str, Any]:
-    """Slack in HTTP mode on a free port (inbound traffic is not used by the outbox)."""
-    return {
-        "enabled": True,
-        "mode": "http",
-        "bot_token": fake.bot_token,
-        "signing_secret": fake.signing_secret,
-        "base_url": fake.base_url,
-        "http_port": free_port(),
-        "request_timeout_s": 5.0,
-        **extra,
-    }
-
-
 def outbox_settings(
     database_url: str,
     *,
@@ -115,6 +90,7 @@ def outbox_settings(
     if telegram is not None:
         sections["telegram"] = telegram_section(telegram, **(telegram_extra or {}))
     if slack is not None:
+        # HTTP mode on a free port (inbound traffic is not used by the outbox).
         sections["slack"] = slack_section(slack, **(slack_extra or {}))
     if outbox is not None:
         sections["outbox"] = outbox
@@ -247,14 +223,87 @@ def telegram_sends_to(fake: FakeTelegramServer, chat_id: int) -> int:
     return sum(1 for c in fake.calls_to("sendMessage") if c.params.get("chat_id") == chat_id)
 
 
+async def first_on_telegram(db: Database, clock: ManualClock, fake: FakeTelegramServer) -> Contact:
+    """The demo loaded and its first person linked on the fake Telegram."""
+    await load_demo(db, clock)
+    [contact] = await link_telegram(db, fake, await demo_people(db, 1), clock)
+    return contact
+
+
+async def first_on_slack(db: Database, clock: ManualClock, fake: FakeSlackServer) -> Contact:
+    """The demo loaded and its first person linked on the fake Slack."""
+    await load_demo(db, clock)
+    [contact] = await link_slack(db, fake, await demo_people(db, 1), clock)
+    return contact
+
+
+async def one_on_each(
+    db: Database, clock: ManualClock, telegram: FakeTelegramServer, slack: FakeSlackServer
+) -> tuple[Contact, Contact]:
+    """The demo loaded, its first person linked on Telegram and its second on Slack."""
+    tg = await first_on_telegram(db, clock, telegram)
+    [sl] = await link_slack(db, slack, await demo_people(db, 1, skip=1), clock)
+    return tg, sl
+
+
+async def queue_one_on_each(
+    db: Database,
+    clock: ManualClock,
+    telegram: FakeTelegramServer,
+    slack: FakeSlackServer,
+    campaign: str,
+) -> tuple[Contact, Contact, str, str]:
+    """``one_on_each`` with the greeting queued for both: the contacts and their keys."""
+    tg, sl = await one_on_each(db, clock, telegram, slack)
+    await queue_all(db, clock, campaign, [tg, sl])
+    return tg, sl, f"{campaign}:{tg.person_id}", f"{campaign}:{sl.person_id}"
+
+
+async def pending_row(
+    db: Database, key: str, not_before: datetime, attempts: int | None = None
+) -> Delivery:
+    """The row under ``key``, checked to wait in ``pending`` until ``not_before``."""
+    delivery = await row(db, key)
+    assert delivery.status == DeliveryStatus.pending
+    assert delivery.not_before == not_before
+    if attempts is not None:
+        assert delivery.attempts == attempts
+    return delivery
+
+
+async def sent_row(
+    db: Database,
+    key: str,
+    contact: Contact,
+    telegram: FakeTelegramServer | None,
+    slack: FakeSlackServer | None,
+) -> tuple[Delivery, str]:
+    """The row under ``key``, checked ``sent`` as the one message ``contact`` received.
+
+    Returns the row and the text delivered.
+    """
+    delivery = await row(db, key)
+    [(message_id, text)] = delivered(contact, telegram, slack)
+    assert delivery.status == DeliveryStatus.sent
+    assert delivery.platform_message_id == message_id
+    return delivery, text
+
+
+def assert_failed_at_once(delivery: Delivery, error: str) -> None:
+    """Given up on the first try with ``error``, nothing delivered."""
+    assert delivery.status == DeliveryStatus.failed
+    assert delivery.last_error == error
+    assert delivery.attempts == 0
+    assert delivery.platform_message_id is None
+
+
 # 1. idempotent enqueue
 
 
 async def test_enqueue_is_idempotent_by_key(
     db: Database, clock: ManualClock, database_url: str, telegram: FakeTelegramServer
 ) -> None:
-    await load_demo(db, clock)
-    [contact] = await link_telegram(db, telegram, await demo_people(db, 1), clock)
+    contact = await first_on_telegram(db, clock, telegram)
     key = f"campaign:spring:{contact.person_id}"
 
     assert await queue(db, clock, key, contact.person_id, contact.name) is True
@@ -273,11 +322,8 @@ async def test_enqueue_is_idempotent_by_key(
         assert await queue(db, clock, key, contact.person_id, contact.name) is False
         assert (await runtime.outbox.drain()).claimed == 0
 
-    sent = await row(db, key)
-    [(message_id, text)] = delivered(contact, telegram, None)
-    assert sent.status == DeliveryStatus.sent
+    sent, text = await sent_row(db, key, contact, telegram, None)
     assert (sent.attempts, sent.unknown_retries, sent.last_error) == (0, 0, None)
-    assert sent.platform_message_id == message_id
     assert sent.channel == "telegram"
     assert sent.sent_at == clock.now()
     assert contact.name in text and "Somebody Else" not in text
@@ -332,11 +378,7 @@ async def test_429_waits_retry_after_and_is_not_an_attempt(
     telegram: FakeTelegramServer,
     slack: FakeSlackServer,
 ) -> None:
-    await load_demo(db, clock)
-    [tg] = await link_telegram(db, telegram, await demo_people(db, 1), clock)
-    [sl] = await link_slack(db, slack, await demo_people(db, 1, skip=1), clock)
-    await queue_all(db, clock, "campaign:flood", [tg, sl])
-    tg_key, sl_key = f"campaign:flood:{tg.person_id}", f"campaign:flood:{sl.person_id}"
+    tg, sl, tg_key, sl_key = await queue_one_on_each(db, clock, telegram, slack, "campaign:flood")
     telegram.inject("429", method="sendMessage", chat_id=tg.chat_id, retry_after=7)
     slack.inject("429", method="chat.postMessage", channel=sl.dm, retry_after=3)
     start = clock.now()
@@ -346,10 +388,8 @@ async def test_429_waits_retry_after_and_is_not_an_attempt(
         first = await runtime.outbox.run_once()
         assert (first.claimed, first.rate_limited, first.sent) == (2, 2, 0)
         for key, wait in ((tg_key, 7), (sl_key, 3)):
-            delivery = await row(db, key)
-            assert delivery.status == DeliveryStatus.pending
-            assert delivery.not_before == start + timedelta(seconds=wait)
-            assert delivery.attempts == 0  # waiting out a 429 is not a failed attempt
+            # Waiting out a 429 is not a failed attempt: attempts stays 0.
+            delivery = await pending_row(db, key, start + timedelta(seconds=wait), attempts=0)
             assert delivery.claimed_until is None
             assert delivery.last_error is not None and "rate limited" in delivery.last_error
         assert (await runtime.outbox.run_once()).claimed == 0  # not due yet
@@ -364,11 +404,8 @@ async def test_429_waits_retry_after_and_is_not_an_attempt(
         assert (third.claimed, third.sent) == (1, 1)
 
     for contact, key in ((tg, tg_key), (sl, sl_key)):
-        delivery = await row(db, key)
-        [(message_id, _text)] = delivered(contact, telegram, slack)
-        assert delivery.status == DeliveryStatus.sent
+        delivery, _text = await sent_row(db, key, contact, telegram, slack)
         assert delivery.attempts == 0
-        assert delivery.platform_message_id == message_id
         assert delivery.last_error is None
     assert telegram.rate_limited == 1 and slack.rate_limited == 1
     assert telegram_sends_to(telegram, tg.chat_id) == 2
@@ -389,11 +426,7 @@ async def test_5xx_backs_off_exponentially_then_sends_or_gives_up(
 
     Backoff is ``base * 2**(attempt-1)`` capped at ``backoff_max_s``: 2 s, 4 s, 5 s (cap).
     """
-    await load_demo(db, clock)
-    [tg] = await link_telegram(db, telegram, await demo_people(db, 1), clock)
-    [sl] = await link_slack(db, slack, await demo_people(db, 1, skip=1), clock)
-    await queue_all(db, clock, "campaign:5xx", [tg, sl])
-    tg_key, sl_key = f"campaign:5xx:{tg.person_id}", f"campaign:5xx:{sl.person_id}"
+    tg, sl, tg_key, sl_key = await queue_one_on_each(db, clock, telegram, slack, "campaign:5xx")
     telegram.inject("500", method="sendMessage", chat_id=tg.chat_id, times=2)
     slack.inject("503", method="chat.postMessage", channel=sl.dm, times=4)
 
@@ -408,10 +441,8 @@ async def test_5xx_backs_off_exponentially_then_sends_or_gives_up(
             stats = await runtime.outbox.run_once()
             assert (stats.claimed, stats.retried, stats.sent, stats.failed) == (2, 2, 0, 0)
             for key in (tg_key, sl_key):
-                delivery = await row(db, key)
-                assert delivery.status == DeliveryStatus.pending
-                assert delivery.attempts == attempt
-                assert delivery.not_before == clock.now() + timedelta(seconds=backoff)
+                due = clock.now() + timedelta(seconds=backoff)
+                await pending_row(db, key, due, attempts=attempt)
             assert "Internal Server Error" in ((await row(db, tg_key)).last_error or "")
             assert (await row(db, sl_key)).last_error == "slack: HTTP 503"
             assert (await runtime.outbox.run_once()).claimed == 0  # backing off
@@ -431,11 +462,8 @@ async def test_5xx_backs_off_exponentially_then_sends_or_gives_up(
         clock.advance(timedelta(hours=1))
         assert (await runtime.outbox.drain()).claimed == 0  # failed rows are never retried
 
-    sent = await row(db, tg_key)
-    [(message_id, _text)] = delivered(tg, telegram, None)
-    assert sent.status == DeliveryStatus.sent
+    sent, _text = await sent_row(db, tg_key, tg, telegram, None)
     assert sent.attempts == 2
-    assert sent.platform_message_id == message_id
     assert telegram_sends_to(telegram, tg.chat_id) == 3
 
     failed = await row(db, sl_key)
@@ -487,10 +515,8 @@ async def test_blocked_or_gone_accounts_fail_at_once_without_retry(
     by_key = await rows(db)
     for person_id, error in expected_errors.items():
         delivery = by_key[f"campaign:gone:{person_id}"]
-        assert delivery.status == DeliveryStatus.failed
-        assert delivery.last_error == error
-        assert (delivery.attempts, delivery.unknown_retries) == (0, 0)
-        assert delivery.platform_message_id is None
+        assert_failed_at_once(delivery, error)
+        assert delivery.unknown_retries == 0
     assert by_key[f"campaign:gone:{reachable.person_id}"].status == DeliveryStatus.sent
     assert delivered(blocked, telegram, None) == []
     assert delivered(inactive, None, slack) == []
@@ -520,11 +546,7 @@ async def test_timeout_after_sending_is_an_unknown_outcome(
     the person receives the message TWICE — a duplicate is preferred to a lost message. With
     ``retry_unknown=0`` the row is left ``unknown`` and exactly one copy exists.
     """
-    await load_demo(db, clock)
-    [tg] = await link_telegram(db, telegram, await demo_people(db, 1), clock)
-    [sl] = await link_slack(db, slack, await demo_people(db, 1, skip=1), clock)
-    await queue_all(db, clock, "campaign:slow", [tg, sl])
-    tg_key, sl_key = f"campaign:slow:{tg.person_id}", f"campaign:slow:{sl.person_id}"
+    tg, sl, tg_key, sl_key = await queue_one_on_each(db, clock, telegram, slack, "campaign:slow")
     # Answers held for 3 s: longer than Telegram's 0.5 s and Slack's 1 s client timeouts.
     telegram.inject("timeout", method="sendMessage", chat_id=tg.chat_id, delay=3.0)
     slack.inject("timeout", method="chat.postMessage", channel=sl.dm, delay=3.0)
@@ -553,9 +575,7 @@ async def test_timeout_after_sending_is_an_unknown_outcome(
         if retry_unknown:
             assert (first.retried, first.unknown) == (2, 0)
             for key in (tg_key, sl_key):
-                delivery = await row(db, key)
-                assert delivery.status == DeliveryStatus.pending
-                assert delivery.not_before == clock.now() + timedelta(seconds=1)
+                await pending_row(db, key, clock.now() + timedelta(seconds=1))
             clock.advance(1)
             second = await runtime.outbox.run_once()
             assert (second.claimed, second.sent) == (2, 2)
@@ -725,16 +745,33 @@ async def test_person_without_reachable_chat_account_fails(
     by_key = await rows(db)
     for person in (nobody, slack_only):
         delivery = by_key[f"campaign:nobody:{person.id}"]
-        assert delivery.status == DeliveryStatus.failed
-        assert delivery.last_error == "no reachable chat account"
-        assert delivery.attempts == 0
-        assert delivery.channel is None and delivery.platform_message_id is None
+        assert_failed_at_once(delivery, "no reachable chat account")
+        assert delivery.channel is None
     assert by_key[f"campaign:nobody:{reachable.person_id}"].status == DeliveryStatus.sent
     assert len(telegram.calls_to("sendMessage")) == 1
     assert len(delivered(reachable, telegram, None)) == 1
 
 
 # 9. pacing
+
+
+async def queue_three_and_run(
+    db: Database,
+    clock: ManualClock,
+    database_url: str,
+    telegram: FakeTelegramServer,
+    contact: Contact,
+    per_chat_rate: float,
+) -> RunStats:
+    """Queue three greetings for ``contact`` and claim them in one run, Fidelio pacing its
+    Telegram sends to ``per_chat_rate`` a second per chat."""
+    for purpose in ("news", "quiz", "survey"):
+        key = f"{purpose}:{contact.person_id}"
+        assert await queue(db, clock, key, contact.person_id, contact.name)
+    rates = {"telegram_per_chat_per_s": per_chat_rate}
+    settings = outbox_settings(database_url, telegram=telegram, rates=rates)
+    async with outbox_runtime(settings, clock) as runtime:
+        return await runtime.outbox.run_once()
 
 
 async def test_sender_paces_messages_to_one_chat_under_the_platform_limit(
@@ -748,16 +785,7 @@ async def test_sender_paces_messages_to_one_chat_under_the_platform_limit(
     async with FakeTelegramServer(rate_scale=1.0) as telegram:
         await load_demo(db, clock)
         paced, unpaced = await link_telegram(db, telegram, await demo_people(db, 2), clock)
-        for purpose in ("news", "quiz", "survey"):
-            assert await queue(
-                db, clock, f"{purpose}:{paced.person_id}", paced.person_id, paced.name
-            )
-
-        settings = outbox_settings(
-            database_url, telegram=telegram, rates={"telegram_per_chat_per_s": 1.0}
-        )
-        async with outbox_runtime(settings, clock) as runtime:
-            stats = await runtime.outbox.run_once()
+        stats = await queue_three_and_run(db, clock, database_url, telegram, paced, 1.0)
         assert (stats.claimed, stats.sent, stats.rate_limited) == (3, 3, 0)
         assert telegram.rate_limited == 0
         copies = delivered(paced, telegram, None)
@@ -767,15 +795,7 @@ async def test_sender_paces_messages_to_one_chat_under_the_platform_limit(
         assert all(d.status == DeliveryStatus.sent for d in by_key.values())
 
         # Control: no pacing of our own, so the platform's flood control answers 429.
-        for purpose in ("news", "quiz", "survey"):
-            assert await queue(
-                db, clock, f"{purpose}:{unpaced.person_id}", unpaced.person_id, unpaced.name
-            )
-        unpaced_settings = outbox_settings(
-            database_url, telegram=telegram, rates={"telegram_per_chat_per_s": 1000.0}
-        )
-        async with outbox_runtime(unpaced_settings, clock) as runtime:
-            control = await runtime.outbox.run_once()
+        control = await queue_three_and_run(db, clock, database_url, telegram, unpaced, 1000.0)
         assert (control.claimed, control.sent, control.rate_limited) == (3, 1, 2)
         assert telegram.rate_limited == 2
         assert len(delivered(unpaced, telegram, None)) == 1

@@ -23,7 +23,7 @@ from bot.identities import link
 from bot.pulse.tables import Participation, SurveyRound
 from bot.replies import Reply
 
-from .harness import console_runtime, load_demo, make_settings
+from .harness import demo_console
 from .test_pulse_e2e import FIRST, schedule
 
 #: A batch button only HR (and admin) may press, registered for these tests: the one real
@@ -168,9 +168,7 @@ async def _play(
 async def test_a_press_alone_and_in_a_group_have_the_same_outcome(
     db: Database, clock: ManualClock, database_url: str
 ) -> None:
-    await load_demo(db, clock)
-    settings = make_settings(database_url, console={"enabled": True})
-    async with console_runtime(settings, clock) as runtime:
+    async with demo_console(db, clock, database_url) as runtime:
         round_id, employees = await _setup(runtime, db, clock)
         assert len(employees) >= 8
         single = await _play(runtime, db, "single", round_id, employees[:4])

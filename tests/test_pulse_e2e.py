@@ -3,12 +3,10 @@ a real database and an injected clock."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import pytest
 from sqlalchemy import func, inspect, select
 
 from bot.app import Runtime
@@ -26,33 +24,27 @@ from .harness import (
     REPO,
     ConsoleDialog,
     TelegramDialog,
-    free_port,
+    fake_telegram,
+    fast_rates,
     link_everyone_on_telegram,
     load_demo,
     make_settings,
     running,
+    running_on_slack,
     telegram_section,
 )
 
 ROME = ZoneInfo("Europe/Rome")
 SURVEYS = REPO / "content" / "surveys"
 FIRST = datetime(2027, 1, 4, 10, 0, tzinfo=ROME)  # Monday; every second Monday, open 4 days
-FAST_RATES = {
-    "telegram_per_chat_per_s": 50.0,
-    "telegram_global_per_s": 1000.0,
-    "slack_per_channel_per_s": 50.0,
-    "slack_global_per_s": 1000.0,
-}
+FAST_RATES = fast_rates(50.0)
 
 
 def uid(person_id: int) -> int:
     return 20_000 + person_id
 
 
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeTelegramServer]:
-    async with FakeTelegramServer(rate_scale=50.0) as server:
-        yield server
+fake = fake_telegram("fake", 50.0)
 
 
 async def link_all(db: Database, fake: FakeTelegramServer, clock: ManualClock) -> dict[str, Person]:
@@ -293,21 +285,15 @@ async def test_comment_by_slack_modal_and_console(
     clock.set(datetime(2027, 1, 1, 12, 0, tzinfo=ROME))
     async with FakeSlackServer(rate_scale=50.0) as slack:
         slack.add_user(SlackUser("U0GRACE", "grace.adeyemi@demo.fidelio.example", "grace"))
-        port = free_port()
-        settings = settings_for(
+        async with running_on_slack(
+            slack,
+            clock,
             database_url,
+            background=False,
+            slack={"request_timeout_s": 10.0},
+            rates=FAST_RATES,
             console={"enabled": True},
-            slack={
-                "enabled": True,
-                "mode": "http",
-                "bot_token": slack.bot_token,
-                "signing_secret": slack.signing_secret,
-                "base_url": slack.base_url,
-                "http_port": port,
-            },
-        )
-        async with running(settings, clock, background=False) as runtime:
-            slack.set_request_url(f"http://127.0.0.1:{port}/slack/events")
+        ) as runtime:
             await runtime.channels["slack"].sync_directory(db, clock)
             from bot.console_session import console_person
 

@@ -15,7 +15,7 @@ from bot.outbox import enqueue
 from bot.replies import Reply, ReplyButton
 
 from .fakes.slack import FakeSlackServer, SlackUser
-from .harness import SlackDialog, free_port, load_demo, make_settings, running
+from .harness import SlackDialog, load_demo, make_settings, running, running_on_slack
 
 ENGLISH = "james.whitaker@demo.fidelio.example"
 ITALIAN = "marco.bianchi@demo.fidelio.example"
@@ -30,18 +30,6 @@ async def fake() -> AsyncIterator[FakeSlackServer]:
         yield server
 
 
-def slack_http(fake: FakeSlackServer, port: int) -> dict[str, Any]:
-    return {
-        "enabled": True,
-        "mode": "http",
-        "bot_token": fake.bot_token,
-        "signing_secret": fake.signing_secret,
-        "base_url": fake.base_url,
-        "http_port": port,
-        "request_timeout_s": 5.0,
-    }
-
-
 async def _answer(fake: FakeSlackServer, user_id: str, text: str, **kwargs: Any) -> str:
     return (await SlackDialog(fake, user_id).say(text, **kwargs))[0]
 
@@ -50,10 +38,7 @@ async def test_person_found_by_email_gets_a_dm_and_answers_a_button(
     db: Database, clock: ManualClock, database_url: str, fake: FakeSlackServer
 ) -> None:
     await load_demo(db, clock)
-    port = free_port()
-    settings = make_settings(database_url, slack=slack_http(fake, port))
-    async with running(settings, clock) as runtime:
-        fake.set_request_url(f"http://127.0.0.1:{port}/slack/events")
+    async with running_on_slack(fake, clock, database_url) as runtime:
         linked, missing = await runtime.channels["slack"].sync_directory(db, clock)
         assert linked == 2  # James and Marco are on Slack; the rest of the demo is not
         assert missing > 40
@@ -107,10 +92,7 @@ async def test_unlinked_person_is_matched_by_email_when_they_write(
     db: Database, clock: ManualClock, database_url: str, fake: FakeSlackServer
 ) -> None:
     await load_demo(db, clock)
-    port = free_port()
-    settings = make_settings(database_url, slack=slack_http(fake, port))
-    async with running(settings, clock):
-        fake.set_request_url(f"http://127.0.0.1:{port}/slack/events")
+    async with running_on_slack(fake, clock, database_url):
         help_text = await _answer(fake, "U0MARCO", "aiuto")
         assert help_text.startswith("Ciao Marco Bianchi")
         stranger = await _answer(fake, "U0GUEST", "help")
@@ -129,10 +111,7 @@ async def test_forged_and_stale_signatures_are_refused(
     db: Database, clock: ManualClock, database_url: str, fake: FakeSlackServer
 ) -> None:
     await load_demo(db, clock)
-    port = free_port()
-    settings = make_settings(database_url, slack=slack_http(fake, port))
-    async with running(settings, clock):
-        fake.set_request_url(f"http://127.0.0.1:{port}/slack/events")
+    async with running_on_slack(fake, clock, database_url):
         import time
 
         assert await fake.send_dm("U0JAMES", "help", signing_secret="not-the-secret") == 401
@@ -153,10 +132,7 @@ async def test_slack_retries_are_processed_once(
     db: Database, clock: ManualClock, database_url: str, fake: FakeSlackServer
 ) -> None:
     await load_demo(db, clock)
-    port = free_port()
-    settings = make_settings(database_url, slack=slack_http(fake, port))
-    async with running(settings, clock):
-        fake.set_request_url(f"http://127.0.0.1:{port}/slack/events")
+    async with running_on_slack(fake, clock, database_url):
         await _answer(fake, "U0JAMES", "whoami", event_id="Ev0RETRY1")
         dm = fake.dm_channel_of("U0JAMES")
         for attempt in (1, 2):

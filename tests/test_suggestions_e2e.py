@@ -3,20 +3,17 @@ real database and an injected clock."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import pytest
 from sqlalchemy import select
 
 from bot.app import Runtime
 from bot.channels.callbacks import CallbackCodec
 from bot.clock import ManualClock
-from bot.db.models import AuditEntry, ChannelName, ConversationState, Delivery, Person, Team
+from bot.db.models import AuditEntry, ConversationState, Delivery, Person, Team
 from bot.db.session import Database
-from bot.identities import link
 from bot.suggestions.seal import Sealer, author_purpose
 from bot.suggestions.tables import SealedNotice, Suggestion, SuggestionEvent, SuggestionStatus
 
@@ -26,21 +23,20 @@ from .harness import (
     ConsoleDialog,
     SlackDialog,
     TelegramDialog,
-    free_port,
+    demo_console,
+    fake_telegram,
+    fast_rates,
+    link_everyone_on_telegram,
     load_demo,
     make_settings,
     running,
+    running_on_slack,
     telegram_section,
 )
 
 ROME = ZoneInfo("Europe/Rome")
 START = datetime(2027, 3, 1, 11, 0, tzinfo=ROME)  # a Monday
-FAST_RATES = {
-    "telegram_per_chat_per_s": 50.0,
-    "telegram_global_per_s": 1000.0,
-    "slack_per_channel_per_s": 50.0,
-    "slack_global_per_s": 1000.0,
-}
+FAST_RATES = fast_rates(50.0)
 HR = "hr@demo.fidelio.example"
 AISHA = "aisha.khan@demo.fidelio.example"  # Sales Milano (11 people), English
 HANNAH = "hannah.weber@demo.fidelio.example"  # HR & People (4 people), English
@@ -53,20 +49,11 @@ def uid(person_id: int) -> int:
     return 30_000 + person_id
 
 
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeTelegramServer]:
-    async with FakeTelegramServer(rate_scale=50.0) as server:
-        yield server
+fake = fake_telegram("fake", 50.0)
 
 
 async def link_all(db: Database, fake: FakeTelegramServer, clock: ManualClock) -> dict[str, Person]:
-    async with db.session() as session:
-        people = list(await session.scalars(select(Person).order_by(Person.id)))
-        for person in people:
-            fake.add_user(uid(person.id), person.name.split()[0])
-            chat = str(uid(person.id))
-            await link(session, person, ChannelName.telegram, chat, chat, clock)
-    return {p.email: p for p in people}
+    return await link_everyone_on_telegram(db, fake, clock, uid, language_code="en")
 
 
 async def deliver(runtime: Runtime) -> None:
@@ -286,18 +273,6 @@ async def test_telegram_named_and_anonymous_triage_follow_up_and_scope(
     assert audit.count("suggestion.status") == 2 and "suggestion.question" in audit
 
 
-def slack_section(slack: FakeSlackServer, port: int) -> dict[str, Any]:
-    return {
-        "enabled": True,
-        "mode": "http",
-        "bot_token": slack.bot_token,
-        "signing_secret": slack.signing_secret,
-        "base_url": slack.base_url,
-        "http_port": port,
-        "request_timeout_s": 5.0,
-    }
-
-
 async def until(condition: Any, timeout: float = 5.0) -> None:
     import asyncio
 
@@ -432,12 +407,14 @@ async def test_slack_modal_named_and_anonymous_with_console_triage(
     async with FakeSlackServer(rate_scale=50.0) as slack:
         slack.add_user(SlackUser("U0JAMES", "james.whitaker@demo.fidelio.example", "james"))
         slack.add_user(SlackUser("U0GRACE", "grace.adeyemi@demo.fidelio.example", "grace"))
-        port = free_port()
-        settings = settings_for(
-            database_url, console={"enabled": True}, slack=slack_section(slack, port)
-        )
-        async with running(settings, clock, background=False) as runtime:
-            slack.set_request_url(f"http://127.0.0.1:{port}/slack/events")
+        async with running_on_slack(
+            slack,
+            clock,
+            database_url,
+            background=False,
+            rates=FAST_RATES,
+            console={"enabled": True},
+        ) as runtime:
             await runtime.channels["slack"].sync_directory(db, clock)
             from bot.console_session import console_person
 
@@ -610,12 +587,7 @@ async def test_console_prompts_send_a_suggestion(
 ) -> None:
     from bot.console_session import console_person
 
-    from .harness import console_runtime
-
-    await load_demo(db, clock)
-    clock.set(START)
-    settings = settings_for(database_url, console={"enabled": True})
-    async with console_runtime(settings, clock) as runtime:
+    async with demo_console(db, clock, database_url, at=START) as runtime:
         await console_person(runtime, "james.whitaker@demo.fidelio.example")
         james = ConsoleDialog(runtime, "james.whitaker@demo.fidelio.example")
         assert "suggest — send a suggestion" in await james.say("help")

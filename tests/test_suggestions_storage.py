@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import random
 import struct
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import pytest
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
@@ -34,16 +32,20 @@ from bot.suggestions.tables import SealedNotice, Suggestion, SuggestionEvent, Su
 from scheduler.suggestions import suggestion_jobs
 
 from .fakes.telegram import FakeTelegramServer
-from .harness import TelegramDialog, load_demo, make_settings, running, telegram_section
+from .harness import (
+    TelegramDialog,
+    fake_telegram,
+    load_demo,
+    make_settings,
+    running,
+    telegram_section,
+)
 from .test_suggestions_e2e import deliver, link_all, uid
 
 ROME = ZoneInfo("Europe/Rome")
 
 
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeTelegramServer]:
-    async with FakeTelegramServer(rate_scale=50.0) as server:
-        yield server
+fake = fake_telegram("fake", 50.0)
 
 
 # Not on the hour: an anonymous suggestion's times are kept to the hour, so a request made

@@ -4,10 +4,8 @@ real database with closed rounds, the audit log, and the anonymity refusals."""
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
 from sqlalchemy import select
 
 from bot.clock import ManualClock
@@ -23,10 +21,12 @@ from .harness import (
     SlackDialog,
     TelegramDialog,
     console_runtime,
-    free_port,
+    fake_telegram,
+    fast_rates,
     load_demo,
     make_settings,
     running,
+    running_on_slack,
     telegram_section,
 )
 from .loyalty_seed import closed_round, schedule_survey
@@ -41,12 +41,7 @@ ITEMS = [
     "frustration",
     "comment",
 ]
-FAST_RATES = {
-    "telegram_per_chat_per_s": 50.0,
-    "telegram_global_per_s": 1000.0,
-    "slack_per_channel_per_s": 50.0,
-    "slack_global_per_s": 1000.0,
-}
+FAST_RATES = fast_rates(50.0)
 LUCA = "luca.moretti@demo.fidelio.example"  # manager of Sales Milano (Italian)
 ROBERTA = "roberta.esposito@demo.fidelio.example"  # manager of Sales Roma
 AISHA = "aisha.khan@demo.fidelio.example"  # employee (English)
@@ -78,10 +73,7 @@ def uid(person_id: int) -> int:
     return 30_000 + person_id
 
 
-@pytest.fixture
-async def telegram() -> AsyncIterator[FakeTelegramServer]:
-    async with FakeTelegramServer(rate_scale=50.0) as server:
-        yield server
+telegram = fake_telegram("telegram", 50.0)
 
 
 async def people_by_email(db: Database) -> dict[str, Person]:
@@ -97,14 +89,8 @@ async def link_telegram(
             person = await session.scalar(select(Person).where(Person.email == email))
             assert person is not None
             fake.add_user(uid(person.id), person.name.split()[0])
-            await link(
-                session,
-                person,
-                ChannelName.telegram,
-                str(uid(person.id)),
-                str(uid(person.id)),
-                clock,
-            )
+            chat = str(uid(person.id))
+            await link(session, person, ChannelName.telegram, chat, chat, clock)
 
 
 async def _say(fake: FakeTelegramServer, user: int, text: str, replies: int) -> list[Any]:
@@ -175,22 +161,9 @@ async def test_slack_upload_carries_the_chart(
     await seed(db, clock, database_url, rounds=2)
     async with FakeSlackServer(rate_scale=20.0) as fake:
         fake.add_user(SlackUser("U0ROBERTA", ROBERTA, "roberta"))
-        port = free_port()
-        settings = make_settings(
-            database_url,
-            rates=FAST_RATES,
-            slack={
-                "enabled": True,
-                "mode": "http",
-                "bot_token": fake.bot_token,
-                "signing_secret": fake.signing_secret,
-                "base_url": fake.base_url,
-                "http_port": port,
-                "request_timeout_s": 5.0,
-            },
-        )
-        async with running(settings, clock, background=False) as runtime:
-            fake.set_request_url(f"http://127.0.0.1:{port}/slack/events")
+        async with running_on_slack(
+            fake, clock, database_url, background=False, rates=FAST_RATES
+        ) as runtime:
             await runtime.channels["slack"].sync_directory(db, clock)
             roberta = SlackDialog(fake, "U0ROBERTA")
             dm = roberta.dm

@@ -8,6 +8,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -123,6 +125,43 @@ async def answer_all(
                 )
 
 
+@asynccontextmanager
+async def survey_runtime(db: Database, clock: ManualClock, settings: Any) -> AsyncIterator[Runtime]:
+    """The demo loaded, the clock set before the first round, a console runtime."""
+    await load_demo(db, clock)
+    clock.set(BEFORE)
+    async with console_runtime(settings, clock) as runtime:
+        yield runtime
+
+
+async def first_round(runtime: Runtime, clock: ManualClock, db: Database, *emails: str) -> int:
+    """``emails`` linked, the fortnightly pulse scheduled and its first round open: its id."""
+    await link(runtime, *emails)
+    await schedule(runtime)
+    await at(runtime, clock, FIRST)
+    return (await rounds_of(db))[0].id
+
+
+async def shown_rates(
+    db: Database, round_id: int, anonymity: Any, clock: ManualClock
+) -> dict[str, Any]:
+    """The response rates every route shows for the round, under ``anonymity``."""
+    async with db.session() as session:
+        round_ = await session.get(SurveyRound, round_id)
+        assert round_ is not None
+        return await response_rates(session, round_, anonymity, clock)
+
+
+async def invited_to(db: Database, round_id: int) -> set[int]:
+    """The ids of the people invited to the round."""
+    async with db.session() as session:
+        return set(
+            await session.scalars(
+                select(Participation.person_id).where(Participation.round_id == round_id)
+            )
+        )
+
+
 async def audit_actions(db: Database) -> list[tuple[str, str, dict[str, Any]]]:
     async with db.session() as session:
         rows = await session.scalars(select(AuditEntry).order_by(AuditEntry.id))
@@ -135,9 +174,7 @@ async def audit_actions(db: Database) -> list[tuple[str, str, dict[str, Any]]]:
 async def test_hr_schedules_lists_pauses_resumes_and_stops_in_chat(
     db: Database, clock: ManualClock, database_url: str
 ) -> None:
-    await load_demo(db, clock)
-    clock.set(BEFORE)
-    async with console_runtime(settings_for(database_url), clock) as runtime:
+    async with survey_runtime(db, clock, settings_for(database_url)) as runtime:
         await link(runtime, HR)
         hr = ConsoleDialog(runtime, HR)
         assert "Nessun sondaggio programmato" in await hr.say("survey list")
@@ -203,9 +240,7 @@ async def test_hr_schedules_lists_pauses_resumes_and_stops_in_chat(
 async def test_an_employee_cannot_use_survey_and_the_refusal_is_audited(
     db: Database, clock: ManualClock, database_url: str
 ) -> None:
-    await load_demo(db, clock)
-    clock.set(BEFORE)
-    async with console_runtime(settings_for(database_url), clock) as runtime:
+    async with survey_runtime(db, clock, settings_for(database_url)) as runtime:
         await link(runtime, EMPLOYEE)
         employee = ConsoleDialog(runtime, EMPLOYEE)
         for command in ("survey list", "survey schedule pulse-fortnightly", "survey rates 1"):
@@ -221,13 +256,8 @@ async def test_an_employee_cannot_use_survey_and_the_refusal_is_audited(
 async def test_rates_are_counts_only_and_hide_teams_under_k(
     db: Database, clock: ManualClock, database_url: str
 ) -> None:
-    await load_demo(db, clock)
-    clock.set(BEFORE)
-    async with console_runtime(settings_for(database_url), clock) as runtime:
-        await link(runtime, HR)
-        await schedule(runtime)
-        await at(runtime, clock, FIRST)
-        round_id = (await rounds_of(db))[0].id
+    async with survey_runtime(db, clock, settings_for(database_url)) as runtime:
+        round_id = await first_round(runtime, clock, db, HR)
         await answer_all(runtime, round_id, HR, {"sat_overall": 4, "comment": "fine"})
         await answer_all(runtime, round_id, AISHA, {"sat_overall": 2}, upto=2)
         await answer_all(runtime, round_id, EMPLOYEE, {})  # all skipped: finished
@@ -293,19 +323,11 @@ async def test_live_rates_are_a_stepped_snapshot_refreshed_at_most_hourly(
     from bot.pulse.cli import survey_rates_report
 
     settings = settings_for(database_url)
-    await load_demo(db, clock)
-    clock.set(BEFORE)
-    async with console_runtime(settings, clock) as runtime:
-        await link(runtime, HR, ADMIN)
-        await schedule(runtime)
-        await at(runtime, clock, FIRST)
-        round_id = (await rounds_of(db))[0].id
+    async with survey_runtime(db, clock, settings) as runtime:
+        round_id = await first_round(runtime, clock, db, HR, ADMIN)
 
         async def shown() -> dict[str, Any]:
-            async with db.session() as session:
-                round_ = await session.get(SurveyRound, round_id)
-                assert round_ is not None
-                return await response_rates(session, round_, settings.anonymity, clock)
+            return await shown_rates(db, round_id, settings.anonymity, clock)
 
         async def exact() -> dict[str, Any]:
             async with db.session() as session:
@@ -374,19 +396,11 @@ async def test_live_rates_follow_the_refresh_setting_and_a_change_of_k(
         console={"enabled": True},
         anonymity={"min_group": 5, "live_rates_refresh_s": 600},
     )
-    await load_demo(db, clock)
-    clock.set(BEFORE)
-    async with console_runtime(settings, clock) as runtime:
-        await link(runtime, HR)
-        await schedule(runtime)
-        await at(runtime, clock, FIRST)
-        round_id = (await rounds_of(db))[0].id
+    async with survey_runtime(db, clock, settings) as runtime:
+        round_id = await first_round(runtime, clock, db, HR)
 
         async def shown(anonymity: Any = settings.anonymity) -> dict[str, Any]:
-            async with db.session() as session:
-                round_ = await session.get(SurveyRound, round_id)
-                assert round_ is not None
-                return await response_rates(session, round_, anonymity, clock)
+            return await shown_rates(db, round_id, anonymity, clock)
 
         taken = (await shown())["taken_at"]
         for email in SALES_MILANO[:5]:
@@ -408,13 +422,8 @@ async def test_live_rates_follow_the_refresh_setting_and_a_change_of_k(
 async def test_closing_a_round_destroys_the_secret_at_once(
     db: Database, clock: ManualClock, database_url: str
 ) -> None:
-    await load_demo(db, clock)
-    clock.set(BEFORE)
-    async with console_runtime(settings_for(database_url), clock) as runtime:
-        await link(runtime, HR, EMPLOYEE)
-        await schedule(runtime)
-        await at(runtime, clock, FIRST)
-        round_id = (await rounds_of(db))[0].id
+    async with survey_runtime(db, clock, settings_for(database_url)) as runtime:
+        round_id = await first_round(runtime, clock, db, HR, EMPLOYEE)
         await answer_all(runtime, round_id, EMPLOYEE, {"sat_overall": 3}, upto=1)
         clock.set(FIRST + timedelta(days=1))
         await runtime.surveys.run_due()  # nothing due; invitations wait in the outbox
@@ -461,9 +470,7 @@ async def test_closing_a_round_destroys_the_secret_at_once(
 async def test_downtime_skips_a_missed_round_and_opens_the_next(
     db: Database, clock: ManualClock, database_url: str
 ) -> None:
-    await load_demo(db, clock)
-    clock.set(BEFORE)
-    async with console_runtime(settings_for(database_url), clock) as runtime:
+    async with survey_runtime(db, clock, settings_for(database_url)) as runtime:
         await schedule(runtime)
         # Down from before the first round until after its whole window: not opened late.
         assert (await at(runtime, clock, FIRST + timedelta(days=4, minutes=1))).opened == 0
@@ -513,10 +520,8 @@ async def test_every_second_week_without_start_keeps_its_weeks(
 async def test_people_who_left_are_not_invited(
     db: Database, clock: ManualClock, database_url: str
 ) -> None:
-    await load_demo(db, clock)
-    clock.set(BEFORE)
-    leaver = await person(db, AISHA)
-    async with console_runtime(settings_for(database_url), clock) as runtime:
+    async with survey_runtime(db, clock, settings_for(database_url)) as runtime:
+        leaver = await person(db, AISHA)
         await schedule(runtime)
         # She leaves after the survey was scheduled, before its first round.
         async with db.session() as session:
@@ -524,12 +529,8 @@ async def test_people_who_left_are_not_invited(
                 update(Person).where(Person.id == leaver.id).values(leave_date=date(2027, 1, 3))
             )
         await at(runtime, clock, FIRST)
+    invited = await invited_to(db, 1)
     async with db.session() as session:
-        invited = set(
-            await session.scalars(
-                select(Participation.person_id).where(Participation.round_id == 1)
-            )
-        )
         people = list(await session.scalars(select(Person)))
         keys = set(await session.scalars(select(Delivery.key)))
         round_ = await session.get(SurveyRound, 1)
@@ -543,37 +544,24 @@ async def test_people_who_left_are_not_invited(
 async def test_future_hires_are_not_invited_until_their_first_day(
     db: Database, clock: ManualClock, database_url: str
 ) -> None:
-    await load_demo(db, clock)
-    clock.set(BEFORE)
-    newcomer = await person(db, AISHA)
-    async with db.session() as session:
-        await session.execute(
-            update(Person).where(Person.id == newcomer.id).values(hire_date=date(2027, 1, 10))
-        )
-    async with console_runtime(settings_for(database_url), clock) as runtime:
+    async with survey_runtime(db, clock, settings_for(database_url)) as runtime:
+        newcomer = await person(db, AISHA)
+        async with db.session() as session:
+            await session.execute(
+                update(Person).where(Person.id == newcomer.id).values(hire_date=date(2027, 1, 10))
+            )
         await schedule(runtime)
         await at(runtime, clock, FIRST)  # before her first day
         await at(runtime, clock, SECOND)  # after it
-    async with db.session() as session:
-        first = set(
-            await session.scalars(
-                select(Participation.person_id).where(Participation.round_id == 1)
-            )
-        )
-        second = set(
-            await session.scalars(
-                select(Participation.person_id).where(Participation.round_id == 2)
-            )
-        )
+    first = await invited_to(db, 1)
+    second = await invited_to(db, 2)
     assert newcomer.id not in first and newcomer.id in second
 
 
 async def test_a_round_opened_late_sends_no_reminder_that_was_already_due(
     db: Database, clock: ManualClock, database_url: str
 ) -> None:
-    await load_demo(db, clock)
-    clock.set(BEFORE)
-    async with console_runtime(settings_for(database_url), clock) as runtime:
+    async with survey_runtime(db, clock, settings_for(database_url)) as runtime:
         await schedule(runtime)
         # Down from before the opening until after the halfway reminder (Wednesday 10:00).
         stats = await at(runtime, clock, FIRST + timedelta(days=2, hours=1))
@@ -618,13 +606,9 @@ async def _five_answer_and_one_changes(
 async def test_after_close_nothing_links_an_answer_to_a_person(
     db: Database, clock: ManualClock, database_url: str
 ) -> None:
-    await load_demo(db, clock)
-    clock.set(BEFORE)
     settings = settings_for(database_url)
-    async with console_runtime(settings, clock) as runtime:
-        await schedule(runtime)
-        await at(runtime, clock, FIRST)
-        round_id = (await rounds_of(db))[0].id
+    async with survey_runtime(db, clock, settings) as runtime:
+        round_id = await first_round(runtime, clock, db)
         secret, keys_before = await _five_answer_and_one_changes(runtime, db, round_id)
 
         await at(runtime, clock, FIRST + timedelta(days=4))

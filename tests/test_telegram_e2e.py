@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import func, select
 
 from bot.app import Runtime, build_runtime
@@ -17,22 +15,23 @@ from bot.db.session import Database
 from .fakes.telegram import FakeTelegramServer
 from .harness import (
     TelegramDialog,
+    fake_telegram,
     free_port,
     invite_code,
     load_demo,
     make_settings,
     running,
     telegram_section,
+    telegram_text_update,
+    telegram_webhook,
+    times_processed,
 )
 
 ITALIAN = "marco.bianchi@demo.fidelio.example"
 ENGLISH = "james.whitaker@demo.fidelio.example"
 
 
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeTelegramServer]:
-    async with FakeTelegramServer(rate_scale=20.0) as server:
-        yield server
+fake = fake_telegram("fake", 20.0)
 
 
 async def _reply_to(fake: FakeTelegramServer, user_id: int, text: str) -> str:
@@ -127,13 +126,7 @@ async def test_duplicated_update_is_processed_once(
     assert "james.whitaker@demo.fidelio.example" in texts[0]
     assert texts[1].startswith("Hi James Whitaker")
     assert messages
-    async with db.session() as session:
-        seen = await session.scalar(
-            select(func.count())
-            .select_from(ProcessedEvent)
-            .where(ProcessedEvent.event_id == str(update_id))
-        )
-    assert seen == 1
+    assert await times_processed(db, str(update_id)) == 1
 
 
 async def test_language_button_and_tampered_callback(
@@ -171,32 +164,13 @@ async def test_webhook_checks_the_secret_token(
     code = await invite_code(db, ENGLISH, clock)
     fake.add_user(901, "James")
     port = free_port()
-    settings = make_settings(
-        database_url,
-        telegram=telegram_section(
-            fake,
-            mode="webhook",
-            webhook_url=f"http://127.0.0.1:{port}/telegram/webhook",
-            webhook_secret="s3cret-token_ok",
-            webhook_port=port,
-        ),
-    )
+    settings = make_settings(database_url, telegram=telegram_webhook(fake, port, "s3cret-token_ok"))
     async with running(settings, clock):
         assert fake.webhook_url == f"http://127.0.0.1:{port}/telegram/webhook"
         welcome = await _reply_to(fake, 901, f"/start {code}")
         assert "Welcome, James Whitaker" in welcome
 
-        forged = {
-            "update_id": 999_001,
-            "message": {
-                "message_id": 77,
-                "date": 1_700_000_000,
-                "text": "/status",
-                "chat": {"id": 901, "type": "private", "first_name": "James"},
-                "from": {"id": 901, "is_bot": False, "first_name": "James"},
-                "entities": [{"type": "bot_command", "offset": 0, "length": 7}],
-            },
-        }
+        forged = telegram_text_update(999_001, 901, "/status", message_id=77)
         before = len(fake.messages_to(901))
         assert await fake.post_to_webhook(forged, secret="wrong-secret") == 403
         assert await fake.post_to_webhook(forged, secret=None) == 403

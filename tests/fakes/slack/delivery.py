@@ -12,13 +12,23 @@ import json
 import logging
 import time
 import uuid
-from typing import Any
+from typing import Any, TypedDict, Unpack
 from urllib.parse import urlencode
 
 import aiohttp
 from aiohttp import WSMsgType, web
 
 _log = logging.getLogger(__name__)
+
+
+class Forgery(TypedDict, total=False):
+    """How one delivery to the app may differ from a first, genuine one: ``retry_num`` marks a
+    retry (Slack keeps the event id), ``signing_secret`` and ``timestamp`` forge a bad or stale
+    signature (HTTP mode only)."""
+
+    retry_num: int | None
+    signing_secret: str | None
+    timestamp: int | None
 
 
 class DeliveryMixin:
@@ -67,9 +77,7 @@ class DeliveryMixin:
         payload: dict[str, Any],
         *,
         accepts_response_payload: bool,
-        retry_num: int | None,
-        signing_secret: str | None,
-        timestamp: int | None,
+        **forge: Unpack[Forgery],
     ) -> int:
         return await self._deliver(
             socket_type="interactive",
@@ -77,9 +85,7 @@ class DeliveryMixin:
             http_body=urlencode({"payload": json.dumps(payload)}).encode(),
             http_content_type="application/x-www-form-urlencoded",
             accepts_response_payload=accepts_response_payload,
-            retry_num=retry_num,
-            signing_secret=signing_secret,
-            timestamp=timestamp,
+            **forge,
         )
 
     async def _deliver(
@@ -90,19 +96,22 @@ class DeliveryMixin:
         http_body: bytes,
         http_content_type: str,
         accepts_response_payload: bool,
-        retry_num: int | None,
-        signing_secret: str | None,
-        timestamp: int | None,
+        **forge: Unpack[Forgery],
     ) -> int:
         """Send to the app: over the socket when one is connected, else signed HTTP."""
         self.last_ack = None
+        retry_num = forge.get("retry_num")
         live = [ws for ws in self._sockets if not ws.closed]
         if live:
             return await self._deliver_socket(
                 live[-1], socket_type, payload, accepts_response_payload, retry_num
             )
         return await self._deliver_http(
-            http_body, http_content_type, retry_num, signing_secret, timestamp
+            http_body,
+            http_content_type,
+            retry_num,
+            forge.get("signing_secret"),
+            forge.get("timestamp"),
         )
 
     async def _deliver_socket(

@@ -12,9 +12,10 @@ import json
 import secrets
 import time
 import uuid
-from typing import Any
+from typing import Any, Unpack
 from urllib.parse import urlencode, urlsplit
 
+from .delivery import Forgery
 from .records import (
     LOOPBACK_HOSTS,
     PostedMessage,
@@ -139,9 +140,7 @@ class DriverMixin:
         text: str,
         *,
         event_id: str | None = None,
-        retry_num: int | None = None,
-        signing_secret: str | None = None,
-        timestamp: int | None = None,
+        **forge: Unpack[Forgery],
     ) -> int:
         """Deliver a ``message.im`` event from ``user_id`` to the app.
 
@@ -202,9 +201,7 @@ class DriverMixin:
             http_body=json.dumps(envelope).encode(),
             http_content_type="application/json",
             accepts_response_payload=False,
-            retry_num=retry_num,
-            signing_secret=signing_secret,
-            timestamp=timestamp,
+            **forge,
         )
 
     async def slash_command(
@@ -214,9 +211,7 @@ class DriverMixin:
         *,
         command: str = "/fidelio",
         channel: str | None = None,
-        retry_num: int | None = None,
-        signing_secret: str | None = None,
-        timestamp: int | None = None,
+        **forge: Unpack[Forgery],
     ) -> int:
         """Invoke a slash command as ``user_id`` (default channel: the user's DM with the bot).
 
@@ -245,9 +240,7 @@ class DriverMixin:
             http_body=urlencode(fields).encode(),
             http_content_type="application/x-www-form-urlencoded",
             accepts_response_payload=True,
-            retry_num=retry_num,
-            signing_secret=signing_secret,
-            timestamp=timestamp,
+            **forge,
         )
 
     def _find_button_message(
@@ -272,9 +265,7 @@ class DriverMixin:
         *,
         channel: str | None = None,
         ts: str | None = None,
-        retry_num: int | None = None,
-        signing_secret: str | None = None,
-        timestamp: int | None = None,
+        **forge: Unpack[Forgery],
     ) -> int:
         """Click the button labelled ``label`` as ``user_id`` (a ``block_actions`` interaction).
 
@@ -304,9 +295,7 @@ class DriverMixin:
             action["value"] = element["value"]
         if "style" in element:
             action["style"] = element["style"]
-        return await self._send_block_action(
-            user_id, target, msg, action, retry_num, signing_secret, timestamp
-        )
+        return await self._send_block_action(user_id, target, msg, action, forge)
 
     async def press_raw(
         self,
@@ -316,9 +305,7 @@ class DriverMixin:
         *,
         channel: str | None = None,
         ts: str | None = None,
-        retry_num: int | None = None,
-        signing_secret: str | None = None,
-        timestamp: int | None = None,
+        **forge: Unpack[Forgery],
     ) -> int:
         """Send a ``block_actions`` interaction with an arbitrary ``action_id``/``value``.
 
@@ -346,9 +333,7 @@ class DriverMixin:
             "text": {"type": "plain_text", "text": label, "emoji": True},
             "action_ts": f"{time.time():.6f}",
         }
-        return await self._send_block_action(
-            user_id, target, msg, action, retry_num, signing_secret, timestamp
-        )
+        return await self._send_block_action(user_id, target, msg, action, forge)
 
     async def _send_block_action(
         self,
@@ -356,9 +341,7 @@ class DriverMixin:
         channel: str,
         msg: PostedMessage,
         action: dict[str, Any],
-        retry_num: int | None,
-        signing_secret: str | None,
-        timestamp: int | None,
+        forge: Forgery,
     ) -> int:
         container: dict[str, Any] = {
             "type": "message",
@@ -390,9 +373,7 @@ class DriverMixin:
         return await self._deliver_interaction(
             payload,
             accepts_response_payload=False,
-            retry_num=retry_num,
-            signing_secret=signing_secret,
-            timestamp=timestamp,
+            **forge,
         )
 
     async def submit_view(
@@ -402,9 +383,7 @@ class DriverMixin:
         values: dict,
         *,
         private_metadata: str = "",
-        retry_num: int | None = None,
-        signing_secret: str | None = None,
-        timestamp: int | None = None,
+        **forge: Unpack[Forgery],
     ) -> int:
         """Submit a modal (``view_submission``) with ``callback_id`` as ``user_id``.
 
@@ -470,7 +449,5 @@ class DriverMixin:
         return await self._deliver_interaction(
             payload,
             accepts_response_payload=True,
-            retry_num=retry_num,
-            signing_secret=signing_secret,
-            timestamp=timestamp,
+            **forge,
         )

@@ -374,19 +374,27 @@ class ApiMixin:
         self.answered_callbacks.append(dict(params))
         return True
 
-    async def _m_send_photo(self, params: dict[str, Any], uploads: dict[str, Upload]) -> Any:
+    def _file_message(
+        self, kind: str, params: dict[str, Any], uploads: dict[str, Upload]
+    ) -> tuple[SentMessage, StoredFile | None]:
+        """A message (not stored yet) carrying the request's caption, for its ``kind`` file;
+        and that file as stored (``None`` for an unfetched URL)."""
         user = self._target_chat(params)
         caption = self._caption(params)
-        stored = self._resolve_file("photo", params, uploads)
+        stored = self._resolve_file(kind, params, uploads)
         message = SentMessage(
             message_id=self._new_message_id(),
             chat_id=user.user_id,
             text=None,
             parse_mode=params.get("parse_mode"),
             reply_markup=self._parse_markup(params.get("reply_markup")),
-            photo=stored.data if stored else None,
             caption=caption,
         )
+        return message, stored
+
+    async def _m_send_photo(self, params: dict[str, Any], uploads: dict[str, Upload]) -> Any:
+        message, stored = self._file_message("photo", params, uploads)
+        message.photo = stored.data if stored else None
         if stored is not None:
             width, height = image_size(stored.data)
             file_id, unique_id, size = stored.file_id, stored.file_unique_id, len(stored.data)
@@ -408,19 +416,9 @@ class ApiMixin:
         return self._store_message(message)
 
     async def _m_send_document(self, params: dict[str, Any], uploads: dict[str, Upload]) -> Any:
-        user = self._target_chat(params)
-        caption = self._caption(params)
-        stored = self._resolve_file("document", params, uploads)
-        message = SentMessage(
-            message_id=self._new_message_id(),
-            chat_id=user.user_id,
-            text=None,
-            parse_mode=params.get("parse_mode"),
-            reply_markup=self._parse_markup(params.get("reply_markup")),
-            caption=caption,
-            document=stored.data if stored else None,
-            document_name=stored.file_name if stored else None,
-        )
+        message, stored = self._file_message("document", params, uploads)
+        message.document = stored.data if stored else None
+        message.document_name = stored.file_name if stored else None
         document: dict[str, Any]
         if stored is not None:
             document = {
