@@ -10,12 +10,13 @@ That window is kept as short as the database allows: no outcome waits for others
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Sequence
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Table, Update, bindparam, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from bot.db.models import Delivery
 from bot.db.session import Database
@@ -76,28 +77,37 @@ async def write_outcomes(db: Database, outcomes: Sequence[dict[str, Any]]) -> No
     """Record ``outcomes`` in a transaction of their own (none if there are none)."""
     if not outcomes:
         return
-    # queue_writes: on SQLite, take the write lock in turn rather than in the busy handler's
-    # back-off, which would leave the outcome unwritten for up to 100 ms more.
-    async with db.session(queue_writes=True) as session:
-        await update_rows(session, outcomes)
+    # A bare connection: one outcome per transaction is the usual case, and an ORM session
+    # would cost more than its UPDATE. queue_writes: on SQLite, take the write lock in turn
+    # rather than in the busy handler's back-off, which could hold the outcome back 100 ms.
+    async with db.transaction(queue_writes=True) as connection:
+        await _execute_updates(connection, outcomes)
 
 
 async def update_rows(session: AsyncSession, outcomes: Sequence[dict[str, Any]]) -> None:
-    """An executemany UPDATE per distinct set of changed columns (``id`` picks the row)."""
+    """Record ``outcomes`` in ``session``'s transaction (``id`` picks the row)."""
+    if outcomes:
+        await _execute_updates(await session.connection(), outcomes)
+
+
+async def _execute_updates(connection: AsyncConnection, outcomes: Sequence[dict[str, Any]]) -> None:
+    """One UPDATE per distinct set of changed columns (an executemany if several rows)."""
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for outcome in outcomes:
         groups.setdefault(tuple(sorted(k for k in outcome if k != "id")), []).append(outcome)
-    if not groups:
-        return
-    table = cast(Table, Delivery.__table__)
-    connection = await session.connection()
     for columns, rows in groups.items():
-        statement = (
-            update(table)
-            .where(table.c.id == bindparam("row_id"))
-            .values({table.c[c]: bindparam(f"new_{c}", type_=table.c[c].type) for c in columns})
-        )
+        params = [{"row_id": row["id"], **{f"new_{c}": row[c] for c in columns}} for row in rows]
         await connection.execute(
-            statement,
-            [{"row_id": row["id"], **{f"new_{c}": row[c] for c in columns}} for row in rows],
+            _update_statement(columns), params[0] if len(params) == 1 else params
         )
+
+
+@functools.cache
+def _update_statement(columns: tuple[str, ...]) -> Update:
+    """``UPDATE outbox SET <columns> WHERE id = :row_id``, built once per set of columns."""
+    table = cast(Table, Delivery.__table__)
+    return (
+        update(table)
+        .where(table.c.id == bindparam("row_id"))
+        .values({table.c[c]: bindparam(f"new_{c}", type_=table.c[c].type) for c in columns})
+    )

@@ -84,6 +84,9 @@ PERMANENT_ERRORS = {
     "not_authed",
     "invalid_auth",
     "token_revoked",
+    # A scope the app was not granted (im:history for a delivery search): asking again will
+    # not grant it.
+    "missing_scope",
 }
 
 
