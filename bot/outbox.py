@@ -417,7 +417,7 @@ class OutboxDispatcher:
         return stats
 
     async def _write_unwritten(self) -> None:
-        """Record the outcomes the last round left for the next claim, now."""
+        """Record the outcomes whose write failed, now (rather than with the next claim)."""
         unwritten, self._unwritten = self._unwritten, []
         try:
             await write_outcomes(self.db, unwritten)
