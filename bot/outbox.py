@@ -4,29 +4,31 @@ Policy (also in README, "Delivery guarantees"):
 
 * One row per (campaign, person, purpose) — the unique ``key`` — so enqueuing twice is a no-op.
 * A row is claimed (``sending``, with a lease) before the send and marked ``sent`` with the
-  platform's message id right after it. A confirmed send is never repeated. (Outcomes are
-  written in small batches: within ``JOURNAL_LINGER`` of the answer, or together with the
-  next claim. A process that stops before writing them leaves those rows ``sending``, which
-  the lease rule below covers.)
+  platform's message id as soon as the platform answers (bot/outbox_journal.py: no outcome
+  waits for others). A confirmed send is never repeated. A process that stops between the
+  answer and that write leaves the row ``sending``, which the lease rule below covers.
 * 429: wait the platform's ``retry_after`` / ``Retry-After`` and try again (not an attempt).
 * 5xx / connection refused: exponential backoff, up to ``outbox.max_attempts``.
 * 403 / blocked / account gone: ``failed`` at once (permanent).
 * Timeout after the request left (outcome unknown), or a lease that expired because the
-  process died mid-send: retried ``outbox.retry_unknown`` times (default once: at-least-once,
-  so such a person may get a duplicate), then left as ``unknown`` and counted.
+  process died mid-send (counted as ``in_doubt``): retried ``outbox.retry_unknown`` times
+  (default once), then left as ``unknown`` and counted. Where the platform lets the bot read
+  what it posted (Slack: the delivery key travels in the message's metadata), the retry first
+  looks for the earlier copy and, if it is there, marks the row sent without sending again.
+  Elsewhere (Telegram) it is at-least-once: such a person may get a duplicate.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import dataclasses
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, and_, bindparam, func, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -51,6 +53,7 @@ from bot.db.models import (
 )
 from bot.db.session import Database
 from bot.operations.observability import log_context
+from bot.outbox_journal import Journal, update_rows, write_outcomes
 from bot.render import Renderer
 from bot.replies import Reply, ReplyButton
 from bot.sender import Sender, UnknownChannel
@@ -59,8 +62,6 @@ from bot.service import SendingService
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(minutes=2)
-#: Longest an outcome waits for others to share its transaction (see _Journal).
-JOURNAL_LINGER = 0.05
 #: Preferred channel when a person has several accounts.
 CHANNEL_PREFERENCE = (ChannelName.slack, ChannelName.telegram, ChannelName.console)
 
@@ -114,6 +115,16 @@ class RunStats:
     rate_limited: int = 0
     failed: int = 0
     unknown: int = 0
+    #: Rows a stopped process left ``sending`` (lease expired): their send may have gone out.
+    in_doubt: int = 0
+    #: Sends whose outcome was unknown, found on the platform (Slack history): not resent.
+    recovered: int = 0
+
+    def add(self, other: RunStats, *, claims: bool = True) -> None:
+        """Add ``other``'s figures to these (``claims=False``: all but ``claimed``)."""
+        for field in dataclasses.fields(self):
+            if claims or field.name != "claimed":
+                setattr(self, field.name, getattr(self, field.name) + getattr(other, field.name))
 
 
 @dataclass(frozen=True)
@@ -121,6 +132,8 @@ class _Job:
     """A claimed delivery with everything its send needs, loaded in the claim's transaction."""
 
     id: int
+    key: str
+    first_claimed_at: datetime | None
     reply: Reply
     attempts: int
     unknown_retries: int
@@ -128,86 +141,6 @@ class _Job:
     timezone: str | None
     #: None when the person has no account on a running channel.
     address: Address | None
-
-
-class _Journal:
-    """Records one round's send outcomes in the outbox table, several per transaction.
-
-    The first outcome recorded while nothing is being written starts a writer, which waits
-    up to :data:`JOURNAL_LINGER` so that outcomes of sends finishing meanwhile share its
-    transaction, then writes everything queued, and again while more has arrived (group
-    commit). A broadcast then costs a few transactions per second instead of one per
-    delivery. When the round ends, :meth:`close` hands back what is not written yet: the
-    dispatcher writes it in the same transaction as its next claim.
-    """
-
-    def __init__(self, db: Database):
-        self._db = db
-        self._queued: list[dict[str, Any]] = []
-        self._writer: asyncio.Task[None] | None = None
-        self._closing = asyncio.Event()
-
-    def record(self, delivery_id: int, values: dict[str, Any]) -> None:
-        """Queue ``values`` (column -> new value) for row ``delivery_id``; written shortly."""
-        self._queued.append({"id": delivery_id, **values})
-        if not self._closing.is_set() and (self._writer is None or self._writer.done()):
-            self._writer = asyncio.create_task(self._write_queued(), name="outbox-journal")
-
-    async def close(self) -> list[dict[str, Any]]:
-        """Let a write in progress finish; return the outcomes not written yet."""
-        self._closing.set()
-        if self._writer is not None:
-            await self._writer
-        unwritten, self._queued = self._queued, []
-        return unwritten
-
-    def abandon(self) -> None:
-        """Drop what is not written yet, as a stopped process would (the round was cancelled)."""
-        self._queued.clear()
-        if self._writer is not None:
-            self._writer.cancel()
-
-    async def _write_queued(self) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._closing.wait(), JOURNAL_LINGER)
-        while self._queued and not self._closing.is_set():
-            batch, self._queued = self._queued, []
-            try:
-                await _write_outcomes(self._db, batch)
-            except Exception:
-                # Kept for the next write, or for the dispatcher's next transaction.
-                log.warning("recording %d outbox outcomes failed", len(batch), exc_info=True)
-                self._queued[:0] = batch
-                return
-
-
-async def _write_outcomes(db: Database, outcomes: Sequence[dict[str, Any]]) -> None:
-    """Record ``outcomes`` in a transaction of their own (none if there are none)."""
-    if not outcomes:
-        return
-    async with db.session() as session:
-        await _update_rows(session, outcomes)
-
-
-async def _update_rows(session: AsyncSession, outcomes: Sequence[dict[str, Any]]) -> None:
-    """An executemany UPDATE per distinct set of changed columns (``id`` picks the row)."""
-    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-    for outcome in outcomes:
-        groups.setdefault(tuple(sorted(k for k in outcome if k != "id")), []).append(outcome)
-    if not groups:
-        return
-    table = cast(Table, Delivery.__table__)
-    connection = await session.connection()
-    for columns, rows in groups.items():
-        statement = (
-            update(table)
-            .where(table.c.id == bindparam("row_id"))
-            .values({table.c[c]: bindparam(f"new_{c}", type_=table.c[c].type) for c in columns})
-        )
-        await connection.execute(
-            statement,
-            [{"row_id": row["id"], **{f"new_{c}": row[c] for c in columns}} for row in rows],
-        )
 
 
 class OutboxDispatcher(SendingService):
@@ -224,7 +157,7 @@ class OutboxDispatcher(SendingService):
         super().__init__(settings, db, sender, renderer, clock)
         self.concurrency = concurrency
         self.totals = RunStats()
-        #: Outcomes of the last round not written yet: recorded by the next claim's transaction.
+        #: Outcomes whose write failed: recorded by the next claim's transaction.
         self._unwritten: list[dict[str, Any]] = []
 
     async def release_orphaned_leases(self) -> int:
@@ -253,16 +186,12 @@ class OutboxDispatcher(SendingService):
         return released
 
     async def _claim(self, limit: int, stats: RunStats) -> list[_Job]:
-        """Record the previous round's last outcomes, then lease the next due rows.
-
-        One transaction does both, so in the middle of a broadcast the table never shows the
-        previous batch finished and the next one not yet claimed.
-        """
+        """Record the outcomes an earlier write could not, then lease the next due rows."""
         now = self.clock.now()
         unwritten, self._unwritten = self._unwritten, []
         try:
             async with self.db.session() as session:
-                await _update_rows(session, unwritten)
+                await update_rows(session, unwritten)
                 return await self._lease(session, now, limit, stats)
         except BaseException:
             self._unwritten[:0] = unwritten  # not recorded: kept for the next attempt
@@ -288,6 +217,13 @@ class OutboxDispatcher(SendingService):
         ids = [row.id for row in rows]
         expired = [row.id for row in rows if row.status == DeliveryStatus.sending]
         if expired:
+            # Recovery after a crash: these requests may have reached the platform.
+            stats.in_doubt += len(expired)
+            log.warning(
+                "outbox: %d deliveries were left sending by a stopped process; "
+                "their send may have gone out (see README, Delivery guarantees)",
+                len(expired),
+            )
             await session.execute(
                 update(Delivery)
                 .where(Delivery.id.in_(expired))
@@ -320,7 +256,11 @@ class OutboxDispatcher(SendingService):
         await session.execute(
             update(Delivery)
             .where(Delivery.id.in_(ids))
-            .values(status=DeliveryStatus.sending, claimed_until=now + LEASE)
+            .values(
+                status=DeliveryStatus.sending,
+                claimed_until=now + LEASE,
+                first_claimed_at=func.coalesce(Delivery.first_claimed_at, now),
+            )
         )
         return await self._load(session, ids)
 
@@ -335,6 +275,8 @@ class OutboxDispatcher(SendingService):
             for row in await session.execute(
                 select(
                     Delivery.id,
+                    Delivery.key,
+                    Delivery.first_claimed_at,
                     Delivery.person_id,
                     Delivery.template,
                     Delivery.context,
@@ -379,6 +321,8 @@ class OutboxDispatcher(SendingService):
             jobs.append(
                 _Job(
                     row.id,
+                    row.key,
+                    row.first_claimed_at,
                     reply,
                     row.attempts,
                     row.unknown_retries,
@@ -414,8 +358,7 @@ class OutboxDispatcher(SendingService):
         total = RunStats()
         for _ in range(max_rounds):
             stats = await self._round(self.settings.outbox.batch_size)
-            for field in ("claimed", "sent", "retried", "rate_limited", "failed", "unknown"):
-                setattr(total, field, getattr(total, field) + getattr(stats, field))
+            total.add(stats)
             if stats.claimed == 0 and stats.unknown == 0:  # unknown here = expired leases given up
                 break
         await self._write_unwritten()
@@ -438,17 +381,17 @@ class OutboxDispatcher(SendingService):
         await self._write_unwritten()
 
     async def _round(self, limit: int) -> RunStats:
-        """Claim up to ``limit`` rows and send them; the last outcomes may stay unwritten.
+        """Claim up to ``limit`` rows and send them, recording each outcome as it comes.
 
-        Those are left in ``_unwritten`` for the next claim's transaction (or
-        :meth:`_write_unwritten`), unless a send failed unexpectedly: then they are written at
-        once and that error is raised.
+        Outcomes whose write failed (database unreachable) are left in ``_unwritten`` for the
+        next claim's transaction (or :meth:`_write_unwritten`); if a send failed unexpectedly,
+        they are tried once more at once and that error is raised.
         """
         stats = RunStats()
         jobs = await self._claim(limit, stats)
         stats.claimed = len(jobs)
         semaphore = asyncio.Semaphore(self.concurrency)
-        journal = _Journal(self.db)
+        journal = Journal(self.db)
 
         async def one(job: _Job) -> None:
             async with semaphore:
@@ -462,8 +405,7 @@ class OutboxDispatcher(SendingService):
         except asyncio.CancelledError:
             journal.abandon()
             raise
-        for field in ("sent", "retried", "rate_limited", "failed", "unknown"):
-            setattr(self.totals, field, getattr(self.totals, field) + getattr(stats, field))
+        self.totals.add(stats, claims=False)
         self._unwritten.extend(unwritten)
         for result in results:
             if isinstance(result, BaseException):
@@ -472,21 +414,27 @@ class OutboxDispatcher(SendingService):
         return stats
 
     async def _write_unwritten(self) -> None:
-        """Record the outcomes the last round left for the next claim, now."""
+        """Record the outcomes whose write failed, now (rather than with the next claim)."""
         unwritten, self._unwritten = self._unwritten, []
         try:
-            await _write_outcomes(self.db, unwritten)
+            await write_outcomes(self.db, unwritten)
         except BaseException:
             self._unwritten[:0] = unwritten
             raise
 
-    async def _deliver(self, job: _Job, journal: _Journal, stats: RunStats) -> None:
+    async def _deliver(self, job: _Job, journal: Journal, stats: RunStats) -> None:
         if job.address is None:
             journal.record(
                 job.id, self._finish(DeliveryStatus.failed, error="no reachable chat account")
             )
             stats.failed += 1
             return
+        if job.unknown_retries and job.first_claimed_at is not None:
+            # An earlier send's outcome is unknown: where the platform can tell, ask it first.
+            found = await self._look_for_earlier_send(job, job.address, job.first_claimed_at, stats)
+            if found is not None:
+                journal.record(job.id, found)
+                return
         try:
             message = self.renderer.render(job.reply, job.locale, job.address.channel, job.timezone)
         except Exception as exc:
@@ -497,6 +445,8 @@ class OutboxDispatcher(SendingService):
             )
             stats.failed += 1
             return
+        # The key travels with the message where the platform can carry it (Slack metadata).
+        message = dataclasses.replace(message, delivery_key=job.key)
         try:
             ref = await self.sender.send(job.address, message)
         except RateLimited as exc:
@@ -523,6 +473,29 @@ class OutboxDispatcher(SendingService):
             ),
         )
         stats.sent += 1
+
+    async def _look_for_earlier_send(
+        self, job: _Job, address: Address, since: datetime, stats: RunStats
+    ) -> dict[str, Any] | None:
+        """The row's new values if the platform already has the message, or if it cannot be
+        asked right now (try again later, without sending); None to send it."""
+        try:
+            ref = await self.sender.find_delivery(address, job.key, since)
+        except RateLimited as exc:
+            stats.rate_limited += 1
+            return self._later(timedelta(seconds=exc.retry_after), f"history: {exc}")
+        except (UnknownChannel, PermanentFailure) as exc:
+            # The history cannot be read (a missing scope, a closed DM): send as before.
+            log.warning("delivery %s: looking for an earlier copy failed: %s", job.id, exc)
+            return None
+        except SendError as exc:
+            return self._retry_or_fail(job, f"history: {exc}", stats)
+        if ref is None:
+            return None
+        log.info("delivery %s: the earlier send did arrive (%s); not resent", job.id, ref)
+        stats.sent += 1
+        stats.recovered += 1
+        return self._finish(DeliveryStatus.sent, message_id=ref.message_id, channel=ref.channel)
 
     def _finish(
         self,

@@ -12,12 +12,14 @@ import math
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, nullcontext
+from datetime import datetime
 
 from aiolimiter import AsyncLimiter
 
 from bot.channels.port import (
     Address,
     ChatPort,
+    FindsDeliveries,
     Message,
     MessageRef,
     PermanentFailure,
@@ -158,6 +160,19 @@ class Sender:
                 raise
             self._observe(to.channel, "sent")
             return ref
+
+    async def find_delivery(self, to: Address, key: str, since: datetime) -> MessageRef | None:
+        """The message carrying delivery ``key`` posted to ``to`` since ``since``, where the
+        platform lets the bot read its chats; None if it is not there or cannot be looked for.
+
+        Paced like a send (a history read counts against the platform's global limit too).
+        """
+        port = self.port(to.channel)
+        if not isinstance(port, FindsDeliveries):
+            return None
+        global_limiter = self._global.get(to.channel)
+        async with global_limiter.slot() if global_limiter is not None else nullcontext():
+            return await port.find_delivery(to, key, since)
 
     def _observe(self, channel: str, outcome: str) -> None:
         if self.on_outcome is not None:

@@ -9,6 +9,7 @@ what to do without knowing the platform.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 
@@ -31,6 +32,10 @@ class Message:
     form: Any = None
     #: What to say when a typed answer is none of the buttons (the console asks again).
     retry: str = ""
+    #: The outbox delivery this message carries, if any. A platform that can attach it to
+    #: the message (Slack message metadata) does, so that a send whose outcome is unknown can
+    #: be found again; the others ignore it.
+    delivery_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -93,6 +98,18 @@ class ChatPort(Protocol):
 
     async def open(self, external_id: str) -> Address:
         """The address to message a platform user directly (Slack: conversations.open)."""
+        ...
+
+
+@runtime_checkable
+class FindsDeliveries(Protocol):
+    """A platform where the bot can read back what it posted (Slack; a Telegram bot cannot)."""
+
+    async def find_delivery(self, to: Address, key: str, since: datetime) -> MessageRef | None:
+        """The message posted to ``to`` since ``since`` that carries delivery ``key``, if any.
+
+        Raises the SendError family when the platform cannot be asked (rate limited, down).
+        """
         ...
 
 

@@ -14,6 +14,7 @@ import asyncio
 import logging
 import re
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
 import aiohttp
@@ -59,6 +60,14 @@ ACTION_PREFIX = "fidelio:"
 SECTION_LIMIT = 3000
 BUTTON_LABEL_LIMIT = 75
 _UPLOAD_STATUS = re.compile(r"status: (\d{3})")
+#: Message metadata event type that carries an outbox delivery's key.
+DELIVERY_EVENT = "fidelio_delivery"
+#: conversations.history page size, and how many pages a delivery search reads at most.
+HISTORY_PAGE = 100
+HISTORY_PAGES = 10
+#: Slack's clock and Fidelio's may disagree a little: the history read starts this much
+#: earlier than the delivery's first claim.
+HISTORY_SKEW_S = 120.0
 PERMANENT_ERRORS = {
     "channel_not_found",
     "account_inactive",
@@ -75,6 +84,9 @@ PERMANENT_ERRORS = {
     "not_authed",
     "invalid_auth",
     "token_revoked",
+    # A scope the app was not granted (im:history for a delivery search): asking again will
+    # not grant it.
+    "missing_scope",
 }
 
 
@@ -342,14 +354,50 @@ class SlackChannel:
         ]
 
     async def send(self, to: Address, message: Message) -> MessageRef:
+        extra: dict[str, Any] = {}
+        if message.delivery_key is not None:
+            # Read back by find_delivery when this post's outcome is unknown.
+            extra["metadata"] = {
+                "event_type": DELIVERY_EVENT,
+                "event_payload": {"key": message.delivery_key},
+            }
         async with _translate_errors():
             response = await self.client.chat_postMessage(
                 channel=to.chat_id,
                 text=to_plain(message.text)[:3000],
                 blocks=self.blocks(message, to.chat_id),
                 unfurl_links=False,
+                **extra,
             )
         return MessageRef(self.name, str(response["channel"]), str(response["ts"]))
+
+    async def find_delivery(self, to: Address, key: str, since: datetime) -> MessageRef | None:
+        """The bot's message in ``to`` posted since ``since`` whose metadata carries ``key``.
+
+        Reads the DM's history newest first (``conversations.history`` with
+        ``include_all_metadata``), a page at a time, at most :data:`HISTORY_PAGES` pages.
+        """
+        oldest = f"{max(since.timestamp() - HISTORY_SKEW_S, 0):.6f}"
+        cursor: str | None = None
+        for _ in range(HISTORY_PAGES):
+            async with _translate_errors():
+                response = await self.client.conversations_history(
+                    channel=to.chat_id,
+                    oldest=oldest,
+                    limit=HISTORY_PAGE,
+                    include_all_metadata=True,
+                    cursor=cursor,
+                )
+            for message in response.get("messages") or []:
+                metadata = message.get("metadata") or {}
+                payload = metadata.get("event_payload") or {}
+                if metadata.get("event_type") == DELIVERY_EVENT and payload.get("key") == key:
+                    return MessageRef(self.name, to.chat_id, str(message["ts"]))
+            cursor = (response.get("response_metadata") or {}).get("next_cursor") or None
+            if not response.get("has_more") or cursor is None:
+                return None
+        log.warning("slack: delivery %s not found in the last %d pages", key, HISTORY_PAGES)
+        return None
 
     async def edit(self, ref: MessageRef, message: Message) -> None:
         async with _translate_errors():

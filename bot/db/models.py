@@ -217,6 +217,9 @@ class Delivery(Base):
     unknown_retries: Mapped[int] = mapped_column(Integer, default=0)
     not_before: Mapped[datetime] = mapped_column(UtcDateTime())
     claimed_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    #: When a dispatcher first claimed the row: anything it posted is newer (a Slack history
+    #: read looking for a send whose outcome is unknown starts there).
+    first_claimed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     last_error: Mapped[str | None] = mapped_column(Text)
     platform_message_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())

@@ -65,6 +65,16 @@ class _OutboxCollector(Collector):
             ("retried", totals.retried, "Outbox deliveries scheduled for another attempt."),
             ("rate_limited", totals.rate_limited, "Outbox sends answered 429 (waited, retried)."),
             ("unknown", totals.unknown, "Outbox deliveries left with an unknown outcome."),
+            (
+                "in_doubt",
+                totals.in_doubt,
+                "Outbox deliveries a stopped process left sending (their send may have gone out).",
+            ),
+            (
+                "recovered",
+                totals.recovered,
+                "Outbox sends of unknown outcome found on the platform (Slack), not resent.",
+            ),
         ):
             yield CounterMetricFamily(f"fidelio_outbox_{name}", doc, value=value)
 

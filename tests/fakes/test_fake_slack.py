@@ -507,6 +507,67 @@ async def test_injected_reset_drops_the_connection(slack: FakeSlackServer) -> No
     assert [c.status for c in slack.calls_to("chat.postMessage")] == [0, 0, 200]
 
 
+async def test_injected_lost_answer_posts_then_cuts_the_connection(slack: FakeSlackServer) -> None:
+    slack.inject("lost_answer", method="chat.postMessage")
+    no_retry = web_client(slack, retry_handlers=[])
+    with pytest.raises(aiohttp.ClientError):
+        await no_retry.chat_postMessage(channel=ALICE.id, text="landed, unanswered")
+    assert [m.text for m in slack.messages_in(ALICE.id)] == ["landed, unanswered"]
+
+
+async def test_history_pages_newest_first_with_metadata_on_request(
+    slack: FakeSlackServer,
+) -> None:
+    client = web_client(slack)
+    dm = slack.dm_channel_of(ALICE.id)
+    first = await client.chat_postMessage(channel=dm, text="before")
+    for i in range(3):
+        await client.chat_postMessage(
+            channel=dm,
+            text=f"m{i}",
+            metadata={"event_type": "fidelio_delivery", "event_payload": {"key": f"k{i}"}},
+        )
+    with pytest.raises(SlackApiError) as err:
+        await client.chat_postMessage(channel=dm, text="x", metadata={"event_type": 1})
+    assert err.value.response["error"] == "invalid_metadata_format"
+
+    page = await client.conversations_history(
+        channel=dm, oldest=first["ts"], limit=2, include_all_metadata=True
+    )
+    assert [m["text"] for m in page["messages"]] == ["m2", "m1"]
+    assert page["messages"][0]["metadata"]["event_payload"] == {"key": "k2"}
+    assert page["has_more"] is True
+    cursor = page["response_metadata"]["next_cursor"]
+    rest = await client.conversations_history(
+        channel=dm, oldest=first["ts"], limit=2, include_all_metadata=True, cursor=cursor
+    )
+    assert [m["text"] for m in rest["messages"]] == ["m0"]
+    assert rest["has_more"] is False
+    # Without include_all_metadata, messages come without their metadata.
+    plain = await client.conversations_history(channel=dm)
+    assert [m["text"] for m in plain["messages"]] == ["m2", "m1", "m0", "before"]
+    assert all("metadata" not in m for m in plain["messages"])
+    with pytest.raises(SlackApiError) as err:
+        await client.conversations_history(channel="D0NOWHERE")
+    assert err.value.response["error"] == "channel_not_found"
+
+
+async def test_history_has_its_own_tier_limit() -> None:
+    async with FakeSlackServer(history_per_min=3, rate_scale=60.0) as slack:
+        slack.add_user(ALICE)
+        client = web_client(slack)
+        dm = slack.dm_channel_of(ALICE.id)
+        for _ in range(3):
+            await client.conversations_history(channel=dm)
+        with pytest.raises(SlackApiError) as err:
+            await client.conversations_history(channel=dm)
+        assert err.value.response.status_code == 429
+        await client.chat_postMessage(channel=dm, text="other methods are not held back")
+        await asyncio.sleep(1.0)  # the tier's minute, scaled down 60 times
+        await client.conversations_history(channel=dm)
+        assert slack.rate_limited == 1
+
+
 # Socket Mode
 
 

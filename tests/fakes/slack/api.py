@@ -69,10 +69,13 @@ class ApiMixin:
         fault = self._take_fault(method, params)
         if fault is not None and fault.kind == "reset":
             return self._drop_connection(request)
-        if fault is not None and fault.kind != "timeout":
+        if fault is not None and fault.kind not in ("timeout", "lost_answer"):
             response = self._fault_response(fault)
         else:
             response = self._process_api(method, params, files, self._token_of(request, params))
+        if fault is not None and fault.kind == "lost_answer":
+            # Side effects happened above; the answer never leaves.
+            return self._drop_connection(request)
         call.status = response.status
         if response.status == 429:
             self.rate_limited += 1
@@ -114,6 +117,7 @@ class ApiMixin:
             "users.lookupByEmail": self._api_users_lookup_by_email,
             "users.info": self._api_users_info,
             "conversations.open": self._api_conversations_open,
+            "conversations.history": self._api_conversations_history,
             "chat.postMessage": self._api_chat_post_message,
             "chat.update": self._api_chat_update,
             "chat.postEphemeral": self._api_chat_post_ephemeral,
@@ -177,7 +181,7 @@ class ApiMixin:
             obj["locale"] = user.locale
         return obj
 
-    def _message_obj(self, msg: PostedMessage) -> dict[str, Any]:
+    def _message_obj(self, msg: PostedMessage, *, with_metadata: bool = True) -> dict[str, Any]:
         obj: dict[str, Any] = {
             "type": "message",
             "user": self.bot_user_id,
@@ -191,6 +195,8 @@ class ApiMixin:
             obj["blocks"] = copy.deepcopy(msg.blocks)
         if msg.thread_ts:
             obj["thread_ts"] = msg.thread_ts
+        if msg.metadata is not None and with_metadata:
+            obj["metadata"] = copy.deepcopy(msg.metadata)
         return obj
 
     @staticmethod
@@ -209,7 +215,12 @@ class ApiMixin:
         return None
 
     def _post(
-        self, channel: str, text: str | None, blocks: list[dict] | None, thread_ts: str | None
+        self,
+        channel: str,
+        text: str | None,
+        blocks: list[dict] | None,
+        thread_ts: str | None,
+        metadata: dict | None = None,
     ) -> PostedMessage:
         ts = self._next_ts()
         msg = PostedMessage(
@@ -218,6 +229,7 @@ class ApiMixin:
             text=text,
             blocks=self._with_block_ids(blocks, ts) if blocks is not None else None,
             thread_ts=thread_ts or None,
+            metadata=metadata,
         )
         self._messages.setdefault(channel, []).append(msg)
         return msg
@@ -311,7 +323,14 @@ class ApiMixin:
             return error
         if not text and not blocks and not params.get("attachments"):
             return {"ok": False, "error": "no_text"}
-        msg = self._post(channel, text, blocks, params.get("thread_ts"))
+        metadata = parse_json_field(params.get("metadata"))
+        if metadata is not None and (
+            not isinstance(metadata, dict)
+            or not isinstance(metadata.get("event_type"), str)
+            or not isinstance(metadata.get("event_payload"), dict)
+        ):
+            return {"ok": False, "error": "invalid_metadata_format"}
+        msg = self._post(channel, text, blocks, params.get("thread_ts"), metadata)
         return {"ok": True, "channel": channel, "ts": msg.ts, "message": self._message_obj(msg)}
 
     def _api_chat_update(self, params: dict[str, Any], files: dict[str, bytes]) -> dict[str, Any]:

@@ -15,7 +15,16 @@ from .records import EXEMPT_METHODS, UPLOAD_METHOD
 
 #: Faults accepted by :meth:`FakeSlackServer.inject`.
 FAULTS: Final = frozenset(
-    {"429", "500", "503", "timeout", "reset", "channel_not_found", "account_inactive"}
+    {
+        "429",
+        "500",
+        "503",
+        "timeout",
+        "reset",
+        "lost_answer",
+        "channel_not_found",
+        "account_inactive",
+    }
 )
 
 
@@ -57,6 +66,8 @@ class FaultsMixin:
           held back ``delay`` seconds: an unknown outcome for a client with a shorter timeout.
         * ``"reset"``: the connection is dropped before processing (nothing happens).  Note that
           slack_sdk's default retry handler retries a dropped connection once.
+        * ``"lost_answer"``: the call is processed normally (a message IS posted), then the
+          connection is cut before the answer: the client cannot tell whether it happened.
         * ``"channel_not_found"``/``"account_inactive"``: HTTP 200 ``{"ok":false,"error":fault}``.
         """
         if fault not in FAULTS:

@@ -1,7 +1,8 @@
 """Slack's limits as the fake enforces them.
 
-* Rate limits: ``chat.postMessage`` per channel and every Web API call per workspace, as sliding
-  windows (:class:`SlidingWindow`); over the limit the answer is HTTP 429 with ``Retry-After``.
+* Rate limits: ``chat.postMessage`` per channel, every Web API call per workspace, and
+  ``conversations.history`` per its tier (Tier 3: 50 a minute), as sliding windows
+  (:class:`SlidingWindow`); over the limit the answer is HTTP 429 with ``Retry-After``.
 * Payload limits: message text length and a light Block Kit validation (block count, duplicate
   ids, section text, button labels and values), answered as Slack does (``invalid_blocks``,
   ``msg_too_long``).
@@ -36,6 +37,13 @@ class SlidingWindow:
         self.capacity = max(1, math.floor(rate_per_s))
         self.window = self.capacity / rate_per_s
         self._hits: deque[float] = deque()
+
+    @classmethod
+    def per_window(cls, capacity: int, window_s: float) -> SlidingWindow:
+        """At most ``capacity`` calls in any ``window_s`` seconds (Slack's per-minute tiers)."""
+        limiter = cls(capacity / window_s)
+        limiter.capacity, limiter.window = capacity, window_s
+        return limiter
 
     def wait_time(self, now: float) -> float:
         """Seconds until a call would be admitted (0 if it would be admitted now)."""
@@ -100,6 +108,10 @@ class LimitsMixin:
     def _check_rate_limits(self, method: str, params: dict[str, Any]) -> web.Response | None:
         now = time.monotonic()
         waits = [self._workspace.wait_time(now)]
+        # Methods of a per-minute tier (conversations.history: Tier 3) have their own window.
+        method_window = self._method_windows.get(method)
+        if method_window is not None:
+            waits.append(method_window.wait_time(now))
         channel_window: SlidingWindow | None = None
         if method == "chat.postMessage" and isinstance(params.get("channel"), str):
             channel = self._resolve_channel(params["channel"])
@@ -117,6 +129,8 @@ class LimitsMixin:
             )
         # Only admitted calls occupy the windows, so a client hammering through 429s can recover.
         self._workspace.commit(now)
+        if method_window is not None:
+            method_window.commit(now)
         if channel_window is not None:
             channel_window.commit(now)
         return None

@@ -46,6 +46,8 @@ class PostedMessage:
     blocks: list[dict] | None
     thread_ts: str | None = None
     updates: list[dict] = field(default_factory=list)  # chat.update / replace_original params
+    #: Message metadata posted with it (``{"event_type", "event_payload"}``), if any.
+    metadata: dict | None = None
 
     def buttons(self) -> list[tuple[str, str, str]]:
         """``(label, action_id, value)`` of every button element in ``blocks``, in document order.

@@ -14,16 +14,19 @@ from .api import ApiMixin
 from .delivery import DeliveryMixin
 from .driver import DriverMixin
 from .faults import FaultRule, FaultsMixin
+from .history import HistoryMixin
 from .limits import LimitsMixin, SlidingWindow
 from .records import PostedMessage, RecordedCall, ResponseUrl, SlackUser
 
 
-class FakeSlackServer(ApiMixin, DeliveryMixin, DriverMixin, FaultsMixin, LimitsMixin):
+class FakeSlackServer(ApiMixin, DeliveryMixin, DriverMixin, FaultsMixin, HistoryMixin, LimitsMixin):
     """Fake Slack Web API + Slack-side driver. Use as ``async with FakeSlackServer() as slack:``.
 
     Rate limits: ``chat.postMessage`` is limited to ``per_channel_per_s × rate_scale`` per channel,
     and every Web API call except ``auth.test``/``apps.connections.open`` counts against
-    ``workspace_per_s × rate_scale``; sliding windows, see :class:`SlidingWindow`.  ``Retry-After``
+    ``workspace_per_s × rate_scale``; ``conversations.history`` (Slack's Tier 3) also allows
+    ``history_per_min`` calls in any ``60 / rate_scale`` seconds; sliding windows, see
+    :class:`SlidingWindow`.  ``Retry-After``
     is whole seconds, at least 1 (as on Slack), even when ``rate_scale`` makes the window shorter.
     """
 
@@ -48,6 +51,7 @@ class FakeSlackServer(ApiMixin, DeliveryMixin, DriverMixin, FaultsMixin, LimitsM
         bot_user_id: str = "U0BOT",
         per_channel_per_s: float = 1.0,
         workspace_per_s: float = 50.0,
+        history_per_min: int = 50,
         rate_scale: float = 1.0,
     ) -> None:
         self.signing_secret = signing_secret
@@ -58,6 +62,9 @@ class FakeSlackServer(ApiMixin, DeliveryMixin, DriverMixin, FaultsMixin, LimitsM
         self._per_channel_rate = per_channel_per_s * rate_scale
         self._workspace = SlidingWindow(workspace_per_s * rate_scale)
         self._channel_windows: dict[str, SlidingWindow] = {}
+        self._method_windows = {
+            "conversations.history": SlidingWindow.per_window(history_per_min, 60.0 / rate_scale)
+        }
 
         # Observable state
         self.calls: list[RecordedCall] = []
