@@ -195,8 +195,14 @@ class ApiMixin:
         self._message_dates[message.message_id] = int(time.time())
         self._sent.setdefault(message.chat_id, []).append(message)
         self._sent_by_id[message.message_id] = message
-        self._messages_signal.notify()
+        self._messages_changed(message)
         return self._message_json(message)
+
+    def _messages_changed(self, message: SentMessage) -> None:
+        """A message was sent or edited: wake waiters and tell the observers."""
+        self._messages_signal.notify()
+        for observer in self.message_observers:
+            observer(message)
 
     def _message_to_edit(self, params: dict[str, Any]) -> SentMessage:
         if "inline_message_id" in params:
@@ -345,7 +351,7 @@ class ApiMixin:
         message.text, message.parse_mode, message.reply_markup = text, parse_mode, markup
         message.edits.append(dict(params))
         self._edit_dates[message.message_id] = int(time.time())
-        self._messages_signal.notify()
+        self._messages_changed(message)
         return self._message_json(message)
 
     async def _m_edit_message_reply_markup(
@@ -358,7 +364,7 @@ class ApiMixin:
         message.reply_markup = markup
         message.edits.append(dict(params))
         self._edit_dates[message.message_id] = int(time.time())
-        self._messages_signal.notify()
+        self._messages_changed(message)
         return self._message_json(message)
 
     async def _m_answer_callback_query(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import ClientSession, ClientTimeout, web
@@ -63,6 +64,9 @@ class FakeTelegramServer(ApiMixin, DriverMixin, FaultsMixin, LimitsMixin, Webhoo
         self.answered_callbacks: list[dict[str, Any]] = []
         self.webhook_deliveries: list[tuple[int, int]] = []  # (update_id, HTTP status; 0 = error)
         self.rate_limited = 0
+        #: Called with each message the bot sends or edits, as soon as the fake has stored it
+        #: (before the bot gets its answer): a benchmark's people react to what they receive.
+        self.message_observers: list[Callable[[SentMessage], None]] = []
 
         self._users: dict[int, User] = {}
         self._blocked: set[int] = set()
