@@ -167,14 +167,7 @@ class BriefingService(Service):
             )
             .values(status=DeliveryStatus.failed, last_error="campaign cancelled")
         )
-        session.add(
-            AuditEntry(
-                at=now,
-                actor_label=actor,
-                action="campaign.cancel",
-                detail={"campaign": campaign_id},
-            )
-        )
+        session.add(AuditEntry.by(actor, now, "campaign.cancel", campaign=campaign_id))
         return campaign
 
     async def run_due(self) -> DueStats:

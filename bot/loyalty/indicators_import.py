@@ -208,12 +208,13 @@ async def import_indicators(
             if progress is not None:
                 progress(len(chunk))
         session.add(
-            AuditEntry(
-                at=now,
-                actor_person_id=None,
-                actor_label=actor,
-                action="indicators_import",
-                detail={"file": path.name, "rows": len(rows), "periods": list(periods)},
+            AuditEntry.by(
+                actor,
+                now,
+                "indicators_import",
+                file=path.name,
+                rows=len(rows),
+                periods=list(periods),
             )
         )
     return IndicatorImportSummary(len(rows), periods, replaced)

@@ -115,16 +115,14 @@ async def import_people(
             raise problems.failure()
         summary = await _apply(session, rows, plan, teams, people, clock.now())
         session.add(
-            AuditEntry(
-                at=clock.now(),
-                actor_label=actor,
-                action="people.import",
-                detail={
-                    "file": path.name,
-                    "created": summary.created,
-                    "updated": summary.updated,
-                    "teams_created": summary.teams_created,
-                },
+            AuditEntry.by(
+                actor,
+                clock.now(),
+                "people.import",
+                file=path.name,
+                created=summary.created,
+                updated=summary.updated,
+                teams_created=summary.teams_created,
             )
         )
     return summary

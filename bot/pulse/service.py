@@ -126,14 +126,7 @@ class SurveyService(Service):
             CampaignStatus.scheduled: "resume",
             CampaignStatus.cancelled: "stop",
         }[status]
-        session.add(
-            AuditEntry(
-                at=self.clock.now(),
-                actor_label=actor,
-                action=f"survey.{verb}",
-                detail={"schedule": schedule_id},
-            )
-        )
+        session.add(AuditEntry.by(actor, self.clock.now(), f"survey.{verb}", schedule=schedule_id))
         return campaign
 
     # Due work
@@ -313,13 +306,9 @@ class SurveyService(Service):
         round_.status = RoundStatus.closed
         round_.secret = None
         round_.closed_at = self.clock.now()
+        early = round_.closed_at < round_.closes_at
         session.add(
-            AuditEntry(
-                at=round_.closed_at,
-                actor_label=actor,
-                action="survey.close",
-                detail={"round": round_id, "early": round_.closed_at < round_.closes_at},
-            )
+            AuditEntry.by(actor, round_.closed_at, "survey.close", round=round_id, early=early)
         )
         # Rule 6: the plan is decided and the answers keep only their plan atom; who
         # answered is read from the secret one last time, then the secret is gone.

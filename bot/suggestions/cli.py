@@ -399,12 +399,4 @@ def _local(person: Any, when: datetime) -> str:
 def _audit(session: Any, service: Any, actor: Any, action: str, **detail: Any) -> None:
     from bot.db.models import AuditEntry
 
-    session.add(
-        AuditEntry(
-            at=service.clock.now(),
-            actor_person_id=actor.id,
-            actor_label=actor.email,
-            action=action,
-            detail={**detail, "channel": "cli"},
-        )
-    )
+    session.add(AuditEntry.by(actor, service.clock.now(), action, **detail, channel="cli"))

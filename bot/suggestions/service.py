@@ -558,17 +558,9 @@ class SuggestionService:
         suggestion.updated_at = now
         if respond and suggestion.first_response_at is None:
             suggestion.first_response_at = now
+        changed = {"status": status.value} if status else {}
         session.add(
-            AuditEntry(
-                at=now,
-                actor_person_id=actor.id,
-                actor_label=actor.email,
-                action=f"suggestion.{kind}",
-                detail={
-                    "suggestion": suggestion.id,
-                    **({"status": status.value} if status else {}),
-                },
-            )
+            AuditEntry.by(actor, now, f"suggestion.{kind}", suggestion=suggestion.id, **changed)
         )
         await session.flush()
         return event
