@@ -45,19 +45,10 @@ from bot.db.models import AuditEntry, Team
 from bot.db.session import Database
 from bot.errors import InputError
 from bot.field_errors import field_problems
-from bot.loyalty.tables import IndicatorFigure
+from bot.loyalty.tables import FIGURES, IndicatorFigure
 from bot.people import ImportFailed
 
-COLUMNS = (
-    "team",
-    "period",
-    "absence_days",
-    "absence_spells",
-    "available_days",
-    "disciplinary_cases",
-    "initiative_participants",
-    "eligible",
-)
+COLUMNS = ("team", "period", *FIGURES)
 COUNT_COLUMNS = ("absence_spells", "disciplinary_cases", "initiative_participants", "eligible")
 _PERIOD = re.compile(r"(\d{4})-(\d{2})")
 _CHUNK = 500
