@@ -22,20 +22,10 @@ from bot.db.session import Database
 from bot.identities import link
 from bot.people import import_people
 
+from . import harness
 from .fakes.slack import FakeSlackServer, SlackUser
 from .fakes.telegram import FakeTelegramServer
-from .harness import (
-    REPO,
-    TelegramDialog,
-    fake_telegram,
-    fast_rates,
-    link_everyone_on_telegram,
-    load_demo,
-    make_settings,
-    running,
-    running_on_slack,
-    telegram_section,
-)
+from .harness import REPO, TelegramDialog, load_demo, running
 
 ROME = ZoneInfo("Europe/Rome")
 BRIEFINGS = REPO / "content" / "briefings"
@@ -43,21 +33,21 @@ BRIEFINGS = REPO / "content" / "briefings"
 BRIEF_AT = datetime(2027, 2, 26, 9, 0, tzinfo=ROME)
 LAUNCH = datetime(2027, 3, 1, 9, 0, tzinfo=ROME)
 AUDIENCE_TEAMS = {"Sales Milano", "Sales Roma", "Customer Care"}
-FAST_RATES = fast_rates(20.0)
+FAST_RATES = harness.fast_rates(20.0)
 
 
 def user_id(person_id: int) -> int:
     return 10_000 + person_id
 
 
-fake = fake_telegram("fake", 20.0)
+fake = harness.fake_telegram("fake", 20.0)
 
 
 async def link_everyone(
     db: Database, fake: FakeTelegramServer, clock: ManualClock
 ) -> dict[str, Person]:
     """Every demo person on Telegram (chat id 10000 + person id); returns people by email."""
-    return await link_everyone_on_telegram(db, fake, clock, user_id, language_code="en")
+    return await harness.link_everyone_on_telegram(db, fake, clock, user_id, language_code="en")
 
 
 async def audience_emails(db: Database, day: datetime) -> set[str]:
@@ -77,7 +67,9 @@ async def tick(runtime: Runtime) -> None:
 
 
 def settings_for(database_url: str, fake: FakeTelegramServer, **extra: Any) -> Any:
-    return make_settings(database_url, telegram=telegram_section(fake), rates=FAST_RATES, **extra)
+    return harness.make_settings(
+        database_url, telegram=harness.telegram_section(fake), rates=FAST_RATES, **extra
+    )
 
 
 async def _briefing_goes_out_on_time_in_each_language(
@@ -373,7 +365,7 @@ async def test_briefing_on_slack_with_buttons(
             SlackUser("U0GRACE", "grace.adeyemi@demo.fidelio.example", "grace", tz="Europe/London")
         )
         clock.set(BRIEF_AT)
-        async with running_on_slack(
+        async with harness.running_on_slack(
             slack,
             clock,
             database_url,
