@@ -54,16 +54,6 @@ async def schedule(runtime: Runtime) -> int:
         return campaign.id
 
 
-async def until(condition: Any, timeout: float = 5.0) -> None:
-    import asyncio
-
-    for _ in range(int(timeout / 0.02)):
-        if condition():
-            return
-        await asyncio.sleep(0.02)
-    raise TimeoutError("condition not met")
-
-
 def settings_for(database_url: str, **extra: Any) -> Any:
     return harness.make_settings(database_url, rates=FAST_RATES, **extra)
 
@@ -300,7 +290,7 @@ async def test_comment_by_slack_modal_and_console(
             comment = (await slack.wait_for_messages(dm, 9))[8]
             assert "8/8" in (comment.text or "")
             assert await slack.press("U0GRACE", "Write answer") == 200
-            await until(lambda: bool(slack.views))  # the modal opens after Slack's ack
+            await harness.until(lambda: bool(slack.views))  # the modal opens after Slack's ack
             assert slack.views and slack.views[-1]["view"]["callback_id"] == "pulse_text"
             metadata = slack.views[-1]["view"]["private_metadata"]
             assert (

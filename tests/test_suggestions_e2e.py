@@ -20,7 +20,7 @@ from bot.suggestions.tables import SealedNotice, Suggestion, SuggestionEvent, Su
 from . import harness
 from .fakes.slack import FakeSlackServer, SlackUser
 from .fakes.telegram import FakeTelegramServer
-from .harness import ConsoleDialog, SlackDialog, TelegramDialog, load_demo, running
+from .harness import ConsoleDialog, SlackDialog, TelegramDialog, load_demo, running, until
 
 ROME = ZoneInfo("Europe/Rome")
 START = datetime(2027, 3, 1, 11, 0, tzinfo=ROME)  # a Monday
@@ -52,6 +52,22 @@ async def deliver(runtime: Runtime) -> None:
 
 def settings_for(database_url: str, **extra: Any) -> Any:
     return harness.make_settings(database_url, rates=FAST_RATES, **extra)
+
+
+async def demo_on_telegram(
+    db: Database,
+    clock: ManualClock,
+    fake: FakeTelegramServer,
+    database_url: str,
+    start: datetime = START,
+    **extra: Any,
+) -> tuple[dict[str, Person], Any]:
+    """The demo directory with everyone linked on the fake Telegram, the clock set to
+    ``start``, and settings (``extra`` sections added) to run against that fake."""
+    await load_demo(db, clock)
+    people = await link_all(db, fake, clock)
+    clock.set(start)
+    return people, settings_for(database_url, telegram=harness.telegram_section(fake), **extra)
 
 
 async def rows_naming(db: Database, person_id: int) -> list[str]:
@@ -241,10 +257,7 @@ async def _lists_follow_who_asks(
 async def test_telegram_named_and_anonymous_triage_follow_up_and_scope(
     db: Database, clock: ManualClock, database_url: str, fake: FakeTelegramServer
 ) -> None:
-    await load_demo(db, clock)
-    people = await link_all(db, fake, clock)
-    clock.set(START)
-    settings = settings_for(database_url, telegram=harness.telegram_section(fake))
+    people, settings = await demo_on_telegram(db, clock, fake, database_url)
     aisha, hannah, marco = people[AISHA], people[HANNAH], people[MARCO]
     async with running(settings, clock, background=False) as runtime:
         a, m = await _file_three_suggestions(fake, aisha, hannah, marco)
@@ -259,16 +272,6 @@ async def test_telegram_named_and_anonymous_triage_follow_up_and_scope(
         audit = [e.action for e in await session.scalars(select(AuditEntry))]
     assert status == SuggestionStatus.declined
     assert audit.count("suggestion.status") == 2 and "suggestion.question" in audit
-
-
-async def until(condition: Any, timeout: float = 5.0) -> None:
-    import asyncio
-
-    for _ in range(int(timeout / 0.02)):
-        if condition():
-            return
-        await asyncio.sleep(0.02)
-    raise TimeoutError("condition not met")
 
 
 def form_values(text: str, category: str, anonymous: bool) -> dict[str, Any]:
@@ -546,10 +549,7 @@ async def test_publish_votes_merge_and_digest(
 ) -> None:
     from bot.suggestions.service import SuggestionService
 
-    await load_demo(db, clock)
-    people = await link_all(db, fake, clock)
-    clock.set(START)
-    settings = settings_for(database_url, telegram=harness.telegram_section(fake))
+    people, settings = await demo_on_telegram(db, clock, fake, database_url)
     service = SuggestionService(settings, clock)
     async with db.session() as session:
         for number, (email, text, anonymous) in SUGGESTIONS.items():
@@ -605,10 +605,7 @@ async def test_sealed_notices_retry_drop_and_never_name_the_author(
     """The delivery policy of messages for anonymous authors, through the fake Telegram."""
     from bot.suggestions.service import SuggestionService
 
-    await load_demo(db, clock)
-    clock.set(START)
-    people = await link_all(db, fake, clock)
-    settings = settings_for(database_url, telegram=harness.telegram_section(fake))
+    people, settings = await demo_on_telegram(db, clock, fake, database_url)
     service = SuggestionService(settings, clock)
     authors = [AISHA, HANNAH, "kevin.liu@demo.fidelio.example"]
     async with db.session() as session:
@@ -666,11 +663,8 @@ async def test_running_fidelio_delivers_sealed_notices_in_the_background(
     """With the scheduler and the outbox running (as `fidelio run`), nobody drives delivery."""
     from bot.suggestions.service import SuggestionService
 
-    await load_demo(db, clock)
-    clock.set(START)
-    people = await link_all(db, fake, clock)
-    settings = settings_for(
-        database_url, telegram=harness.telegram_section(fake), suggestions={"digest_enabled": False}
+    people, settings = await demo_on_telegram(
+        db, clock, fake, database_url, suggestions={"digest_enabled": False}
     )
     async with running(settings, clock) as runtime:
         assert runtime.scheduler.active
