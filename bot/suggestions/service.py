@@ -29,11 +29,10 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.db.models import AuditEntry, Person, Role, Team
 from bot.errors import UserFacingError
-from bot.outbox import enqueue
 from bot.people import managed_team_ids, team_subtree_ids
 from bot.replies import Reply, ReplyButton
 from bot.suggestions.content import TRIAGE_STATUSES, excerpt, reference
-from bot.suggestions.notices import notify_authors, to_the_hour
+from bot.suggestions.notices import enqueue_event_reply, notify_authors, to_the_hour
 from bot.suggestions.seal import NOTICE_PURPOSE, Sealer, author_purpose
 from bot.suggestions.tables import (
     SealedNotice,
@@ -381,13 +380,8 @@ class SuggestionService:
             )
             await session.flush()
             return event
-        await enqueue(
-            session,
-            key=f"suggestion:{suggestion.id}:event:{event.id}:{question.actor_id}",
-            person_id=question.actor_id,
-            purpose="suggestion-answer",
-            reply=reply,
-            now=now,
+        await enqueue_event_reply(
+            session, event, suggestion.id, question.actor_id, "suggestion-answer", reply, now
         )
         return event
 
