@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -82,6 +82,12 @@ class Records:
     """
 
     def __init__(self, text: str):
+        #: The column names once the header record is read and accepted.
+        self.header: list[str] | None = None
+        #: The header record was refused (reading stopped there).
+        self.header_refused = False
+        #: How many records came after the header.
+        self.data_lines = 0
         first_line = next((line for line in text.splitlines() if line.strip()), "")
         self.delimiter = ";" if ";" in first_line and "," not in first_line else ","
         # newline="" lets the csv module see line ends itself, so quoted fields may span
@@ -98,3 +104,31 @@ class Records:
             line, next_line = next_line, self._reader.line_num + 1
             if any(value.strip() for value in values):  # blank lines (often one at the end)
                 yield line, values
+
+    def data(
+        self,
+        check_header: Callable[[list[str], int, LineProblems], list[str] | None],
+        problems: LineProblems,
+    ) -> Iterator[tuple[int, list[str]]]:
+        """The records after the header; the first record is the header, whose column names
+        ``check_header(values, line, problems)`` returns, or None to refuse it (and stop)."""
+        for line, values in self:
+            if self.header is None:
+                self.header = check_header(values, line, problems)
+                if self.header is None:
+                    self.header_refused = True
+                    return
+                continue
+            self.data_lines += 1
+            yield line, values
+
+    def fields(self, line: int, values: list[str], problems: LineProblems) -> dict[str, str] | None:
+        """A data record's values by column name, or None (and a problem) when it does not
+        have one value per column."""
+        assert self.header is not None
+        if len(values) != len(self.header):
+            problems.add(
+                line, f"{len(values)} values but the header has {len(self.header)} columns"
+            )
+            return None
+        return dict(zip(self.header, (value.strip() for value in values), strict=True))

@@ -209,24 +209,14 @@ def _parse(text: str, problems: LineProblems, progress: Progress | None) -> list
         add(0, "the file is empty; expected a header line and one line per team and month")
         return []
     records = Records(text)
-    header: list[str] | None = None
     rows: list[IndicatorRow] = []
     seen: dict[tuple[str, str], int] = {}
-    data_lines = 0
     try:
-        for line, values in records:
-            if header is None:
-                header = _header(values, line, add)
-                if header is None:
-                    return []
-                continue
-            data_lines += 1
+        for line, values in records.data(_header, problems):
             if progress is not None:
                 progress(1)
-            if len(values) != len(header):
-                add(line, f"{len(values)} values but the header has {len(header)} columns")
+            if (fields := records.fields(line, values, problems)) is None:
                 continue
-            fields = dict(zip(header, (value.strip() for value in values), strict=True))
             try:
                 row = IndicatorRow.model_validate(
                     {**fields, "line": line}, context={"decimal_comma": records.delimiter == ";"}
@@ -246,12 +236,13 @@ def _parse(text: str, problems: LineProblems, progress: Progress | None) -> list
     except csv.Error as exc:
         add(records.line_num, f"not valid CSV ({exc})")
         return []
-    if header is not None and not data_lines:
+    if records.header is not None and not records.data_lines:
         add(0, "no figures: the file has a header but no data lines")
     return rows
 
 
-def _header(values: list[str], line: int, add: Callable[[int, str], None]) -> list[str] | None:
+def _header(values: list[str], line: int, problems: LineProblems) -> list[str] | None:
+    add = problems.add
     header = [value.strip().lower() for value in values]
     unknown = [
         name or f"(unnamed column {i + 1})" for i, name in enumerate(header) if name not in COLUMNS

@@ -233,26 +233,17 @@ def read_rows(
         return None
     records = Records(text)
     context = {"default_locale": default_locale, "default_timezone": default_timezone}
-    header: list[str] | None = None
     rows: list[PersonRow | TeamLinks] = []
-    data_lines = 0
     try:
-        for line, values in records:
-            if header is None:
-                header = _check_header(values, line, problems)
-                if header is None:
-                    return None
-                continue
-            data_lines += 1
-            if len(values) != len(header):
-                problems.add(line, f"{len(values)} values but the header has {len(header)} columns")
-                continue
-            fields = dict(zip(header, (value.strip() for value in values), strict=True))
-            rows.append(_check_row(fields, line, problems, context))
+        for line, values in records.data(_check_header, problems):
+            if (fields := records.fields(line, values, problems)) is not None:
+                rows.append(_check_row(fields, line, problems, context))
     except csv.Error as exc:
         problems.add(records.line_num, f"not valid CSV ({exc})")
         return None
-    if not data_lines:
+    if records.header_refused:
+        return None
+    if not records.data_lines:
         problems.add_file("no people: the file has a header but no data lines")
         return None
     return rows
