@@ -50,14 +50,8 @@ async def store_campaign(
     under ``content_key``."""
     session.add(campaign)
     await session.flush()
-    session.add(
-        AuditEntry(
-            at=campaign.created_at,
-            actor_label=campaign.created_by,
-            action=action,
-            detail={id_key: campaign.id, content_key: campaign.content_id},
-        )
-    )
+    detail = {id_key: campaign.id, content_key: campaign.content_id}
+    session.add(AuditEntry.by(campaign.created_by, campaign.created_at, action, **detail))
 
 
 async def scheduled_ids(

@@ -75,15 +75,7 @@ class HandlerContext:
 
     def audit(self, action: str, **detail: Any) -> None:
         """Record who did what; committed with the handler's transaction."""
-        self.session.add(
-            AuditEntry(
-                at=self.clock.now(),
-                actor_person_id=self.person.id,
-                actor_label=self.person.email,
-                action=action,
-                detail=detail,
-            )
-        )
+        self.session.add(AuditEntry.by(self.person, self.clock.now(), action, **detail))
 
 
 HandlerResult = Reply | list[Reply] | None

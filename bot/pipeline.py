@@ -236,15 +236,8 @@ class Pipeline:
             person, target = _person(item), _target(item)
             if target.roles is None or person.role in target.roles:
                 continue
-            session.add(
-                AuditEntry(
-                    at=self.clock.now(),
-                    actor_person_id=person.id,
-                    actor_label=person.email,
-                    action="denied",
-                    detail={target.kind: target.name, "role": person.role.value},
-                )
-            )
+            detail = {target.kind: target.name, "role": person.role.value}
+            session.add(AuditEntry.by(person, self.clock.now(), "denied", **detail))
             item.refuse(UserFacingError("errors/not_allowed", command=target.name))
 
     async def audit(self, session: AsyncSession, items: list[Inbound]) -> None:

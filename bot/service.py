@@ -4,6 +4,10 @@ time, share a session or watch what is sent."""
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from bot.clock import Clock
 from bot.config import Settings
 from bot.db.session import Database
@@ -22,6 +26,11 @@ class Service:
         self.settings = settings
         self.db = db
         self.clock = clock
+
+    def session(self) -> AbstractAsyncContextManager[AsyncSession]:
+        """A transaction of the service's own, for the methods not given the caller's."""
+        assert self.db is not None, "this service was made without a database"
+        return self.db.session()
 
 
 class SendingService(Service):

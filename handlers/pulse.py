@@ -209,11 +209,12 @@ async def _after(
     ctx: HandlerContext,
     round_: SurveyRound,
     schedule: Schedule,
-    index: int,
+    answered: int,
     responses: dict[str, Response] | None = None,
 ) -> list[Reply]:
-    if index + 1 < len(round_.items):
-        return await _show(ctx, round_, schedule, index + 1, responses)
+    """What follows the answer to item ``answered``: the next item, or the thanks."""
+    if answered + 1 < len(round_.items):
+        return await _show(ctx, round_, schedule, answered + 1, responses)
     # A dialogue the survey's comment had paused comes back after the thanks.
     return [_thanks(round_, schedule), *await Dialogues(ctx).finish(TEXT_FLOW)]
 

@@ -35,9 +35,10 @@ from bot.loyalty.release import close_round_storage, item_measure
 from bot.loyalty.service import Summary, Unreportable
 from bot.loyalty.tables import ReleaseGroup
 from bot.pulse.content import load_survey
-from bot.pulse.tables import Participation, Response, RoundStatus, SurveyRound
+from bot.pulse.tables import Participation, Response
 
 from .harness import REPO
+from .loyalty_seed import closed_round_row
 
 NOW = datetime(2027, 6, 1, tzinfo=UTC)
 ITEMS = ["sat_overall", "intent_stay", "enps", "trust_manager", "frustration"]
@@ -150,18 +151,7 @@ async def close_a_round(
     value), closed the way Fidelio closes rounds."""
     opens = NOW - timedelta(days=100 - 14 * number)
     async with db.session() as session:
-        round_ = SurveyRound(
-            campaign_id=campaign_id,
-            number=number,
-            opens_at=opens,
-            closes_at=opens + timedelta(days=4),
-            status=RoundStatus.closed,
-            secret=None,
-            items=list(ITEMS),
-            invited=len(org.team_of),
-            opened_at=opens,
-            closed_at=opens + timedelta(days=4),
-        )
+        round_ = closed_round_row(campaign_id, number, opens, list(ITEMS), invited=len(org.team_of))
         session.add(round_)
         await session.flush()
         people = sorted(org.team_of)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -144,6 +145,15 @@ def telegram_text_update(
             "entities": entities if text.startswith("/") else [],
         },
     }
+
+
+async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    """Wait (polling every 20 ms) until ``condition()`` holds; TimeoutError after ``timeout`` s."""
+    for _ in range(int(timeout / 0.02)):
+        if condition():
+            return
+        await asyncio.sleep(0.02)
+    raise TimeoutError("condition not met")
 
 
 async def times_processed(db: Database, event_id: str) -> int:

@@ -36,6 +36,24 @@ async def schedule_survey(settings: Settings, db: Database, clock: ManualClock) 
         return campaign.id
 
 
+def closed_round_row(
+    campaign_id: int, number: int, opens: datetime, items: list[str], *, invited: int
+) -> SurveyRound:
+    """The row of round ``number``, open for four days from ``opens`` and closed since."""
+    return SurveyRound(
+        campaign_id=campaign_id,
+        number=number,
+        opens_at=opens,
+        closes_at=opens + timedelta(days=4),
+        status=RoundStatus.closed,
+        secret=None,
+        items=items,
+        invited=invited,
+        opened_at=opens,
+        closed_at=opens + timedelta(days=4),
+    )
+
+
 async def closed_round(
     db: Database,
     campaign_id: int,
@@ -56,18 +74,7 @@ async def closed_round(
                 select(Person).where(Person.leave_date.is_(None)).order_by(Person.id)
             )
         )
-        round_ = SurveyRound(
-            campaign_id=campaign_id,
-            number=number,
-            opens_at=opens,
-            closes_at=opens + timedelta(days=4),
-            status=RoundStatus.closed,
-            secret=None,
-            items=items,
-            invited=len(people),
-            opened_at=opens,
-            closed_at=opens + timedelta(days=4),
-        )
+        round_ = closed_round_row(campaign_id, number, opens, items, invited=len(people))
         session.add(round_)
         await session.flush()
         rows: list[dict[str, Any]] = []

@@ -22,20 +22,10 @@ from bot.db.session import Database
 from bot.identities import link
 from bot.people import import_people
 
+from . import harness
 from .fakes.slack import FakeSlackServer, SlackUser
 from .fakes.telegram import FakeTelegramServer
-from .harness import (
-    REPO,
-    TelegramDialog,
-    fake_telegram,
-    fast_rates,
-    link_everyone_on_telegram,
-    load_demo,
-    make_settings,
-    running,
-    running_on_slack,
-    telegram_section,
-)
+from .harness import REPO, TelegramDialog, load_demo, running
 
 ROME = ZoneInfo("Europe/Rome")
 BRIEFINGS = REPO / "content" / "briefings"
@@ -43,21 +33,23 @@ BRIEFINGS = REPO / "content" / "briefings"
 BRIEF_AT = datetime(2027, 2, 26, 9, 0, tzinfo=ROME)
 LAUNCH = datetime(2027, 3, 1, 9, 0, tzinfo=ROME)
 AUDIENCE_TEAMS = {"Sales Milano", "Sales Roma", "Customer Care"}
-FAST_RATES = fast_rates(20.0)
+FAST_RATES = harness.fast_rates(20.0)
 
 
 def user_id(person_id: int) -> int:
     return 10_000 + person_id
 
 
-fake = fake_telegram("fake", 20.0)
+fake = harness.fake_telegram("fake", 20.0)
 
 
-async def link_everyone(
+async def demo_on_telegram(
     db: Database, fake: FakeTelegramServer, clock: ManualClock
 ) -> dict[str, Person]:
-    """Every demo person on Telegram (chat id 10000 + person id); returns people by email."""
-    return await link_everyone_on_telegram(db, fake, clock, user_id, language_code="en")
+    """The demo directory, every person on Telegram (chat id 10000 + person id); returns
+    people by email."""
+    await load_demo(db, clock)
+    return await harness.link_everyone_on_telegram(db, fake, clock, user_id, language_code="en")
 
 
 async def audience_emails(db: Database, day: datetime) -> set[str]:
@@ -77,7 +69,9 @@ async def tick(runtime: Runtime) -> None:
 
 
 def settings_for(database_url: str, fake: FakeTelegramServer, **extra: Any) -> Any:
-    return make_settings(database_url, telegram=telegram_section(fake), rates=FAST_RATES, **extra)
+    return harness.make_settings(
+        database_url, telegram=harness.telegram_section(fake), rates=FAST_RATES, **extra
+    )
 
 
 async def _briefing_goes_out_on_time_in_each_language(
@@ -227,8 +221,7 @@ async def _assert_receipts_of_aisha_and_the_newcomer(
 async def test_briefing_reaches_its_audience_on_time_in_each_language_and_tracks_readiness(
     db: Database, clock: ManualClock, database_url: str, fake: FakeTelegramServer, tmp_path: Path
 ) -> None:
-    await load_demo(db, clock)
-    people = await link_everyone(db, fake, clock)
+    people = await demo_on_telegram(db, fake, clock)
     audience = await audience_emails(db, BRIEF_AT)
     assert len(audience) == 29  # 30 people in the three teams, one of whom has left
 
@@ -249,8 +242,7 @@ async def test_briefing_reaches_its_audience_on_time_in_each_language_and_tracks
 async def test_person_who_links_an_account_later_still_gets_the_briefing(
     db: Database, clock: ManualClock, database_url: str, fake: FakeTelegramServer
 ) -> None:
-    await load_demo(db, clock)
-    people = await link_everyone(db, fake, clock)
+    people = await demo_on_telegram(db, fake, clock)
     kevin = people["kevin.liu@demo.fidelio.example"]
     async with db.session() as session:
         from bot.db.models import ChannelIdentity
@@ -278,8 +270,7 @@ async def test_person_who_links_an_account_later_still_gets_the_briefing(
 async def test_broadcast_killed_midway_resumes_without_duplicates(
     db: Database, clock: ManualClock, database_url: str, fake: FakeTelegramServer
 ) -> None:
-    await load_demo(db, clock)
-    people = await link_everyone(db, fake, clock)
+    people = await demo_on_telegram(db, fake, clock)
     audience = await audience_emails(db, BRIEF_AT)
     clock.set(BRIEF_AT)
     settings = settings_for(database_url, fake, outbox={"batch_size": 5})
@@ -332,8 +323,7 @@ async def test_broadcast_killed_midway_resumes_without_duplicates(
 async def test_429_storm_slows_the_broadcast_without_losing_anyone(
     db: Database, clock: ManualClock, database_url: str, fake: FakeTelegramServer
 ) -> None:
-    await load_demo(db, clock)
-    people = await link_everyone(db, fake, clock)
+    people = await demo_on_telegram(db, fake, clock)
     audience = await audience_emails(db, BRIEF_AT)
     clock.set(BRIEF_AT)
     async with running(settings_for(database_url, fake), clock, background=False) as runtime:
@@ -373,7 +363,7 @@ async def test_briefing_on_slack_with_buttons(
             SlackUser("U0GRACE", "grace.adeyemi@demo.fidelio.example", "grace", tz="Europe/London")
         )
         clock.set(BRIEF_AT)
-        async with running_on_slack(
+        async with harness.running_on_slack(
             slack,
             clock,
             database_url,
@@ -404,8 +394,7 @@ async def test_the_scheduler_wakes_the_due_work_and_rebuilds_jobs_from_the_table
     db: Database, clock: ManualClock, database_url: str, fake: FakeTelegramServer
 ) -> None:
     """Not driven by the test: APScheduler's sweep calls the due-work and the outbox loop sends."""
-    await load_demo(db, clock)
-    people = await link_everyone(db, fake, clock)
+    people = await demo_on_telegram(db, fake, clock)
     clock.set(datetime(2027, 2, 20, 12, 0, tzinfo=ROME))
     settings = settings_for(database_url, fake, scheduler={"sweep_s": 0.2, "outbox_poll_s": 0.05})
     async with running(settings, clock, background=False) as runtime:

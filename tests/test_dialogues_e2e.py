@@ -19,21 +19,9 @@ from bot.pulse.content import load_survey
 from bot.pulse.tables import Response
 from bot.suggestions.tables import Suggestion, SuggestionEvent
 
+from . import harness
 from .fakes.telegram import FakeTelegramServer
-from .harness import (
-    REPO,
-    ConsoleDialog,
-    TelegramDialog,
-    demo_console,
-    fake_telegram,
-    fast_rates,
-    link_everyone_on_telegram,
-    load_demo,
-    make_settings,
-    running,
-    schedule_demo_briefing,
-    telegram_section,
-)
+from .harness import REPO, ConsoleDialog, TelegramDialog, load_demo, running
 from .test_suggestions_e2e import deliver, rows_naming
 
 ROME = ZoneInfo("Europe/Rome")
@@ -41,7 +29,7 @@ PULSE_OPENS = datetime(2027, 1, 4, 10, 0, tzinfo=ROME)  # pulse-fortnightly's fi
 BRIEF_AT = datetime(2027, 2, 26, 9, 0, tzinfo=ROME)  # spring-trade-in goes out
 NEW_YEAR = datetime(2027, 1, 1, 12, 0, tzinfo=ROME)
 BEFORE_BRIEF = datetime(2027, 2, 20, 12, 0, tzinfo=ROME)
-FAST_RATES = fast_rates(50.0)
+FAST_RATES = harness.fast_rates(50.0)
 HR = "hr@demo.fidelio.example"
 AISHA = "aisha.khan@demo.fidelio.example"  # Sales Milano, English
 MARCO = "marco.bianchi@demo.fidelio.example"  # Headquarters, Italian
@@ -54,11 +42,11 @@ def uid(person_id: int) -> int:
     return 40_000 + person_id
 
 
-fake = fake_telegram("fake", 50.0)
+fake = harness.fake_telegram("fake", 50.0)
 
 
 def settings_for(database_url: str, **extra: Any) -> Any:
-    return make_settings(database_url, rates=FAST_RATES, **extra)
+    return harness.make_settings(database_url, rates=FAST_RATES, **extra)
 
 
 async def open_pulse_round(runtime: Runtime, clock: ManualClock) -> None:
@@ -84,9 +72,9 @@ async def test_a_suggestion_left_at_the_category_step_waits_for_the_survey_comme
     """Defect: the comment question failed with a UNIQUE violation on conversation_states
     for anyone with an unfinished suggestion."""
     await load_demo(db, clock)
-    people = await link_everyone_on_telegram(db, fake, clock, uid)
+    people = await harness.link_everyone_on_telegram(db, fake, clock, uid)
     clock.set(NEW_YEAR)
-    settings = settings_for(database_url, telegram=telegram_section(fake))
+    settings = settings_for(database_url, telegram=harness.telegram_section(fake))
     aisha = people[AISHA]
     async with running(settings, clock, background=False) as runtime:
         await open_pulse_round(runtime, clock)
@@ -130,7 +118,7 @@ async def test_a_suggestion_left_at_the_category_step_waits_for_the_survey_comme
 async def test_cancel_annulla_and_stop_leave_any_dialogue_and_say_which(
     db: Database, clock: ManualClock, database_url: str
 ) -> None:
-    async with demo_console(
+    async with harness.demo_console(
         db, clock, database_url, JAMES, MARCO, at=NEW_YEAR, rates=FAST_RATES
     ) as runtime:
         james = ConsoleDialog(runtime, JAMES)
@@ -177,10 +165,10 @@ async def test_briefings_offers_to_continue_an_unfinished_quiz(
     db: Database, clock: ManualClock, database_url: str
 ) -> None:
     """Defect: after Got it, ``briefings`` said "quiz not finished" with no way to go on."""
-    async with demo_console(
+    async with harness.demo_console(
         db, clock, database_url, KEVIN, FRANCESCA, at=BEFORE_BRIEF, rates=FAST_RATES
     ) as runtime:
-        campaign = await schedule_demo_briefing(runtime)
+        campaign = await harness.schedule_demo_briefing(runtime)
         clock.set(BRIEF_AT)
         await runtime.briefings.run_due()
         for email, words in (
@@ -222,9 +210,9 @@ async def test_mysuggestions_shows_questions_and_replies_and_answers_them(
     """Defect: a question could only be answered from the pushed message, and
     ``mysuggestions`` showed neither questions nor replies."""
     await load_demo(db, clock)
-    people = await link_everyone_on_telegram(db, fake, clock, uid)
+    people = await harness.link_everyone_on_telegram(db, fake, clock, uid)
     clock.set(datetime(2027, 3, 1, 11, 0, tzinfo=ROME))
-    settings = settings_for(database_url, telegram=telegram_section(fake))
+    settings = settings_for(database_url, telegram=harness.telegram_section(fake))
     aisha, marco = people[AISHA], people[MARCO]
     async with running(settings, clock, background=False) as runtime:
         a = TelegramDialog(fake, uid(aisha.id))

@@ -19,31 +19,26 @@ from .test_summaries_e2e import seed
 HR = "hr@demo.fidelio.example"
 
 
+async def report_as_hr(config: Path, *args: str) -> tuple[int, str, str]:
+    """``fidelio report loyalty --as HR ARGS``."""
+    return await fidelio(config, "report", "loyalty", "--as", HR, *args)
+
+
 async def test_report_formats_and_audit(
     tmp_path: Path, database_url: str, db: Database, clock: ManualClock
 ) -> None:
     await seed(db, clock, database_url, rounds=3)
     config = write_config(tmp_path, database_url)
 
-    code, out, err = await fidelio(config, "report", "loyalty", "--as", HR, "--format", "json")
+    code, out, err = await report_as_hr(config, "--format", "json")
     assert code == 0, err
     data = json.loads(out)
     assert data["reportable"] and data["summary"]["organisation"]
     assert len(data["summary"]["rounds"]) == 3
     assert -100 <= data["summary"]["headline"]["enps"] <= 100
 
-    code, out, err = await fidelio(
-        config,
-        "report",
-        "loyalty",
-        "--as",
-        HR,
-        "--team",
-        "Sales Milano",
-        "--last",
-        "2",
-        "--format",
-        "csv",
+    code, out, err = await report_as_hr(
+        config, "--team", "Sales Milano", "--last", "2", "--format", "csv"
     )
     assert code == 0, err
     rows = list(csv.DictReader(io.StringIO(out)))
@@ -51,32 +46,26 @@ async def test_report_formats_and_audit(
     assert any(r["measure"] == "enps" and r["low"] and r["high"] for r in rows)
     assert any(r["measure"].startswith("favorable_pct_") for r in rows)
 
-    code, out, err = await fidelio(
-        config, "report", "loyalty", "--as", HR, "--format", "html", "-o", "r.html"
-    )
+    code, out, err = await report_as_hr(config, "--format", "html", "-o", "r.html")
     assert code == 0, err
     page = (tmp_path / "r.html").read_text(encoding="utf-8")
     assert page.count("data:image/png;base64,") == 2  # the summary chart and the heat map
     assert "http://" not in page and "https://" not in page  # self-contained
 
-    code, out, err = await fidelio(
-        config, "report", "loyalty", "--as", HR, "--format", "png", "-o", "r.png"
-    )
+    code, out, err = await report_as_hr(config, "--format", "png", "-o", "r.png")
     assert code == 0, err
     assert (tmp_path / "r.png").read_bytes().startswith(b"\x89PNG")
 
-    code, out, err = await fidelio(
-        config, "report", "loyalty", "--as", HR, "--team", "HR & People", "--locale", "en"
-    )
+    code, out, err = await report_as_hr(config, "--team", "HR & People", "--locale", "en")
     assert code == 0, err
     assert "not enough answers from HR & People" in out
     assert "Loyalty summary: the organisation" in out
 
-    code, out, err = await fidelio(config, "report", "loyalty", "--as", HR, "--team", "Nowhere")
+    code, out, err = await report_as_hr(config, "--team", "Nowhere")
     assert code == 2 and "--team" in err and "Nowhere" in err
-    code, out, err = await fidelio(config, "report", "loyalty", "--as", HR, "--since", "2027-13-01")
+    code, out, err = await report_as_hr(config, "--since", "2027-13-01")
     assert code == 2 and "--since" in err
-    code, out, err = await fidelio(config, "report", "loyalty", "--as", HR, "--format", "pdf")
+    code, out, err = await report_as_hr(config, "--format", "pdf")
     assert code == 2 and "--format" in err
 
     async with db.session() as session:
@@ -137,18 +126,8 @@ async def test_report_csv_cells_cannot_run_as_formulas(
         )
     config = write_config(tmp_path, database_url)
     for team, shown in (("+cmd", "'+cmd"), ("@SUM(1)", "'@SUM(1)")):
-        code, out, err = await fidelio(
-            config,
-            "report",
-            "loyalty",
-            "--as",
-            HR,
-            "--team",
-            team,
-            "--last",
-            "2",
-            "--format",
-            "csv",
+        code, out, err = await report_as_hr(
+            config, "--team", team, "--last", "2", "--format", "csv"
         )
         assert code == 0, err
         rows = list(csv.reader(io.StringIO(out)))

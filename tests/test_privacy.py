@@ -84,14 +84,8 @@ async def held_about_aisha(db: Database, clock: ManualClock, database_url: str) 
                 person_id=aisha.id, flow="pulse", data={"round": round_id}, updated_at=clock.now()
             )
         )
-        session.add(
-            AuditEntry(
-                at=clock.now(),
-                actor_label=HR,
-                action="people.note",
-                detail={"about": AISHA, "text": f"{AISHA_NAME} asked for a transfer"},
-            )
-        )
+        text = f"{AISHA_NAME} asked for a transfer"
+        session.add(AuditEntry.by(HR, clock.now(), "people.note", about=AISHA, text=text))
 
 
 async def test_export_holds_everything_about_the_person_but_no_survey_answer(

@@ -18,37 +18,26 @@ from bot.pulse.content import load_survey
 from bot.pulse.schedule import respondent_key
 from bot.pulse.tables import Participation, Response, RoundStatus, SurveyRound
 
+from . import harness
 from .fakes.slack import FakeSlackServer, SlackUser
 from .fakes.telegram import FakeTelegramServer
-from .harness import (
-    REPO,
-    ConsoleDialog,
-    TelegramDialog,
-    fake_telegram,
-    fast_rates,
-    link_everyone_on_telegram,
-    load_demo,
-    make_settings,
-    running,
-    running_on_slack,
-    telegram_section,
-)
+from .harness import REPO, ConsoleDialog, TelegramDialog, load_demo, running
 
 ROME = ZoneInfo("Europe/Rome")
 SURVEYS = REPO / "content" / "surveys"
 FIRST = datetime(2027, 1, 4, 10, 0, tzinfo=ROME)  # Monday; every second Monday, open 4 days
-FAST_RATES = fast_rates(50.0)
+FAST_RATES = harness.fast_rates(50.0)
 
 
 def uid(person_id: int) -> int:
     return 20_000 + person_id
 
 
-fake = fake_telegram("fake", 50.0)
+fake = harness.fake_telegram("fake", 50.0)
 
 
 async def link_all(db: Database, fake: FakeTelegramServer, clock: ManualClock) -> dict[str, Person]:
-    return await link_everyone_on_telegram(db, fake, clock, uid)
+    return await harness.link_everyone_on_telegram(db, fake, clock, uid)
 
 
 async def tick(runtime: Runtime) -> None:
@@ -65,18 +54,8 @@ async def schedule(runtime: Runtime) -> int:
         return campaign.id
 
 
-async def until(condition: Any, timeout: float = 5.0) -> None:
-    import asyncio
-
-    for _ in range(int(timeout / 0.02)):
-        if condition():
-            return
-        await asyncio.sleep(0.02)
-    raise TimeoutError("condition not met")
-
-
 def settings_for(database_url: str, **extra: Any) -> Any:
-    return make_settings(database_url, rates=FAST_RATES, **extra)
+    return harness.make_settings(database_url, rates=FAST_RATES, **extra)
 
 
 async def _first_round_opens_with_an_invitation_each(
@@ -221,7 +200,7 @@ async def test_cadence_answers_reminders_close_and_anonymity(
     people = await link_all(db, fake, clock)
     active = [p for p in people.values() if p.leave_date is None]
     clock.set(datetime(2027, 1, 1, 12, 0, tzinfo=ROME))
-    settings = settings_for(database_url, telegram=telegram_section(fake))
+    settings = settings_for(database_url, telegram=harness.telegram_section(fake))
     aisha = people["aisha.khan@demo.fidelio.example"]  # English
     marco = people["marco.bianchi@demo.fidelio.example"]
     async with running(settings, clock, background=False) as runtime:
@@ -285,7 +264,7 @@ async def test_comment_by_slack_modal_and_console(
     clock.set(datetime(2027, 1, 1, 12, 0, tzinfo=ROME))
     async with FakeSlackServer(rate_scale=50.0) as slack:
         slack.add_user(SlackUser("U0GRACE", "grace.adeyemi@demo.fidelio.example", "grace"))
-        async with running_on_slack(
+        async with harness.running_on_slack(
             slack,
             clock,
             database_url,
@@ -311,7 +290,7 @@ async def test_comment_by_slack_modal_and_console(
             comment = (await slack.wait_for_messages(dm, 9))[8]
             assert "8/8" in (comment.text or "")
             assert await slack.press("U0GRACE", "Write answer") == 200
-            await until(lambda: bool(slack.views))  # the modal opens after Slack's ack
+            await harness.until(lambda: bool(slack.views))  # the modal opens after Slack's ack
             assert slack.views and slack.views[-1]["view"]["callback_id"] == "pulse_text"
             metadata = slack.views[-1]["view"]["private_metadata"]
             assert (

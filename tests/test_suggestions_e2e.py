@@ -17,26 +17,14 @@ from bot.db.session import Database
 from bot.suggestions.seal import Sealer, author_purpose
 from bot.suggestions.tables import SealedNotice, Suggestion, SuggestionEvent, SuggestionStatus
 
+from . import harness
 from .fakes.slack import FakeSlackServer, SlackUser
 from .fakes.telegram import FakeTelegramServer
-from .harness import (
-    ConsoleDialog,
-    SlackDialog,
-    TelegramDialog,
-    demo_console,
-    fake_telegram,
-    fast_rates,
-    link_everyone_on_telegram,
-    load_demo,
-    make_settings,
-    running,
-    running_on_slack,
-    telegram_section,
-)
+from .harness import ConsoleDialog, SlackDialog, TelegramDialog, load_demo, running, until
 
 ROME = ZoneInfo("Europe/Rome")
 START = datetime(2027, 3, 1, 11, 0, tzinfo=ROME)  # a Monday
-FAST_RATES = fast_rates(50.0)
+FAST_RATES = harness.fast_rates(50.0)
 HR = "hr@demo.fidelio.example"
 AISHA = "aisha.khan@demo.fidelio.example"  # Sales Milano (11 people), English
 HANNAH = "hannah.weber@demo.fidelio.example"  # HR & People (4 people), English
@@ -49,11 +37,11 @@ def uid(person_id: int) -> int:
     return 30_000 + person_id
 
 
-fake = fake_telegram("fake", 50.0)
+fake = harness.fake_telegram("fake", 50.0)
 
 
 async def link_all(db: Database, fake: FakeTelegramServer, clock: ManualClock) -> dict[str, Person]:
-    return await link_everyone_on_telegram(db, fake, clock, uid, language_code="en")
+    return await harness.link_everyone_on_telegram(db, fake, clock, uid, language_code="en")
 
 
 async def deliver(runtime: Runtime) -> None:
@@ -63,7 +51,23 @@ async def deliver(runtime: Runtime) -> None:
 
 
 def settings_for(database_url: str, **extra: Any) -> Any:
-    return make_settings(database_url, rates=FAST_RATES, **extra)
+    return harness.make_settings(database_url, rates=FAST_RATES, **extra)
+
+
+async def demo_on_telegram(
+    db: Database,
+    clock: ManualClock,
+    fake: FakeTelegramServer,
+    database_url: str,
+    start: datetime = START,
+    **extra: Any,
+) -> tuple[dict[str, Person], Any]:
+    """The demo directory with everyone linked on the fake Telegram, the clock set to
+    ``start``, and settings (``extra`` sections added) to run against that fake."""
+    await load_demo(db, clock)
+    people = await link_all(db, fake, clock)
+    clock.set(start)
+    return people, settings_for(database_url, telegram=harness.telegram_section(fake), **extra)
 
 
 async def rows_naming(db: Database, person_id: int) -> list[str]:
@@ -253,10 +257,7 @@ async def _lists_follow_who_asks(
 async def test_telegram_named_and_anonymous_triage_follow_up_and_scope(
     db: Database, clock: ManualClock, database_url: str, fake: FakeTelegramServer
 ) -> None:
-    await load_demo(db, clock)
-    people = await link_all(db, fake, clock)
-    clock.set(START)
-    settings = settings_for(database_url, telegram=telegram_section(fake))
+    people, settings = await demo_on_telegram(db, clock, fake, database_url)
     aisha, hannah, marco = people[AISHA], people[HANNAH], people[MARCO]
     async with running(settings, clock, background=False) as runtime:
         a, m = await _file_three_suggestions(fake, aisha, hannah, marco)
@@ -271,16 +272,6 @@ async def test_telegram_named_and_anonymous_triage_follow_up_and_scope(
         audit = [e.action for e in await session.scalars(select(AuditEntry))]
     assert status == SuggestionStatus.declined
     assert audit.count("suggestion.status") == 2 and "suggestion.question" in audit
-
-
-async def until(condition: Any, timeout: float = 5.0) -> None:
-    import asyncio
-
-    for _ in range(int(timeout / 0.02)):
-        if condition():
-            return
-        await asyncio.sleep(0.02)
-    raise TimeoutError("condition not met")
 
 
 def form_values(text: str, category: str, anonymous: bool) -> dict[str, Any]:
@@ -407,7 +398,7 @@ async def test_slack_modal_named_and_anonymous_with_console_triage(
     async with FakeSlackServer(rate_scale=50.0) as slack:
         slack.add_user(SlackUser("U0JAMES", "james.whitaker@demo.fidelio.example", "james"))
         slack.add_user(SlackUser("U0GRACE", "grace.adeyemi@demo.fidelio.example", "grace"))
-        async with running_on_slack(
+        async with harness.running_on_slack(
             slack,
             clock,
             database_url,
@@ -558,10 +549,7 @@ async def test_publish_votes_merge_and_digest(
 ) -> None:
     from bot.suggestions.service import SuggestionService
 
-    await load_demo(db, clock)
-    people = await link_all(db, fake, clock)
-    clock.set(START)
-    settings = settings_for(database_url, telegram=telegram_section(fake))
+    people, settings = await demo_on_telegram(db, clock, fake, database_url)
     service = SuggestionService(settings, clock)
     async with db.session() as session:
         for number, (email, text, anonymous) in SUGGESTIONS.items():
@@ -587,7 +575,7 @@ async def test_console_prompts_send_a_suggestion(
 ) -> None:
     from bot.console_session import console_person
 
-    async with demo_console(db, clock, database_url, at=START) as runtime:
+    async with harness.demo_console(db, clock, database_url, at=START) as runtime:
         await console_person(runtime, "james.whitaker@demo.fidelio.example")
         james = ConsoleDialog(runtime, "james.whitaker@demo.fidelio.example")
         assert "suggest — send a suggestion" in await james.say("help")
@@ -617,10 +605,7 @@ async def test_sealed_notices_retry_drop_and_never_name_the_author(
     """The delivery policy of messages for anonymous authors, through the fake Telegram."""
     from bot.suggestions.service import SuggestionService
 
-    await load_demo(db, clock)
-    clock.set(START)
-    people = await link_all(db, fake, clock)
-    settings = settings_for(database_url, telegram=telegram_section(fake))
+    people, settings = await demo_on_telegram(db, clock, fake, database_url)
     service = SuggestionService(settings, clock)
     authors = [AISHA, HANNAH, "kevin.liu@demo.fidelio.example"]
     async with db.session() as session:
@@ -678,11 +663,8 @@ async def test_running_fidelio_delivers_sealed_notices_in_the_background(
     """With the scheduler and the outbox running (as `fidelio run`), nobody drives delivery."""
     from bot.suggestions.service import SuggestionService
 
-    await load_demo(db, clock)
-    clock.set(START)
-    people = await link_all(db, fake, clock)
-    settings = settings_for(
-        database_url, telegram=telegram_section(fake), suggestions={"digest_enabled": False}
+    people, settings = await demo_on_telegram(
+        db, clock, fake, database_url, suggestions={"digest_enabled": False}
     )
     async with running(settings, clock) as runtime:
         assert runtime.scheduler.active

@@ -32,15 +32,8 @@ from bot.suggestions.tables import SealedNotice, Suggestion, SuggestionEvent, Su
 from scheduler.suggestions import suggestion_jobs
 
 from .fakes.telegram import FakeTelegramServer
-from .harness import (
-    TelegramDialog,
-    fake_telegram,
-    load_demo,
-    make_settings,
-    running,
-    telegram_section,
-)
-from .test_suggestions_e2e import deliver, link_all, uid
+from .harness import TelegramDialog, fake_telegram, running
+from .test_suggestions_e2e import deliver, demo_on_telegram, uid
 
 ROME = ZoneInfo("Europe/Rome")
 
@@ -51,12 +44,6 @@ fake = fake_telegram("fake", 50.0)
 # Not on the hour: an anonymous suggestion's times are kept to the hour, so a request made
 # exactly on the hour would share its second with them whatever the code does.
 START = datetime(2027, 3, 1, 11, 7, 23, tzinfo=ROME)
-FAST_RATES = {
-    "telegram_per_chat_per_s": 50.0,
-    "telegram_global_per_s": 1000.0,
-    "slack_per_channel_per_s": 50.0,
-    "slack_global_per_s": 1000.0,
-}
 HR = "hr@demo.fidelio.example"
 AISHA = "aisha.khan@demo.fidelio.example"  # Sales Milano (11 people)
 MARCO = "marco.bianchi@demo.fidelio.example"  # Headquarters, Italian
@@ -364,10 +351,7 @@ async def _aisha_answers_a_question_anonymously(
 async def test_anonymous_suggestion_and_answer_leave_no_link_to_the_author(
     db: Database, clock: ManualClock, database_url: str, fake: FakeTelegramServer
 ) -> None:
-    await load_demo(db, clock)
-    people = await link_all(db, fake, clock)
-    clock.set(START)
-    settings = make_settings(database_url, rates=FAST_RATES, telegram=telegram_section(fake))
+    people, settings = await demo_on_telegram(db, clock, fake, database_url, START)
     aisha, marco, hr_person = people[AISHA], people[MARCO], people[HR]
     postgres = not db.is_sqlite
     idea = long_text(1, 1990)
@@ -431,10 +415,7 @@ class FailingOnce:
 async def test_an_interrupted_scrub_is_retried_by_the_periodic_job(
     db: Database, clock: ManualClock, database_url: str, fake: FakeTelegramServer
 ) -> None:
-    await load_demo(db, clock)
-    people = await link_all(db, fake, clock)
-    clock.set(START)
-    settings = make_settings(database_url, rates=FAST_RATES, telegram=telegram_section(fake))
+    people, settings = await demo_on_telegram(db, clock, fake, database_url, START)
     aisha = people[AISHA]
     idea = "Swap the demo units between the stores every quarter"
     async with running(settings, clock, background=False):

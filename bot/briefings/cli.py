@@ -201,14 +201,8 @@ async def _readiness(settings: Settings, campaign_ref: str) -> dict[str, Any]:
             report = await team_readiness(session, campaign, briefing)
             from bot.clock import SystemClock
 
-            session.add(
-                AuditEntry(
-                    at=SystemClock().now(),
-                    actor_label="cli",
-                    action="campaign.show",
-                    detail={"campaign": campaign.id, "ref": ref},
-                )
-            )
+            now = SystemClock().now()
+            session.add(AuditEntry.by("cli", now, "campaign.show", campaign=campaign.id, ref=ref))
             context = report.context(briefing, with_names=True)
             context["ref"] = ref
             context["status"] = campaign.status.value

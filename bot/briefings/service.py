@@ -88,8 +88,7 @@ class DueStats:
 class BriefingService(Service):
     async def schedule(self, briefing: Briefing, actor: str) -> tuple[Campaign, list[str]]:
         """Store a campaign for ``briefing`` (content snapshot included); returns warnings."""
-        assert self.db is not None
-        async with self.db.session() as session:
+        async with self.session() as session:
             return await self.schedule_in(session, briefing, actor)
 
     async def schedule_in(
@@ -136,8 +135,7 @@ class BriefingService(Service):
 
     async def cancel(self, campaign_id: int, actor: str) -> Campaign:
         """Stop a campaign: nothing more is queued; queued messages not yet sent are dropped."""
-        assert self.db is not None
-        async with self.db.session() as session:
+        async with self.session() as session:
             return await self.cancel_in(session, campaign_id, actor)
 
     async def cancel_in(self, session: AsyncSession, campaign_id: int, actor: str) -> Campaign:
@@ -167,22 +165,14 @@ class BriefingService(Service):
             )
             .values(status=DeliveryStatus.failed, last_error="campaign cancelled")
         )
-        session.add(
-            AuditEntry(
-                at=now,
-                actor_label=actor,
-                action="campaign.cancel",
-                detail={"campaign": campaign_id},
-            )
-        )
+        session.add(AuditEntry.by(actor, now, "campaign.cancel", campaign=campaign_id))
         return campaign
 
     async def run_due(self) -> DueStats:
         """Queue everything that is due now, for every scheduled briefing campaign."""
-        assert self.db is not None
         stats = DueStats()
         now = self.clock.now()
-        async with self.db.session() as session:
+        async with self.session() as session:
             campaign_ids = await scheduled_ids(session, CampaignKind.briefing, started_by=now)
         for campaign_id in campaign_ids:
             try:
@@ -192,9 +182,8 @@ class BriefingService(Service):
         return stats
 
     async def _campaign_due(self, campaign_id: int, stats: DueStats) -> None:
-        assert self.db is not None
         now = self.clock.now()
-        async with self.db.session() as session:
+        async with self.session() as session:
             campaign = await session.get(Campaign, campaign_id)
             if campaign is None or campaign.status != CampaignStatus.scheduled:
                 return

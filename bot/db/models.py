@@ -186,6 +186,16 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(64))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
+    @classmethod
+    def by(cls, actor: Person | str, at: datetime, action: str, /, **detail: Any) -> AuditEntry:
+        """The row saying that ``actor`` did ``action`` at ``at``: a person, or a label for
+        who acted without one (``"cli"``, ``"scheduler"``, an operator's name)."""
+        if isinstance(actor, str):
+            return cls(at=at, actor_label=actor, action=action, detail=detail)
+        return cls(
+            at=at, actor_person_id=actor.id, actor_label=actor.email, action=action, detail=detail
+        )
+
 
 class DeliveryStatus(enum.StrEnum):
     pending = "pending"

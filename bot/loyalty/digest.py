@@ -159,9 +159,6 @@ class DigestService(Service):
 
 
 def _audit(now: datetime, action: str, round_id: int, people: int, deliveries: int) -> AuditEntry:
-    return AuditEntry(
-        at=now,
-        actor_label="scheduler",
-        action=action,
-        detail={"round": round_id, "people": people, "deliveries": deliveries},
+    return AuditEntry.by(
+        "scheduler", now, action, round=round_id, people=people, deliveries=deliveries
     )

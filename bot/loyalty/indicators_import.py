@@ -23,7 +23,6 @@ corrected month never leaves a stale team behind.
 from __future__ import annotations
 
 import csv
-import io
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,23 +40,12 @@ from pydantic import (
 from sqlalchemy import delete, func, insert, select
 
 from bot.clock import Clock
+from bot.csv_files import LineProblems, Records, read_text
 from bot.db.models import AuditEntry, Team
 from bot.db.session import Database
-from bot.errors import InputError
-from bot.field_errors import field_problems
-from bot.loyalty.tables import IndicatorFigure
-from bot.people import ImportFailed
+from bot.loyalty.tables import FIGURES, IndicatorFigure
 
-COLUMNS = (
-    "team",
-    "period",
-    "absence_days",
-    "absence_spells",
-    "available_days",
-    "disciplinary_cases",
-    "initiative_participants",
-    "eligible",
-)
+COLUMNS = ("team", "period", *FIGURES)
 COUNT_COLUMNS = ("absence_spells", "disciplinary_cases", "initiative_participants", "eligible")
 _PERIOD = re.compile(r"(\d{4})-(\d{2})")
 _CHUNK = 500
@@ -161,23 +149,18 @@ async def import_indicators(
     db: Database, path: Path, clock: Clock, *, actor: str = "cli", progress: Progress | None = None
 ) -> IndicatorImportSummary:
     """Check the whole file, then replace the months it holds; raises ImportFailed."""
-    problems: list[tuple[int, InputError]] = []
-
-    def add(line: int, reason: str) -> None:
-        where = f"{path.name}:{line}" if line else path.name
-        problems.append((line, InputError(where, reason)))
-
-    text = _read(path, add)
-    rows = _parse(text, add, progress) if text is not None else []
+    problems = LineProblems(path.name)
+    text = read_text(path, problems)
+    rows = _parse(text, problems, progress) if text is not None else []
     async with db.session() as session:
         team_ids = dict((await session.execute(select(Team.name, Team.id))).tuples().all())
         for row in rows:
             if row.team not in team_ids:
-                add(
+                problems.add(
                     row.line, f"team: unknown team {row.team!r} (import the people directory first)"
                 )
         if problems:
-            raise ImportFailed([error for _, error in sorted(problems, key=lambda p: p[0])])
+            raise problems.failure()
         periods = tuple(sorted({row.period for row in rows}))
         replaced = int(
             await session.scalar(
@@ -208,70 +191,38 @@ async def import_indicators(
             if progress is not None:
                 progress(len(chunk))
         session.add(
-            AuditEntry(
-                at=now,
-                actor_person_id=None,
-                actor_label=actor,
-                action="indicators_import",
-                detail={"file": path.name, "rows": len(rows), "periods": list(periods)},
+            AuditEntry.by(
+                actor,
+                now,
+                "indicators_import",
+                file=path.name,
+                rows=len(rows),
+                periods=list(periods),
             )
         )
     return IndicatorImportSummary(len(rows), periods, replaced)
 
 
-def _read(path: Path, add: Callable[[int, str], None]) -> str | None:
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        add(0, f"cannot read the file ({exc.strerror or exc})")
-        return None
-    try:
-        # utf-8-sig drops the byte-order mark spreadsheets write, which would otherwise stick
-        # to the first column name.
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        add(0, f"not UTF-8 text ({exc.reason} at byte {exc.start}); save the file as UTF-8")
-        return None
-
-
-def _parse(
-    text: str, add: Callable[[int, str], None], progress: Progress | None
-) -> list[IndicatorRow]:
+def _parse(text: str, problems: LineProblems, progress: Progress | None) -> list[IndicatorRow]:
+    add = problems.add
     if not text.strip():
         add(0, "the file is empty; expected a header line and one line per team and month")
         return []
-    first_line = next(line for line in text.splitlines() if line.strip())
-    delimiter = ";" if ";" in first_line and "," not in first_line else ","
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    header: list[str] | None = None
+    records = Records(text)
     rows: list[IndicatorRow] = []
     seen: dict[tuple[str, str], int] = {}
-    data_lines = 0
-    next_line = 1
     try:
-        for values in reader:
-            line, next_line = next_line, reader.line_num + 1
-            if not any(value.strip() for value in values):
-                continue
-            if header is None:
-                header = _header(values, line, add)
-                if header is None:
-                    return []
-                continue
-            data_lines += 1
+        for line, values in records.data(_header, problems):
             if progress is not None:
                 progress(1)
-            if len(values) != len(header):
-                add(line, f"{len(values)} values but the header has {len(header)} columns")
+            if (fields := records.fields(line, values, problems)) is None:
                 continue
-            fields = dict(zip(header, (value.strip() for value in values), strict=True))
             try:
                 row = IndicatorRow.model_validate(
-                    {**fields, "line": line}, context={"decimal_comma": delimiter == ";"}
+                    {**fields, "line": line}, context={"decimal_comma": records.delimiter == ";"}
                 )
             except ValidationError as exc:
-                for column, reason in field_problems(exc):
-                    add(line, f"{column}: {reason}")
+                problems.add_validation_error(line, exc)
                 continue
             key = (row.team, row.period)
             if key in seen:
@@ -283,14 +234,15 @@ def _parse(
             seen[key] = line
             rows.append(row)
     except csv.Error as exc:
-        add(reader.line_num, f"not valid CSV ({exc})")
+        add(records.line_num, f"not valid CSV ({exc})")
         return []
-    if header is not None and not data_lines:
+    if records.header is not None and not records.data_lines:
         add(0, "no figures: the file has a header but no data lines")
     return rows
 
 
-def _header(values: list[str], line: int, add: Callable[[int, str], None]) -> list[str] | None:
+def _header(values: list[str], line: int, problems: LineProblems) -> list[str] | None:
+    add = problems.add
     header = [value.strip().lower() for value in values]
     unknown = [
         name or f"(unnamed column {i + 1})" for i, name in enumerate(header) if name not in COLUMNS

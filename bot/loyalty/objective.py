@@ -60,7 +60,7 @@ from bot.config import Settings
 from bot.db.models import Campaign, CampaignKind, CampaignStatus, Person, TeamChange
 from bot.durations import start_of_day
 from bot.loyalty.settings import IndicatorBounds, ObjectiveSettings
-from bot.loyalty.tables import IndicatorFigure
+from bot.loyalty.tables import FIGURES, IndicatorFigure
 from bot.pulse.tables import RoundStatus, SurveyRound
 from bot.suggestions.measurement import TOTAL, SuggestionCounts, suggestion_counts
 
@@ -382,16 +382,7 @@ async def _imported_figures(
     ).one()
     if not row[0]:
         return None
-    keys = (
-        "rows",
-        "absence_days",
-        "absence_spells",
-        "available_days",
-        "disciplinary_cases",
-        "initiative_participants",
-        "eligible",
-    )
-    return {k: float(v or 0) for k, v in zip(keys, row, strict=True)}
+    return {k: float(v or 0) for k, v in zip(("rows", *FIGURES), row, strict=True)}
 
 
 async def _suggestion_figures(

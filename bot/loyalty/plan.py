@@ -38,6 +38,19 @@ from functools import cached_property
 ORG = 0  # the organisation's group key; team ids start at 1
 
 
+def subtree_of(team: int, children: Mapping[int, Iterable[int]]) -> frozenset[int]:
+    """``team`` and every team below it, following ``children`` (safe on cycles)."""
+    seen: set[int] = set()
+    stack = [team]
+    while stack:
+        current = stack.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        stack.extend(children.get(current, ()))
+    return frozenset(seen)
+
+
 @dataclass(frozen=True)
 class TreeShape:
     """The org tree as it was when the round closed: parent of every team (None = root)."""
@@ -54,17 +67,7 @@ class TreeShape:
         return out
 
     def subtree(self, team: int) -> frozenset[int]:
-        kids = self.kids
-        seen: set[int] = set()
-        stack = [team]
-        while stack:
-            current = stack.pop()
-            if current in seen:
-                continue
-            seen.add(current)
-            stack.extend(kids.get(current, ()))
-        seen.discard(ORG)
-        return frozenset(seen)
+        return subtree_of(team, self.kids) - {ORG}
 
 
 # A choice within one subtree: (teams released, respondents in released groups); ties go to

@@ -24,7 +24,7 @@ from bot.db.models import Campaign, Team
 from bot.loyalty import metrics
 from bot.loyalty.anonymity import Rules, TeamSet, closed_only, record_shown
 from bot.loyalty.metrics import ItemSums, RoundItems
-from bot.loyalty.plan import ORG
+from bot.loyalty.plan import ORG, subtree_of
 from bot.loyalty.release import (
     ALPHA,
     INDEX,
@@ -206,15 +206,7 @@ class TeamTree:
         return tree
 
     def subtree(self, team_id: int) -> frozenset[int]:
-        seen: set[int] = set()
-        stack = [team_id]
-        while stack:
-            current = stack.pop()
-            if current in seen:
-                continue
-            seen.add(current)
-            stack.extend(self.children.get(current, ()))
-        return frozenset(seen)
+        return subtree_of(team_id, self.children)
 
     def scope(self, team_id: int | None) -> Scope:
         if team_id is None:

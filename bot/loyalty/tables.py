@@ -19,6 +19,16 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from bot.db.models import Base, UtcDateTime
 
+#: The figures an :class:`IndicatorFigure` row holds (besides its team and month), in order.
+FIGURES = (
+    "absence_days",
+    "absence_spells",
+    "available_days",
+    "disciplinary_cases",
+    "initiative_participants",
+    "eligible",
+)
+
 
 class IndicatorFigure(Base):
     """HR figures of one team for one calendar month, imported from CSV (see bot/loyalty/objective.py).

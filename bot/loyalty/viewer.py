@@ -46,10 +46,4 @@ def require_hr(person: Person, what: str) -> None:
 
 def audit_entry(person: Person, at: datetime, action: str, **detail: object) -> AuditEntry:
     """An audit row written as the acting person."""
-    return AuditEntry(
-        at=at,
-        actor_person_id=person.id,
-        actor_label=person.email,
-        action=action,
-        detail={**detail, "route": "cli"},
-    )
+    return AuditEntry.by(person, at, action, **detail, route="cli")

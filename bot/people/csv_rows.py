@@ -8,12 +8,9 @@ the checks across rows and against the database).
 from __future__ import annotations
 
 import csv
-import io
 import re
 import unicodedata
-from collections.abc import Sequence
 from datetime import date
-from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import (
@@ -27,9 +24,8 @@ from pydantic import (
 )
 
 from bot.config import check_timezone
+from bot.csv_files import LineProblems, Records
 from bot.db.models import Role
-from bot.errors import InputError
-from bot.field_errors import field_problems
 from bot.settings_section import SUPPORTED_LOCALES
 
 COLUMNS = (
@@ -62,41 +58,6 @@ _EMAIL = re.compile(
 )
 # date.fromisoformat also accepts "20250101" and week dates; the file format is stricter.
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-
-
-class ImportFailed(Exception):
-    """The file was refused and nothing was written; ``problems`` lists every reason."""
-
-    def __init__(self, problems: Sequence[InputError]):
-        self.problems: list[InputError] = list(problems)
-        count = len(self.problems)
-        heading = f"{count} problem{'s' if count != 1 else ''} found; nothing was imported"
-        super().__init__("\n".join([heading, *(f"  {p.where}: {p.reason}" for p in self.problems)]))
-
-
-class LineProblems:
-    """Collects problems with the line they belong to, to report them in file order."""
-
-    def __init__(self, file_name: str):
-        self.file_name = file_name
-        self._items: list[tuple[int, InputError]] = []
-
-    def add(self, line: int, reason: str) -> None:
-        self._items.append((line, InputError(f"{self.file_name}:{line}", reason)))
-
-    def add_file(self, reason: str) -> None:
-        self._items.append((0, InputError(self.file_name, reason)))
-
-    def add_validation_error(self, line: int, error: ValidationError) -> None:
-        """Every problem a row model found on ``line``, each as ``column: reason``."""
-        for column, reason in field_problems(error):
-            self.add(line, f"{column}: {reason}")
-
-    def __bool__(self) -> bool:
-        return bool(self._items)
-
-    def failure(self) -> ImportFailed:
-        return ImportFailed([error for _, error in sorted(self._items, key=lambda i: i[0])])
 
 
 # The row model
@@ -259,24 +220,6 @@ def _context(info: ValidationInfo, key: str) -> str:
 # Reading the file
 
 
-def read_text(path: Path, problems: LineProblems) -> str | None:
-    """The file's text, or None (and a problem) when it cannot be read as UTF-8."""
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        problems.add_file(f"cannot read the file ({exc.strerror or exc})")
-        return None
-    try:
-        # utf-8-sig drops a leading byte-order mark (Excel writes one), which would otherwise
-        # stick to the first column name and make it unknown.
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        problems.add_file(
-            f"not UTF-8 text ({exc.reason} at byte {exc.start}); save the file as UTF-8"
-        )
-        return None
-
-
 def read_rows(
     text: str, problems: LineProblems, default_locale: str, default_timezone: str
 ) -> list[PersonRow | TeamLinks] | None:
@@ -288,36 +231,19 @@ def read_rows(
     if not text.strip():
         problems.add_file("the file is empty; expected a header line and one line per person")
         return None
-    first_line = next(line for line in text.splitlines() if line.strip())
-    delimiter = ";" if ";" in first_line and "," not in first_line else ","
-    # newline="" lets the csv module see line ends itself, so quoted fields may span lines;
-    # line_num then counts physical lines, which is what the problems report.
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    records = Records(text)
     context = {"default_locale": default_locale, "default_timezone": default_timezone}
-    header: list[str] | None = None
     rows: list[PersonRow | TeamLinks] = []
-    data_lines = 0
-    next_line = 1
     try:
-        for values in reader:
-            line, next_line = next_line, reader.line_num + 1
-            if not any(value.strip() for value in values):
-                continue  # blank lines (often one at the end) are not rows
-            if header is None:
-                header = _check_header(values, line, problems)
-                if header is None:
-                    return None
-                continue
-            data_lines += 1
-            if len(values) != len(header):
-                problems.add(line, f"{len(values)} values but the header has {len(header)} columns")
-                continue
-            fields = dict(zip(header, (value.strip() for value in values), strict=True))
-            rows.append(_check_row(fields, line, problems, context))
+        for line, values in records.data(_check_header, problems):
+            if (fields := records.fields(line, values, problems)) is not None:
+                rows.append(_check_row(fields, line, problems, context))
     except csv.Error as exc:
-        problems.add(reader.line_num, f"not valid CSV ({exc})")
+        problems.add(records.line_num, f"not valid CSV ({exc})")
         return None
-    if not data_lines:
+    if records.header_refused:
+        return None
+    if not records.data_lines:
         problems.add_file("no people: the file has a header but no data lines")
         return None
     return rows

@@ -40,9 +40,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
 from bot.config import check_timezone
+from bot.csv_files import LineProblems, read_text
 from bot.db.models import AuditEntry, Person, Team, TeamChange
 from bot.db.session import Database
-from bot.people.csv_rows import LineProblems, PersonRow, TeamLinks, read_rows, read_text
+from bot.people.csv_rows import PersonRow, TeamLinks, read_rows
 from bot.people.directory import people_by_email
 from bot.settings_section import SUPPORTED_LOCALES
 
@@ -115,16 +116,14 @@ async def import_people(
             raise problems.failure()
         summary = await _apply(session, rows, plan, teams, people, clock.now())
         session.add(
-            AuditEntry(
-                at=clock.now(),
-                actor_label=actor,
-                action="people.import",
-                detail={
-                    "file": path.name,
-                    "created": summary.created,
-                    "updated": summary.updated,
-                    "teams_created": summary.teams_created,
-                },
+            AuditEntry.by(
+                actor,
+                clock.now(),
+                "people.import",
+                file=path.name,
+                created=summary.created,
+                updated=summary.updated,
+                teams_created=summary.teams_created,
             )
         )
     return summary

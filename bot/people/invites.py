@@ -87,12 +87,7 @@ async def issue_invites(
             )
         )
     session.add(
-        AuditEntry(
-            at=now,
-            actor_label=actor,
-            action="invites.issue",
-            detail={"count": len(issued), "channel": channel.value},
-        )
+        AuditEntry.by(actor, now, "invites.issue", count=len(issued), channel=channel.value)
     )
     await session.flush()
     return issued
@@ -126,13 +121,5 @@ async def redeem_invite(
     if not person.is_active(now.date()):
         raise UserFacingError("errors/invite_invalid")
     await link(session, person, ChannelName(user.channel), user.external_id, user.address, clock)
-    session.add(
-        AuditEntry(
-            at=now,
-            actor_person_id=person.id,
-            actor_label=person.email,
-            action="invites.redeem",
-            detail={"channel": user.channel},
-        )
-    )
+    session.add(AuditEntry.by(person, now, "invites.redeem", channel=user.channel))
     return person

@@ -51,14 +51,7 @@ async def export_person(
         for part in registry.parts:
             data[part.name] = await part.export(session, person)
         data["survey_answers"] = SURVEY_ANSWERS_NOTE
-        session.add(
-            AuditEntry(
-                at=clock.now(),
-                actor_label=actor,
-                action="people.export",
-                detail={"person_id": person.id},
-            )
-        )
+        session.add(AuditEntry.by(actor, clock.now(), "people.export", person_id=person.id))
     return data
 
 
@@ -82,11 +75,6 @@ async def forget_person(
         changed = {part.name: await part.erase(session, erasure) for part in registry.parts}
         # The entry says that an erasure happened, never whose data it was.
         session.add(
-            AuditEntry(
-                at=now,
-                actor_label=actor,
-                action="people.forget",
-                detail={"person_id": person.id, "changed": changed},
-            )
+            AuditEntry.by(actor, now, "people.forget", person_id=person.id, changed=changed)
         )
         return ForgetSummary(person.id, changed)

@@ -267,14 +267,7 @@ async def survey_rates_report(
         campaign = await session.get(Campaign, round_.campaign_id)
         # The same (coarse, while open) figures as in chat: one snapshot for everyone.
         rates = await response_rates(session, round_, settings.anonymity, service.clock)
-        session.add(
-            AuditEntry(
-                at=service.clock.now(),
-                actor_label="cli",
-                action="survey.rates",
-                detail={"round": round_id},
-            )
-        )
+        session.add(AuditEntry.by("cli", service.clock.now(), "survey.rates", round=round_id))
         return {
             **rates,
             "id": round_.id,

@@ -126,24 +126,16 @@ class SurveyService(Service):
             CampaignStatus.scheduled: "resume",
             CampaignStatus.cancelled: "stop",
         }[status]
-        session.add(
-            AuditEntry(
-                at=self.clock.now(),
-                actor_label=actor,
-                action=f"survey.{verb}",
-                detail={"schedule": schedule_id},
-            )
-        )
+        session.add(AuditEntry.by(actor, self.clock.now(), f"survey.{verb}", schedule=schedule_id))
         return campaign
 
     # Due work
 
     async def run_due(self) -> PulseDue:
         """Open due rounds, send due reminders, close rounds whose time is up."""
-        assert self.db is not None
         stats = PulseDue()
         now = self.clock.now()
-        async with self.db.session() as session:
+        async with self.session() as session:
             closing = list(
                 await session.scalars(
                     select(SurveyRound.id).where(
@@ -173,9 +165,8 @@ class SurveyService(Service):
         return stats
 
     async def _open_due(self, campaign_id: int, stats: PulseDue) -> None:
-        assert self.db is not None
         now = self.clock.now()
-        async with self.db.session() as session:
+        async with self.session() as session:
             campaign = await session.get(Campaign, campaign_id)
             if campaign is None or campaign.status != CampaignStatus.scheduled:
                 return
@@ -253,9 +244,8 @@ class SurveyService(Service):
         return round_
 
     async def _remind(self, round_id: int, stats: PulseDue) -> None:
-        assert self.db is not None
         now = self.clock.now()
-        async with self.db.session() as session:
+        async with self.session() as session:
             round_ = await session.get(SurveyRound, round_id)
             if round_ is None or round_.status != RoundStatus.open:
                 return
@@ -286,8 +276,7 @@ class SurveyService(Service):
     async def close_round(self, round_id: int) -> None:
         """Close a round: decide its release plan, keep its answers by plan atom only, destroy
         its secret, drop unsent reminders, then scrub the old rows. Safe to call twice."""
-        assert self.db is not None
-        async with self.db.session() as session:
+        async with self.session() as session:
             await self.close_round_in(session, round_id)
         await self.scrub_closed()
 
@@ -313,13 +302,9 @@ class SurveyService(Service):
         round_.status = RoundStatus.closed
         round_.secret = None
         round_.closed_at = self.clock.now()
+        early = round_.closed_at < round_.closes_at
         session.add(
-            AuditEntry(
-                at=round_.closed_at,
-                actor_label=actor,
-                action="survey.close",
-                detail={"round": round_id, "early": round_.closed_at < round_.closes_at},
-            )
+            AuditEntry.by(actor, round_.closed_at, "survey.close", round=round_id, early=early)
         )
         # Rule 6: the plan is decided and the answers keep only their plan atom; who
         # answered is read from the secret one last time, then the secret is gone.

@@ -77,6 +77,12 @@ def _act(
         raise typer.Exit(2) from None
 
 
+def _print_plain(lines: list[str]) -> None:
+    """Print ``lines`` as they are: no markup, no highlighting, long lines wrapped."""
+    for line in lines:
+        out.print(line, highlight=False, markup=False, soft_wrap=True)
+
+
 def _ref(text: str, where: str = "REFERENCE") -> int:
     from bot.suggestions.content import parse_reference
 
@@ -203,8 +209,7 @@ def show(ctx: typer.Context, reference_: Ref, as_email: AsOption) -> None:
         _audit(session, service, actor, "suggestion.show", suggestion=found.id)
         return lines
 
-    for line in _act(ctx, as_email, work):
-        out.print(line, highlight=False, markup=False, soft_wrap=True)
+    _print_plain(_act(ctx, as_email, work))
 
 
 @suggestions_app.command("status")
@@ -326,8 +331,7 @@ def digest(ctx: typer.Context, as_email: AsOption) -> None:
             lines.append("  no status changes: the digest would not be sent")
         return lines
 
-    for line in _act(ctx, as_email, work):
-        out.print(line, highlight=False, markup=False, soft_wrap=True)
+    _print_plain(_act(ctx, as_email, work))
 
 
 @suggestions_app.command("counts")
@@ -399,12 +403,4 @@ def _local(person: Any, when: datetime) -> str:
 def _audit(session: Any, service: Any, actor: Any, action: str, **detail: Any) -> None:
     from bot.db.models import AuditEntry
 
-    session.add(
-        AuditEntry(
-            at=service.clock.now(),
-            actor_person_id=actor.id,
-            actor_label=actor.email,
-            action=action,
-            detail={**detail, "channel": "cli"},
-        )
-    )
+    session.add(AuditEntry.by(actor, service.clock.now(), action, **detail, channel="cli"))

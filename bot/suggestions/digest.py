@@ -61,7 +61,6 @@ class DigestService(Service):
 
     async def run_due(self) -> DigestStats:
         """Send the digest of the latest occurrence if it is not sent yet."""
-        assert self.db is not None
         stats = DigestStats()
         if not self.settings.suggestions.digest_enabled:
             return stats
@@ -69,7 +68,7 @@ class DigestService(Service):
         due = self.cadence().latest(now, self.period())
         if due is None:
             return stats
-        async with self.db.session() as session:
+        async with self.session() as session:
             await self.send_in(session, due, stats)
         return stats
 

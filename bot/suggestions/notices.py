@@ -184,6 +184,23 @@ def to_the_hour(when: datetime) -> datetime:
     return when.replace(minute=0, second=0, microsecond=0)
 
 
+async def enqueue_event_reply(
+    session: AsyncSession,
+    event: SuggestionEvent,
+    suggestion_id: int,
+    person_id: int,
+    purpose: str,
+    reply: Reply,
+    now: datetime,
+) -> bool:
+    """Queue ``reply`` about ``event`` to ``person_id`` in the outbox, once per suggestion,
+    event and person (True if it was new)."""
+    key = f"suggestion:{suggestion_id}:event:{event.id}:{person_id}"
+    return await enqueue(
+        session, key=key, person_id=person_id, purpose=purpose, reply=reply, now=now
+    )
+
+
 async def notify_authors(
     session: AsyncSession,
     sealer: Sealer,
@@ -229,14 +246,7 @@ async def notify_authors(
             queued += 1
         elif target.author_id is not None and target.author_id not in seen:
             seen.add(target.author_id)
-            queued += int(
-                await enqueue(
-                    session,
-                    key=f"suggestion:{target.id}:event:{event.id}:{target.author_id}",
-                    person_id=target.author_id,
-                    purpose="suggestion-notice",
-                    reply=reply,
-                    now=now,
-                )
+            queued += await enqueue_event_reply(
+                session, event, target.id, target.author_id, "suggestion-notice", reply, now
             )
     return queued

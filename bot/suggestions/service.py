@@ -29,11 +29,10 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.db.models import AuditEntry, Person, Role, Team
 from bot.errors import UserFacingError
-from bot.outbox import enqueue
 from bot.people import managed_team_ids, team_subtree_ids
 from bot.replies import Reply, ReplyButton
 from bot.suggestions.content import TRIAGE_STATUSES, excerpt, reference
-from bot.suggestions.notices import notify_authors, to_the_hour
+from bot.suggestions.notices import enqueue_event_reply, notify_authors, to_the_hour
 from bot.suggestions.seal import NOTICE_PURPOSE, Sealer, author_purpose
 from bot.suggestions.tables import (
     SealedNotice,
@@ -381,13 +380,8 @@ class SuggestionService:
             )
             await session.flush()
             return event
-        await enqueue(
-            session,
-            key=f"suggestion:{suggestion.id}:event:{event.id}:{question.actor_id}",
-            person_id=question.actor_id,
-            purpose="suggestion-answer",
-            reply=reply,
-            now=now,
+        await enqueue_event_reply(
+            session, event, suggestion.id, question.actor_id, "suggestion-answer", reply, now
         )
         return event
 
@@ -558,17 +552,9 @@ class SuggestionService:
         suggestion.updated_at = now
         if respond and suggestion.first_response_at is None:
             suggestion.first_response_at = now
+        changed = {"status": status.value} if status else {}
         session.add(
-            AuditEntry(
-                at=now,
-                actor_person_id=actor.id,
-                actor_label=actor.email,
-                action=f"suggestion.{kind}",
-                detail={
-                    "suggestion": suggestion.id,
-                    **({"status": status.value} if status else {}),
-                },
-            )
+            AuditEntry.by(actor, now, f"suggestion.{kind}", suggestion=suggestion.id, **changed)
         )
         await session.flush()
         return event
