@@ -334,15 +334,36 @@ def bench_survey(items: int) -> tuple[Survey, dict[str, Item]]:
     return survey, content.items
 
 
+async def prepared_round(
+    settings: Settings, url: str, fake: Any, people: int, items: int, clock: ManualClock
+) -> tuple[Any, list[Any], Survey, dict[str, Item], Any]:
+    """``people`` people inserted and the bench survey's round opened, by a started runtime
+    that the caller stops: (runtime, linked people, survey, item bank, round)."""
+    survey, bank = bench_survey(items)
+    db = Database(url)
+    try:
+        linked = await create_people(db, fake, people)
+    finally:
+        await db.dispose()
+    setup = build_runtime(settings, clock=clock)
+    await setup.start(sync_slack=False, background=False)
+    try:
+        round_ = await open_round(setup, clock, survey, bank)
+    except BaseException:
+        await setup.stop()
+        raise
+    return setup, linked, survey, bank, round_
+
+
 async def open_round(
     runtime: Runtime, clock: ManualClock, survey: Survey, items: dict[str, Item]
 ) -> SurveyRound:
     """Schedule the survey, move the clock to its next opening and let ``run_due`` open it."""
     async with runtime.db.session() as session:
-        await runtime.surveys.schedule_in(session, survey, items, "hr@bench.example")
+        await runtime.service("surveys").schedule_in(session, survey, items, "hr@bench.example")
     opening = survey.cadence.occurrences(clock.now(), clock.now() + timedelta(days=2))[0]
     clock.set(opening + timedelta(minutes=1))
-    due = await runtime.surveys.run_due()
+    due = await runtime.service("surveys").run_due()
     if due.opened != 1:
         raise RuntimeError(f"run_due opened {due.opened} rounds, expected 1")
     async with runtime.db.session() as session:
@@ -737,16 +758,10 @@ async def run_phase(
                 },
             )
             clock = ManualClock(datetime(2027, 3, 1, 7, 0, tzinfo=UTC))
-            survey, bank = bench_survey(items)
-            db = Database(url)
+            setup, linked, survey, bank, round_ = await prepared_round(
+                settings, url, fake, people, items, clock
+            )
             try:
-                linked = await create_people(db, fake, people)
-            finally:
-                await db.dispose()
-            setup = build_runtime(settings, clock=clock)
-            await setup.start(sync_slack=False, background=False)
-            try:
-                round_ = await open_round(setup, clock, survey, bank)
                 sent = await send_invitations(setup)
             finally:
                 await setup.stop()
@@ -878,18 +893,10 @@ async def run_realistic(
                 },
             )
             clock = ManualClock(datetime(2027, 3, 1, 7, 0, tzinfo=UTC))
-            survey, bank = bench_survey(items)
-            db = Database(url)
-            try:
-                linked = await create_people(db, fake, people)
-            finally:
-                await db.dispose()
-            setup = build_runtime(settings, clock=clock)
-            await setup.start(sync_slack=False, background=False)
-            try:
-                round_ = await open_round(setup, clock, survey, bank)
-            finally:
-                await setup.stop()
+            setup, linked, survey, bank, round_ = await prepared_round(
+                settings, url, fake, people, items, clock
+            )
+            await setup.stop()
             codec = CallbackCodec(settings.security.secret_key.get_secret_value())
             crowd = Crowd(fake, codec, round_.items, linked, seed=people)
             result.crowd = crowd

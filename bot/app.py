@@ -7,7 +7,7 @@ import contextlib
 import logging
 import signal
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TextIO, cast
+from typing import Any, TextIO
 
 from bot.channels.callbacks import CallbackCodec
 from bot.channels.console import ConsoleChannel
@@ -24,10 +24,6 @@ from bot.privacy.retention import retention_jobs
 from bot.render import Renderer
 from bot.sender import Sender
 from scheduler import Scheduler
-
-if TYPE_CHECKING:  # the services' types, for the two shortcuts below
-    from bot.briefings.service import BriefingService
-    from bot.pulse.service import SurveyService
 
 log = logging.getLogger(__name__)
 
@@ -61,14 +57,6 @@ class Runtime:
             if name in wired.services:
                 return wired.services[name]
         raise KeyError(f"no feature provides a service called {name!r}")
-
-    @property
-    def briefings(self) -> BriefingService:
-        return cast("BriefingService", self.service("briefings"))
-
-    @property
-    def surveys(self) -> SurveyService:
-        return cast("SurveyService", self.service("surveys"))
 
     async def start(
         self, *, console: bool = False, sync_slack: bool = True, background: bool = True

@@ -147,12 +147,12 @@ async def run_tour(
         )
         if campaign is not None and campaign.starts_at > now:
             # Scheduled for its own (later) briefing time: replaced by one that goes out now.
-            await runtime.briefings.cancel_in(session, campaign.id, "demo tour")
+            await runtime.service("briefings").cancel_in(session, campaign.id, "demo tour")
             campaign = None
         campaign_reused = campaign is not None
         if campaign is None:
             briefing = moved_to_now(source, now)
-            campaign, _warnings = await runtime.briefings.schedule_in(
+            campaign, _warnings = await runtime.service("briefings").schedule_in(
                 session, briefing, "demo tour"
             )
         else:
@@ -165,7 +165,9 @@ async def run_tour(
             )
         )
         if schedule is None:
-            schedule = await runtime.surveys.schedule_in(session, survey, items, "demo tour")
+            schedule = await runtime.service("surveys").schedule_in(
+                session, survey, items, "demo tour"
+            )
         round_ = await session.scalar(
             select(SurveyRound)
             .where(SurveyRound.campaign_id == schedule.id, SurveyRound.status == RoundStatus.open)
@@ -173,14 +175,14 @@ async def run_tour(
         )
         round_reused = round_ is not None
         if round_ is None:
-            round_ = await runtime.surveys.open_round_now_in(session, schedule.id)
+            round_ = await runtime.service("surveys").open_round_now_in(session, schedule.id)
 
         ids = (schedule.id, round_.id, round_.number, round_.closes_at, round_.invited)
         campaign_id = campaign.id
         refs = (await ref_of(session, campaign), await ref_of(session, schedule))
         survey_title = survey.title.get(settings.organisation.default_locale) or survey.id
 
-    await runtime.briefings.run_due()  # the cards of a briefing whose time is now
+    await runtime.service("briefings").run_due()  # the cards of a briefing whose time is now
     stats = await runtime.outbox.drain()
 
     from bot.briefings.tables import BriefingReceipt

@@ -297,7 +297,7 @@ class ConsoleDialog:
 async def schedule_demo_briefing(runtime: Runtime) -> Any:
     """HR schedules the demo briefing ``spring-trade-in``; returns its campaign."""
     briefing = load_briefing(REPO / "content" / "briefings", "spring-trade-in")
-    campaign, _ = await runtime.briefings.schedule(briefing, actor="hr")
+    campaign, _ = await runtime.service("briefings").schedule(briefing, actor="hr")
     return campaign
 
 

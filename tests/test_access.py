@@ -129,7 +129,7 @@ async def test_readiness_shows_each_manager_only_their_subtree(
         from bot.console_session import console_person
 
         campaign = await schedule_demo_briefing(runtime)
-        await runtime.briefings.run_due()
+        await runtime.service("briefings").run_due()
         for email, visible in MANAGERS_SEE.items():
             await console_person(runtime, email)
             answer = await ConsoleDialog(runtime, email).say(f"readiness {campaign.id}")

@@ -73,7 +73,7 @@ async def test_readiness_is_scoped_to_the_managers_subtree(
         at=datetime(2027, 2, 26, 9, 0, tzinfo=ROME),
     ) as runtime:
         campaign = await schedule_demo_briefing(runtime)
-        await runtime.briefings.run_due()
+        await runtime.service("briefings").run_due()
 
         employee = ConsoleDialog(runtime, SALES_EMPLOYEE)
         listing = await employee.say("briefings")
@@ -102,7 +102,7 @@ async def test_readiness_is_scoped_to_the_managers_subtree(
 
         # After expiry the briefing is closed: buttons are refused politely.
         clock.set(datetime(2027, 5, 1, 9, 0, tzinfo=ROME) + timedelta(days=1))
-        await runtime.briefings.run_due()
+        await runtime.service("briefings").run_due()
         user = ChannelUser("console", SALES_EMPLOYEE, SALES_EMPLOYEE)
         closed = await runtime.dispatcher.process(
             ButtonPressed(user, "late-press", "brief_more", str(campaign.id))

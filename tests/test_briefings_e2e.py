@@ -64,7 +64,7 @@ async def audience_emails(db: Database, day: datetime) -> set[str]:
 
 async def tick(runtime: Runtime) -> None:
     """What a scheduler wake-up does: compute due work, then deliver it."""
-    await runtime.briefings.run_due()
+    await runtime.service("briefings").run_due()
     await runtime.outbox.drain()
 
 
@@ -84,7 +84,9 @@ async def _briefing_goes_out_on_time_in_each_language(
     """Scheduled a week ahead: nothing a minute early, then one card per audience member, in
     their language and time zone."""
     briefing = load_briefing(BRIEFINGS, "spring-trade-in")
-    campaign, warnings = await runtime.briefings.schedule(briefing, actor="hr@demo.fidelio.example")
+    campaign, warnings = await runtime.service("briefings").schedule(
+        briefing, actor="hr@demo.fidelio.example"
+    )
     assert warnings == []
 
     clock.set(BRIEF_AT - timedelta(minutes=1))
@@ -253,7 +255,9 @@ async def test_person_who_links_an_account_later_still_gets_the_briefing(
         await session.delete(identity)
     clock.set(BRIEF_AT)
     async with running(settings_for(database_url, fake), clock, background=False) as runtime:
-        await runtime.briefings.schedule(load_briefing(BRIEFINGS, "spring-trade-in"), actor="hr")
+        await runtime.service("briefings").schedule(
+            load_briefing(BRIEFINGS, "spring-trade-in"), actor="hr"
+        )
         await tick(runtime)
         assert fake.messages_to(user_id(kevin.id)) == []
         async with db.session() as session:
@@ -275,8 +279,10 @@ async def test_broadcast_killed_midway_resumes_without_duplicates(
     clock.set(BRIEF_AT)
     settings = settings_for(database_url, fake, outbox={"batch_size": 5})
     async with running(settings, clock, background=False) as runtime:
-        await runtime.briefings.schedule(load_briefing(BRIEFINGS, "spring-trade-in"), actor="hr")
-        await runtime.briefings.run_due()
+        await runtime.service("briefings").schedule(
+            load_briefing(BRIEFINGS, "spring-trade-in"), actor="hr"
+        )
+        await runtime.service("briefings").run_due()
         # Kill the outbox in the middle of the broadcast: a slow platform keeps sends in flight.
         fake.inject("timeout", method="sendMessage", times=3, delay=2.0)
         task = asyncio.create_task(runtime.outbox.drain())
@@ -327,8 +333,10 @@ async def test_429_storm_slows_the_broadcast_without_losing_anyone(
     audience = await audience_emails(db, BRIEF_AT)
     clock.set(BRIEF_AT)
     async with running(settings_for(database_url, fake), clock, background=False) as runtime:
-        await runtime.briefings.schedule(load_briefing(BRIEFINGS, "spring-trade-in"), actor="hr")
-        await runtime.briefings.run_due()
+        await runtime.service("briefings").schedule(
+            load_briefing(BRIEFINGS, "spring-trade-in"), actor="hr"
+        )
+        await runtime.service("briefings").run_due()
         fake.inject("429", method="sendMessage", times=40, retry_after=3)
         rounds = 0
         while True:
@@ -372,7 +380,7 @@ async def test_briefing_on_slack_with_buttons(
             rates=FAST_RATES,
         ) as runtime:
             await runtime.channels["slack"].sync_directory(db, clock)
-            await runtime.briefings.schedule(
+            await runtime.service("briefings").schedule(
                 load_briefing(BRIEFINGS, "spring-trade-in"), actor="hr"
             )
             await tick(runtime)
@@ -398,7 +406,7 @@ async def test_the_scheduler_wakes_the_due_work_and_rebuilds_jobs_from_the_table
     clock.set(datetime(2027, 2, 20, 12, 0, tzinfo=ROME))
     settings = settings_for(database_url, fake, scheduler={"sweep_s": 0.2, "outbox_poll_s": 0.05})
     async with running(settings, clock, background=False) as runtime:
-        campaign, _ = await runtime.briefings.schedule(
+        campaign, _ = await runtime.service("briefings").schedule(
             load_briefing(BRIEFINGS, "spring-trade-in"), actor="hr"
         )
     # A fresh start rebuilds the campaign's wake-up jobs from the table, with stable ids.

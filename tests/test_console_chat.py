@@ -41,9 +41,9 @@ async def test_a_scale_answer_is_typed_as_its_value_and_off_scale_is_asked_again
     ) as runtime:
         survey, items = load_survey(REPO / "content" / "surveys", "pulse-fortnightly")
         async with runtime.db.session() as session:
-            await runtime.surveys.schedule_in(session, survey, items, HR)
+            await runtime.service("surveys").schedule_in(session, survey, items, HR)
         clock.set(FIRST)
-        await runtime.surveys.run_due()
+        await runtime.service("surveys").run_due()
         async with db.session() as session:
             round_ = (await session.scalars(select(SurveyRound))).one()
         kinds = [items[key].kind for key in round_.items]

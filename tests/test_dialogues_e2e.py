@@ -53,9 +53,9 @@ async def open_pulse_round(runtime: Runtime, clock: ManualClock) -> None:
     """Schedule the fortnightly pulse and open its first round (invitations queued)."""
     survey, items = load_survey(REPO / "content" / "surveys", "pulse-fortnightly")
     async with runtime.db.session() as session:
-        await runtime.surveys.schedule_in(session, survey, items, HR)
+        await runtime.service("surveys").schedule_in(session, survey, items, HR)
     clock.set(PULSE_OPENS)
-    await runtime.surveys.run_due()
+    await runtime.service("surveys").run_due()
 
 
 async def states(db: Database) -> list[tuple[int, str]]:
@@ -170,7 +170,7 @@ async def test_briefings_offers_to_continue_an_unfinished_quiz(
     ) as runtime:
         campaign = await harness.schedule_demo_briefing(runtime)
         clock.set(BRIEF_AT)
-        await runtime.briefings.run_due()
+        await runtime.service("briefings").run_due()
         for email, words in (
             (KEVIN, ("quiz not finished", "[2] Continue quiz", "question 1 of 2", "question 2")),
             (FRANCESCA, ("quiz non finito", "[2] Continua il quiz", "domanda 1 di 2", "domanda 2")),

@@ -286,7 +286,9 @@ async def test_two_instances_behind_a_load_balancer_lose_and_repeat_nothing(
             async with running(settings[0], clock) as one, running(settings[1], clock) as two:
                 assert one.scheduler.active and not two.scheduler.active
                 async with db.session() as session:
-                    await one.surveys.schedule_in(session, survey, items, "hr@demo.example")
+                    await one.service("surveys").schedule_in(
+                        session, survey, items, "hr@demo.example"
+                    )
                 # The active instance's sweep opens the round; both outbox loops send.
                 invited = await until_invited(db, fake)
                 await press_everywhere(fake, invited, None)  # Start: the first question

@@ -54,7 +54,7 @@ async def _setup(runtime: Runtime, db: Database, clock: ManualClock) -> tuple[in
     clock.set(FIRST - timedelta(days=3))
     await schedule(runtime)
     clock.set(FIRST)
-    await runtime.surveys.run_due()
+    await runtime.service("surveys").run_due()
     async with db.session() as session:
         round_id = await session.scalar(select(SurveyRound.id))
         assert round_id is not None

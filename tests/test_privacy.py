@@ -73,9 +73,11 @@ async def held_about_aisha(db: Database, clock: ManualClock, database_url: str) 
         refused = await ConsoleDialog(runtime, AISHA).say("status")
         assert "not available" in refused
         clock.set(BEFORE)
-        await runtime.briefings.schedule(load_briefing(BRIEFINGS, "spring-trade-in"), actor=HR)
+        await runtime.service("briefings").schedule(
+            load_briefing(BRIEFINGS, "spring-trade-in"), actor=HR
+        )
         clock.set(READINESS_TIME)
-        await runtime.briefings.run_due()
+        await runtime.service("briefings").run_due()
     async with db.session() as session:
         aisha = await session.scalar(select(Person).where(Person.email == AISHA))
         assert aisha is not None

@@ -41,14 +41,14 @@ async def link_all(db: Database, fake: FakeTelegramServer, clock: ManualClock) -
 
 
 async def tick(runtime: Runtime) -> None:
-    await runtime.surveys.run_due()
+    await runtime.service("surveys").run_due()
     await runtime.outbox.drain()
 
 
 async def schedule(runtime: Runtime) -> int:
     survey, items = load_survey(SURVEYS, "pulse-fortnightly")
     async with runtime.db.session() as session:
-        campaign = await runtime.surveys.schedule_in(
+        campaign = await runtime.service("surveys").schedule_in(
             session, survey, items, "hr@demo.fidelio.example"
         )
         return campaign.id

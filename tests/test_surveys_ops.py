@@ -78,13 +78,13 @@ async def schedule(runtime: Runtime, survey_text: str | None = None) -> int:
         assert parsed is not None, problems
         survey = parsed
     async with runtime.db.session() as session:
-        campaign = await runtime.surveys.schedule_in(session, survey, items, HR)
+        campaign = await runtime.service("surveys").schedule_in(session, survey, items, HR)
         return campaign.id
 
 
 async def at(runtime: Runtime, clock: ManualClock, when: datetime) -> Any:
     clock.set(when)
-    return await runtime.surveys.run_due()
+    return await runtime.service("surveys").run_due()
 
 
 async def rounds_of(db: Database) -> list[SurveyRound]:
@@ -106,21 +106,21 @@ async def answer_all(
     async with runtime.db.session() as session:
         who = await session.scalar(select(Person).where(Person.email == email))
         assert who is not None
-        round_, schedule_, participation = await runtime.surveys.open_round_for(
+        round_, schedule_, participation = await runtime.service("surveys").open_round_for(
             session, round_id, who
         )
         for item_id in round_.items[:upto]:
             value = values.get(item_id)
             if isinstance(value, str):
-                await runtime.surveys.record(
+                await runtime.service("surveys").record(
                     session, round_, participation, who, item_id, text=value
                 )
             elif value is None:
-                await runtime.surveys.record(
+                await runtime.service("surveys").record(
                     session, round_, participation, who, item_id, skipped=True
                 )
             else:
-                await runtime.surveys.record(
+                await runtime.service("surveys").record(
                     session, round_, participation, who, item_id, value=value
                 )
 
@@ -213,7 +213,7 @@ async def test_hr_schedules_lists_pauses_resumes_and_stops_in_chat(
         # Resumed after that round's window: nothing late, the next occurrence opens.
         clock.set(SECOND + timedelta(days=5))
         assert "ora è attivo" in await hr.say("survey resume 1")
-        assert (await runtime.surveys.run_due()).opened == 0
+        assert (await runtime.service("surveys").run_due()).opened == 0
         assert (await at(runtime, clock, THIRD)).opened == 1
         rounds = await rounds_of(db)
         assert [(r.number, r.opens_at) for r in rounds] == [(1, FIRST), (2, THIRD)]
@@ -426,7 +426,7 @@ async def test_closing_a_round_destroys_the_secret_at_once(
         round_id = await first_round(runtime, clock, db, HR, EMPLOYEE)
         await answer_all(runtime, round_id, EMPLOYEE, {"sat_overall": 3}, upto=1)
         clock.set(FIRST + timedelta(days=1))
-        await runtime.surveys.run_due()  # nothing due; invitations wait in the outbox
+        await runtime.service("surveys").run_due()  # nothing due; invitations wait in the outbox
 
         closed = await ConsoleDialog(runtime, HR).say(f"survey close {round_id}")
         assert f"Il turno {round_id} è chiuso" in closed and "segreto è distrutto" in closed
