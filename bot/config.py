@@ -155,6 +155,8 @@ class RateSettings(Section):
     telegram_per_chat_per_s: float = Field(default=1.0, gt=0)
     slack_global_per_s: float = Field(default=40.0, gt=0)
     slack_per_channel_per_s: float = Field(default=1.0, gt=0)
+    #: While people are tapping, broadcasts leave this share of the global pace to replies.
+    reply_reserve_share: float = Field(default=0.25, ge=0, lt=1)
 
 
 class AnonymitySettings(Section):

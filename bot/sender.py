@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
-from collections import OrderedDict, deque
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager, nullcontext
+from collections import OrderedDict
+from collections.abc import Callable
+from contextlib import nullcontext
 from datetime import datetime
 
 from aiolimiter import AsyncLimiter
@@ -28,6 +27,7 @@ from bot.channels.port import (
     TransientFailure,
 )
 from bot.config import RateSettings
+from bot.pacing import WindowLimiter
 
 log = logging.getLogger(__name__)
 
@@ -38,75 +38,17 @@ class UnknownChannel(SendError):
     """No adapter is running for that channel (disabled in config)."""
 
 
-class WindowLimiter:
-    """A channel's global pace: never more than ``per_s`` sends in any one-second window.
-
-    A leaky bucket of the same rate (``AsyncLimiter(per_s, 1)``) lets a full bucket through as
-    a burst on top of the steady rate, so up to twice the rate passes in the first second of a
-    broadcast or after a pause, and a platform that counts sends in a sliding window (Slack)
-    answers the excess with 429s. Here a send holds one of ``floor(per_s)`` slots from the
-    moment it is admitted until one second after its answer came back: wherever the platform
-    timestamps the request in between, it cannot see more than the rate in any window, even
-    when a stall delays some requests and bunches them with later ones. (A rate below 1/s
-    stretches the window: 0.5/s is one send per 2 s.) Token-bucket platforms (Telegram) are
-    satisfied too. Admissions are also spaced ``1/per_s`` apart, with ``burst_s`` seconds'
-    worth of slack so a short stall is caught up, rather than bunched at the start of each
-    window. Waiters are served in arrival order.
-    """
-
-    def __init__(self, per_s: float, *, burst_s: float = 0.1):
-        if per_s <= 0:
-            raise ValueError(f"rate must be positive, got {per_s}")
-        self.capacity = max(1, math.floor(per_s))
-        self.window = max(1.0, 1.0 / per_s)
-        self.interval = 1.0 / per_s
-        self.burst_s = burst_s
-        self._in_flight = 0
-        self._finished: deque[float] = deque()  # when each send of the last window ended
-        self._next = 0.0  # when the next admission is due at the steady pace
-        self._turn = asyncio.Lock()
-        self._freed: asyncio.Future[None] | None = None
-
-    @asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        """Hold a slot around one send (however it ends)."""
-        await self._admit()
-        try:
-            yield
-        finally:
-            self._in_flight -= 1
-            self._finished.append(asyncio.get_running_loop().time())
-            if self._freed is not None and not self._freed.done():
-                self._freed.set_result(None)
-
-    async def _admit(self) -> None:
-        async with self._turn:
-            loop = asyncio.get_running_loop()
-            while True:
-                now = loop.time()
-                while self._finished and now - self._finished[0] >= self.window:
-                    self._finished.popleft()
-                wait = self._next - self.burst_s - now
-                if self._in_flight + len(self._finished) >= self.capacity:
-                    if not self._finished:  # every slot is held by a send still in flight
-                        self._freed = loop.create_future()
-                        await self._freed
-                        continue
-                    wait = max(wait, self._finished[0] + self.window - now)
-                if wait <= 0:
-                    self._in_flight += 1
-                    self._next = max(self._next, now) + self.interval
-                    return
-                await asyncio.sleep(wait)
-
-
 class Sender:
     def __init__(self, ports: dict[str, ChatPort], rates: RateSettings):
         self.ports = ports
         self.rates = rates
         self._global = {
-            "telegram": WindowLimiter(rates.telegram_global_per_s),
-            "slack": WindowLimiter(rates.slack_global_per_s),
+            "telegram": WindowLimiter(
+                rates.telegram_global_per_s, reserve_share=rates.reply_reserve_share
+            ),
+            "slack": WindowLimiter(
+                rates.slack_global_per_s, reserve_share=rates.reply_reserve_share
+            ),
         }
         self._per_chat: OrderedDict[tuple[str, str], AsyncLimiter] = OrderedDict()
         #: Told ``(channel, outcome)`` after every send (metrics); outcome is ``sent`` or the
@@ -138,15 +80,24 @@ class Sender:
         return port
 
     async def send(
-        self, to: Address, message: Message, edit: MessageRef | None = None
+        self,
+        to: Address,
+        message: Message,
+        edit: MessageRef | None = None,
+        *,
+        urgent: bool = False,
     ) -> MessageRef:
-        """Send once, after waiting for a free slot; platform failures are raised as SendError."""
+        """Send once, after waiting for a free slot; platform failures are raised as SendError.
+
+        ``urgent``: someone is waiting for this message (a reply), so it goes before the
+        broadcast cards waiting for the channel's pace (:class:`WindowLimiter`)."""
         port = self.port(to.channel)
         chat_limiter = self._chat_limiter(to)
         if chat_limiter is not None:
             await chat_limiter.acquire()
         global_limiter = self._global.get(to.channel)
-        async with global_limiter.slot() if global_limiter is not None else nullcontext():
+        pace = global_limiter.slot(urgent=urgent) if global_limiter is not None else nullcontext()
+        async with pace:
             try:
                 if edit is not None:
                     await port.edit(edit, message)
@@ -184,7 +135,7 @@ class Sender:
         """Interactive send: a person is waiting, so retry briefly, then log and give up."""
         for attempt in range(4):
             try:
-                return await self.send(to, message, edit)
+                return await self.send(to, message, edit, urgent=True)
             except RateLimited as exc:
                 await asyncio.sleep(min(exc.retry_after, 30.0))
             except TransientFailure as exc:

@@ -201,10 +201,11 @@ def _block_on(runtime: Runtime, slow_text: str) -> asyncio.Event:
 async def test_polling_confirms_updates_only_once_they_are_handled(
     db: Database, clock: ManualClock, database_url: str, fake: FakeTelegramServer
 ) -> None:
-    """A burst fetched in one getUpdates stays unconfirmed at Telegram until every update in
-    it has been handled, so a crash half-way means redelivery (made harmless by
-    de-duplication), never loss. A clean stop waits for the batch and confirms it."""
-    for user_id in (501, 502, 503):
+    """Telegram keeps every update from the oldest one still being handled unconfirmed, so a
+    crash half-way means redelivery (made harmless by de-duplication), never loss; a slow
+    update holds up nobody else, not even updates that arrive after it. A clean stop waits
+    for what is in hand and confirms it."""
+    for user_id in (501, 502, 503, 504):
         fake.add_user(user_id, f"Stranger{user_id}")
     await fake.send_text(501, "hello")
     await fake.send_text(502, "slow")
@@ -218,13 +219,16 @@ async def test_polling_confirms_updates_only_once_they_are_handled(
     try:
         await fake.wait_for_messages(501, 1)
         await fake.wait_for_messages(503, 1)
-        await asyncio.sleep(0.3)  # any further poll would have confirmed the batch by now
+        await fake.send_text(504, "later")  # arrives while 502 is still in hand
+        await fake.wait_for_messages(504, 1)
+        await asyncio.sleep(0.3)  # any further poll would have confirmed more by now
         assert fake.messages_to(502) == []
-        assert fake.pending_update_count == 3  # nothing confirmed: one is still being handled
+        # 501 is confirmed; 502 (in hand) and everything after it are not.
+        assert fake.pending_update_count == 3
 
         stopping = asyncio.create_task(runtime.stop())
         await asyncio.sleep(0.2)
-        assert not stopping.done()  # stopping waits for the batch in hand
+        assert not stopping.done()  # stopping waits for the update in hand
         release.set()
         await stopping
     finally:
@@ -235,7 +239,7 @@ async def test_polling_confirms_updates_only_once_they_are_handled(
     assert fake.pending_update_count == 0  # and confirmed at stop
     async with db.session() as session:
         handled = await session.scalar(select(func.count()).select_from(ProcessedEvent))
-    assert handled == 3
+    assert handled == 4
 
 
 async def test_chat_locks_keep_a_chats_order_and_are_dropped_when_free() -> None:

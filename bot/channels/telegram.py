@@ -1,7 +1,8 @@
 """Telegram adapter (python-telegram-bot 22).
 
 Started by hand inside Fidelio's event loop (never ``run_polling``, which owns the loop):
-long polling through the Updater, or a webhook served by our own aiohttp endpoint that checks
+long polling by :mod:`bot.channels.telegram_polling` (which confirms an update only once it is
+handled), or a webhook served by our own aiohttp endpoint that checks
 ``X-Telegram-Bot-Api-Secret-Token`` before anything else. Updates are processed concurrently,
 but one chat at a time, so a person's messages are handled in the order they were sent.
 
@@ -51,6 +52,7 @@ from bot.channels.port import (
     UnknownOutcome,
 )
 from bot.channels.telegram_internals import post_json
+from bot.channels.telegram_polling import UpdatePoller
 from bot.config import TelegramSettings
 from bot.events import ButtonPressed, ChannelUser, CommandInvoked, InboundEvent, TextReceived
 from bot.markup import to_telegram_html
@@ -102,8 +104,7 @@ class TelegramChannel:
         self._chat_locks = ChatLocks()
         self._webhook_runner: web.AppRunner | None = None
         self._polling: asyncio.Task[None] | None = None
-        #: The ``offset`` that confirms every update handled so far (long polling).
-        self._offset: int | None = None
+        self._poller: UpdatePoller | None = None
         self.webhook_port: int | None = None
         self.username: str | None = settings.bot_username
 
@@ -116,7 +117,13 @@ class TelegramChannel:
         allowed = [Update.MESSAGE, Update.CALLBACK_QUERY]
         if self.settings.mode == "polling":
             await self.app.bot.delete_webhook(drop_pending_updates=False)
-            self._polling = asyncio.create_task(self._poll(allowed), name="telegram-polling")
+            self._poller = UpdatePoller(
+                self.app.bot,
+                self.app.process_update,
+                poll_timeout_s=self.settings.poll_timeout_s,
+                allowed_updates=allowed,
+            )
+            self._polling = asyncio.create_task(self._poller.run(), name="telegram-polling")
             log.info("telegram: long polling as @%s", self.username)
         else:
             await self._start_webhook_server()
@@ -140,7 +147,10 @@ class TelegramChannel:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._polling
             self._polling = None
-            await self._confirm_handled()
+        if self._poller is not None:
+            await self._poller.drain()
+            await self._confirm_handled(self._poller.offset)
+            self._poller = None
         if self._webhook_runner is not None:
             await self._webhook_runner.cleanup()
             self._webhook_runner = None
@@ -148,71 +158,13 @@ class TelegramChannel:
             await self.app.stop()
         await self.app.shutdown()
 
-    async def _poll(self, allowed: list[str]) -> None:
-        """Long polling that confirms updates to Telegram only once they are handled.
-
-        PTB's Updater confirms a batch (the next ``getUpdates`` carries its offset) as soon as
-        it has been fetched, so a crash while a burst is being handled would lose every
-        update fetched but not yet handled. Here a batch is handled completely (concurrently,
-        one chat at a time) before the next request confirms it; after a crash Telegram
-        delivers the unconfirmed updates again, and de-duplication on ``update_id`` drops the
-        ones that had been handled. The cost is one round trip per batch of up to 100.
-        """
-        backoff = 1.0
-        while True:
-            try:
-                updates = await self.app.bot.get_updates(
-                    offset=self._offset,
-                    timeout=dtm.timedelta(seconds=self.settings.poll_timeout_s),
-                    allowed_updates=allowed,
-                )
-            except asyncio.CancelledError:
-                raise
-            except RetryAfter as exc:
-                delay = exc.retry_after
-                await asyncio.sleep(
-                    delay.total_seconds() if isinstance(delay, dtm.timedelta) else float(delay)
-                )
-                continue
-            except TimedOut:
-                continue  # a long poll that outlived the read timeout: just ask again
-            except TelegramError as exc:
-                log.warning("telegram polling error (retrying in %.0f s): %s", backoff, exc)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 30.0)
-                continue
-            backoff = 1.0
-            if not updates:
-                continue
-            # Handle everything fetched, then move the offset past it. Stopping waits for the
-            # batch to finish rather than cutting its handlers off half-way.
-            batch = asyncio.ensure_future(self._handle_batch(updates))
-            try:
-                await asyncio.shield(batch)
-            finally:
-                if not batch.done():
-                    await batch
-                self._offset = updates[-1].update_id + 1
-
-    async def _handle_batch(self, updates: tuple[Update, ...]) -> None:
-        results = await asyncio.gather(
-            *(self.app.process_update(update) for update in updates), return_exceptions=True
-        )
-        for update, result in zip(updates, results, strict=True):
-            if isinstance(result, BaseException):
-                log.error(
-                    "telegram update %s could not be handled",
-                    update.update_id,
-                    exc_info=result,
-                )
-
-    async def _confirm_handled(self) -> None:
+    async def _confirm_handled(self, offset: int | None) -> None:
         """On a clean stop, tell Telegram which updates were handled (one short request), so
         that the next start does not receive them again."""
-        if self._offset is None:
+        if offset is None:
             return
         try:
-            await self.app.bot.get_updates(offset=self._offset, timeout=0, limit=1)
+            await self.app.bot.get_updates(offset=offset, timeout=0, limit=1)
         except TelegramError as exc:
             log.info("telegram: could not confirm the last updates at stop: %s", exc)
 
