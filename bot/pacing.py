@@ -80,8 +80,9 @@ class WindowLimiter:
         finally:
             self._in_flight -= 1
             self._finished.append(asyncio.get_running_loop().time())
-            async with self._changed:
-                self._changed.notify_all()
+            if self._waiting:  # somebody may be waiting for this slot
+                async with self._changed:
+                    self._changed.notify_all()
 
     def _wait(self, now: float, priority: int) -> float | None:
         """Seconds until the head of the queue may go (<= 0: now); None while every slot it
