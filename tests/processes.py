@@ -213,13 +213,17 @@ def messages(world: World, person_id: int) -> list[str]:
     return [m.text or "" for m in world.slack.messages_in(chat)]
 
 
+#: The pulse's closing thanks name the survey too (templates pulse/thanks.j2).
+THANKS = re.compile(r"^(Thank you! Your answers to|Grazie! Le tue risposte a) ")
+
+
 def copies(world: World, person_id: int, title: str) -> int:
     """Messages carrying ``title`` that are the delivery itself (a pulse question repeats the
-    title followed by ``n/N``; the invitation does not)."""
+    title followed by ``n/N`` and the thanks name it; the invitation does neither)."""
     return sum(
         1
         for text in messages(world, person_id)
-        if title in text and not re.search(r"\d+/\d+", text)
+        if title in text and not re.search(r"\d+/\d+", text) and not THANKS.match(text)
     )
 
 

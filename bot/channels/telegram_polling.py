@@ -9,10 +9,10 @@ Here each update is handled in its own task as soon as it is fetched, and the of
 Telegram is the oldest update still being handled: everything below it is done, so after a
 crash Telegram delivers again only what may not have been (de-duplication on ``update_id``
 drops what had been handled after all). While updates are in hand, Telegram answers every
-``getUpdates`` at once with them, so the poller asks with ``timeout=0`` and, when nothing new
-came, waits for one of them to finish or for a short tick before asking again. New taps are
-thus fetched within a tick even while another person's reply waits for its chat's pace; with
-nothing in hand it long-polls as usual.
+``getUpdates`` at once with them, so the poller asks with ``timeout=0``, at most once a tick
+(sooner when everything in hand is done). New taps are thus fetched within a tick even while
+another person's reply waits for its chat's pace; with nothing in hand it long-polls as
+usual.
 """
 
 from __future__ import annotations
@@ -20,16 +20,21 @@ from __future__ import annotations
 import asyncio
 import datetime as dtm
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable
 
 from telegram import Bot, Update
 from telegram.error import RetryAfter, TelegramError, TimedOut
+
+from bot.channels.telegram_internals import post_json
 
 log = logging.getLogger(__name__)
 
 #: How long to wait for news while updates are in hand and nothing new came; polls in that
 #: state are at most this often (each is one short request).
 TICK_S = 0.05
+#: The most updates one ``getUpdates`` returns (Telegram's own cap, its default ``limit``).
+BATCH_LIMIT = 100
 
 
 class UpdatePoller:
@@ -52,6 +57,8 @@ class UpdatePoller:
         self._in_hand: dict[int, asyncio.Task[None]] = {}
         #: The highest update id handed to a task so far (-1: none yet).
         self._seen = -1
+        #: Ids handed to a task, in order, from the offset on (what a poll brings back).
+        self._started: deque[int] = deque()
 
     @property
     def offset(self) -> int | None:
@@ -67,10 +74,16 @@ class UpdatePoller:
         while True:
             busy = bool(self._in_hand)
             try:
-                updates = await self.bot.get_updates(
-                    offset=self.offset,
-                    timeout=dtm.timedelta(seconds=0 if busy else self.poll_timeout_s),
-                    allowed_updates=self.allowed_updates,
+                # Raw JSON: what is in hand comes back with every poll, and only what is new
+                # is worth turning into PTB objects (a large share of a burst's cost).
+                updates = await post_json(
+                    self.bot,
+                    "getUpdates",
+                    {
+                        "offset": self.offset,
+                        "timeout": 0 if busy else self.poll_timeout_s,
+                        "allowed_updates": self.allowed_updates,
+                    },
                 )
             except asyncio.CancelledError:
                 raise
@@ -88,15 +101,25 @@ class UpdatePoller:
                 backoff = min(backoff * 2, 30.0)
                 continue
             backoff = 1.0
-            fresh = [update for update in updates if update.update_id > self._seen]
-            for update in fresh:
-                self._start(update)
-            if self._in_hand and not fresh:
-                await asyncio.wait(
-                    list(self._in_hand.values()),
-                    timeout=self.tick_s,
-                    return_when=asyncio.FIRST_COMPLETED,
-                )
+            for data in updates:
+                if data["update_id"] > self._seen:
+                    self._start(Update.de_json(data, self.bot))
+            if self._in_hand:
+                await self._wait_for_news()
+
+    async def _wait_for_news(self) -> None:
+        """Wait before asking again while updates are in hand: asking at once would only
+        bring back what is in hand (and, in a burst, split it into many small groups)."""
+        offset = self.offset or 0
+        while self._started and self._started[0] < offset:
+            self._started.popleft()
+        if len(self._started) >= BATCH_LIMIT:
+            # Telegram would answer with updates already started, nothing new: wait for
+            # the oldest, which holds the offset back.
+            await asyncio.wait([self._in_hand[min(self._in_hand)]])
+        else:
+            # Room for new ones: ask again in a tick, sooner when all is done.
+            await asyncio.wait(list(self._in_hand.values()), timeout=self.tick_s)
 
     async def drain(self) -> None:
         """Wait for every update in hand (stopping lets handlers finish rather than cutting
@@ -107,6 +130,7 @@ class UpdatePoller:
     def _start(self, update: Update) -> None:
         update_id = update.update_id
         self._seen = update_id
+        self._started.append(update_id)
         task = asyncio.create_task(self._handle(update), name=f"telegram-update-{update_id}")
         self._in_hand[update_id] = task
         task.add_done_callback(lambda _: self._in_hand.pop(update_id, None))
