@@ -52,6 +52,14 @@ async def settle() -> None:
     await asyncio.sleep(0.02)
 
 
+async def admitted(sends: Holder, count: int) -> None:
+    """Wait (a few seconds at most) until ``count`` sends have been admitted."""
+    for _ in range(200):
+        if len(sends.admitted) >= count:
+            return
+        await asyncio.sleep(0.02)
+
+
 def limiter(**kwargs: float) -> WindowLimiter:
     return WindowLimiter(8, burst_s=60.0, **kwargs)
 
@@ -115,10 +123,7 @@ async def test_a_reply_goes_before_cards_that_were_waiting_longer() -> None:
         assert len(sends.admitted) == 8  # every slot is held: everybody waits
         # The held sends end; their slots come back as the window rolls over.
         sends.release(*(f"held{n}" for n in range(8)))
-        for _ in range(200):
-            if len(sends.admitted) == 11:
-                break
-            await asyncio.sleep(0.02)
+        await admitted(sends, 11)
         assert sends.admitted[8:] == ["reply", "card-a", "card-b"]
 
 
@@ -135,10 +140,7 @@ async def test_a_waiter_that_gives_up_leaves_the_queue() -> None:
         gone.cancel()
         await settle()
         sends.release(*(f"held{n}" for n in range(8)))
-        for _ in range(200):
-            if "card" in sends.admitted:
-                break
-            await asyncio.sleep(0.02)
+        await admitted(sends, 9)
         assert sends.admitted[8:] == ["card"]
 
 
