@@ -113,6 +113,27 @@ class FindsDeliveries(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class Elsewhere:
+    """Where a command was typed when that is not the conversation with Fidelio (a Slack
+    channel): the answers go to the conversation, and a short note, seen only by the person
+    who typed it, says so there."""
+
+    #: The platform's handle for that note (Slack: the slash command's ``response_url``).
+    reply_to: str
+    #: A link that opens the conversation with Fidelio (https).
+    link: str
+
+
+@runtime_checkable
+class NotesElsewhere(Protocol):
+    """A platform where a command can be typed outside the conversation with Fidelio."""
+
+    async def note_elsewhere(self, where: Elsewhere, message: Message) -> None:
+        """Show ``message`` where the command was typed, to its sender only."""
+        ...
+
+
 @dataclass
 class Outgoing:
     """A rendered message for one address, produced by the dispatcher or the outbox."""
