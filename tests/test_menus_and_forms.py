@@ -1,5 +1,6 @@
-"""The pieces behind the forms that explain, one at a time: how a modal's acknowledgement is
-given, how field errors read where no form shows them, and the link to the direct message."""
+"""The pieces behind the command menus and the forms that explain, one at a time: what a
+Telegram menu may hold, how a modal's acknowledgement is given, how field errors read where no
+form shows them, and the link to the direct message."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ import pytest
 
 from bot.channels import slack as slack_adapter
 from bot.channels.callbacks import CallbackCodec
+from bot.channels.port import MenuCommand
 from bot.channels.slack import SlackChannel
 from bot.channels.slack_answers import FormAnswer, dm_link
+from bot.channels.telegram_commands import fitted
 from bot.config import SlackSettings
 from bot.errors import FieldErrors, UserFacingError
 from bot.events import FormSubmitted
@@ -37,6 +40,22 @@ class Acks:
 
     async def __call__(self, **kwargs: Any) -> None:
         self.given.append(kwargs)
+
+
+def test_telegram_menu_entries_are_fitted_to_telegram_limits() -> None:
+    commands = [
+        MenuCommand("Help", "this  list\n"),
+        MenuCommand("mis-typed", "left out"),
+        MenuCommand("quiet", "   "),
+        MenuCommand("long", "word " * 80),
+    ]
+    fit = fitted(commands)
+    assert [(c.command, c.description) for c in fit[:2]] == [
+        ("help", "this list"),
+        ("quiet", "quiet"),
+    ]
+    assert len(fit[2].description) == 256 and fit[2].description.endswith("…")
+    assert len(fitted([MenuCommand(f"c{i}", "x") for i in range(150)])) == 100
 
 
 async def test_a_form_answer_is_given_once_and_only_for_fields_the_modal_has() -> None:
