@@ -11,8 +11,9 @@ from typing import Any, TextIO
 
 from bot.channels.callbacks import CallbackCodec
 from bot.channels.console import ConsoleChannel
-from bot.channels.port import ChatPort
+from bot.channels.port import ChatPort, HasCommandMenu
 from bot.clock import Clock, SystemClock
+from bot.command_menus import CommandMenus
 from bot.config import Settings
 from bot.db.session import Database
 from bot.dispatch import Dispatcher
@@ -50,6 +51,8 @@ class Runtime:
     ops: OpsServer | None = None
     background_started: bool = False
     outbox_task: asyncio.Task[Any] | None = None
+    #: The command menus of the platforms that have one, by channel name.
+    menus: dict[str, CommandMenus] = field(default_factory=dict)
 
     def service(self, name: str) -> Any:
         """A feature's service by name (``briefings``, ``surveys``, ``sealed_notices``...)."""
@@ -72,6 +75,8 @@ class Runtime:
                 continue
             await channel.start()
             started.append(name)
+        for menus in self.menus.values():
+            self.tasks.append(asyncio.create_task(menus.run(self.stop_event)))
         if sync_slack and "slack" in self.channels:
             slack = self.channels["slack"]
             self.tasks.append(asyncio.create_task(slack.sync_directory(self.db, self.clock)))
@@ -179,6 +184,19 @@ def build_runtime(
         features,
         channels,
         metrics=metrics,
+        menus={
+            name: CommandMenus(
+                port,
+                db,
+                dispatcher.registry,
+                renderer,
+                clock,
+                default_locale=settings.organisation.default_locale,
+                every_s=settings.telegram.menu_refresh_s,
+            )
+            for name, port in channels.items()
+            if isinstance(port, HasCommandMenu)
+        },
     )
     return runtime
 

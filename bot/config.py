@@ -102,6 +102,9 @@ class TelegramSettings(Section):
     webhook_path: str = "/telegram/webhook"
     poll_timeout_s: int = Field(default=10, ge=0, le=50)
     request_timeout_s: float = Field(default=10.0, gt=0)
+    #: How often the command menus of managers and HR are compared with the directory (a role
+    #: changed by ``fidelio people import`` shows in the menu within this time).
+    menu_refresh_s: float = Field(default=60.0, gt=0)
 
 
 class SlackSettings(Section):

@@ -12,15 +12,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bot.batching import GroupQueue
-from bot.channels.port import Address, Outgoing
+from bot.channels.port import Address, Message, NotesElsewhere, Outgoing
 from bot.clock import Clock
 from bot.config import Settings
 from bot.db.session import Database
-from bot.errors import UserFacingError
-from bot.events import ButtonPressed, InboundEvent
+from bot.errors import FieldErrors, UserFacingError
+from bot.events import ButtonPressed, CommandInvoked, FormSubmitted, InboundEvent
 from bot.handling import Registry
 from bot.pipeline import IdentityResolver, Inbound, Pipeline
 from bot.render import Renderer
@@ -37,6 +37,12 @@ class DispatchResult:
 
     duplicate: bool
     replies: list[Outgoing]
+    #: A form refused field by field (:class:`~bot.errors.FieldErrors`): field id -> message
+    #: in Fidelio's markup. The same messages are in ``replies``, for a form that cannot show
+    #: them.
+    field_errors: dict[str, str] = field(default_factory=dict)
+    #: For a command typed outside the conversation with Fidelio: the note for that place.
+    note: Message | None = None
 
 
 class Dispatcher(SendingService):
@@ -68,11 +74,29 @@ class Dispatcher(SendingService):
             result = await self._group(event.action).submit(event)
         else:
             result = await self.process(event)
+        if isinstance(event, FormSubmitted) and event.answer is not None:
+            # The form hears first (Slack waits for it): closed, or its fields marked.
+            shown = await event.answer(result.field_errors)
+            if shown and result.field_errors:
+                return result
         for outgoing in result.replies:
             if outgoing.message.form is not None and await self._open_form(event, outgoing):
                 continue
             await self.sender.reply(outgoing.to, outgoing.message, outgoing.edit)
+        if result.note is not None and isinstance(event, CommandInvoked):
+            await self._note_elsewhere(event, result.note)
         return result
+
+    async def _note_elsewhere(self, event: CommandInvoked, note: Message) -> None:
+        """Say where the command was typed that the answers are in the conversation."""
+        port = self.sender.ports.get(event.user.channel)
+        if event.elsewhere is None or not isinstance(port, NotesElsewhere):
+            return
+        try:
+            await port.note_elsewhere(event.elsewhere, note)
+        except Exception:
+            # The answers themselves went out: the note is a courtesy.
+            log.warning("the note where a %s command was typed failed", event.user.channel)
 
     async def _open_form(self, event: InboundEvent, outgoing: Outgoing) -> bool:
         """Open a form where the channel can (Slack modal); False means send the text."""
@@ -93,11 +117,31 @@ class Dispatcher(SendingService):
     async def process(self, event: InboundEvent) -> DispatchResult:
         """Process one event and return the rendered replies without sending them."""
         item = self.pipeline.start(event)
+        result = await self._run(item)
+        if isinstance(event, CommandInvoked) and event.elsewhere and not result.duplicate:
+            note = Reply("answered_in_dm", {"link": event.elsewhere.link})
+            result.note = self.renderer.render(note, item.locale, event.user.channel)
+        return result
+
+    async def _run(self, item: Inbound) -> DispatchResult:
+        event = item.event
         try:
             async with self.db.session(queue_writes=True) as session:
                 await self.pipeline.run(session, [item])
                 # Rendered in the transaction: a reply may show what a handler loaded.
                 result = self._result(item)
+        except FieldErrors as exc:
+            # Nothing was saved, and the event is not remembered: the person corrects the
+            # form and sends it again, which may well be the same event for the platform.
+            rendered = {
+                name: self._render(Reply(error.template_key, error.context), item)
+                for name, error in exc.fields.items()
+            }
+            return DispatchResult(
+                False,
+                list(rendered.values()),
+                {name: outgoing.message.text for name, outgoing in rendered.items()},
+            )
         except UserFacingError as exc:
             # Raised by a handler (or an invite redemption): its transaction rolled back.
             await self._remember(event)

@@ -39,3 +39,22 @@ class InputError(Exception):
         if self.key:
             return UserFacingError(f"errors/input/{self.key}", where=self.where, **self.params)
         return UserFacingError("errors/input", where=self.where, reason=self.reason)
+
+
+class FieldErrors(UserFacingError):
+    """A form refused field by field: nothing was saved, and each problem belongs under the
+    field it is about.
+
+    ``fields`` maps a form field's id (``bot.replies.FormField.id``) to the error wording its
+    problem. Where the platform shows the form (a Slack modal) the dispatcher hands the
+    rendered messages to the form, which shows each under its field and stays open; anywhere
+    else they are sent as messages, like any UserFacingError (whose template is the first
+    field's).
+    """
+
+    def __init__(self, fields: dict[str, UserFacingError]):
+        if not fields:
+            raise ValueError("FieldErrors needs at least one field")
+        first = next(iter(fields.values()))
+        super().__init__(first.template_key, **first.context)
+        self.fields = fields

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.channels.port import MessageRef
+from bot.channels.port import Elsewhere, MessageRef
+
+#: Answers a submitted form on its platform (see :attr:`FormSubmitted.answer`).
+AnswersForm = Callable[[Mapping[str, str]], Awaitable[bool]]
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,8 @@ class CommandInvoked(ChannelEvent):
     args: str = ""
     #: Slack's trigger id (slash commands): lets a reply open a modal form.
     trigger: str | None = None
+    #: Set when the command was typed outside the conversation with Fidelio (a Slack channel).
+    elsewhere: Elsewhere | None = None
 
 
 @dataclass(frozen=True)
@@ -54,6 +60,13 @@ class ButtonPressed(ChannelEvent):
 class FormSubmitted(ChannelEvent):
     form: str
     values: dict[str, Any] = field(default_factory=dict)
+    #: Answers the form on the platform that shows it (Slack: the ``view_submission``'s
+    #: acknowledgement), once, as soon as the outcome is known: given no errors it closes the
+    #: form; given refused fields (field id -> message in Fidelio's markup) it shows each
+    #: message under its field and keeps the form open. Returns False when it could not show
+    #: the errors (too late, or a field the form does not have): they are then sent as
+    #: messages.
+    answer: AnswersForm | None = field(default=None, compare=False, repr=False)
 
 
 InboundEvent = CommandInvoked | TextReceived | ButtonPressed | FormSubmitted

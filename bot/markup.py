@@ -53,7 +53,9 @@ def parse(text: str) -> list[Span]:
             match = _LINK.match(text, i)
             if match:
                 flush()
-                spans.append(Span("link", _unescape(match.group(1)), match.group(2)))
+                # A URL filled in by a template was escaped like any value: read it back.
+                url = _unescape(match.group(2))
+                spans.append(Span("link", _unescape(match.group(1)), url))
                 i = match.end()
                 continue
         for marker, kind in (("**", "bold"), ("_", "italic"), ("`", "code")):

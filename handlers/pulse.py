@@ -11,7 +11,7 @@ from sqlalchemy import select
 from bot.campaign_refs import find_campaign, parse_ref, ref_of, refs_of, shown_ref
 from bot.db.models import Campaign, CampaignKind, CampaignStatus
 from bot.dialogues import Dialogues
-from bot.errors import InputError, UserFacingError
+from bot.errors import FieldErrors, InputError, UserFacingError
 from bot.handling import HR, HandlerContext, HandlerResult, Registry
 from bot.pulse.content import load_survey
 from bot.pulse.rates import response_rates
@@ -271,7 +271,11 @@ async def form_answer(ctx: HandlerContext) -> list[Reply]:
     parts = str(values.get("_metadata", "")).split(".")
     if len(parts) != 2 or not all(p.isdigit() for p in parts):
         raise UserFacingError("errors/stale_button")
-    return await _text(ctx, int(parts[0]), int(parts[1]), str(values.get("answer") or ""))
+    answer = str(values.get("answer") or "")
+    if not answer.strip():
+        # Typed, an empty answer shows the question again; in a form it is marked there.
+        raise FieldErrors({"answer": UserFacingError("forms/required")})
+    return await _text(ctx, int(parts[0]), int(parts[1]), answer)
 
 
 async def pulse(ctx: HandlerContext) -> Reply:

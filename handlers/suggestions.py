@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from bot.db.models import Person, Role, Team
 from bot.dialogues import Dialogues
-from bot.errors import UserFacingError
+from bot.errors import FieldErrors, UserFacingError
 from bot.handling import MANAGERS, HandlerContext, Registry
 from bot.replies import FormField, FormSpec, Reply, ReplyButton
 from bot.suggestions.content import (
@@ -312,19 +312,28 @@ async def open_form(ctx: HandlerContext) -> list[Reply]:
 
 
 async def form_submitted(ctx: HandlerContext) -> list[Reply]:
+    """The suggestion form: a missing or too long text and an unknown category are refused
+    under their fields, with nothing saved; a text that looks like it holds personal data
+    continues in the conversation (edit, redact or keep)."""
     values = getattr(ctx.event, "values", {}) or {}
     chosen = values.get("anonymous") or []
     anonymous = ANONYMOUS_OPTION in (chosen if isinstance(chosen, list) else [chosen])
     text = values.get("text")
+    text = text.strip() if isinstance(text, str) else ""
     category = values.get("category")
+    category = category if isinstance(category, str) else None
+    problems: dict[str, UserFacingError] = {}
+    limit = ctx.settings.suggestions.max_length
+    if not text:
+        problems["text"] = UserFacingError("forms/required")
+    elif len(text) > limit:
+        problems["text"] = UserFacingError("forms/too_long", length=len(text), limit=limit)
+    if not category or ctx.settings.suggestions.category(category) is None:
+        problems["category"] = UserFacingError("forms/unknown_choice")
+    if problems:
+        raise FieldErrors(problems)
     return await _advance(
-        ctx,
-        {
-            "text": text if isinstance(text, str) else "",
-            "category": category if isinstance(category, str) else None,
-            "anonymous": anonymous,
-            "checked": False,
-        },
+        ctx, {"text": text, "category": category, "anonymous": anonymous, "checked": False}
     )
 
 
@@ -500,7 +509,9 @@ async def answer_form_submitted(ctx: HandlerContext) -> list[Reply]:
     if not metadata.isdigit():
         raise UserFacingError("errors/stale_button")
     answer = values.get("answer")
-    return await _record_answer(ctx, int(metadata), answer if isinstance(answer, str) else "")
+    if not isinstance(answer, str) or not answer.strip():
+        raise FieldErrors({"answer": UserFacingError("forms/required")})
+    return await _record_answer(ctx, int(metadata), answer)
 
 
 # Triage

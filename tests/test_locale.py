@@ -170,6 +170,7 @@ SAMPLE: dict[str, Any] = {
     "problem": "rounds",
     "most": 12,
     "teams_count": 6,
+    "link": "https://slack.com/app_redirect?app=A0FIDELIO&team=T0DEMO",
 }
 
 #: Further contexts per template, so each branch (and each status) is rendered too.

@@ -293,6 +293,11 @@ async def test_comment_by_slack_modal_and_console(
             await harness.until(lambda: bool(slack.views))  # the modal opens after Slack's ack
             assert slack.views and slack.views[-1]["view"]["callback_id"] == "pulse_text"
             metadata = slack.views[-1]["view"]["private_metadata"]
+            # A blank answer is refused under its field; the modal stays open.
+            blank = {"block_answer": {"answer": "  "}}
+            await slack.submit_view("U0GRACE", "pulse_text", blank, private_metadata=metadata)
+            errors = {"block_answer": "This cannot be empty."}
+            assert slack.last_ack == {"response_action": "errors", "errors": errors}
             assert (
                 await slack.submit_view(
                     "U0GRACE",

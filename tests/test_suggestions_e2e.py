@@ -373,6 +373,9 @@ async def _hr_console_triage_reaches_grace_on_slack(
     await until(lambda: len(slack.views) == 5)
     answer_view = slack.views[-1]["view"]
     assert answer_view["callback_id"] == "sugg_answer_form"
+    # A blank answer is refused in the modal, which stays open; then she writes it.
+    await slack.submit_view("U0GRACE", "sugg_answer_form", {"block_answer": {"answer": " "}})
+    assert slack.view_submissions[-1]["outcome"] == "errors"
     await slack.submit_view(
         "U0GRACE",
         "sugg_answer_form",

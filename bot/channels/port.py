@@ -8,6 +8,7 @@ what to do without knowing the platform.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
@@ -110,6 +111,64 @@ class FindsDeliveries(Protocol):
 
         Raises the SendError family when the platform cannot be asked (rate limited, down).
         """
+        ...
+
+
+@dataclass(frozen=True)
+class MenuCommand:
+    """One entry of a platform's command menu: a command and its one-line description (plain
+    text, in the reader's language)."""
+
+    name: str
+    description: str
+
+
+@runtime_checkable
+class HasCommandMenu(Protocol):
+    """A platform that lists the bot's commands in a menu of its own (Telegram's "/" menu).
+
+    Menus are kept in step with roles by :mod:`bot.command_menus`.
+    """
+
+    name: str
+
+    async def set_menu(
+        self,
+        commands: Sequence[MenuCommand],
+        *,
+        language: str | None = None,
+        chat: str | None = None,
+    ) -> None:
+        """Show ``commands``: in one chat (``chat``: an address's ``chat_id``), or to everyone
+        whose app is set to ``language``, or, with neither, to everyone else.
+
+        Raises the SendError family when the platform refuses or cannot be reached.
+        """
+        ...
+
+    async def reset_menu(self, chat: str) -> None:
+        """Drop the menu set for ``chat``: it shows the general menu again."""
+        ...
+
+
+@dataclass(frozen=True)
+class Elsewhere:
+    """Where a command was typed when that is not the conversation with Fidelio (a Slack
+    channel): the answers go to the conversation, and a short note, seen only by the person
+    who typed it, says so there."""
+
+    #: The platform's handle for that note (Slack: the slash command's ``response_url``).
+    reply_to: str
+    #: A link that opens the conversation with Fidelio (https).
+    link: str
+
+
+@runtime_checkable
+class NotesElsewhere(Protocol):
+    """A platform where a command can be typed outside the conversation with Fidelio."""
+
+    async def note_elsewhere(self, where: Elsewhere, message: Message) -> None:
+        """Show ``message`` where the command was typed, to its sender only."""
         ...
 
 

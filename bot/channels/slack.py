@@ -5,7 +5,9 @@ an aiohttp AppRunner; bolt verifies the signing secret and refuses stale or forg
 with 401). Never the sync App, never ``AsyncApp.start()``.
 
 People are matched to Slack users by email (``users.lookupByEmail``); Fidelio writes to them in
-their DM channel (``conversations.open``). One slash command, ``/fidelio <subcommand>``.
+their DM channel (``conversations.open``). One slash command, ``/fidelio <subcommand>``,
+answered in the DM wherever it is typed. A modal's submission is acknowledged with its
+outcome: closed, or refused fields marked (see :mod:`bot.channels.slack_answers`).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from bot.channels.callbacks import INVALID_ACTION, CallbackCodec
 from bot.channels.port import (
     Address,
     Button,
+    Elsewhere,
     Message,
     MessageRef,
     PermanentFailure,
@@ -38,6 +41,13 @@ from bot.channels.port import (
     SendError,
     TransientFailure,
     UnknownOutcome,
+)
+from bot.channels.slack_answers import (
+    BLOCK_PREFIX,
+    FORM_ANSWER_S,
+    FormAnswer,
+    command_elsewhere,
+    post_ephemeral,
 )
 from bot.clock import Clock
 from bot.config import SlackSettings
@@ -275,7 +285,9 @@ class SlackChannel:
         await ack()
         user_id = str(command["user_id"])
         channel = str(command.get("channel_id") or "")
-        address = channel if channel.startswith("D") else await self._dm(user_id)
+        # The answers always go to the person's direct message with Fidelio; typed anywhere
+        # else (a channel, a conversation between people), a note there says so.
+        address = await self._dm(user_id)
         head, _, rest = str(command.get("text") or "").strip().partition(" ")
         name = head.lstrip("/").lower() or "help"
         event_id = "command:" + str(command.get("trigger_id") or command.get("command_ts", ""))
@@ -286,6 +298,7 @@ class SlackChannel:
                 name,
                 rest.strip(),
                 trigger=command.get("trigger_id"),
+                elsewhere=command_elsewhere(command) if channel != address else None,
             )
         )
 
@@ -309,8 +322,15 @@ class SlackChannel:
     async def _on_view(
         self, ack: Callable[..., Awaitable[Any]], body: dict[str, Any], view: dict[str, Any]
     ) -> None:
-        await ack()
-        user_id = str(body["user"]["id"])
+        # The acknowledgement waits for the handler's outcome, to show refused fields in the
+        # modal (see bot/channels/slack_answers.py), but never past FORM_ANSWER_S.
+        answer = FormAnswer(ack, view)
+        handling = asyncio.ensure_future(self._submitted(str(body["user"]["id"]), view, answer))
+        await asyncio.wait({handling}, timeout=FORM_ANSWER_S)
+        await answer({})  # closes the modal unless the handling has answered already
+        await handling
+
+    async def _submitted(self, user_id: str, view: dict[str, Any], answer: FormAnswer) -> None:
         values: dict[str, Any] = {}
         for block in ((view.get("state") or {}).get("values") or {}).values():
             for action_id, field in block.items():
@@ -325,7 +345,11 @@ class SlackChannel:
         address = await self._dm(user_id)
         await self._dispatch(
             FormSubmitted(
-                self._user(user_id, address), event_id, str(view.get("callback_id")), values
+                self._user(user_id, address),
+                event_id,
+                str(view.get("callback_id")),
+                values,
+                answer=answer,
             )
         )
 
@@ -423,6 +447,11 @@ class SlackChannel:
     async def open(self, external_id: str) -> Address:
         return Address(self.name, await self._dm(external_id))
 
+    async def note_elsewhere(self, where: Elsewhere, message: Message) -> None:
+        """An ephemeral message where a slash command was typed (its ``response_url``)."""
+        timeout = self.settings.request_timeout_s
+        await post_ephemeral(self.client.session, where.reply_to, message.text, timeout)
+
     async def open_form(self, trigger: str, form: Any) -> None:
         """Open a modal (views.open) for a bot.replies.FormSpec."""
         view = {
@@ -435,7 +464,7 @@ class SlackChannel:
             "blocks": [
                 {
                     "type": "input",
-                    "block_id": f"block_{field.id}",
+                    "block_id": f"{BLOCK_PREFIX}{field.id}",
                     "label": {"type": "plain_text", "text": field.label[:2000]},
                     "optional": bool(getattr(field, "optional", False)),
                     "element": _form_element(field),

@@ -20,7 +20,7 @@ import datetime as dtm
 import hmac
 import logging
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import aiohttp
@@ -43,6 +43,7 @@ from bot.channels.callbacks import INVALID_ACTION, CallbackCodec
 from bot.channels.port import (
     Address,
     Button,
+    MenuCommand,
     Message,
     MessageRef,
     PermanentFailure,
@@ -51,6 +52,7 @@ from bot.channels.port import (
     TransientFailure,
     UnknownOutcome,
 )
+from bot.channels.telegram_commands import delete_commands, set_commands
 from bot.channels.telegram_internals import post_json
 from bot.channels.telegram_polling import UpdatePoller
 from bot.config import TelegramSettings
@@ -319,6 +321,22 @@ class TelegramChannel:
     async def open(self, external_id: str) -> Address:
         # In a private chat the chat id is the user id.
         return Address(self.name, external_id)
+
+    # Command menu (bot/channels/telegram_commands.py)
+
+    async def set_menu(
+        self,
+        commands: Sequence[MenuCommand],
+        *,
+        language: str | None = None,
+        chat: str | None = None,
+    ) -> None:
+        async with _translate_errors():
+            await set_commands(self.app.bot, commands, language=language, chat=chat)
+
+    async def reset_menu(self, chat: str) -> None:
+        async with _translate_errors():
+            await delete_commands(self.app.bot, chat)
 
 
 class ChatLocks:

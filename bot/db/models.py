@@ -141,6 +141,9 @@ class ChannelIdentity(Base):
     #: Where messages go: Telegram chat id, Slack DM channel id, console email.
     address: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    #: The command menu this chat was given of its own (a manager's, HR's), as a digest of the
+    #: chat and the menu; None when it shows the general one (see bot/command_menus.py).
+    menu_digest: Mapped[str | None] = mapped_column(String(64), default=None)
 
     person: Mapped[Person] = relationship()
 

@@ -11,7 +11,14 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import (
+    Bot,
+    BotCommandScopeAllPrivateChats,
+    BotCommandScopeChat,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Update,
+)
 from telegram.error import (
     BadRequest,
     Conflict,
@@ -397,6 +404,50 @@ async def test_commands_chat_action_and_misc(server: FakeTelegramServer, bot: Bo
     assert await bot.get_my_commands() == ()
     assert await bot.send_chat_action(ALICE, "typing")
     assert server.calls_to("sendChatAction")[0].params["action"] == "typing"
+
+
+async def test_command_menus_are_checked_like_telegram(
+    server: FakeTelegramServer, bot: Bot
+) -> None:
+    for commands, error in (
+        ([("Start", "Begin")], "BOT_COMMAND_INVALID"),
+        ([("a" * 33, "Begin")], "BOT_COMMAND_INVALID"),
+        ([("start", " ")], "BOT_COMMAND_DESCRIPTION_INVALID"),
+        ([("start", "x" * 257)], "BOT_COMMAND_DESCRIPTION_INVALID"),
+        ([(f"c{i}", "x") for i in range(101)], "BOT_COMMANDS_TOO_MUCH"),
+    ):
+        with pytest.raises(BadRequest, match=f"(?i){error}"):
+            await bot.set_my_commands(commands)
+    with pytest.raises(BadRequest, match="(?i)chat not found"):
+        await bot.set_my_commands([("help", "Help")], scope=BotCommandScopeChat(999))
+    with pytest.raises(BadRequest, match="(?i)language code"):
+        await bot.set_my_commands([("help", "Help")], language_code="english")
+    assert server.bot_commands() == []
+    assert [c["status"] for c in server.command_calls()] == [400] * 7
+
+
+async def test_command_menus_are_recorded_and_shown_by_scope_and_language(
+    server: FakeTelegramServer, bot: Bot
+) -> None:
+    assert await bot.set_my_commands([("start", "Begin")])
+    assert await bot.set_my_commands([("hilfe", "Hilfe")], language_code="de")
+    assert await bot.set_my_commands([("admin", "Admin")], scope=BotCommandScopeChat(ALICE))
+    # Bob's app is in German: the German default; Alice: her chat's own list.
+    assert server.commands_shown(BOB) == ["hilfe"]
+    assert server.commands_shown(ALICE) == ["admin"]
+    assert await bot.set_my_commands([("private", "P")], scope=BotCommandScopeAllPrivateChats())
+    assert server.commands_shown(BOB) == ["private"]  # all private chats before the default
+    assert await bot.delete_my_commands(scope=BotCommandScopeChat(ALICE))
+    assert server.commands_shown(ALICE) == ["private"]
+    calls = server.command_calls()
+    assert [(c["method"], c["scope"], c["language_code"]) for c in calls] == [
+        ("setMyCommands", {"type": "default"}, ""),
+        ("setMyCommands", {"type": "default"}, "de"),
+        ("setMyCommands", {"type": "chat", "chat_id": ALICE}, ""),
+        ("setMyCommands", {"type": "all_private_chats"}, ""),
+        ("deleteMyCommands", {"type": "chat", "chat_id": ALICE}, ""),
+    ]
+    assert calls[2]["commands"] == [("admin", "Admin")] and calls[4]["commands"] == []
 
 
 async def test_wait_for_messages_times_out_helpfully(server: FakeTelegramServer) -> None:

@@ -446,8 +446,44 @@ class DriverMixin:
             "enterprise": None,
             "is_enterprise_install": False,
         }
-        return await self._deliver_interaction(
+        status = await self._deliver_interaction(
             payload,
             accepts_response_payload=True,
             **forge,
         )
+        self.view_submissions.append(
+            {
+                "view_id": view_id,
+                "callback_id": view_callback_id,
+                "values": copy.deepcopy(state_values),
+                "ack": copy.deepcopy(self.last_ack),
+                "outcome": _view_outcome(view, self.last_ack) if status == 200 else "refused",
+            }
+        )
+        return status
+
+
+def _view_outcome(view: dict[str, Any], ack: dict | None) -> str:
+    """What Slack does with the acknowledgement of a view_submission: an empty one closes the
+    modal (so does ``clear``); ``update`` and ``push`` change it; ``errors`` needs a message
+    for input blocks of the view, shown under each (the modal stays open); anything else is
+    refused (Slack shows its own error)."""
+    if not ack:
+        return "closed"
+    action = ack.get("response_action")
+    if action == "clear":
+        return "closed"
+    if action in ("update", "push"):
+        return str(action)
+    if action != "errors":
+        return "refused"
+    errors = ack.get("errors")
+    inputs = {b.get("block_id") for b in view.get("blocks", []) if b.get("type") == "input"}
+    if (
+        not isinstance(errors, dict)
+        or not errors
+        or not set(errors) <= inputs
+        or not all(isinstance(m, str) and m.strip() for m in errors.values())
+    ):
+        return "refused"
+    return "errors"

@@ -70,6 +70,11 @@ class FakeSlackServer(ApiMixin, DeliveryMixin, DriverMixin, FaultsMixin, History
         self.calls: list[RecordedCall] = []
         self.uploads: list[dict] = []
         self.views: list[dict] = []
+        #: Each view_submission and how the app answered it: {"view_id", "callback_id",
+        #: "values", "ack", "outcome"}, outcome "closed", "errors" (shown under the fields;
+        #: the modal stays open) or "refused" (an answer Slack would not accept: the person
+        #: sees Slack's own error and the modal stays open).
+        self.view_submissions: list[dict] = []
         self.responses: list[dict] = []
         #: chat.postEphemeral calls and ephemeral response_url posts
         #: ({"channel", "user", "text", "blocks", ...})

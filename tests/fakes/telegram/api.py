@@ -13,6 +13,7 @@ from aiohttp import web
 from .faults import BLOCKABLE_METHODS
 from .limits import RATE_LIMITED_METHODS
 from .records import (
+    COMMAND_SCOPES,
     ApiError,
     Handler,
     Queued,
@@ -249,6 +250,21 @@ class ApiMixin:
     def _commands_key(scope: Any, language_code: Any) -> tuple[str, str]:
         scope = scope if isinstance(scope, dict) else {"type": "default"}
         return json.dumps(scope, sort_keys=True), str(language_code or "")
+
+    def _check_command_scope(self, params: dict[str, Any]) -> None:
+        """Refuse a scope or language Telegram would: an unknown scope type, a chat scope for
+        a chat the bot has no private chat with, a language that is not a two-letter code."""
+        scope = params.get("scope")
+        if scope is not None:
+            if not isinstance(scope, dict) or scope.get("type") not in COMMAND_SCOPES:
+                raise ApiError(400, "Bad Request: can't parse BotCommandScope JSON object")
+            if scope["type"] in {"chat", "chat_administrators", "chat_member"}:
+                self._target_chat(scope)
+        language = params.get("language_code")
+        if language not in (None, "") and not (
+            isinstance(language, str) and len(language) == 2 and language.isalpha()
+        ):
+            raise ApiError(400, "Bad Request: invalid language code specified")
 
     # Methods
 
@@ -501,6 +517,7 @@ class ApiMixin:
     async def _m_set_my_commands(self, params: dict[str, Any], uploads: dict[str, Upload]) -> Any:
         commands = params.get("commands")
         self._check_commands(commands)
+        self._check_command_scope(params)
         key = self._commands_key(params.get("scope"), params.get("language_code"))
         self._commands[key] = clone(commands)
         return True
@@ -511,6 +528,7 @@ class ApiMixin:
     async def _m_delete_my_commands(
         self, params: dict[str, Any], uploads: dict[str, Upload]
     ) -> Any:
+        self._check_command_scope(params)
         self._commands.pop(
             self._commands_key(params.get("scope"), params.get("language_code")), None
         )

@@ -59,6 +59,42 @@ class DriverMixin:
         """Commands stored by setMyCommands for a scope (default scope if ``None``)."""
         return list(self._commands.get(self._commands_key(scope, language_code), []))
 
+    def command_calls(self) -> list[dict[str, Any]]:
+        """Every setMyCommands and deleteMyCommands call, in order, as ``{"method", "scope",
+        "language_code", "commands", "status"}``: the scope as sent (``{"type": "default"}``
+        when none was), the language ``""`` when none was, the commands as ``(command,
+        description)`` pairs (empty for a deletion)."""
+        return [
+            {
+                "method": call.method,
+                "scope": call.params.get("scope") or {"type": "default"},
+                "language_code": str(call.params.get("language_code") or ""),
+                "commands": [
+                    (c.get("command"), c.get("description"))
+                    for c in call.params.get("commands") or []
+                    if isinstance(c, dict)
+                ],
+                "status": call.status,
+            }
+            for call in self.calls
+            if call.method in ("setMyCommands", "deleteMyCommands")
+        ]
+
+    def commands_shown(self, user_id: int) -> list[str]:
+        """The commands ``user_id`` sees on typing "/" in their private chat with the bot: the
+        most specific list that is set, in Telegram's order (the chat's with the user's app
+        language, the chat's, all private chats' with the language and without, the default's
+        with the language and without)."""
+        language = self._user(user_id).language_code or ""
+        chat = {"type": "chat", "chat_id": user_id}
+        private = {"type": "all_private_chats"}
+        for scope in (chat, private, None):
+            for code in (language, "") if language else ("",):
+                commands = self._commands.get(self._commands_key(scope, code))
+                if commands:
+                    return [str(c["command"]) for c in commands]
+        return []
+
     @property
     def pending_update_count(self) -> int:
         """Updates queued but not yet confirmed (polling) or delivered (webhook)."""

@@ -25,6 +25,7 @@ RATE_LIMITED_METHODS: Final = frozenset(
 _SLACK_TOKENS: Final = 0.1
 
 _BOT_COMMAND_NAME_RE: Final = re.compile(r"^[a-z0-9_]{1,32}$")
+_MAX_BOT_COMMANDS: Final = 100
 
 
 @dataclass
@@ -129,13 +130,18 @@ class LimitsMixin:
 
     @staticmethod
     def _check_commands(commands: Any) -> None:
-        """Reject a setMyCommands list Telegram would refuse (names, description lengths)."""
+        """Reject a setMyCommands list Telegram would refuse, with Telegram's error texts: a
+        command of 1-32 characters of ``a-z 0-9 _``, a description of 1-256 characters (not
+        blank), at most 100 commands."""
         if not isinstance(commands, list):
             raise ApiError(400, "Bad Request: can't parse commands JSON object")
+        if len(commands) > _MAX_BOT_COMMANDS:
+            raise ApiError(400, "Bad Request: BOT_COMMANDS_TOO_MUCH")
         for command in commands:
-            if (
-                not isinstance(command, dict)
-                or not _BOT_COMMAND_NAME_RE.match(str(command.get("command", "")))
-                or not 1 <= len(str(command.get("description", ""))) <= 256
+            if not isinstance(command, dict) or not _BOT_COMMAND_NAME_RE.match(
+                str(command.get("command", ""))
             ):
                 raise ApiError(400, "Bad Request: BOT_COMMAND_INVALID")
+            description = command.get("description")
+            if not isinstance(description, str) or not 1 <= len(description.strip()) <= 256:
+                raise ApiError(400, "Bad Request: BOT_COMMAND_DESCRIPTION_INVALID")

@@ -45,6 +45,19 @@ _TEXT_PARAMS: Final = frozenset(
     }
 )
 
+#: The ``BotCommandScope`` types, by their ``type`` field.
+COMMAND_SCOPES: Final = frozenset(
+    {
+        "default",
+        "all_private_chats",
+        "all_group_chats",
+        "all_chat_administrators",
+        "chat",
+        "chat_administrators",
+        "chat_member",
+    }
+)
+
 _COMMAND_RE: Final = re.compile(r"(?<!\S)/[A-Za-z0-9_]{1,32}(?:@[A-Za-z0-9_]{1,64})?(?!\S)")
 
 
