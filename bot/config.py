@@ -34,6 +34,7 @@ from pydantic_settings import (
 )
 from pydantic_settings.sources.utils import parse_env_vars
 
+from bot.home.settings import HomeSettings
 from bot.loyalty.settings import LoyaltySettings, ObjectiveSettings
 from bot.operations.settings import OperationsSettings, PrivacySettings
 from bot.settings_section import Section
@@ -155,6 +156,9 @@ class RateSettings(Section):
     telegram_per_chat_per_s: float = Field(default=1.0, gt=0)
     slack_global_per_s: float = Field(default=40.0, gt=0)
     slack_per_channel_per_s: float = Field(default=1.0, gt=0)
+    #: Home tabs published per minute (views.publish is Tier 4 on Slack, about 100 a minute
+    #: per workspace).
+    slack_views_per_min: int = Field(default=90, ge=1)
 
 
 class AnonymitySettings(Section):
@@ -214,6 +218,7 @@ class Settings(BaseSettings):
     objective: ObjectiveSettings = ObjectiveSettings()
     suggestions: SuggestionSettings = SuggestionSettings()
     loyalty: LoyaltySettings = LoyaltySettings()
+    home: HomeSettings = HomeSettings()
     # Reliability, security and privacy
     operations: OperationsSettings = OperationsSettings()
     privacy: PrivacySettings = PrivacySettings()

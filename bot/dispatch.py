@@ -20,7 +20,7 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.db.session import Database
 from bot.errors import UserFacingError
-from bot.events import ButtonPressed, InboundEvent
+from bot.events import ButtonPressed, InboundEvent, ViewOpened
 from bot.handling import Registry
 from bot.pipeline import IdentityResolver, Inbound, Pipeline
 from bot.render import Renderer
@@ -68,6 +68,10 @@ class Dispatcher(SendingService):
             result = await self._group(event.action).submit(event)
         else:
             result = await self.process(event)
+        if isinstance(event, ViewOpened):
+            # Answered by publishing the view (bot/home), not in the chat: a stranger or
+            # someone who has left opening it is not written to.
+            return result
         for outgoing in result.replies:
             if outgoing.message.form is not None and await self._open_form(event, outgoing):
                 continue
