@@ -108,6 +108,12 @@ class Runtime:
         self.stop_event.set()
         if self.ops is not None:
             await self.ops.stop()
+        for wired in self.features.values():
+            for close in wired.closing:
+                try:
+                    await close()
+                except Exception:
+                    log.exception("a feature failed to stop cleanly")
         for name, channel in self.channels.items():
             if name == "console":
                 continue

@@ -34,6 +34,7 @@ from pydantic_settings import (
 )
 from pydantic_settings.sources.utils import parse_env_vars
 
+from bot.home.settings import HomeSettings
 from bot.loyalty.settings import LoyaltySettings, ObjectiveSettings
 from bot.operations.settings import OperationsSettings, PrivacySettings
 from bot.settings_section import Section
@@ -160,6 +161,9 @@ class RateSettings(Section):
     slack_per_channel_per_s: float = Field(default=1.0, gt=0)
     #: While people are tapping, broadcasts leave this share of the global pace to replies.
     reply_reserve_share: float = Field(default=0.25, ge=0, lt=1)
+    #: Home tabs published per minute (views.publish is Tier 4 on Slack, about 100 a minute
+    #: per workspace).
+    slack_views_per_min: int = Field(default=90, ge=1)
 
 
 class AnonymitySettings(Section):
@@ -219,6 +223,7 @@ class Settings(BaseSettings):
     objective: ObjectiveSettings = ObjectiveSettings()
     suggestions: SuggestionSettings = SuggestionSettings()
     loyalty: LoyaltySettings = LoyaltySettings()
+    home: HomeSettings = HomeSettings()
     # Reliability, security and privacy
     operations: OperationsSettings = OperationsSettings()
     privacy: PrivacySettings = PrivacySettings()

@@ -20,7 +20,7 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.db.session import Database
 from bot.errors import FieldErrors, UserFacingError
-from bot.events import ButtonPressed, CommandInvoked, FormSubmitted, InboundEvent
+from bot.events import ButtonPressed, CommandInvoked, FormSubmitted, InboundEvent, ViewOpened
 from bot.handling import Registry
 from bot.pipeline import IdentityResolver, Inbound, Pipeline
 from bot.render import Renderer
@@ -79,6 +79,10 @@ class Dispatcher(SendingService):
             shown = await event.answer(result.field_errors)
             if shown and result.field_errors:
                 return result
+        if isinstance(event, ViewOpened):
+            # Answered by publishing the view (bot/home), not in the chat: a stranger or
+            # someone who has left opening it is not written to.
+            return result
         for outgoing in result.replies:
             if outgoing.message.form is not None and await self._open_form(event, outgoing):
                 continue

@@ -69,7 +69,15 @@ class FormSubmitted(ChannelEvent):
     answer: AnswersForm | None = field(default=None, compare=False, repr=False)
 
 
-InboundEvent = CommandInvoked | TextReceived | ButtonPressed | FormSubmitted
+@dataclass(frozen=True)
+class ViewOpened(ChannelEvent):
+    """The person opened a view the platform shows of its own, outside the chat (``home``:
+    Slack's App Home tab). It is answered by publishing that view, never in the chat."""
+
+    view: str = "home"
+
+
+InboundEvent = CommandInvoked | TextReceived | ButtonPressed | FormSubmitted | ViewOpened
 
 
 def parse_command_text(text: str) -> tuple[str, str] | None:

@@ -48,11 +48,14 @@ class Wiring:
 @dataclass
 class Wired:
     """What a feature adds to a running Fidelio: its services by name (the app and tests reach
-    them through ``Runtime.service``), its scheduled jobs and its background loops."""
+    them through ``Runtime.service``), its scheduled jobs, its background loops and what it
+    does when Fidelio stops."""
 
     services: dict[str, object] = field(default_factory=dict)
     jobs: list[JobFactory] = field(default_factory=list)
     loops: list[BackgroundLoop] = field(default_factory=list)
+    #: Called when Fidelio stops, before the database is closed (work still in hand).
+    closing: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
 
 
 S = TypeVar("S")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from bot.briefings.feature import FEATURE as BRIEFINGS
 from bot.feature import Feature
 from bot.handling import Registry
+from bot.home.feature import FEATURE as HOME
 from bot.loyalty.feature import FEATURE as LOYALTY
 from bot.operations.feature import FEATURE as OPERATIONS
 from bot.people.feature import FEATURE as PEOPLE
@@ -14,7 +15,15 @@ from bot.privacy.retention import RetentionRule
 from bot.pulse.feature import FEATURE as PULSE
 from bot.suggestions.feature import FEATURE as SUGGESTIONS
 
-FEATURES: tuple[Feature, ...] = (PEOPLE, BRIEFINGS, PULSE, SUGGESTIONS, LOYALTY, OPERATIONS)
+FEATURES: tuple[Feature, ...] = (
+    PEOPLE,
+    BRIEFINGS,
+    PULSE,
+    SUGGESTIONS,
+    LOYALTY,
+    HOME,
+    OPERATIONS,
+)
 
 
 def build_registry(features: tuple[Feature, ...] = FEATURES) -> Registry:

@@ -141,6 +141,8 @@ class Registry:
     forms: dict[str, Handler] = field(default_factory=dict)
     #: Button actions many people press at once, handled in groups (also in ``buttons``).
     batch_buttons: dict[str, BatchRoute] = field(default_factory=dict)
+    #: Views a platform shows outside the chat (``home``), by name: what opening one does.
+    views: dict[str, Handler] = field(default_factory=dict)
 
     def command(
         self,

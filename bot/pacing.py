@@ -71,6 +71,16 @@ class WindowLimiter:
         self._arrivals = itertools.count()
         self._changed = asyncio.Condition()
 
+    @classmethod
+    def per_window(cls, capacity: int, window_s: float, *, burst_s: float = 0.1) -> WindowLimiter:
+        """At most ``capacity`` sends in any ``window_s`` seconds, admitted evenly spaced
+        (a per-minute tier of Slack's, such as ``views.publish``'s Tier 4); no share held
+        back (nothing urgent shares it)."""
+        limiter = cls(capacity / window_s, burst_s=burst_s, reserve_share=0.0)
+        limiter.capacity = limiter.bulk_capacity = max(1, capacity)
+        limiter.window = window_s
+        return limiter
+
     @asynccontextmanager
     async def slot(self, *, urgent: bool = False) -> AsyncIterator[None]:
         """Hold a slot around one send (however it ends)."""

@@ -37,6 +37,7 @@ from bot.events import (
     FormSubmitted,
     InboundEvent,
     TextReceived,
+    ViewOpened,
     parse_command_text,
 )
 from bot.handling import BatchHandler, Handler, HandlerContext, HandlerResult, Registry
@@ -360,6 +361,11 @@ class Pipeline:
             if form is None:
                 raise UserFacingError("errors/stale_button")
             return Target("form", event.form, "", None, handler=form)
+        if isinstance(event, ViewOpened):
+            view = self.registry.views.get(event.view)
+            if view is None:
+                raise UserFacingError("errors/stale_button")
+            return Target("view", event.view, "", None, handler=view)
         raise TypeError(f"unsupported event {event!r}")
 
     def _command(self, person: Person, name: str, args: str) -> Target:

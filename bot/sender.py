@@ -19,9 +19,11 @@ from bot.channels.port import (
     Address,
     ChatPort,
     FindsDeliveries,
+    HomeView,
     Message,
     MessageRef,
     PermanentFailure,
+    PublishesHome,
     RateLimited,
     SendError,
     TransientFailure,
@@ -51,6 +53,13 @@ class Sender:
             ),
         }
         self._per_chat: OrderedDict[tuple[str, str], AsyncLimiter] = OrderedDict()
+        #: Home views (Slack's views.publish, Tier 4: about 100 a minute per workspace, short
+        #: bursts tolerated) have a budget of their own: they never wait behind a broadcast,
+        #: nor slow one down. A few seconds' slack lets people opening their tab together
+        #: through at once; no more than the budget passes in any minute.
+        self._views = {
+            "slack": WindowLimiter.per_window(rates.slack_views_per_min, 60.0, burst_s=5.0)
+        }
         #: Told ``(channel, outcome)`` after every send (metrics); outcome is ``sent`` or the
         #: name of the SendError subclass raised.
         self.on_outcome: Callable[[str, str], None] | None = None
@@ -124,6 +133,18 @@ class Sender:
         global_limiter = self._global.get(to.channel)
         async with global_limiter.slot() if global_limiter is not None else nullcontext():
             return await port.find_delivery(to, key, since)
+
+    async def publish_home(self, channel: str, external_id: str, view: HomeView) -> bool:
+        """Publish a person's home view (Slack's App Home tab) where ``channel`` has one;
+        False where it has none. Paced by the channel's own limit for views (Slack: Tier 4,
+        ``rates.slack_views_per_min``); failures are raised as SendError."""
+        port = self.ports.get(channel)
+        if not isinstance(port, PublishesHome):
+            return False
+        limiter = self._views.get(channel)
+        async with limiter.slot() if limiter is not None else nullcontext():
+            await port.publish_home(external_id, view)
+        return True
 
     def _observe(self, channel: str, outcome: str) -> None:
         if self.on_outcome is not None:

@@ -15,6 +15,7 @@ from bot.briefings.search import passages_for, search
 from bot.briefings.service import BriefingService
 from bot.briefings.tables import BriefingReceipt
 from bot.campaign_refs import find_campaign, parse_ref, ref_of, refs_of, shown_ref
+from bot.changes import note_change
 from bot.db.models import Campaign, CampaignKind, CampaignStatus
 from bot.errors import InputError, UserFacingError
 from bot.handling import HR, MANAGERS, HandlerContext, Registry
@@ -116,6 +117,7 @@ async def acknowledge(ctx: HandlerContext) -> list[Reply]:
     replies: list[Reply] = []
     if receipt.acknowledged_at is None:
         receipt.acknowledged_at = ctx.clock.now()
+        note_change(ctx.session, ctx.person.id)
         before_launch = receipt.acknowledged_at < briefing.launch_at
         replies.append(
             Reply(
@@ -144,6 +146,7 @@ async def continue_quiz(ctx: HandlerContext) -> Reply:
     if receipt.acknowledged_at is None:
         # The quiz follows "Got it": taking it up counts as having read the briefing.
         receipt.acknowledged_at = ctx.clock.now()
+        note_change(ctx.session, ctx.person.id)
     return _question(campaign, briefing, index, ctx.locale)
 
 
@@ -169,6 +172,7 @@ async def answer_quiz(ctx: HandlerContext) -> Reply | list[Reply]:
         return [note, _question(campaign, briefing, next_index, ctx.locale)]
     answers[str(index)] = choice
     receipt.quiz_answers = answers
+    note_change(ctx.session, ctx.person.id)
     next_index = _next_question(receipt, briefing)
     if next_index is not None:
         return _question(campaign, briefing, next_index, ctx.locale)
@@ -210,18 +214,9 @@ def _finish_quiz(ctx: HandlerContext, receipt: BriefingReceipt, briefing: Briefi
 
 
 async def _active_receipts(ctx: HandlerContext) -> list[tuple[Campaign, BriefingReceipt]]:
-    now = ctx.clock.now()
-    rows = await ctx.session.execute(
-        select(Campaign, BriefingReceipt)
-        .join(BriefingReceipt, BriefingReceipt.campaign_id == Campaign.id)
-        .where(
-            BriefingReceipt.person_id == ctx.person.id,
-            Campaign.status == CampaignStatus.scheduled,
-            Campaign.ends_at > now,
-        )
-        .order_by(Campaign.launch_at)
+    return await BriefingService(ctx.settings, None, ctx.clock).active_receipts(
+        ctx.session, ctx.person
     )
-    return [(c, r) for c, r in rows.tuples().all()]
 
 
 async def list_briefings(ctx: HandlerContext) -> Reply:

@@ -17,7 +17,7 @@ from bot.pulse.content import load_survey
 from bot.pulse.rates import response_rates
 from bot.pulse.schedule import Schedule
 from bot.pulse.service import SurveyService, answer_values
-from bot.pulse.tables import Participation, Response, RoundStatus, SurveyRound
+from bot.pulse.tables import Participation, Response, SurveyRound
 from bot.replies import FormField, FormSpec, Reply, ReplyButton
 
 TEXT_FLOW = "pulse_text"
@@ -280,22 +280,11 @@ async def form_answer(ctx: HandlerContext) -> list[Reply]:
 
 async def pulse(ctx: HandlerContext) -> Reply:
     """The person's open rounds, with their progress."""
-    rows = await ctx.session.execute(
-        select(SurveyRound, Participation)
-        .join(Participation, Participation.round_id == SurveyRound.id)
-        .where(
-            Participation.person_id == ctx.person.id,
-            SurveyRound.status == RoundStatus.open,
-            SurveyRound.closes_at > ctx.clock.now(),
-        )
-        .order_by(SurveyRound.closes_at)
-    )
     open_rounds = []
     buttons = []
-    for round_, participation in rows.tuples().all():
-        campaign = await ctx.session.get(Campaign, round_.campaign_id)
-        assert campaign is not None
-        schedule = Schedule.of(campaign)
+    for round_, schedule, participation in await _service(ctx).open_rounds_of(
+        ctx.session, ctx.person
+    ):
         open_rounds.append(
             {
                 "title": schedule.survey.title,

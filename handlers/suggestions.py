@@ -17,6 +17,7 @@ from bot.suggestions.content import (
     category_labels,
     excerpt,
     form_text,
+    open_question,
     parse_reference,
     parse_status,
     personal_data,
@@ -24,7 +25,7 @@ from bot.suggestions.content import (
     reference,
 )
 from bot.suggestions.service import HR_ROLES, Filters, SuggestionService
-from bot.suggestions.tables import Suggestion, SuggestionEvent, SuggestionStatus
+from bot.suggestions.tables import Suggestion, SuggestionStatus
 
 SUGGEST_FLOW = "suggest"
 ANSWER_FLOW = "sugg_answer"
@@ -350,7 +351,7 @@ async def mine(ctx: HandlerContext) -> Reply:
     open_questions: list[int] = []
     for s in rows:
         events = exchanges.get(s.id, [])
-        is_open = _open_question(events)
+        is_open = open_question(events)
         if is_open and s.status != SuggestionStatus.merged:
             open_questions.append(s.id)
         items.append(
@@ -377,33 +378,13 @@ async def mine(ctx: HandlerContext) -> Reply:
     return Reply("suggestions/mine", {"items": items}, buttons)
 
 
-def _open_question(events: list[SuggestionEvent]) -> bool:
-    """True when HR's latest question has no answer after it."""
-    for event in reversed(events):
-        if event.kind == "answer":
-            return False
-        if event.kind == "question":
-            return True
-    return False
-
-
 # Colleagues
 
 
 async def ideas(ctx: HandlerContext) -> Reply:
     """Published suggestions (text only) that colleagues may support."""
-    rows = list(
-        await ctx.session.scalars(
-            select(Suggestion)
-            .where(
-                Suggestion.published_at.is_not(None),
-                Suggestion.status != SuggestionStatus.merged,
-            )
-            .order_by(Suggestion.published_at.desc(), Suggestion.id.desc())
-            .limit(MAX_LIST)
-        )
-    )
     service = _service(ctx)
+    rows, _ = await service.published(ctx.session, MAX_LIST)
     votes = await service.votes(ctx.session, [s.id for s in rows])
     labels = category_labels(ctx.settings.suggestions, ctx.locale)
     return Reply(

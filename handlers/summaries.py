@@ -8,12 +8,10 @@ from __future__ import annotations
 import re
 from datetime import date
 
-from bot.db.models import Role
 from bot.errors import UserFacingError
 from bot.handling import EVERYONE, HandlerContext, Registry
-from bot.loyalty.access import ScopeRefused, resolve_scope
-from bot.loyalty.present import labels, scope_name, summary_replies
-from bot.loyalty.service import LoyaltyService, NoClosedRounds, Summary, TeamTree, Window
+from bot.loyalty.asked import summary_for
+from bot.loyalty.service import Window
 from bot.replies import Reply
 
 _LAST = re.compile(
@@ -52,51 +50,6 @@ def parse_args(text: str, default_rounds: int) -> tuple[str, Window]:
 async def summary(ctx: HandlerContext) -> list[Reply]:
     """The summary a person asked for, or an honest refusal."""
     team_text, window = parse_args(ctx.args, ctx.settings.loyalty.default_rounds)
-    session = ctx.session
-    tree = await TeamTree.load(session)
-    try:
-        scope, may_see = await resolve_scope(session, ctx.person, team_text, tree)
-    except ScopeRefused as refused:
-        ctx.audit("loyalty.refused", asked=team_text, reason=refused.reason, channel=ctx.channel)
-        if refused.reason == "summaries/not_your_team" and ctx.person.role == Role.employee:
-            return [Reply("summaries/org_only")]
-        return [Reply(refused.reason, {"team": refused.team})]
-    service = LoyaltyService(ctx.settings)
-    try:
-        result = await service.summarise(
-            session,
-            f"person:{ctx.person.id}",
-            scope,
-            window,
-            ctx.clock.now(),
-            may_see=may_see,
-            tree=tree,
-        )
-    except NoClosedRounds:
-        return [Reply("summaries/no_rounds")]
-    texts = labels(ctx.settings.content_dir / "templates", ctx.locale)
-    replies: list[Reply] = []
-    shown: Summary | None
-    if isinstance(result, Summary):
-        shown = result
-    else:
-        shown = result.fallback
-        replies.append(
-            Reply(
-                "summaries/not_enough",
-                {
-                    "team": scope_name(result.scope, ctx.locale),
-                    "parent": scope_name(shown.scope, ctx.locale) if shown else None,
-                },
-            )
-        )
-    ctx.audit(
-        "loyalty.view",
-        asked=scope_name(scope, "en"),
-        shown=scope_name(shown.scope, "en") if shown else None,
-        window=window.describe(),
-        channel=ctx.channel,
+    return await summary_for(
+        ctx.session, ctx.settings, ctx.clock, ctx.person, team_text, window, channel=ctx.channel
     )
-    if shown is not None:
-        replies.extend(summary_replies(shown, ctx.locale, texts))
-    return replies

@@ -87,13 +87,14 @@ def slack_section(fake: Any, port: int | None = None, **extra: Any) -> dict[str,
     }
 
 
-def fast_rates(scale: float) -> dict[str, float]:
+def fast_rates(scale: float) -> dict[str, float | int]:
     """Fidelio's pacing for fakes running ``scale`` times faster than the real platforms."""
     return {
         "telegram_per_chat_per_s": scale,
         "telegram_global_per_s": 20 * scale,
         "slack_per_channel_per_s": scale,
         "slack_global_per_s": 20 * scale,
+        "slack_views_per_min": int(90 * scale),
     }
 
 

@@ -22,6 +22,7 @@ from bot.briefings.readiness import team_readiness
 from bot.briefings.tables import BriefingReceipt
 from bot.campaign_refs import ref_of
 from bot.campaigns import campaign_by_id, campaign_for_content, scheduled_ids, store_campaign
+from bot.changes import note_change
 from bot.db.models import AuditEntry, Campaign, CampaignKind, CampaignStatus, Person, Team
 from bot.errors import InputError
 from bot.outbox import enqueue
@@ -131,6 +132,7 @@ class BriefingService(Service):
         await store_campaign(
             session, campaign, "campaign.schedule", id_key="campaign", content_key="briefing"
         )
+        note_change(session)
         return campaign, [w.reason for w in timing_warnings(briefing, now)]
 
     async def cancel(self, campaign_id: int, actor: str) -> Campaign:
@@ -166,7 +168,25 @@ class BriefingService(Service):
             .values(status=DeliveryStatus.failed, last_error="campaign cancelled")
         )
         session.add(AuditEntry.by(actor, now, "campaign.cancel", campaign=campaign_id))
+        note_change(session)
         return campaign
+
+    async def active_receipts(
+        self, session: AsyncSession, person: Person
+    ) -> list[tuple[Campaign, BriefingReceipt]]:
+        """``person``'s copies of the briefings still running, by launch (``briefings`` and
+        ``ask`` in chat, the Home tab)."""
+        rows = await session.execute(
+            select(Campaign, BriefingReceipt)
+            .join(BriefingReceipt, BriefingReceipt.campaign_id == Campaign.id)
+            .where(
+                BriefingReceipt.person_id == person.id,
+                Campaign.status == CampaignStatus.scheduled,
+                Campaign.ends_at > self.clock.now(),
+            )
+            .order_by(Campaign.launch_at, Campaign.id)
+        )
+        return [(c, r) for c, r in rows.tuples().all()]
 
     async def run_due(self) -> DueStats:
         """Queue everything that is due now, for every scheduled briefing campaign."""
@@ -190,6 +210,7 @@ class BriefingService(Service):
             if now >= campaign.ends_at:
                 campaign.status = CampaignStatus.done
                 stats.closed += 1
+                note_change(session)
                 return
             briefing = Briefing.from_json(campaign.snapshot)
             await self._queue_briefings(session, campaign, briefing, stats)
@@ -232,6 +253,7 @@ class BriefingService(Service):
             )
             stats.queued += 1
             stats.late += int(late)
+            note_change(session)
 
     async def _retry_unreachable(
         self, session: AsyncSession, campaign: Campaign, now: datetime

@@ -172,6 +172,52 @@ class NotesElsewhere(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class HomeItem:
+    """One entry of a home view: text in Fidelio's Markdown subset and its buttons."""
+
+    text: str
+    buttons: tuple[Button, ...] = ()
+
+
+@dataclass(frozen=True)
+class HomeSection:
+    """A titled part of a home view; ``note`` (Markdown subset) follows its items, e.g. how
+    many more there are and the command that lists them."""
+
+    title: str
+    items: tuple[HomeItem, ...] = ()
+    note: str = ""
+    #: Buttons for the whole section (a new suggestion), after its items.
+    buttons: tuple[Button, ...] = ()
+
+
+@dataclass(frozen=True)
+class HomeView:
+    """A person's home: what is waiting for them, by section, already in their language.
+    Each platform that has a place for it lays it out itself (Slack: the Home tab)."""
+
+    title: str
+    intro: str
+    sections: tuple[HomeSection, ...] = ()
+    #: Said last when a platform cannot show everything (where the rest can be found).
+    cut: str = ""
+
+
+@runtime_checkable
+class PublishesHome(Protocol):
+    """A platform with a home of the bot's own for each person (Slack's App Home tab).
+    Telegram and the console have none: they do not implement it."""
+
+    async def publish_home(self, external_id: str, view: HomeView) -> None:
+        """Replace the home the platform user ``external_id`` sees with ``view``.
+
+        Its buttons are pressed like a message's, as ``ButtonPressed`` answered in the
+        person's direct chat. Raises the SendError family.
+        """
+        ...
+
+
 @dataclass
 class Outgoing:
     """A rendered message for one address, produced by the dispatcher or the outbox."""

@@ -34,6 +34,7 @@ from bot.channels.port import (
     Address,
     Button,
     Elsewhere,
+    HomeView,
     Message,
     MessageRef,
     PermanentFailure,
@@ -49,6 +50,7 @@ from bot.channels.slack_answers import (
     command_elsewhere,
     post_ephemeral,
 )
+from bot.channels.slack_home import home_view
 from bot.clock import Clock
 from bot.config import SlackSettings
 from bot.db.models import ChannelIdentity, ChannelName, Person
@@ -60,6 +62,7 @@ from bot.events import (
     FormSubmitted,
     InboundEvent,
     TextReceived,
+    ViewOpened,
 )
 from bot.identities import link
 from bot.markup import to_plain, to_slack_mrkdwn
@@ -125,7 +128,7 @@ class SlackChannel:
             logger=logging.getLogger("fidelio.slack_bolt"),
         )
         self.app.event("message")(self._on_message)
-        self.app.event("app_home_opened")(self._ignore)
+        self.app.event("app_home_opened")(self._on_home_opened)
         self.app.command(settings.command)(self._on_command)
         self.app.action(re.compile("^" + re.escape(ACTION_PREFIX)))(self._on_action)
         self.app.view(re.compile(".*"))(self._on_view)
@@ -258,9 +261,6 @@ class SlackChannel:
 
     # Inbound
 
-    async def _ignore(self, **_: Any) -> None:
-        return None
-
     def _user(self, user_id: str, address: str) -> ChannelUser:
         return ChannelUser(self.name, user_id, address)
 
@@ -309,6 +309,8 @@ class SlackChannel:
         user_id = str(body["user"]["id"])
         container = body.get("container") or {}
         channel = str((body.get("channel") or {}).get("id") or container.get("channel_id") or "")
+        if not channel and container.get("type") == "view":
+            channel = await self._dm(user_id)  # the Home tab: answered in the person's DM
         decoded = self.codec.decode(str(action.get("value") or ""), channel)
         name, value = decoded if decoded else (INVALID_ACTION, "")
         ts = container.get("message_ts") or (body.get("message") or {}).get("ts")
@@ -318,6 +320,16 @@ class SlackChannel:
         await self._dispatch(
             ButtonPressed(self._user(user_id, channel), event_id, name, value, ref, trigger)
         )
+
+    async def _on_home_opened(self, body: dict[str, Any], event: dict[str, Any]) -> None:
+        """The person opened the app's Home tab (not its Messages tab): publish it."""
+        user_id = str(event.get("user") or "")
+        if event.get("tab") != "home" or not user_id:
+            return
+        channel = str(event.get("channel") or "")
+        address = channel if channel.startswith("D") else await self._dm(user_id)
+        event_id = str(body.get("event_id") or f"home:{user_id}:{event.get('event_ts')}")
+        await self._dispatch(ViewOpened(self._user(user_id, address), event_id, "home"))
 
     async def _on_view(
         self, ack: Callable[..., Awaitable[Any]], body: dict[str, Any], view: dict[str, Any]
@@ -451,6 +463,17 @@ class SlackChannel:
         """An ephemeral message where a slash command was typed (its ``response_url``)."""
         timeout = self.settings.request_timeout_s
         await post_ephemeral(self.client.session, where.reply_to, message.text, timeout)
+
+    async def publish_home(self, external_id: str, view: HomeView) -> None:
+        """Publish a person's App Home tab (views.publish); its buttons are signed for their
+        DM, where pressing one is answered."""
+        dm = await self._dm(external_id)
+
+        def encode(button: Button) -> str:
+            return self.codec.encode(button.action, button.value, dm)
+
+        async with _translate_errors():
+            await self.client.views_publish(user_id=external_id, view=home_view(view, encode))
 
     async def open_form(self, trigger: str, form: Any) -> None:
         """Open a modal (views.open) for a bot.replies.FormSpec."""

@@ -20,6 +20,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from bot.changes import Changes
+
 #: A pooled PostgreSQL connection idle for longer than this is pinged before it is used again.
 PING_AFTER_IDLE_S = 5.0
 
@@ -53,6 +55,8 @@ class Database:
             event.listen(pool, "checkout", _ping_if_idle(ping_after_idle_s))
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._writer: asyncio.Lock | None = None
+        #: Told what each committed session noted (bot.changes): who may see something new.
+        self.changes = Changes()
 
     @asynccontextmanager
     async def session(self, *, queue_writes: bool = False) -> AsyncIterator[AsyncSession]:
@@ -64,10 +68,14 @@ class Database:
         of writers the database mostly sits idle between them. Waiting here hands the turn over
         at once instead. For transactions that write anyway (inbound events); nothing else
         changes, and PostgreSQL ignores it. Never nest such a session inside another one.
+
+        Once the transaction has committed, what it noted (:mod:`bot.changes`) is announced.
         """
         queue = self._write_queue() if queue_writes and self.is_sqlite else nullcontext()
-        async with queue, self.sessions() as session, session.begin():
-            yield session
+        async with queue, self.sessions() as session:
+            async with session.begin():
+                yield session
+            self.changes.announce_noted(session)
 
     @asynccontextmanager
     async def transaction(self, *, queue_writes: bool = False) -> AsyncIterator[AsyncConnection]:

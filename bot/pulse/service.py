@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.briefings.audience import audience_team_ids, resolve_audience
 from bot.campaign_refs import ref_of
 from bot.campaigns import campaign_by_id, campaign_for_content, scheduled_ids, store_campaign
+from bot.changes import note_change
 from bot.db.models import AuditEntry, Campaign, CampaignKind, CampaignStatus, Person
 from bot.errors import InputError, UserFacingError
 from bot.outbox import enqueue
@@ -99,6 +100,7 @@ class SurveyService(Service):
         await store_campaign(
             session, campaign, "survey.schedule", id_key="schedule", content_key="survey"
         )
+        note_change(session)
         return campaign
 
     async def set_status_in(
@@ -127,6 +129,7 @@ class SurveyService(Service):
             CampaignStatus.cancelled: "stop",
         }[status]
         session.add(AuditEntry.by(actor, self.clock.now(), f"survey.{verb}", schedule=schedule_id))
+        note_change(session)
         return campaign
 
     # Due work
@@ -238,6 +241,7 @@ class SurveyService(Service):
                 now=now,
             )
         round_.invited = len(people)
+        note_change(session)  # a survey to answer for the audience, live rates for HR
         if stats is not None:
             stats.opened += 1
             stats.invited += len(people)
@@ -301,6 +305,7 @@ class SurveyService(Service):
         old_secret = round_.secret
         round_.status = RoundStatus.closed
         round_.secret = None
+        note_change(session)
         round_.closed_at = self.clock.now()
         early = round_.closed_at < round_.closes_at
         session.add(
@@ -364,6 +369,24 @@ class SurveyService(Service):
         ):
             raise UserFacingError("pulse/closed", title=schedule.survey.title)
         return round_, schedule, participation
+
+    async def open_rounds_of(
+        self, session: AsyncSession, person: Person
+    ) -> list[tuple[SurveyRound, Schedule, Participation]]:
+        """The open rounds ``person`` was invited to, with their progress, soonest to close
+        first (``pulse`` in chat, the Home tab)."""
+        rows = await session.execute(
+            select(SurveyRound, Campaign, Participation)
+            .join(Campaign, Campaign.id == SurveyRound.campaign_id)
+            .join(Participation, Participation.round_id == SurveyRound.id)
+            .where(
+                Participation.person_id == person.id,
+                SurveyRound.status == RoundStatus.open,
+                SurveyRound.closes_at > self.clock.now(),
+            )
+            .order_by(SurveyRound.closes_at, SurveyRound.id)
+        )
+        return [(r, Schedule.of(c), p) for r, c, p in rows.tuples().all()]
 
     async def open_rounds_for_many(
         self, session: AsyncSession, wanted: list[tuple[int, Person]]
@@ -507,6 +530,7 @@ class SurveyService(Service):
         position = round_.items.index(item_id) + 1
         participation.answered = max(participation.answered, position)
         participation.finished = participation.answered >= len(round_.items)
+        note_change(session, person.id)
 
 
 def answer_values(responses: dict[str, Response]) -> dict[str, Any]:

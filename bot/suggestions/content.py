@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 
 from bot.suggestions.settings import SuggestionSettings
-from bot.suggestions.tables import SuggestionStatus
+from bot.suggestions.tables import SuggestionEvent, SuggestionStatus
 
 EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
 #: Digits with at most one separator (space, dot, dash, brackets) between them; checked for
@@ -54,6 +54,17 @@ def redact(text: str) -> str:
 def excerpt(text: str, limit: int = EXCERPT) -> str:
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
+
+
+def open_question(events: list[SuggestionEvent]) -> bool:
+    """True when HR's latest question (in ``SuggestionService.exchanges``' events) has no
+    answer after it."""
+    for event in reversed(events):
+        if event.kind == "answer":
+            return False
+        if event.kind == "question":
+            return True
+    return False
 
 
 def reference(suggestion_id: int) -> str:

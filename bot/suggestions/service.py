@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.changes import note_change
 from bot.clock import Clock
 from bot.config import Settings
 from bot.db.models import AuditEntry, Person, Role, Team
@@ -102,6 +103,7 @@ class SuggestionService:
         )
         session.add(suggestion)
         await session.flush()
+        note_change(session)  # one more to triage
         if anonymous:
             suggestion.reply_token = self.sealer.seal(author.id, author_purpose(suggestion.id))
         return suggestion
@@ -212,6 +214,24 @@ class SuggestionService:
         ):
             found.setdefault(event.suggestion_id, []).append(event)
         return found
+
+    async def published(self, session: AsyncSession, limit: int) -> tuple[list[Suggestion], int]:
+        """The ideas board: the newest ``limit`` published suggestions colleagues may
+        support (merged ones live on in their target), and how many there are in all."""
+        board = (
+            Suggestion.published_at.is_not(None),
+            Suggestion.status != SuggestionStatus.merged,
+        )
+        rows = list(
+            await session.scalars(
+                select(Suggestion)
+                .where(*board)
+                .order_by(Suggestion.published_at.desc(), Suggestion.id.desc())
+                .limit(limit)
+            )
+        )
+        total = await session.scalar(select(func.count()).select_from(Suggestion).where(*board))
+        return rows, int(total or 0)
 
     async def votes(self, session: AsyncSession, ids: Iterable[int]) -> dict[int, int]:
         wanted = list(ids)
@@ -353,6 +373,7 @@ class SuggestionService:
         )
         session.add(event)
         await session.flush()
+        note_change(session, author.id)
         if question.actor_id is None:
             return event
         reply = Reply(
@@ -491,6 +512,7 @@ class SuggestionService:
         if added:
             session.add(SuggestionVote(suggestion_id=suggestion.id, voter_key=key))
             await session.flush()
+            note_change(session, person.id)
         count = (await self.votes(session, [suggestion.id]))[suggestion.id]
         return added, count, suggestion
 
@@ -557,6 +579,9 @@ class SuggestionService:
             AuditEntry.by(actor, now, f"suggestion.{kind}", suggestion=suggestion.id, **changed)
         )
         await session.flush()
+        # A status, a reply, a question, a publication, a merge: the author's list, the
+        # ideas board and the triage lists may all change.
+        note_change(session)
         return event
 
 

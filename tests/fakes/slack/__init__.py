@@ -21,6 +21,7 @@ Layout of this package:
 * :mod:`.server`: :class:`FakeSlackServer`, its state and lifecycle;
 * :mod:`.api`: the Web API methods, the upload URL and ``response_url`` endpoints;
 * :mod:`.history`: ``conversations.history``, with message metadata;
+* :mod:`.home`: the App Home tab (``views.publish``, ``app_home_opened``, its buttons);
 * :mod:`.driver`: what tests call to act as workspace members and to read what the app posted;
 * :mod:`.delivery`: Socket Mode and signed-HTTP delivery of events and interactions;
 * :mod:`.limits`: rate limits, message size and Block Kit checks;

@@ -15,17 +15,21 @@ from .delivery import DeliveryMixin
 from .driver import DriverMixin
 from .faults import FaultRule, FaultsMixin
 from .history import HistoryMixin
+from .home import HomeMixin
 from .limits import LimitsMixin, SlidingWindow
 from .records import PostedMessage, RecordedCall, ResponseUrl, SlackUser
 
 
-class FakeSlackServer(ApiMixin, DeliveryMixin, DriverMixin, FaultsMixin, HistoryMixin, LimitsMixin):
+class FakeSlackServer(
+    HomeMixin, ApiMixin, DeliveryMixin, DriverMixin, FaultsMixin, HistoryMixin, LimitsMixin
+):
     """Fake Slack Web API + Slack-side driver. Use as ``async with FakeSlackServer() as slack:``.
 
     Rate limits: ``chat.postMessage`` is limited to ``per_channel_per_s × rate_scale`` per channel,
     and every Web API call except ``auth.test``/``apps.connections.open`` counts against
     ``workspace_per_s × rate_scale``; ``conversations.history`` (Slack's Tier 3) also allows
-    ``history_per_min`` calls in any ``60 / rate_scale`` seconds; sliding windows, see
+    ``history_per_min`` calls in any ``60 / rate_scale`` seconds and ``views.publish`` (Tier 4)
+    100; sliding windows, see
     :class:`SlidingWindow`.  ``Retry-After``
     is whole seconds, at least 1 (as on Slack), even when ``rate_scale`` makes the window shorter.
     """
@@ -63,7 +67,9 @@ class FakeSlackServer(ApiMixin, DeliveryMixin, DriverMixin, FaultsMixin, History
         self._workspace = SlidingWindow(workspace_per_s * rate_scale)
         self._channel_windows: dict[str, SlidingWindow] = {}
         self._method_windows = {
-            "conversations.history": SlidingWindow.per_window(history_per_min, 60.0 / rate_scale)
+            "conversations.history": SlidingWindow.per_window(history_per_min, 60.0 / rate_scale),
+            # Tier 4: about 100 a minute per workspace.
+            "views.publish": SlidingWindow.per_window(100, 60.0 / rate_scale),
         }
 
         # Observable state
@@ -81,6 +87,9 @@ class FakeSlackServer(ApiMixin, DeliveryMixin, DriverMixin, FaultsMixin, History
         self.ephemerals: list[dict] = []
         #: messages removed by chat.delete / delete_original (no longer in ``messages_in``)
         self.deleted_messages: list[PostedMessage] = []
+        #: The App Home (see :mod:`.home`): each user's current home view, and every publish.
+        self.home_views: dict[str, dict] = {}
+        self.home_publishes: list[tuple[str, dict]] = []
         self.rate_limited = 0
         #: event_id of the last event sent by :meth:`send_dm`
         self.last_event_id: str | None = None

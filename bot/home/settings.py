@@ -1,0 +1,20 @@
+"""The ``home`` section of config.yaml: how the Home tab is kept up to date."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from bot.settings_section import Section
+
+
+class HomeSettings(Section):
+    """How often a person's Home tab is published and how much it shows."""
+
+    #: A person's Home tab is published at most once every this many seconds; a change
+    #: in between is published when the time is up, so the last change is never lost.
+    refresh_s: float = Field(default=10.0, ge=0)
+    #: Entries shown per section; the others are counted, with the command that lists them.
+    items: int = Field(default=5, ge=1, le=10)
+    #: After opening their Home tab, a person's tab follows changes for this many hours
+    #: (opening it again publishes it afresh in any case).
+    watch_hours: float = Field(default=12.0, gt=0)
