@@ -8,15 +8,20 @@ turns a text into stems):
 - passages are ranked with BM25; a FAQ question and its ``keywords`` count double, because
   they are written the way people ask; a keyword of several words ("offerta lampo") counts
   only when the question has all of them;
-- each question word counts once per passage, by its best match: itself, else a word of its
-  synonym group (:mod:`bot.briefings.synonyms`, lower weight), else, for a word found in no
-  passage, the stems one or two letters away (a typo, lower weight still);
+- each question word counts once per passage, by its best match: itself or a word of its
+  synonym group (:mod:`bot.briefings.synonyms`, lower weight), or, when neither is in any
+  passage, the words one or two letters away (a typo, lower weight still);
 - the score is scaled by the share of the question's weight the passage matches, so a
   passage answering most of the question beats one repeating a single word;
 - the briefing matters too: words found anywhere in the same briefing ("aurora", "permuta")
   add a little, and so does holding the kind of answer asked for (a date for "quando");
 - a passage matching too little of the question does not fit: an unrelated question gets no
   answer rather than a random one.
+
+Matching every passage across both languages as well (the question stemmed both ways, or
+the passage's translation added to it) was measured on tests/data/ask_questions.yaml: the
+right passage came first less often (71.9 % and 68.8 %, against 73.4 % for the same engine
+without it). So only a briefing not written in the reader's language is matched both ways.
 """
 
 from __future__ import annotations
@@ -36,13 +41,13 @@ K1, B = 1.2, 0.5
 QUESTION_WEIGHT = KEYWORD_WEIGHT = 2.0
 #: A word of the question's synonym groups counts this much of the word itself.
 SYNONYM_WEIGHT = 0.6
-#: A stem matched only as a likely typo counts this much of an exact match.
+#: A word matched only through a near word (a likely typo) counts this much of the word.
 FUZZY_WEIGHT = 0.5
 #: The briefing-wide match, added in units of the matched words' IDF.
 BRIEFING_WEIGHT = 0.6
 #: Lift for a passage holding the kind of answer the question asks for (a date, a sum).
 ANSWER_TYPE_LIFT = 0.3
-#: Share of the question's weight (its words' IDF) the best passage must match to fit.
+#: Share of the question's weight (its words' IDF) a passage must match to be shown at all.
 MIN_COVERAGE = 0.15
 #: People name a briefing by its kind ("this promotion", "la promo"): words of every passage.
 KIND_WORDS = {
