@@ -7,8 +7,10 @@ word found here also matches the other words of its group, at a lower weight tha
 itself (see :mod:`bot.briefings.search`).
 
 Each group lists words or short phrases per language; a phrase matches when its words follow
-each other in the question (common words left out). Keep groups to real equivalents: a loose group ("price", "deal",
-"offer") makes every question about money match every passage about money.
+each other in the question (common words left out). Keep groups to real equivalents: a loose
+group ("price", "deal", "offer") makes every question about money match every passage about
+money. Words are kept per language because some are spelt alike and mean different things
+(Italian "rate" are instalments, English "rate" is a speed).
 """
 
 from __future__ import annotations
