@@ -156,6 +156,60 @@ LocalisedText = Annotated[
 ]
 
 
+#: Longest keyword: a word or a short phrase, not a sentence.
+MAX_KEYWORD = 60
+
+
+def _keyword_list(value: Any) -> list[str]:
+    """A list of words or short phrases; each problem names the item (counting from 1)."""
+    if not isinstance(value, list):
+        raise ValueError("must be a list of words or phrases, such as [televisore, in vendita]")
+    items = []
+    for number, item in enumerate(value, 1):
+        if isinstance(item, bool | int | float):
+            raise ValueError(f"item {number} ({item!r}) must be a text: put it in quotes")
+        if not isinstance(item, str):
+            raise ValueError(f"item {number} must be a text, not a {type(item).__name__}")
+        if not item.strip():
+            raise ValueError(f"item {number} is empty")
+        if len(item.strip()) > MAX_KEYWORD:
+            raise ValueError(
+                f"item {number} is longer than {MAX_KEYWORD} characters: "
+                "give words or short phrases"
+            )
+        items.append(item.strip())
+    return items
+
+
+def _keywords_over_locales(value: Any, info: ValidationInfo) -> dict[str, Any]:
+    """One list for every locale (checked once, so a problem is reported once), or a list
+    per locale; locales may be left out."""
+    locales = context_locales(info)
+    if value is None:
+        return {}
+    if isinstance(value, list):
+        items = _keyword_list(value)
+        return {locale: items for locale in locales}
+    if isinstance(value, dict):
+        return {str(key): words if key in locales else _UNLISTED for key, words in value.items()}
+    raise ValueError(
+        "must be a list of words or phrases, or one list per locale ({it: [...], en: [...]})"
+    )
+
+
+def _locale_keywords(value: Any) -> list[str]:
+    if value is _UNLISTED:
+        raise ValueError("this locale is not listed in locales")
+    return _keyword_list(value)
+
+
+#: Keywords: ``[tv, televisore]`` (the same for all locales) or ``{it: [...], en: [...]}``.
+LocalisedKeywords = Annotated[
+    dict[str, Annotated[list[str], PlainValidator(_locale_keywords)]],
+    BeforeValidator(_keywords_over_locales),
+]
+
+
 def _names(value: Any) -> tuple[str, ...]:
     if value is None:
         return ()

@@ -222,9 +222,12 @@ async def _active_receipts(ctx: HandlerContext) -> list[tuple[Campaign, Briefing
 async def list_briefings(ctx: HandlerContext) -> Reply:
     """The person's active briefings: one button to open each and, where they stopped a quiz
     part-way, one to continue it."""
+    return _briefing_list(ctx, await _active_receipts(ctx))
+
+
+def _briefing_list(ctx: HandlerContext, receipts: list[tuple[Campaign, BriefingReceipt]]) -> Reply:
     items = []
     buttons = []
-    receipts = await _active_receipts(ctx)
     unfinished = [
         c.id
         for c, r in receipts
@@ -255,12 +258,15 @@ async def list_briefings(ctx: HandlerContext) -> Reply:
     )
 
 
-async def ask(ctx: HandlerContext) -> Reply:
+async def ask(ctx: HandlerContext) -> Reply | list[Reply]:
+    """``ask WORDS``: the passages of the person's open briefings that answer, each quoting
+    its briefing; when none fits, the briefings themselves, as ``briefings`` lists them."""
     query = ctx.args.strip()
     if not query:
         return Reply("briefings/ask_usage")
+    receipts = await _active_receipts(ctx)
     passages = []
-    for campaign, _receipt_row in await _active_receipts(ctx):
+    for campaign, _receipt_row in receipts:
         briefing = Briefing.from_json(campaign.snapshot)
         try:
             body: str | None = render_body(briefing, ctx.locale, ctx.person.timezone)
@@ -269,9 +275,9 @@ async def ask(ctx: HandlerContext) -> Reply:
             log.exception("briefing %s: body does not render; searching its FAQ only", briefing.id)
             body = ""
         passages.extend(passages_for(briefing, campaign.id, ctx.locale, body))
-    hits = search(passages, query)
+    hits = search(passages, query, ctx.locale)
     ctx.audit("briefings.ask", hits=len(hits))
-    return Reply(
+    answer = Reply(
         "briefings/ask_result",
         {
             "query": query,
@@ -279,14 +285,19 @@ async def ask(ctx: HandlerContext) -> Reply:
                 {
                     "title": h.passage.title,
                     "question": h.passage.question,
-                    "text": h.passage.text,
+                    # A body paragraph is the body as Read more shows it: headings in bold.
+                    "text": Trusted(h.passage.text) if h.passage.kind == "body" else h.passage.text,
                     "kind": h.passage.kind,
                 }
                 for h in hits
             ],
-            "searched": len({p.campaign_id for p in passages}),
+            "searched": len(receipts),
         },
     )
+    if hits or not receipts:
+        return answer
+    # Nothing fits: the answer may still be in a briefing, worded in a way search missed.
+    return [answer, _briefing_list(ctx, receipts)]
 
 
 async def readiness(ctx: HandlerContext) -> Reply:

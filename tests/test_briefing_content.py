@@ -96,6 +96,51 @@ def test_each_problem_names_its_field(old: str, new: str, field: str, reason: st
         assert reason in problems[field]
 
 
+#: The keywords of the shipped file's last FAQ entry ("Is the offer valid online?").
+KEYWORDS = "    keywords: {en: [website, order online], it: [sito, ordine online]}\n"
+
+
+def test_faq_keywords_per_locale_or_shared_travel_with_the_snapshot() -> None:
+    briefing, _ = parse_briefing(GOOD, "x.md")
+    assert briefing is not None
+    assert briefing.faq[3].keywords == {
+        "en": ["website", "order online"],
+        "it": ["sito", "ordine online"],
+    }
+    shared, _ = parse_briefing(GOOD.replace(KEYWORDS, "    keywords: [web, ' e-shop ']\n"), "x.md")
+    assert shared is not None
+    assert shared.faq[3].keywords == {"en": ["web", "e-shop"], "it": ["web", "e-shop"]}
+    only_it, _ = parse_briefing(GOOD.replace(KEYWORDS, "    keywords: {it: [sito]}\n"), "x.md")
+    assert only_it is not None and only_it.faq[3].keywords == {"it": ["sito"]}
+    assert Briefing.from_json(briefing.to_json()) == briefing
+    # A campaign scheduled before keywords existed still loads, with none.
+    old = briefing.to_json()
+    for entry in old["faq"]:
+        del entry["keywords"]
+    assert all(entry.keywords == {} for entry in Briefing.from_json(old).faq)
+
+
+@pytest.mark.parametrize(
+    ("keywords", "field", "reason"),
+    [
+        ("televisore", "faq[4].keywords", "must be a list of words or phrases, or one list per"),
+        ("[tv, '']", "faq[4].keywords", "item 2 is empty"),
+        ("[55, tv]", "faq[4].keywords", "item 1 (55) must be a text: put it in quotes"),
+        ("[[tv, televisore]]", "faq[4].keywords", "item 1 must be a text, not a list"),
+        ("{it: [sito, '  ']}", "faq[4].keywords.it", "item 2 is empty"),
+        ("{it: sito}", "faq[4].keywords.it", "must be a list of words or phrases"),
+        ("{fr: [site]}", "faq[4].keywords.fr", "this locale is not listed in locales"),
+        (f"['{'x' * 61}']", "faq[4].keywords", "longer than 60 characters"),
+    ],
+)
+def test_malformed_keywords_name_the_entry_and_the_item(
+    keywords: str, field: str, reason: str
+) -> None:
+    problems = problems_of(GOOD.replace(KEYWORDS, f"    keywords: {keywords}\n"))
+    assert field in problems, problems
+    assert reason in problems[field]
+
+
 def test_the_default_zone_applies_to_local_times() -> None:
     briefing, problems = parse_briefing(GOOD.replace(" Europe/Rome", ""), "x.md", "Europe/Rome")
     assert problems == [] and briefing is not None
@@ -177,9 +222,9 @@ async def test_content_check_command_reports_file_and_field(tmp_path: Path) -> N
     (tmp_path / "content" / "templates").symlink_to(REPO / "content" / "templates")
     (folder / "good.md").write_text(GOOD, encoding="utf-8")
     (folder / "broken.md").write_text(
-        GOOD.replace("id: spring-trade-in", "id: broken-one").replace(
-            "kind: promotion", "kind: flyer"
-        ),
+        GOOD.replace("id: spring-trade-in", "id: broken-one")
+        .replace("kind: promotion", "kind: flyer")
+        .replace(KEYWORDS, "    keywords: {it: [sito, '']}\n"),
         encoding="utf-8",
     )
     config = write_config(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'f.db'}")
@@ -189,5 +234,6 @@ async def test_content_check_command_reports_file_and_field(tmp_path: Path) -> N
     assert f"{folder / 'broken.md'}: kind: must be one of product, promotion" in err.replace(
         "\n", ""
     )
+    assert f"{folder / 'broken.md'}: faq[4].keywords.it: item 2 is empty" in err.replace("\n", "")
     assert "ok spring-trade-in" in out
-    assert "1 valid briefing(s), 1 problem(s)" in out
+    assert "1 valid briefing(s), 2 problem(s)" in out

@@ -183,7 +183,7 @@ VARIANTS: dict[str, list[dict[str, Any]]] = {
     "dialogues/cancelled": [{"flow": f} for f in ("sugg_answer", "sugg_triage", "pulse_text")],
     "dialogues/back": [{"flow": f} for f in ("sugg_answer", "sugg_triage", "pulse_text")],
     "briefings/acknowledged": [{"before_launch": True, "quiz_questions": 0}],
-    "briefings/ask_result": [{"hits": []}],
+    "briefings/ask_result": [{"hits": []}, {"hits": [], "searched": 0}],
     "briefings/card": [{"late": True, "quiz_questions": 0}],
     "briefings/campaign_list": [{"campaigns": []}],
     "briefings/list": [

@@ -25,6 +25,7 @@ Format (README, "Writing a briefing", has a full example)::
     faq:
       - q: {en: ..., it: ...}
         a: {en: ..., it: ...}
+        keywords: {en: [..], it: [..]}   # optional: more words for `ask` to match
     reminders: [24h after briefing, 6h before launch]
     ---
     ::: en
@@ -192,7 +193,7 @@ def parse_briefing(
             locales=header.locales,
             ack_required=header.ack_required,
             quiz=tuple(question.question_of_quiz() for question in header.quiz),
-            faq=tuple(FaqEntry(entry.q, entry.a) for entry in header.faq),
+            faq=tuple(FaqEntry(entry.q, entry.a, entry.keywords) for entry in header.faq),
             reminders=tuple(header.reminders),
             source=source,
         ),

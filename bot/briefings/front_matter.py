@@ -9,7 +9,7 @@ reports them as ``<file>: <field>: <reason>``.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
@@ -26,6 +26,7 @@ from pydantic import (
 from bot.content_fields import (
     AudienceField,
     ContentModel,
+    LocalisedKeywords,
     LocalisedText,
     context_locales,
     one_of,
@@ -53,6 +54,8 @@ class QuizQuestion:
 class FaqEntry:
     q: dict[str, str]
     a: dict[str, str]
+    #: Extra words or phrases per locale that ``ask`` matches as if they were in the question.
+    keywords: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -120,12 +123,13 @@ class QuizQuestionFields(ContentModel):
 
 
 class FaqFields(ContentModel):
-    """One ``faq:`` entry."""
+    """One ``faq:`` entry: ``q`` and ``a``, and optional ``keywords`` for ``ask``."""
 
-    mapping_hint = "must be a mapping with q and a"
+    mapping_hint = "must be a mapping with q and a (and optional keywords)"
 
     q: LocalisedText
     a: LocalisedText
+    keywords: LocalisedKeywords = {}
 
 
 def _reminder(value: Any) -> Reminder:

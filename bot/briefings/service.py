@@ -175,14 +175,18 @@ class BriefingService(Service):
         self, session: AsyncSession, person: Person
     ) -> list[tuple[Campaign, BriefingReceipt]]:
         """``person``'s copies of the briefings still running, by launch (``briefings`` and
-        ``ask`` in chat, the Home tab)."""
+        ``ask`` in chat, the Home tab). A receipt exists only for someone the briefing was
+        queued for (its audience), from its briefing time; the start is checked as well, so
+        nothing reaches anyone before the briefing time even if a receipt were written early."""
+        now = self.clock.now()
         rows = await session.execute(
             select(Campaign, BriefingReceipt)
             .join(BriefingReceipt, BriefingReceipt.campaign_id == Campaign.id)
             .where(
                 BriefingReceipt.person_id == person.id,
                 Campaign.status == CampaignStatus.scheduled,
-                Campaign.ends_at > self.clock.now(),
+                Campaign.starts_at <= now,
+                Campaign.ends_at > now,
             )
             .order_by(Campaign.launch_at, Campaign.id)
         )
