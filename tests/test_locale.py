@@ -171,6 +171,16 @@ SAMPLE: dict[str, Any] = {
     "most": 12,
     "teams_count": 6,
     "link": "https://slack.com/app_redirect?app=A0FIDELIO&team=T0DEMO",
+    "launched": True,
+    "to_read": True,
+    "answered": 1,
+    "more": 12,
+    "commands": ["briefings"],
+    "more_teams": 2,
+    "waiting": True,
+    "opens_at": LATER,
+    "starts_at": WHEN,
+    "started": False,
 }
 
 #: Further contexts per template, so each branch (and each status) is rendered too.
@@ -185,6 +195,25 @@ VARIANTS: dict[str, list[dict[str, Any]]] = {
     "briefings/acknowledged": [{"before_launch": True, "quiz_questions": 0}],
     "briefings/ask_result": [{"hits": []}, {"hits": [], "searched": 0}],
     "briefings/card": [{"late": True, "quiz_questions": 0}],
+    "home/briefing": [{"launched": False, "to_read": False, "questions": 0}],
+    "home/idea": [
+        {"reference": "S-0001", "category": "Negozio", "status": s.value, "excerpt": "Testo."}
+        for s in SuggestionStatus
+    ],
+    "home/suggestion": [
+        {
+            "reference": "S-0001",
+            "category": "Negozio",
+            "status": s.value,
+            "excerpt": "Testo.",
+            "merged_into": "S-0002",
+            "waiting": True,
+        }
+        for s in SuggestionStatus
+    ],
+    "home/more": [{"commands": []}],
+    "home/upcoming": [{"kind": k, "started": True} for k in ("briefing", "survey")],
+    "home/readiness": [{"launched": True, "more_teams": 0}],
     "briefings/campaign_list": [{"campaigns": []}],
     "briefings/list": [
         {
@@ -387,6 +416,27 @@ VARIANTS: dict[str, list[dict[str, Any]]] = {
 
 #: Where a template reads a variable differently from the others.
 OVERRIDES: dict[str, dict[str, Any]] = {
+    "home/idea": {"status": SuggestionStatus.planned.value},
+    "home/readiness": {
+        "teams": [
+            {
+                "team": "Milano Centro",
+                "audience": 12,
+                "reached_pct": 100.0,
+                "ack_pct": 75.0,
+                "ack_before_launch_pct": 50.0,
+                "quiz_done": 6,
+                "mean_score_pct": 80.0,
+            }
+        ],
+        "total": {"audience": 20, "reached_pct": 95.0, "ack_pct": 70.0},
+    },
+    "home/rates": {
+        "total": {"invited": 40, "started": 25, "finished": 20},
+        "live": True,
+        "step": 5,
+    },
+    "home/suggestion": {"status": SuggestionStatus.new.value},
     "briefings/readiness_note": {
         "total": {
             "audience": 20,
