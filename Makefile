@@ -4,13 +4,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test install lint chat clean help
+.PHONY: run test install lint chat docs clean help
 
 help:
 	@echo "make run    - set up, migrate SQLite, load the demo organisation, start Fidelio (console)"
 	@echo "make test   - set up and run the whole test suite"
 	@echo "make lint   - ruff and mypy"
 	@echo "make chat AS=email - chat in the terminal as one person"
+	@echo "make docs   - write docs/configuration.md, command-line.md and chat-commands.md"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +39,10 @@ endif
 
 chat: install
 	$(BIN)/fidelio chat --as "$(CHAT_AS)"
+
+# The references generated from the code; tests/test_reference_docs.py fails when they are stale.
+docs: install
+	$(BIN)/fidelio -c config.yaml docs reference
 
 test: install
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)

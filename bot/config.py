@@ -14,17 +14,10 @@ from collections.abc import Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import Any
 
 import yaml
-from pydantic import (
-    Field,
-    SecretStr,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import Field, ValidationError
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -35,12 +28,34 @@ from pydantic_settings import (
 from pydantic_settings.sources.utils import parse_env_vars
 
 from bot.home.settings import HomeSettings
+from bot.core_settings import (
+    DEFAULT_SECRET_KEY,
+    MIN_SECRET_KEY_BYTES,
+    AnonymitySettings,
+    ConsoleSettings,
+    DatabaseSettings,
+    InviteSettings,
+    LoggingSettings,
+    OrganisationSettings,
+    OutboxSettings,
+    RateSettings,
+    SchedulerSettings,
+    SecuritySettings,
+    SlackSettings,
+    TelegramSettings,
+)
+from bot.core_settings import check_timezone as check_timezone
 from bot.loyalty.settings import LoyaltySettings, ObjectiveSettings
 from bot.operations.settings import OperationsSettings, PrivacySettings
-from bot.settings_section import Section
 from bot.suggestions.settings import SuggestionSettings
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
+
+
+def env_references(text: str) -> list[str]:
+    """The environment variables a configuration value refers to (``${VAR}``,
+    ``${VAR:-default}``), in order."""
+    return [match.group(1) for match in _ENV_REF.finditer(text)]
 
 
 class ConfigError(Exception):
@@ -51,149 +66,6 @@ class ConfigError(Exception):
         self.problems = problems
         lines = "\n".join(f"  {key}: {reason}" for key, reason in problems)
         super().__init__(f"{source}: invalid configuration\n{lines}")
-
-
-class OrganisationSettings(Section):
-    name: str = "Demo organisation"
-    default_locale: Literal["en", "it"] = "en"
-    default_timezone: str = "Europe/Rome"
-
-    @field_validator("default_timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        return check_timezone(value)
-
-
-class DatabaseSettings(Section):
-    url: str = "sqlite+aiosqlite:///var/fidelio.db"
-    echo: bool = False
-
-    @field_validator("url")
-    @classmethod
-    def _supported_driver(cls, value: str) -> str:
-        if not (
-            value.startswith("sqlite+aiosqlite://") or value.startswith("postgresql+asyncpg://")
-        ):
-            raise ValueError(
-                "must start with sqlite+aiosqlite:// or postgresql+asyncpg:// (async drivers only)"
-            )
-        return value
-
-
-class ConsoleSettings(Section):
-    enabled: bool = True
-    #: The person the terminal chats as when ``fidelio run`` opens the console.
-    as_email: str | None = None
-
-
-class TelegramSettings(Section):
-    enabled: bool = False
-    token: SecretStr | None = None
-    #: Bot API root; the token is appended (``{base_url}{token}/{method}``).
-    base_url: str = "https://api.telegram.org/bot"
-    base_file_url: str = "https://api.telegram.org/file/bot"
-    #: Used to build ``https://t.me/<bot_username>?start=<code>`` invite links; asked from
-    #: Telegram (getMe) when empty.
-    bot_username: str | None = None
-    mode: Literal["polling", "webhook"] = "polling"
-    webhook_url: str | None = None
-    webhook_secret: SecretStr | None = None
-    webhook_listen: str = "127.0.0.1"
-    webhook_port: int = Field(default=8443, ge=0, le=65535)
-    webhook_path: str = "/telegram/webhook"
-    poll_timeout_s: int = Field(default=10, ge=0, le=50)
-    request_timeout_s: float = Field(default=10.0, gt=0)
-    #: How often the command menus of managers and HR are compared with the directory (a role
-    #: changed by ``fidelio people import`` shows in the menu within this time).
-    menu_refresh_s: float = Field(default=60.0, gt=0)
-
-
-class SlackSettings(Section):
-    enabled: bool = False
-    bot_token: SecretStr | None = None
-    app_token: SecretStr | None = None
-    signing_secret: SecretStr | None = None
-    base_url: str = "https://slack.com/api/"
-    mode: Literal["socket", "http"] = "socket"
-    http_listen: str = "127.0.0.1"
-    http_port: int = Field(default=3000, ge=0, le=65535)
-    http_path: str = "/slack/events"
-    command: str = "/fidelio"
-    request_timeout_s: float = Field(default=10.0, gt=0)
-
-    @field_validator("base_url")
-    @classmethod
-    def _trailing_slash(cls, value: str) -> str:
-        return value if value.endswith("/") else value + "/"
-
-
-class InviteSettings(Section):
-    ttl_hours: int = Field(default=168, ge=1, le=24 * 90)
-
-
-class SchedulerSettings(Section):
-    #: How late a job may still run after downtime; APScheduler's 1 s default drops them.
-    misfire_grace_s: int = Field(default=6 * 3600, ge=1)
-    outbox_poll_s: float = Field(default=2.0, gt=0)
-    #: How often due campaign work is recomputed (late joiners, missed wake-ups).
-    sweep_s: float = Field(default=30.0, gt=0)
-    #: Several instances on one PostgreSQL: when the active one dies or loses its database
-    #: connection, another runs the scheduled work within this many seconds. The lock is
-    #: checked and retried every failover_s / 8, so a small value costs a few more queries.
-    failover_s: float = Field(default=15.0, gt=0)
-
-
-class OutboxSettings(Section):
-    max_attempts: int = Field(default=8, ge=1)
-    backoff_base_s: float = Field(default=2.0, gt=0)
-    backoff_max_s: float = Field(default=600.0, gt=0)
-    batch_size: int = Field(default=50, ge=1)
-    #: At-least-once: a send whose outcome is unknown (timeout) is retried this many times.
-    retry_unknown: int = Field(default=1, ge=0)
-
-
-class RateSettings(Section):
-    """Our own pacing, kept just under the platforms' published limits."""
-
-    telegram_global_per_s: float = Field(default=28.0, gt=0)
-    telegram_per_chat_per_s: float = Field(default=1.0, gt=0)
-    slack_global_per_s: float = Field(default=40.0, gt=0)
-    slack_per_channel_per_s: float = Field(default=1.0, gt=0)
-    #: While people are tapping, broadcasts leave this share of the global pace to replies.
-    reply_reserve_share: float = Field(default=0.25, ge=0, lt=1)
-    #: Home tabs published per minute (views.publish is Tier 4 on Slack, about 100 a minute
-    #: per workspace).
-    slack_views_per_min: int = Field(default=90, ge=1)
-
-
-class AnonymitySettings(Section):
-    min_group: int = Field(default=5, ge=3)
-    comment_min_group: int = Field(default=10, ge=3)
-    #: Live response rates of an open round come from a stored snapshot refreshed at most this
-    #: often (MEASUREMENT.md, rule 5), so nobody can time a known person's answer.
-    live_rates_refresh_s: int = Field(default=3600, ge=60)
-
-    @model_validator(mode="after")
-    def _comments_need_more(self) -> AnonymitySettings:
-        # Free text identifies more easily than a number: never a smaller group than k.
-        if self.comment_min_group < self.min_group:
-            raise ValueError("comment_min_group must be at least min_group")
-        return self
-
-
-#: The placeholder shipped in config.yaml; fine for the console, refused for real chat platforms.
-DEFAULT_SECRET_KEY = "change-me-in-production"
-#: Shortest key accepted with Telegram or Slack: 256 bits, the size of the HMAC-SHA256 key.
-MIN_SECRET_KEY_BYTES = 32
-
-
-class SecuritySettings(Section):
-    #: Signs button payloads so tampered callback data is refused.
-    secret_key: SecretStr = SecretStr(DEFAULT_SECRET_KEY)
-
-
-class LoggingSettings(Section):
-    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
 
 class Settings(BaseSettings):
@@ -208,7 +80,13 @@ class Settings(BaseSettings):
 
     organisation: OrganisationSettings = OrganisationSettings()
     database: DatabaseSettings = DatabaseSettings()
-    content_dir: Path = Path("content")
+    content_dir: Path = Field(
+        default=Path("content"),
+        description="Templates (`templates/<locale>/`), briefing files (`briefings/*.md`), the "
+        "pulse item bank and survey definitions (`surveys/*.yaml`) and demo data "
+        "(`demo/people.csv`). The folder must contain `templates/`; otherwise the configuration "
+        "is refused. A relative path in the file is relative to the file's folder.",
+    )
     console: ConsoleSettings = ConsoleSettings()
     telegram: TelegramSettings = TelegramSettings()
     slack: SlackSettings = SlackSettings()
@@ -285,17 +163,6 @@ def secret_key_problem(settings: Settings) -> str | None:
         f"random value of at least {MIN_SECRET_KEY_BYTES} bytes, for example the output of "
         'python -c "import secrets; print(secrets.token_urlsafe(48))"'
     )
-
-
-def check_timezone(value: str) -> str:
-    """Return ``value`` if it is an IANA time zone name, else raise ValueError."""
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(
-            f"unknown time zone {value!r} (use an IANA name such as Europe/Rome)"
-        ) from None
-    return value
 
 
 def substitute_env(
@@ -448,7 +315,7 @@ def load_settings(path: str | Path | None = None, env: dict[str, str] | None = N
 
 def _reason(err: Any) -> str:
     if err["type"] == "extra_forbidden":
-        return "unknown key (check the spelling; see README, 'Configuration')"
+        return "unknown key (check the spelling; see docs/configuration.md)"
     if err["type"] == "missing":
         return "required"
     message = str(err["msg"])

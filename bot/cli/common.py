@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Coroutine, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -185,3 +185,26 @@ def group(help_text: str) -> typer.Typer:
 def privacy_registry() -> PrivacyRegistry:
     """Every feature's personal-data parts, for ``people export`` and ``people forget``."""
     return build_privacy_registry(part for f in state.features for part in f.personal_data())
+
+
+def publish_pages(pages: Mapping[Path, str], check: bool) -> None:
+    """Write generated pages, or with ``check`` only compare them: exit 1 naming every page
+    that differs from what would be written, and how to bring it up to date."""
+    from bot.reference.pages import outdated, write
+
+    if check:
+        stale = outdated(pages)
+        for path in stale:
+            err.print(
+                f"[red]{path}[/red] is out of date: run `make docs` (or `fidelio docs reference`)",
+                soft_wrap=True,
+                highlight=False,
+            )
+        if stale:
+            raise typer.Exit(1)
+        out.print(f"{len(pages)} page(s) up to date", highlight=False)
+        return
+    written = write(pages)
+    for path in written:
+        out.print(f"wrote {path}", highlight=False, soft_wrap=True)
+    out.print(f"{len(written)} of {len(pages)} page(s) changed", highlight=False)

@@ -1,6 +1,6 @@
 """The ``fidelio`` command: the root, its own ``run`` and ``chat``, and every command group
 attached the one way: each feature's groups (``Feature.commands``), then the two that span
-features (``content`` and ``demo``)."""
+features (``content`` and ``demo``), and ``docs``."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from bot.cli.common import (
 )
 from bot.cli.content import content_app
 from bot.cli.demo import demo_app
+from bot.cli.docs import docs_app
 from bot.config import Settings
 from bot.features import FEATURES
 
@@ -97,6 +98,7 @@ for name, group in [
     *(pair for feature in FEATURES for pair in feature.commands),
     ("content", content_app),
     ("demo", demo_app),
+    ("docs", docs_app),
 ]:
     app.add_typer(group, name=name)
 

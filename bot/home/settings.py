@@ -10,11 +10,23 @@ from bot.settings_section import Section
 class HomeSettings(Section):
     """How often a person's Home tab is published and how much it shows."""
 
-    #: A person's Home tab is published at most once every this many seconds; a change
-    #: in between is published when the time is up, so the last change is never lost.
-    refresh_s: float = Field(default=10.0, ge=0)
-    #: Entries shown per section; the others are counted, with the command that lists them.
-    items: int = Field(default=5, ge=1, le=10)
-    #: After opening their Home tab, a person's tab follows changes for this many hours
-    #: (opening it again publishes it afresh in any case).
-    watch_hours: float = Field(default=12.0, gt=0)
+    refresh_s: float = Field(
+        default=10.0,
+        ge=0,
+        description="A person's Slack Home tab is published at most once every this many "
+        "seconds; a change in between is published when the time is up, so the last one is "
+        "not lost.",
+    )
+    items: int = Field(
+        default=5,
+        ge=1,
+        le=10,
+        description="Entries per section of the Home tab; the others are counted, with the "
+        "command that lists them.",
+    )
+    watch_hours: float = Field(
+        default=12.0,
+        gt=0,
+        description="After opening their Home tab, a person's tab follows changes for this "
+        "many hours; opening it again publishes it afresh anyway.",
+    )

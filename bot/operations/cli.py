@@ -7,10 +7,20 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+import yaml
 
-from bot.cli.common import check_secret_key, err, group, load, out, run_async, state
+from bot.cli.common import (
+    check_secret_key,
+    err,
+    group,
+    load,
+    out,
+    publish_pages,
+    run_async,
+    state,
+)
 
-config_app = group("Check the configuration.")
+config_app = group("Check the configuration; write its reference.")
 db_app = group("Database schema.")
 
 
@@ -31,6 +41,32 @@ def config_check() -> None:
     out.print(f"  content: {settings.content_dir}")
     if weak_key:
         err.print(f"[yellow]warning[/yellow]: {weak_key}", soft_wrap=True, highlight=False)
+
+
+@config_app.command("reference")
+def config_reference(
+    output: Annotated[Path, typer.Option("--output", "-o", help="The page to write")] = Path(
+        "docs/configuration.md"
+    ),
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check", help="Write nothing; exit 1 if the page differs from what would be written"
+        ),
+    ] = False,
+) -> None:
+    """Write the configuration reference (every key with its type, default, environment
+    variable and description) from the settings models, with the values the configuration
+    file in use sets."""
+    from bot.reference.pages import configuration_page
+
+    used = Path(state.config_used())
+    try:
+        page = configuration_page(used)
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        err.print(f"[red]error[/red]: {used}: {exc}", soft_wrap=True, highlight=False)
+        raise typer.Exit(2) from None
+    publish_pages({output: page}, check)
 
 
 @db_app.command("upgrade")

@@ -11,22 +11,38 @@ from bot.settings_section import Section
 
 
 class OperationsSettings(Section):
-    """The optional operations HTTP port (``/healthz``, ``/metrics``) and the log format."""
+    """The optional operations HTTP port (`/healthz`, `/metrics`; see [Operations and personal
+    data](../README.md#operations-and-personal-data)) and the log format."""
 
-    #: Off by default: nothing listens unless asked.
-    http_enabled: bool = False
-    http_listen: str = "127.0.0.1"
-    #: 0 picks a free port (tests); the bound port is logged.
-    http_port: int = Field(default=9464, ge=0, le=65535)
-    #: ``text`` (one readable line per record) or ``json`` (one JSON object per line).
-    log_format: Literal["text", "json"] = "text"
+    # Off by default: nothing listens unless asked.
+    http_enabled: bool = Field(default=False, description="Serve `/healthz` and `/metrics`.")
+    http_listen: str = Field(default="127.0.0.1", description="Address of the operations port.")
+    http_port: int = Field(
+        default=9464,
+        ge=0,
+        le=65535,
+        description="Port of `/healthz` and `/metrics`; 0 picks a free one, logged at start-up.",
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="One readable line per record, or one JSON object per line "
+        "(`fidelio run --log-format` overrides it).",
+    )
 
 
 class PrivacySettings(Section):
-    """How long personal data is kept; applied by a daily scheduled job."""
+    """How long personal data is kept; applied by a job that runs one minute after start-up and
+    then every 24 hours."""
 
-    #: Audit entries older than this many days are deleted; empty keeps them forever.
-    audit_retention_days: int | None = Field(default=730, ge=1)
-    #: Texts of suggestions closed (done or declined) more than this many days ago are
-    #: replaced by a marker (counts and statuses stay); empty keeps them forever.
-    suggestion_retention_days: int | None = Field(default=None, ge=1)
+    audit_retention_days: int | None = Field(
+        default=730,
+        ge=1,
+        description="Audit entries older than this many days are deleted; empty keeps them "
+        "forever.",
+    )
+    suggestion_retention_days: int | None = Field(
+        default=None,
+        ge=1,
+        description="Texts of suggestions closed (done or declined) more than this many days "
+        "ago are replaced by a marker (counts and statuses stay); empty keeps them forever.",
+    )

@@ -8,11 +8,17 @@ from bot.settings_section import Section
 
 
 class SuggestionCategory(BaseModel):
+    """One category a suggestion is filed under."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    id: str = Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")
-    en: str
-    it: str
+    id: str = Field(
+        pattern=r"^[a-z][a-z0-9_]{0,31}$",
+        description="Used in commands and filters: up to 32 characters of `a-z`, `0-9` and `_`, "
+        "starting with a letter.",
+    )
+    en: str = Field(description="The English label.")
+    it: str = Field(description="The Italian label.")
 
     def label(self, locale: str) -> str:
         return self.it if locale == "it" else self.en
@@ -32,17 +38,39 @@ def _default_categories() -> tuple[SuggestionCategory, ...]:
 
 
 class SuggestionSettings(Section):
+    """The idea box (see [Suggestions](../README.md#suggestions)): its categories, the
+    anonymity of authors' teams, and the "You said, we did" digest."""
+
     categories: tuple[SuggestionCategory, ...] = Field(
-        default_factory=_default_categories, min_length=1
+        default_factory=_default_categories,
+        min_length=1,
+        description="The categories offered, in this order; ids must be unique.",
     )
-    #: An anonymous suggestion keeps its author's team only when the team has at least this
-    #: many active members; otherwise the nearest ancestor that has.
-    min_team: int = Field(default=5, ge=3)
-    max_length: int = Field(default=2000, ge=50, le=4000)
-    #: "You said, we did": a cron expression in the organisation's time zone, every N weeks.
-    digest_enabled: bool = True
-    digest_cron: str = "0 9 * * mon"
-    digest_every_weeks: int = Field(default=1, ge=1, le=12)
+    min_team: int = Field(
+        default=5,
+        ge=3,
+        description="An anonymous suggestion keeps its author's team only when the team has at "
+        "least this many active members; otherwise the nearest team above that has.",
+    )
+    max_length: int = Field(
+        default=2000, ge=50, le=4000, description="Longest suggestion text, in characters."
+    )
+    digest_enabled: bool = Field(
+        default=True,
+        description='Send the "You said, we did" digest to everyone with a chat account.',
+    )
+    digest_cron: str = Field(
+        default="0 9 * * mon",
+        description="When the digest goes out: a five-field cron expression in the "
+        "organisation's time zone, with the day of the week as a name (`mon` ... `sun`).",
+    )
+    digest_every_weeks: int = Field(
+        default=1,
+        ge=1,
+        le=12,
+        description="Send the digest in every n-th week only (1: every week `digest_cron` "
+        "matches).",
+    )
 
     @field_validator("categories")
     @classmethod
