@@ -27,7 +27,6 @@ from pydantic_settings import (
 )
 from pydantic_settings.sources.utils import parse_env_vars
 
-from bot.home.settings import HomeSettings
 from bot.core_settings import (
     DEFAULT_SECRET_KEY,
     MIN_SECRET_KEY_BYTES,
@@ -45,6 +44,7 @@ from bot.core_settings import (
     TelegramSettings,
 )
 from bot.core_settings import check_timezone as check_timezone
+from bot.home.settings import HomeSettings
 from bot.loyalty.settings import LoyaltySettings, ObjectiveSettings
 from bot.operations.settings import OperationsSettings, PrivacySettings
 from bot.suggestions.settings import SuggestionSettings
