@@ -38,6 +38,7 @@ from bot.loyalty.settings import LoyaltySettings, ObjectiveSettings
 from bot.operations.settings import OperationsSettings, PrivacySettings
 from bot.settings_section import Section
 from bot.suggestions.settings import SuggestionSettings
+from bot.web.settings import WebSettings
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
 
@@ -219,6 +220,8 @@ class Settings(BaseSettings):
     # Reliability, security and privacy
     operations: OperationsSettings = OperationsSettings()
     privacy: PrivacySettings = PrivacySettings()
+    # The web console for HR and managers
+    web: WebSettings = WebSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -13,8 +13,17 @@ from bot.privacy.parts import PrivacyRegistry, build_privacy_registry
 from bot.privacy.retention import RetentionRule
 from bot.pulse.feature import FEATURE as PULSE
 from bot.suggestions.feature import FEATURE as SUGGESTIONS
+from bot.web.feature import FEATURE as WEB
 
-FEATURES: tuple[Feature, ...] = (PEOPLE, BRIEFINGS, PULSE, SUGGESTIONS, LOYALTY, OPERATIONS)
+FEATURES: tuple[Feature, ...] = (
+    PEOPLE,
+    BRIEFINGS,
+    PULSE,
+    SUGGESTIONS,
+    LOYALTY,
+    OPERATIONS,
+    WEB,
+)
 
 
 def build_registry(features: tuple[Feature, ...] = FEATURES) -> Registry:

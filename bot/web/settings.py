@@ -1,0 +1,59 @@
+"""The ``web`` section of config.yaml: where the web console listens and how long sign-ins last."""
+
+from __future__ import annotations
+
+from pydantic import Field, field_validator, model_validator
+
+from bot.settings_section import Section
+
+
+class WebSettings(Section):
+    """The web console. Off unless enabled; config.yaml ships it on, on 127.0.0.1."""
+
+    enabled: bool = False
+    listen: str = "127.0.0.1"
+    #: 0 lets the system pick a free port; links then need ``public_url``.
+    port: int = Field(default=8080, ge=0, le=65535)
+    #: The address people open, as links from chat name it (``https://fidelio.example.com``);
+    #: empty: ``http://<listen>:<port>``. With https, cookies are marked Secure.
+    public_url: str | None = None
+    #: A sign-in link works once, and only for this long.
+    link_ttl_minutes: int = Field(default=10, ge=1, le=60)
+    #: A session ends after this long without a request...
+    idle_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    #: ...and in any case this long after signing in.
+    session_hours: int = Field(default=12, ge=1, le=7 * 24)
+    #: Used links and ended sessions are deleted after this many days (the audit log keeps
+    #: who signed in when).
+    retention_days: int = Field(default=30, ge=1)
+
+    @field_validator("public_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _port_zero_needs_url(self) -> WebSettings:
+        # Links from chat must name an address that works; a port chosen at start-up cannot.
+        if self.enabled and self.port == 0 and self.public_url is None:
+            raise ValueError("web.public_url is required when web.port is 0")
+        return self
+
+    @property
+    def base_url(self) -> str:
+        """The address the pages are reached at, without a trailing slash."""
+        if self.public_url:
+            return self.public_url
+        host = f"[{self.listen}]" if ":" in self.listen else self.listen
+        if host in ("0.0.0.0", "[::]"):
+            host = "127.0.0.1"  # all interfaces: this machine's own address reaches them
+        return f"http://{host}:{self.port}"
+
+    @property
+    def secure(self) -> bool:
+        """Cookies only over https: true when the public address is https."""
+        return (self.public_url or "").startswith("https://")
