@@ -144,7 +144,8 @@ def schema_missing(exc: Exception) -> bool:
 
 
 def check_secret_key(settings: Settings) -> str | None:
-    """Refuse (exit 2) a weak ``security.secret_key`` when Telegram or Slack is enabled.
+    """Refuse (exit 2) a weak ``security.secret_key`` when Telegram, Slack or a web console
+    other machines can reach is enabled.
 
     With the console alone a weak key is allowed, so the shipped configuration runs as it
     is; the weakness is returned for the caller to warn about in its own output (``run``

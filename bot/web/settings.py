@@ -54,6 +54,12 @@ class WebSettings(Section):
         return f"http://{host}:{self.port}"
 
     @property
+    def reachable(self) -> bool:
+        """Served to other machines: on, and on a public address or beyond loopback."""
+        loopback = self.listen in ("127.0.0.1", "::1", "localhost")
+        return self.enabled and (self.public_url is not None or not loopback)
+
+    @property
     def secure(self) -> bool:
         """Cookies only over https: true when the public address is https."""
         return (self.public_url or "").startswith("https://")
