@@ -12,6 +12,7 @@ from datetime import timedelta
 from sqlalchemy import select, update
 
 from bot.clock import ManualClock
+from bot.config import secret_key_problem
 from bot.db.models import AuditEntry, Person, Role
 from bot.db.session import Database
 from bot.features import privacy_registry
@@ -19,7 +20,7 @@ from bot.privacy.service import export_person, forget_person
 from bot.web.access import LapsedSessions
 from bot.web.tables import SignInLink, WebSession
 
-from .harness import load_demo
+from .harness import load_demo, make_settings
 from .web_helpers import (
     AISHA,
     HR,
@@ -288,3 +289,13 @@ async def test_pages_check_the_role_as_chat_commands_do_and_refusals_are_audited
         (LUCA, "dashboard"),
     ]
     assert all(a.detail["channel"] == "web" for a in denied)
+
+
+def test_a_weak_secret_key_is_refused_once_other_machines_reach_the_console() -> None:
+    weak = {"secret_key": "change-me-in-production"}
+    local = make_settings("sqlite+aiosqlite://", security=weak, web={"enabled": True})
+    assert secret_key_problem(local) is None  # this machine only: a warning at most
+    for web in ({"listen": "0.0.0.0"}, {"public_url": "https://fidelio.example.com"}):
+        exposed = make_settings("sqlite+aiosqlite://", security=weak, web={"enabled": True, **web})
+        problem = secret_key_problem(exposed)
+        assert problem is not None and "FIDELIO_SECRET_KEY" in problem, web

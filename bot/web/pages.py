@@ -117,16 +117,9 @@ async def audit_log(
         page=int(page_text) if page_text.isdigit() else 1,
     )
     found = await views.audit_page(session, wanted)
-    session.add(
-        AuditEntry.by(
-            person,
-            shared.clock.now(),
-            "web.view",
-            page="audit",
-            action=wanted.action,
-            person=wanted.person,
-        )
-    )
+    filters = {"action": wanted.action, "person": wanted.person}
+    shown = {key: value for key, value in filters.items() if value}
+    session.add(AuditEntry.by(person, shared.clock.now(), "web.view", page="audit", **shown))
     return shared.page(request, "audit", wanted=wanted, **found)
 
 

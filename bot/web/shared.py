@@ -40,12 +40,14 @@ class Web:
         return "__Host-fidelio" if self.settings.web.secure else "fidelio_session"
 
     def locale_of(self, request: web.Request) -> str:
-        """The reader's language: their own when signed in, else the browser's if Fidelio
-        speaks it, else the organisation's."""
+        """The reader's language: their own when signed in, else the one asked for or the
+        browser's if Fidelio speaks it, else the organisation's."""
         viewer = viewer_of(request)
         if viewer is not None:
             return viewer.locale
-        wanted = request.headers.get("Accept-Language", "")[:2].lower()
+        # ``?lang=``: a page after signing out stays in the language of who signed out.
+        wanted = request.query.get("lang") or request.headers.get("Accept-Language", "")
+        wanted = wanted[:2].lower()
         return wanted if wanted in ("en", "it") else self.settings.organisation.default_locale
 
     def page(

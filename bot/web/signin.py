@@ -89,10 +89,11 @@ async def sign_out(request: web.Request) -> web.StreamResponse:
     """Sign out: the session ends here and now, the cookie goes."""
     shared = request.app[WEB]
     viewer = viewer_of(request)
+    locale = shared.locale_of(request)
     if viewer is not None:
         async with shared.db.session() as session:
             await end_session(session, viewer.session_id, shared.clock.now())
-    response = see_other("/?signed_out=1")
+    response = see_other(f"/?signed_out=1&lang={locale}")
     response.del_cookie(shared.session_cookie, path="/")
     return response
 
