@@ -2,7 +2,7 @@
 
 Fidelio runs with the console channel and the web console on a free port; people sign in with
 the link the console prints for `web`. The dashboard shows (and is saved as a screenshot in
-docs/screenshots/), an employee is refused HR pages, a used link and a form without its CSRF
+docs/screenshots/) and its readiness follows acknowledgements without a reload, an employee is refused HR pages, a used link and a form without its CSRF
 token are refused, signing out works, the keyboard reaches every control, and the browser
 reports no Content-Security-Policy violation on any page.
 """
@@ -19,9 +19,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from bot.app import Runtime, build_runtime
+from bot.briefings.tables import BriefingReceipt
 from bot.clock import ManualClock
 from bot.db.models import Person
 from bot.db.session import Database
@@ -118,6 +119,17 @@ async def busy_dashboard(runtime: Runtime, clock: ManualClock, db: Database) -> 
     await runtime.service("briefings").run_due()
 
 
+async def acknowledge(db: Database, clock: ManualClock, *emails: str) -> None:
+    """``emails`` press *Got it* on the briefing (as their receipts record it)."""
+    async with db.session() as session:
+        people = select(Person.id).where(Person.email.in_(emails))
+        await session.execute(
+            update(BriefingReceipt)
+            .where(BriefingReceipt.person_id.in_(people))
+            .values(acknowledged_at=clock.now())
+        )
+
+
 async def test_hr_signs_in_with_the_link_the_console_prints_and_sees_the_dashboard(
     db: Database, clock: ManualClock, database_url: str
 ) -> None:
@@ -134,6 +146,13 @@ async def test_hr_signs_in_with_the_link_the_console_prints_and_sees_the_dashboa
             assert "Suggerimenti nuovi: 1" in await page.locator("main").inner_text()
             SCREENSHOTS.mkdir(parents=True, exist_ok=True)
             await page.screenshot(path=str(SCREENSHOTS / "dashboard.png"), full_page=True)
+
+            # Two people acknowledge: the open page shows it by itself within seconds.
+            acknowledged = page.locator("#launches tfoot td").nth(2)
+            assert await acknowledged.inner_text() == "0%"
+            await acknowledge(db, clock, "kevin.liu@demo.fidelio.example", AISHA)
+            # 2 of 29 people; the page reloads its launches every 10 seconds.
+            await playwright_api.expect(acknowledged).to_have_text("7%", timeout=20_000)
 
             # The keyboard: the skip link first, then every link and button, each labelled.
             await page.keyboard.press("Tab")

@@ -161,7 +161,7 @@ def check_secret_key(settings: Settings) -> str | None:
         return None
     return (
         f"{weakness}; fine for the console alone, set FIDELIO_SECRET_KEY before enabling "
-        "Telegram or Slack"
+        "Telegram or Slack, or serving the web console to other machines"
     )
 
 

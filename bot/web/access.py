@@ -165,11 +165,18 @@ def same_token(given: str | None, expected: str) -> bool:
 
 
 async def current_session(
-    session: AsyncSession, token: str, now: datetime, settings: WebSettings, secret: str
+    session: AsyncSession,
+    token: str,
+    now: datetime,
+    settings: WebSettings,
+    secret: str,
+    *,
+    touch: bool = True,
 ) -> Viewer | None:
     """The live session ``token`` opens, or None. Idle or expired sessions simply end; a
     session whose person left, was forgotten or changed role is revoked with every other
-    session of theirs (audited)."""
+    session of theirs (audited). ``touch=False``: the request is not the person's doing (a
+    page reloading part of itself), so it does not keep the session from going idle."""
     found = await session.scalar(
         select(WebSession).where(WebSession.token_hash == token_hash(token))
     )
@@ -181,7 +188,7 @@ async def current_session(
     if person is None or not may_sign_in(person, now) or person.role != found.role:
         await revoke_person(session, found.person_id, now, "lapsed")
         return None
-    if now - found.last_seen_at >= TOUCH_EVERY:
+    if touch and now - found.last_seen_at >= TOUCH_EVERY:
         found.last_seen_at = now
     return Viewer(
         found.id,

@@ -18,6 +18,7 @@ from bot.aiohttp_sites import bound_port
 from bot.clock import Clock
 from bot.config import Settings
 from bot.db.session import Database
+from bot.errors import InputError
 from bot.web import pages, signin
 from bot.web.access import csrf_token, current_session, same_token
 from bot.web.rendering import STATIC, Pages
@@ -69,9 +70,16 @@ async def signed_in(request: web.Request, handler: Handler) -> web.StreamRespons
     shared = request.app[WEB]
     token = request.cookies.get(shared.session_cookie)
     if token:
+        # htmx asks only for the parts a page reloads by itself: no sign of anyone there.
+        by_page = request.headers.get("HX-Request") == "true"
         async with shared.db.session() as session:
             viewer = await current_session(
-                session, token, shared.clock.now(), shared.settings.web, shared.secret
+                session,
+                token,
+                shared.clock.now(),
+                shared.settings.web,
+                shared.secret,
+                touch=not by_page,
             )
         if viewer is not None:
             request[VIEWER] = viewer
@@ -139,9 +147,11 @@ class WebServer:
             await site.start()
         except OSError as exc:
             await runner.cleanup()
-            raise OSError(
-                f"web console: cannot listen on {settings.listen}:{settings.port} ({exc.strerror}); "
-                "choose another web.port or set web.enabled to false"
+            # Named like a configuration problem: `fidelio run` prints one line and exits 2.
+            raise InputError(
+                "web.port",
+                f"the web console cannot listen on {settings.listen}:{settings.port} "
+                f"({exc.strerror}); choose another web.port, or set web.enabled to false",
             ) from exc
         self._runner = runner
         self.port = bound_port(runner, settings.port)

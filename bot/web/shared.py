@@ -46,8 +46,8 @@ class Web:
         if viewer is not None:
             return viewer.locale
         # ``?lang=``: a page after signing out stays in the language of who signed out.
-        wanted = request.query.get("lang") or request.headers.get("Accept-Language", "")
-        wanted = wanted[:2].lower()
+        asked = request.query.get("lang") or request.headers.get("Accept-Language") or ""
+        wanted = asked[:2].lower()
         return wanted if wanted in ("en", "it") else self.settings.organisation.default_locale
 
     def page(
