@@ -46,7 +46,7 @@ BEFORE = datetime(2027, 1, 1, 12, 0, tzinfo=ROME)
 ROUND_OPEN = datetime(2027, 1, 4, 10, 0, tzinfo=ROME)  # the first round of pulse-fortnightly
 BRIEFED = datetime(2027, 2, 26, 9, 30, tzinfo=ROME)  # spring-trade-in is briefed on 26 Feb
 SCREENSHOTS = REPO / "docs" / "screenshots"
-LINK = re.compile(r"http://127\.0\.0\.1:\d+/signin/\S+")
+LINK = re.compile(r"http://127\.0\.0\.1:\d+/signin/[\w-]+")
 
 
 @asynccontextmanager

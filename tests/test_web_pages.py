@@ -16,9 +16,12 @@ from sqlalchemy import select
 from bot.clock import ManualClock
 from bot.db.models import AuditEntry, Person
 from bot.db.session import Database
+from bot.markup import to_plain, to_slack_mrkdwn, to_telegram_html
+from bot.render import Renderer
+from bot.replies import Reply
 from bot.suggestions.service import SuggestionService
 
-from .harness import ConsoleDialog, demo_console, load_demo, schedule_demo_briefing
+from .harness import REPO, ConsoleDialog, demo_console, load_demo, schedule_demo_briefing
 from .loyalty_seed import closed_round, schedule_survey
 from .test_cli import fidelio, write_config
 from .test_summaries_e2e import ITEMS, answers
@@ -28,7 +31,7 @@ from .web_helpers import AISHA, HR, LUCA, SILVIA, sign_in, signed_in, web_client
 ROME = ZoneInfo("Europe/Rome")
 BEFORE = datetime(2027, 1, 1, 12, 0, tzinfo=ROME)
 BRIEFED = datetime(2027, 2, 26, 9, 30, tzinfo=ROME)  # spring-trade-in is briefed on 26 Feb
-LINK = re.compile(r"(http://127\.0\.0\.1:\d+)/signin/(\S+)")
+LINK = re.compile(r"(http://127\.0\.0\.1:\d+)/signin/([\w-]+)")
 
 
 def text_of(html: str) -> str:
@@ -188,3 +191,14 @@ async def test_a_manager_of_a_small_team_is_shown_the_nearest_reportable_parent(
         ("loyalty.refused", LUCA, None),
     ]
     assert all(a.detail["channel"] == "web" for a in audit)
+
+
+def test_the_link_in_chat_survives_every_platform_s_markup() -> None:
+    """A token may hold ``_`` and ``-``: written as a link, no platform formats or breaks it."""
+    renderer = Renderer(REPO / "content" / "templates")
+    url = "http://127.0.0.1:8080/signin/ab_cd-EF_gh"
+    for locale in ("en", "it"):
+        text = renderer.render(Reply("web/link", {"url": url, "minutes": 10}), locale).text
+        assert f'<a href="{url}">' in to_telegram_html(text)
+        assert f"<{url}|" in to_slack_mrkdwn(text)
+        assert f"({url})" in to_plain(text)

@@ -34,6 +34,9 @@ class WebSettings(Section):
             return None
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
+        # Links in chat messages are written as [label](url): these would cut them short.
+        if any(ch.isspace() or ch in '()<>"' for ch in value):
+            raise ValueError("must not contain spaces, quotes, parentheses or angle brackets")
         return value.rstrip("/")
 
     @model_validator(mode="after")

@@ -7,6 +7,7 @@ from :class:`bot.loyalty.service.LoyaltyService` (``summary``). No figure is com
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, func, select
@@ -40,7 +41,7 @@ def pick(values: Any, locale: str) -> str:
 
 
 async def launches(
-    session: AsyncSession, viewer: Person, now: Any, locale: str
+    session: AsyncSession, viewer: Person, now: datetime, locale: str
 ) -> list[dict[str, Any]]:
     """The next briefing launches still open, each with its readiness per team as ``viewer``
     may see it (HR: every team; managers: their subtrees), names left out."""
@@ -200,7 +201,7 @@ class TeamSummary:
 
 
 async def loyalty_summary(
-    session: AsyncSession, settings: Settings, viewer: Person, team: str, now: Any, locale: str
+    session: AsyncSession, settings: Settings, viewer: Person, team: str, now: datetime, locale: str
 ) -> TeamSummary:
     """The summary ``summary [team]`` would give ``viewer``, through the same access and
     anonymity rules, audited as a view (``channel`` web) or a refusal."""
