@@ -9,6 +9,7 @@ import hashlib
 import re
 from datetime import timedelta
 
+from aiohttp import ClientSession
 from sqlalchemy import select, update
 
 from bot.clock import ManualClock
@@ -18,6 +19,7 @@ from bot.db.session import Database
 from bot.features import privacy_registry
 from bot.privacy.service import export_person, forget_person
 from bot.web.access import LapsedSessions
+from bot.web.server import WebServer
 from bot.web.tables import SignInLink, WebSession
 
 from .harness import load_demo, make_settings
@@ -301,3 +303,19 @@ def test_a_weak_secret_key_is_refused_once_other_machines_reach_the_console() ->
         exposed = make_settings("sqlite+aiosqlite://", security=weak, web={"enabled": True, **web})
         problem = secret_key_problem(exposed)
         assert problem is not None and "FIDELIO_SECRET_KEY" in problem, web
+
+
+async def test_the_server_reports_the_port_the_system_chose(
+    db: Database, clock: ManualClock, database_url: str
+) -> None:
+    settings = web_settings(database_url, port=0, public_url="https://fidelio.example.com")
+    server = WebServer(settings, db, clock)
+    await server.start()
+    try:
+        assert server.port not in (None, 0)
+        assert server.base_url == "https://fidelio.example.com"  # what links name
+        async with ClientSession() as client:
+            async with client.get(f"http://127.0.0.1:{server.port}/") as response:
+                assert response.status == 200 and "Fidelio" in await response.text()
+    finally:
+        await server.stop()
