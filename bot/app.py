@@ -17,7 +17,7 @@ from bot.command_menus import CommandMenus
 from bot.config import Settings
 from bot.db.session import Database
 from bot.dispatch import Dispatcher
-from bot.feature import Wired, Wiring
+from bot.feature import Server, Wired, Wiring
 from bot.features import FEATURES, build_registry, retention_rules
 from bot.operations.server import Metrics, OpsServer
 from bot.outbox import OutboxDispatcher
@@ -49,6 +49,8 @@ class Runtime:
     # Metrics, the operations port, and what health checks look at.
     metrics: Metrics = field(default_factory=Metrics)
     ops: OpsServer | None = None
+    #: The features' servers that were started (stopped in reverse order).
+    servers: list[Server] = field(default_factory=list)
     background_started: bool = False
     outbox_task: asyncio.Task[Any] | None = None
     #: The command menus of the platforms that have one, by channel name.
@@ -69,6 +71,11 @@ class Runtime:
         ``background=False`` starts only the channels: tests then drive the due-work and the
         outbox themselves with an injected clock.
         """
+        for wired in self.features.values():
+            for server in wired.servers:
+                # First: a port already taken stops Fidelio before it reaches anybody.
+                await server.start()
+                self.servers.append(server)
         started: list[str] = []
         for name, channel in self.channels.items():
             if name == "console":
@@ -114,6 +121,12 @@ class Runtime:
                     await close()
                 except Exception:
                     log.exception("a feature failed to stop cleanly")
+        for server in reversed(self.servers):
+            try:
+                await server.stop()
+            except Exception:
+                log.exception("stopping a server failed")
+        self.servers.clear()
         for name, channel in self.channels.items():
             if name == "console":
                 continue
@@ -222,6 +235,10 @@ async def run(settings: Settings, *, console_as: str | None = None) -> None:
 
             email = await console_person(runtime, console_as or settings.console.as_email)
             enable_switching(runtime)
+            for wired in runtime.features.values():
+                for greet in wired.greetings:
+                    if line := await greet(email):
+                        console.note(line)
             chat = asyncio.create_task(console.converse(email))
             stop = asyncio.create_task(runtime.stop_event.wait())
             done, _ = await asyncio.wait({chat, stop}, return_when=asyncio.FIRST_COMPLETED)

@@ -48,6 +48,7 @@ from bot.home.settings import HomeSettings
 from bot.loyalty.settings import LoyaltySettings, ObjectiveSettings
 from bot.operations.settings import OperationsSettings, PrivacySettings
 from bot.suggestions.settings import SuggestionSettings
+from bot.web.settings import WebSettings
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
 
@@ -105,6 +106,8 @@ class Settings(BaseSettings):
     # Reliability, security and privacy
     operations: OperationsSettings = OperationsSettings()
     privacy: PrivacySettings = PrivacySettings()
+    # The web console for HR and managers
+    web: WebSettings = WebSettings()
 
     @classmethod
     def settings_customise_sources(
@@ -150,15 +153,18 @@ def secret_key_problem(settings: Settings) -> str | None:
     Telegram and Slack buttons are signed with ``security.secret_key``, and anonymous
     suggestion tokens are sealed with a key derived from it: with a guessable key anyone could
     forge button presses or open those tokens. So a weak key (see :func:`secret_key_weakness`)
-    is refused whenever Telegram or Slack is enabled. The console alone reaches nobody outside
-    the machine, so there a weak key is only worth a warning and ``make run`` keeps working on
-    a fresh clone.
+    is refused whenever Telegram or Slack is enabled, and so is a web console other machines
+    can reach (its forms' CSRF tokens are derived from the key too). The console alone, with
+    the web console on this machine's loopback address, reaches nobody outside the machine, so
+    there a weak key is only worth a warning and ``make run`` keeps working on a fresh clone.
     """
     weakness = secret_key_weakness(settings)
-    if weakness is None or not (settings.telegram.enabled or settings.slack.enabled):
+    exposed = settings.telegram.enabled or settings.slack.enabled or settings.web.reachable
+    if weakness is None or not exposed:
         return None
     return (
-        f"{weakness}, which is refused while Telegram or Slack is enabled: set FIDELIO_SECRET_KEY "
+        f"{weakness}, which is refused while Telegram, Slack or a web console reachable from "
+        "other machines is enabled: set FIDELIO_SECRET_KEY "
         "(read by the shipped config.yaml; FIDELIO_SECURITY__SECRET_KEY overrides any file) to a "
         f"random value of at least {MIN_SECRET_KEY_BYTES} bytes, for example the output of "
         'python -c "import secrets; print(secrets.token_urlsafe(48))"'

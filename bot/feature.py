@@ -14,7 +14,7 @@ import asyncio
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:  # annotations only: these modules never import this one back
     import typer
@@ -34,6 +34,19 @@ if TYPE_CHECKING:  # annotations only: these modules never import this one back
 BackgroundLoop = Callable[[asyncio.Event, Callable[[], bool]], Coroutine[Any, Any, None]]
 
 
+#: A line for the terminal when ``fidelio run`` opens the console as the person with this
+#: email (None: nothing to say).
+Greeting = Callable[[str], Coroutine[Any, Any, str | None]]
+
+
+class Server(Protocol):
+    """Something that listens while Fidelio runs (the web console)."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
 @dataclass(frozen=True)
 class Wiring:
     """What a feature is given when a running Fidelio is assembled (no network activity yet)."""
@@ -48,14 +61,18 @@ class Wiring:
 @dataclass
 class Wired:
     """What a feature adds to a running Fidelio: its services by name (the app and tests reach
-    them through ``Runtime.service``), its scheduled jobs, its background loops and what it
-    does when Fidelio stops."""
+    them through ``Runtime.service``), its scheduled jobs, its background loops, the servers
+    it runs, what it tells the person at the console when Fidelio starts and what it does
+    when Fidelio stops."""
 
     services: dict[str, object] = field(default_factory=dict)
     jobs: list[JobFactory] = field(default_factory=list)
     loops: list[BackgroundLoop] = field(default_factory=list)
     #: Called when Fidelio stops, before the database is closed (work still in hand).
     closing: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
+    #: Started on every instance, passive ones too (unlike loops), before the channels.
+    servers: list[Server] = field(default_factory=list)
+    greetings: list[Greeting] = field(default_factory=list)
 
 
 S = TypeVar("S")

@@ -14,6 +14,7 @@ from bot.privacy.parts import PrivacyRegistry, build_privacy_registry
 from bot.privacy.retention import RetentionRule
 from bot.pulse.feature import FEATURE as PULSE
 from bot.suggestions.feature import FEATURE as SUGGESTIONS
+from bot.web.feature import FEATURE as WEB
 
 FEATURES: tuple[Feature, ...] = (
     PEOPLE,
@@ -23,6 +24,7 @@ FEATURES: tuple[Feature, ...] = (
     LOYALTY,
     HOME,
     OPERATIONS,
+    WEB,
 )
 
 

@@ -27,6 +27,7 @@ HELP_SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("pulse", ("pulse", "summary", "survey")),
     ("suggestions", ("suggest", "ideas", "mysuggestions", "suggestions", "suggestion")),
     ("directory", ("status",)),
+    ("web", ("web",)),
     ("basics", ("help", "language", "whoami", "start", "cancel")),
 )
 #: How alike a mistyped word and a command must be for "did you mean" (difflib's ratio).

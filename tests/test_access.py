@@ -50,6 +50,7 @@ ACCESS = {
     "suggestions": MANAGERS,
     "suggestion": MANAGERS,
     "summary": EVERYONE,
+    "web": MANAGERS,
 }
 
 #: One demo person per role.

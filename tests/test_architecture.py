@@ -17,7 +17,16 @@ from .harness import REPO
 PLATFORM_MODULES = ("telegram", "slack_bolt", "slack_sdk", "aiohttp")
 PACKAGES = ("bot", "handlers", "scheduler")
 #: The feature packages under bot/, each plugged in through its ``feature.py``.
-FEATURES = ("people", "briefings", "pulse", "suggestions", "loyalty", "home", "operations")
+FEATURES = (
+    "people",
+    "briefings",
+    "pulse",
+    "suggestions",
+    "loyalty",
+    "home",
+    "operations",
+    "web",
+)
 #: Which features' code each chat surface may use (its own; people's onboarding is shared by
 #: admin and dialogues, which belong to the people feature).
 HANDLER_FEATURE = {
@@ -29,6 +38,7 @@ HANDLER_FEATURE = {
     "admin": "people",
     "dialogues": "people",
     "home": "home",
+    "web": "web",
 }
 MAX_MODULE_LINES = 600
 

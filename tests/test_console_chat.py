@@ -24,11 +24,13 @@ HEADINGS = {
     "Pulse surveys and results",
     "Suggestions and ideas",
     "The directory",
+    "The web console",
     "You and this chat",
     "Novità su prodotti e briefing",
     "Sondaggi pulse e risultati",
     "Suggerimenti e idee",
     "L'anagrafica",
+    "La console web",
     "Tu e questa chat",
 }
 
@@ -125,6 +127,7 @@ async def test_hr_help_is_grouped_by_task_in_both_languages(
             ["suggest", "ideas", "mysuggestions", "suggestions", "suggestion"],
         ),
         ("The directory", ["status"]),
+        ("The web console", ["web"]),
         ("You and this chat", ["help", "language", "whoami", "start", "cancel"]),
     ]
     assert sections(english) == expected
@@ -134,9 +137,10 @@ async def test_hr_help_is_grouped_by_task_in_both_languages(
         "Sondaggi pulse e risultati",
         "Suggerimenti e idee",
         "L'anagrafica",
+        "La console web",
         "Tu e questa chat",
     ]
-    assert sum(len(c) for _, c in expected) == 18
+    assert sum(len(c) for _, c in expected) == 19
     # An employee sees the same groups, without what is not theirs.
     assert sections(employee) == [
         ("Product news and briefings", ["briefings", "ask"]),

@@ -211,12 +211,20 @@ async def test_retention_deletes_old_audit_entries_and_calls_feature_rules(
     )
     keep_all = make_settings(database_url, privacy={"audit_retention_days": None})
 
-    assert await apply_retention(keep_all, db, clock, [*retention_rules(), rule]) == {}
+    # Ended web sign-ins have a lifetime of their own (web.retention_days), always set.
+    assert await apply_retention(keep_all, db, clock, [*retention_rules(), rule]) == {
+        "web_sign_ins": 0
+    }
     settings = make_settings(
         database_url, privacy={"audit_retention_days": 30, "suggestion_retention_days": 90}
     )
     deleted = await apply_retention(settings, db, clock, [*retention_rules(), rule])
-    assert deleted == {"audit_log": 1, "suggestion_texts": 0, "late_feature": 3}
+    assert deleted == {
+        "audit_log": 1,
+        "suggestion_texts": 0,
+        "web_sign_ins": 0,
+        "late_feature": 3,
+    }
     assert seen == [clock.now() - timedelta(days=90)]
     async with db.session() as session:
         assert list(await session.scalars(select(AuditEntry.action))) == ["recent"]

@@ -95,6 +95,10 @@ NOT_REPLAYED = {
         "Loyalty measurement",
         "Loyalty summary: the organisation (latest round 1 Feb 2027; 3 of 3 rounds reportable)",
     ): "needs three closed rounds answered by the demo people",
+    ("Web console", "-- Web console: http://127.0.0.1:8080"): (
+        "printed by the interactive `fidelio run` at start-up with a fresh link each time; "
+        "tests/test_web_browser.py signs in with the link the console prints"
+    ),
 }
 
 #: Replayed groups: each runs on a fresh database, `setup` first (unchecked), then its blocks

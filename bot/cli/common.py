@@ -144,7 +144,8 @@ def schema_missing(exc: Exception) -> bool:
 
 
 def check_secret_key(settings: Settings) -> str | None:
-    """Refuse (exit 2) a weak ``security.secret_key`` when Telegram or Slack is enabled.
+    """Refuse (exit 2) a weak ``security.secret_key`` when Telegram, Slack or a web console
+    other machines can reach is enabled.
 
     With the console alone a weak key is allowed, so the shipped configuration runs as it
     is; the weakness is returned for the caller to warn about in its own output (``run``
@@ -160,7 +161,7 @@ def check_secret_key(settings: Settings) -> str | None:
         return None
     return (
         f"{weakness}; fine for the console alone, set FIDELIO_SECRET_KEY before enabling "
-        "Telegram or Slack"
+        "Telegram or Slack, or serving the web console to other machines"
     )
 
 

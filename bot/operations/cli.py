@@ -38,6 +38,8 @@ def config_check() -> None:
         out.print(f"  telegram: {settings.telegram.mode} via {settings.telegram.base_url}")
     if settings.slack.enabled:
         out.print(f"  slack: {settings.slack.mode} mode via {settings.slack.base_url}")
+    if settings.web.enabled:
+        out.print(f"  web console: {settings.web.base_url}")
     out.print(f"  content: {settings.content_dir}")
     if weak_key:
         err.print(f"[yellow]warning[/yellow]: {weak_key}", soft_wrap=True, highlight=False)
