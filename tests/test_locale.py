@@ -181,6 +181,8 @@ SAMPLE: dict[str, Any] = {
     "opens_at": LATER,
     "starts_at": WHEN,
     "started": False,
+    "minutes": 10,
+    "url": "http://127.0.0.1:8080/sign-in/abc",
 }
 
 #: Further contexts per template, so each branch (and each status) is rendered too.
