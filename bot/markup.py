@@ -28,8 +28,11 @@ def escape(value: object) -> str:
     return "".join("\\" + ch if ch in _SPECIAL else ch for ch in str(value))
 
 
+_ESCAPED = re.compile(r"\\(.)")
+
+
 def _unescape(text: str) -> str:
-    return re.sub(r"\\(.)", r"\1", text)
+    return _ESCAPED.sub(r"\1", text) if "\\" in text else text
 
 
 def parse(text: str) -> list[Span]:

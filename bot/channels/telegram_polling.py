@@ -33,6 +33,9 @@ log = logging.getLogger(__name__)
 #: How long to wait for news while updates are in hand and nothing new came; polls in that
 #: state are at most this often (each is one short request).
 TICK_S = 0.05
+#: With more updates waiting at Telegram, how long those in hand may take to finish
+#: together before the poller asks again anyway (a slow one holds up the rest that long).
+BACKLOG_WAIT_S = 1.0
 #: The most updates one ``getUpdates`` returns (Telegram's own cap, its default ``limit``).
 BATCH_LIMIT = 100
 
@@ -105,11 +108,20 @@ class UpdatePoller:
                 if data["update_id"] > self._seen:
                     self._start(Update.de_json(data, self.bot))
             if self._in_hand:
-                await self._wait_for_news()
+                await self._wait_for_news(backlog=len(updates) >= BATCH_LIMIT)
 
-    async def _wait_for_news(self) -> None:
+    async def _wait_for_news(self, *, backlog: bool) -> None:
         """Wait before asking again while updates are in hand: asking at once would only
-        bring back what is in hand (and, in a burst, split it into many small groups)."""
+        bring back what is in hand (and, in a burst, split it into many small groups).
+
+        ``backlog``: the last answer was full, so more are waiting at Telegram. Then the
+        updates in hand are let finish together (up to ``BACKLOG_WAIT_S``) and the next
+        hundred fetched at once: answers that arrive together are stored in shared
+        transactions (:mod:`bot.batching`), and feeding them in as single places free up
+        split a burst into many small ones (its throughput fell by a fifth)."""
+        if backlog:
+            await asyncio.wait(list(self._in_hand.values()), timeout=BACKLOG_WAIT_S)
+            return
         offset = self.offset or 0
         while self._started and self._started[0] < offset:
             self._started.popleft()
