@@ -33,7 +33,15 @@ EMPLOYEE = [
     "start",
     "cancel",
 ]
-MANAGER = [*EMPLOYEE[:2], "readiness", *EMPLOYEE[2:7], "suggestions", "suggestion", *EMPLOYEE[7:]]
+MANAGER = [
+    *EMPLOYEE[:2],
+    "readiness",
+    *EMPLOYEE[2:7],
+    "suggestions",
+    "suggestion",
+    "web",
+    *EMPLOYEE[7:],
+]
 HR = [
     *EMPLOYEE[:2],
     "readiness",
@@ -45,6 +53,7 @@ HR = [
     "suggestions",
     "suggestion",
     "status",
+    "web",
     *EMPLOYEE[7:],
 ]
 #: Telegram chats of demo people: employees with English apps, an Italian manager and HR.
