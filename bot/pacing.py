@@ -133,8 +133,12 @@ class WindowLimiter:
                         self._next = max(self._next, now) + self.interval
                         self._changed.notify_all()
                         return
+                    # asyncio.timeout rather than wait_for: on Python 3.11 wait_for can lose
+                    # a cancellation that arrives as the wait ends, and a send being killed
+                    # must stop.
                     try:
-                        await asyncio.wait_for(self._changed.wait(), timeout=wait)
+                        async with asyncio.timeout(wait):
+                            await self._changed.wait()
                     except TimeoutError:
                         pass
             except BaseException:

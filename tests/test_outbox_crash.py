@@ -185,7 +185,9 @@ async def _telegram_killed_mid_broadcast(
     settings: Any, clock: ManualClock, kill_after: int, monkeypatch: pytest.MonkeyPatch
 ) -> tuple[set[int], set[int]]:
     """Run the outbox until Telegram has answered ``kill_after`` sends, and kill it right in
-    the middle of recording that answer. Returns the ids started and written at the kill."""
+    the middle of recording that answer. Returns the ids started and written by the time the
+    kill has taken effect: cancelling reaches the concurrent sends a loop turn or two later,
+    and a send admitted in between still starts (as it would in a process dying)."""
     seen = InFlight()
     async with outbox_runtime(settings, clock) as first:
         watch_sends(first, seen, monkeypatch)
@@ -201,12 +203,12 @@ async def _telegram_killed_mid_broadcast(
                 record(channel, outcome)
             answered += 1
             if answered == kill_after:
-                at_kill["started"], at_kill["written"] = set(seen.started), set(seen.written)
                 task.cancel()  # the answer has arrived; its outcome is not written yet
 
         first.sender.on_outcome = kill_on_answer
         with contextlib.suppress(asyncio.CancelledError):
             await task
+        at_kill["started"], at_kill["written"] = set(seen.started), set(seen.written)
         monkeypatch.undo()
     # Requests that reached the fake before the kill are still carried out there.
     await asyncio.sleep(0.2)

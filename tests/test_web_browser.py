@@ -158,7 +158,7 @@ async def test_hr_signs_in_with_the_link_the_console_prints_and_sees_the_dashboa
             await page.keyboard.press("Tab")
             assert await page.evaluate("document.activeElement.className") == "skip"
             await page.keyboard.press("Enter")
-            assert page.url.endswith("#main")
+            await page.wait_for_url("**#main", timeout=10_000)
             await page.get_by_role("link", name="Registro delle attività").click()
             await page.get_by_label("Azione").fill("web")
             await page.get_by_role("button", name="Filtra").click()
