@@ -14,6 +14,7 @@ import random
 import shutil
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 from unittest.mock import patch
 
 import pytest
@@ -26,13 +27,14 @@ from bot.clock import ManualClock
 from bot.config import AnonymitySettings
 from bot.db.models import Person
 from bot.db.session import Database
-from bot.loyalty.access import resolve_scope
 from bot.loyalty.anonymity import Rules
+from bot.loyalty.asked import summary_for
 from bot.loyalty.cli import loyalty_report
 from bot.loyalty.digest import DigestService, DigestStats
 from bot.loyalty.objective import objective_summary
 from bot.loyalty.service import LoyaltyService, Summary, TeamTree, Unreportable, Window
 from bot.replies import Reply
+from bot.web.views import loyalty_summary
 
 from .attack import (
     NOW,
@@ -73,35 +75,43 @@ def test_rule_1_and_comments() -> None:
 # Every viewer, every route
 
 
+async def released_on_routes(
+    db: Database, config: Any, email: str, team: str, last: int
+) -> list[Summary | Unreportable]:
+    """What ``summary [team]`` releases to ``email`` in chat and on the Slack Home tab (both
+    :func:`summary_for`) and on the web console's team page, as the service computed it for
+    those routes (refusals release nothing)."""
+    released: list[Summary | Unreportable] = []
+    summarise = LoyaltyService.summarise
+
+    async def recording(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        result = await summarise(self, *args, **kwargs)
+        released.append(result)
+        return result
+
+    with patch.object(LoyaltyService, "summarise", recording):
+        async with db.session() as session:
+            viewer = await session.scalar(select(Person).where(Person.email == email))
+            assert viewer is not None
+            clock = ManualClock(NOW)
+            await summary_for(session, config, clock, viewer, team, Window(last=last), via="chat")
+            await summary_for(session, config, clock, viewer, team, Window(last=last), via="home")
+            await loyalty_summary(session, config, viewer, team, NOW, "en")
+    return released
+
+
 async def ask_everything(
     db: Database, org: Org, k: int, requests: list[tuple[str, int | None, int]]
 ) -> Pool:
     """Run ``requests`` (viewer email, team or None for the organisation, last N rounds) on
-    chat's service for managers and HR, HR's command-line JSON report, and every round's
-    digest; pool all that was shown."""
+    every route a person asks on (chat, the Home tab, the web console's team page), HR's
+    command-line JSON report, and every round's digest; pool all that was shown."""
     config = make_settings(db.url, anonymity={"min_group": k, "comment_min_group": max(k, 10)})
     pool = Pool(org, k)
     await pool.load_plans(db)
-    service = LoyaltyService(config)
     for email, team, last in requests:
-        async with db.session() as session:
-            viewer = await session.scalar(select(Person).where(Person.email == email))
-            assert viewer is not None
-            tree = await TeamTree.load(session)
-            name = "" if team is None else org.names[team]
-            try:
-                scope, may_see = await resolve_scope(session, viewer, name, tree)
-            except Exception:
-                continue  # refused to this viewer, as in chat
-            result = await service.summarise(
-                session,
-                f"person:{viewer.id}",
-                scope,
-                Window(last=last),
-                NOW,
-                may_see=may_see,
-                tree=tree,
-            )
+        name = "" if team is None else org.names[team]
+        for result in await released_on_routes(db, config, email, name, last):
             pool.add_summary(result)
         if email == org.hr:
             # The same person on the command line (its JSON report).

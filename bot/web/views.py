@@ -19,9 +19,9 @@ from bot.campaign_refs import refs_of
 from bot.clock import Clock
 from bot.config import Settings
 from bot.db.models import AuditEntry, Campaign, CampaignKind, CampaignStatus, Person
-from bot.loyalty.access import ScopeRefused, resolve_scope
+from bot.loyalty.asked import ask_summary
 from bot.loyalty.present import labels, scope_name, summary_context
-from bot.loyalty.service import LoyaltyService, NoClosedRounds, Summary, TeamTree, Window
+from bot.loyalty.service import Window
 from bot.pulse.rates import response_rates
 from bot.pulse.tables import RoundStatus, SurveyRound
 from bot.suggestions.content import category_labels, excerpt, reference
@@ -204,38 +204,17 @@ async def loyalty_summary(
     session: AsyncSession, settings: Settings, viewer: Person, team: str, now: datetime, locale: str
 ) -> TeamSummary:
     """The summary ``summary [team]`` would give ``viewer``, through the same access and
-    anonymity rules, audited as a view (``channel`` web) or a refusal."""
-    tree = await TeamTree.load(session)
-    try:
-        scope, may_see = await resolve_scope(session, viewer, team, tree)
-    except ScopeRefused as refused:
-        session.add(
-            AuditEntry.by(
-                viewer, now, "loyalty.refused", asked=team, reason=refused.reason, channel="web"
-            )
-        )
-        return TeamSummary(team, None, None, refused.reason.removeprefix("summaries/"))
+    anonymity rules (:func:`bot.loyalty.asked.ask_summary`), audited as a view or a
+    refusal with ``channel`` web."""
     window = Window(last=settings.loyalty.default_rounds)
-    service = LoyaltyService(settings)
-    asked = scope_name(scope, locale)
-    try:
-        result = await service.summarise(
-            session, f"person:{viewer.id}", scope, window, now, may_see=may_see, tree=tree
-        )
-    except NoClosedRounds:
+    given = await ask_summary(session, settings, now, viewer, team, window, channel="web")
+    if given.refused is not None:
+        return TeamSummary(team, None, None, given.refused.reason.removeprefix("summaries/"))
+    assert given.scope is not None
+    asked = scope_name(given.scope, locale)
+    if given.no_rounds:
         return TeamSummary(asked, None, None, "no_rounds")
-    shown: Summary | None = result if isinstance(result, Summary) else result.fallback
-    session.add(
-        AuditEntry.by(
-            viewer,
-            now,
-            "loyalty.view",
-            asked=scope_name(scope, "en"),
-            shown=scope_name(shown.scope, "en") if shown else None,
-            window=window.describe(),
-            channel="web",
-        )
-    )
+    shown = given.shown
     if shown is None:
         return TeamSummary(asked, None, None, "not_enough")
     texts = labels(settings.content_dir / "templates", locale)
