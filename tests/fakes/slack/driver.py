@@ -175,6 +175,12 @@ class DriverMixin:
                 }
             ],
         }
+        return await self._deliver_event(event, event_id, ts, **forge)
+
+    async def _deliver_event(
+        self, event: dict[str, Any], event_id: str, ts: str, **forge: Unpack[Forgery]
+    ) -> int:
+        """Deliver ``event`` in an Events API envelope, as Slack does (socket or HTTP)."""
         envelope = {
             "token": self.verification_token,
             "team_id": self.team_id,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import json
 import secrets
 import time
 from typing import Any, Final, Unpack
@@ -193,32 +192,7 @@ class HomeMixin:
         }
         if tab == "home" and user_id in self.home_views:
             event["view"] = copy.deepcopy(self.home_views[user_id])
-        envelope = {
-            "token": self.verification_token,
-            "team_id": self.team_id,
-            "api_app_id": self.api_app_id,
-            "event": event,
-            "type": "event_callback",
-            "event_id": event_id,
-            "event_time": int(float(ts)),
-            "authorizations": [
-                {
-                    "enterprise_id": None,
-                    "team_id": self.team_id,
-                    "user_id": self.bot_user_id,
-                    "is_bot": True,
-                    "is_enterprise_install": False,
-                }
-            ],
-        }
-        return await self._deliver(
-            socket_type="events_api",
-            payload=envelope,
-            http_body=json.dumps(envelope).encode(),
-            http_content_type="application/json",
-            accepts_response_payload=False,
-            **forge,
-        )
+        return await self._deliver_event(event, event_id, ts, **forge)
 
     async def press_home(self, user_id: str, label: str, **forge: Unpack[Forgery]) -> int:
         """Press the first button labelled ``label`` on ``user_id``'s Home tab: a
