@@ -15,7 +15,8 @@ import time
 from typing import Any, Final, Unpack
 
 from .delivery import Forgery
-from .records import button_label, iter_buttons, iter_elements, parse_json_field
+from .limits import element_errors
+from .records import button_label, iter_buttons, parse_json_field
 
 MAX_HOME_BLOCKS: Final = 100
 #: Block types Slack accepts in a Home tab.
@@ -90,21 +91,7 @@ def _block_errors(block: dict[str, Any], where: str) -> list[str]:
                 errors.append(f"must be less than 3001 characters [json-pointer:{where}]")
     if kind == "actions" and not 1 <= len(elements) <= ACTIONS_ELEMENTS:
         errors.append(f"must have 1 to {ACTIONS_ELEMENTS} elements [json-pointer:{where}]")
-    action_ids: set[str] = set()
-    for element in iter_elements(block):
-        action_id = element.get("action_id")
-        if action_id is not None:
-            if action_id in action_ids:
-                errors.append(f"duplicate action_id {action_id!r} [json-pointer:{where}]")
-            action_ids.add(action_id)
-            if len(str(action_id)) > 255:
-                errors.append(f"action_id too long [json-pointer:{where}]")
-        if element.get("type") == "button":
-            label = button_label(element)
-            if not label or len(label) > 75:
-                errors.append(f"must be 1 to 75 characters [json-pointer:{where}/text]")
-            if len(str(element.get("value", ""))) > 2000:
-                errors.append(f"must be less than 2001 characters [json-pointer:{where}/value]")
+    errors += element_errors(block, where)
     return errors
 
 

@@ -57,6 +57,30 @@ class SlidingWindow:
         self._hits.append(now)
 
 
+def element_errors(block: dict[str, Any], where: str) -> list[str]:
+    """Slack's checks of a block's interactive elements: unique, short action ids; buttons
+    with a 1-75 character label and a value of at most 2000."""
+    errors: list[str] = []
+    action_ids: set[str] = set()
+    for el in iter_elements(block):
+        action_id = el.get("action_id")
+        if action_id is not None:
+            if action_id in action_ids:
+                errors.append(f"duplicate action_id {action_id!r} [json-pointer:{where}]")
+            action_ids.add(action_id)
+            if len(str(action_id)) > 255:
+                errors.append(f"action_id too long [json-pointer:{where}]")
+        if el.get("type") == "button":
+            label = button_label(el)
+            if not label:
+                errors.append(f"missing required field: text [json-pointer:{where}]")
+            elif len(label) > 75:
+                errors.append(f"must be less than 76 characters [json-pointer:{where}/text]")
+            if len(str(el.get("value", ""))) > 2000:
+                errors.append(f"must be less than 2001 characters [json-pointer:{where}/value]")
+    return errors
+
+
 def _validate_blocks(blocks: Any) -> list[str]:
     """A light version of Slack's Block Kit validation: the mistakes that bite in production.
 
@@ -82,23 +106,7 @@ def _validate_blocks(blocks: Any) -> list[str]:
         if block["type"] == "section" and isinstance(text, dict):
             if len(str(text.get("text", ""))) > 3000:
                 errors.append(f"must be less than 3001 characters [json-pointer:{where}/text/text]")
-        action_ids: set[str] = set()
-        for el in iter_elements(block):
-            action_id = el.get("action_id")
-            if action_id is not None:
-                if action_id in action_ids:
-                    errors.append(f"duplicate action_id {action_id!r} [json-pointer:{where}]")
-                action_ids.add(action_id)
-                if len(str(action_id)) > 255:
-                    errors.append(f"action_id too long [json-pointer:{where}]")
-            if el.get("type") == "button":
-                label = button_label(el)
-                if not label:
-                    errors.append(f"missing required field: text [json-pointer:{where}]")
-                elif len(label) > 75:
-                    errors.append(f"must be less than 76 characters [json-pointer:{where}/text]")
-                if len(str(el.get("value", ""))) > 2000:
-                    errors.append(f"must be less than 2001 characters [json-pointer:{where}/value]")
+        errors += element_errors(block, where)
     return errors
 
 
