@@ -1,5 +1,6 @@
 """The pages' Jinja2 environment: HTML escaped by default, texts in the reader's language
-(``texts/<locale>.yaml``, English where a text is missing), dates and numbers as the reader
+(``texts/<locale>/*.yaml``, one file per part of the console, English where a text is
+missing), dates and numbers as the reader
 writes them."""
 
 from __future__ import annotations
@@ -25,15 +26,24 @@ TEXTS = HERE / "texts"
 @cache
 def texts(locale: str) -> dict[str, str]:
     """The page texts of ``locale`` over the English ones."""
-    english = _read(TEXTS / "en.yaml")
+    english = _read(TEXTS / "en")
     if locale == "en" or locale not in SUPPORTED_LOCALES:
         return english
-    return {**english, **_read(TEXTS / f"{locale}.yaml")}
+    return {**english, **_read(TEXTS / locale)}
 
 
-def _read(path: Path) -> dict[str, str]:
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    return {str(key): str(value) for key, value in data.items()}
+def _read(folder: Path) -> dict[str, str]:
+    """The texts of every file in ``folder``; a key written in two files is a mistake."""
+    found: dict[str, str] = {}
+    where: dict[str, Path] = {}
+    for path in sorted(folder.glob("*.yaml")):
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        for key, value in data.items():
+            if str(key) in where:
+                raise ValueError(f"{path}: {key}: already written in {where[str(key)].name}")
+            where[str(key)] = path
+            found[str(key)] = str(value)
+    return found
 
 
 class Pages:

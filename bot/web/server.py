@@ -40,6 +40,8 @@ SECURITY_HEADERS = {
 }
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+#: The console's parts, each a module with ``add_routes(router)``.
+PARTS = (signin, pages)
 
 
 @web.middleware
@@ -115,8 +117,9 @@ def build_app(shared: Web) -> web.Application:
     """The web console as an aiohttp application (tests serve it with aiohttp's test server)."""
     app = web.Application(middlewares=[security_headers, signed_in, csrf_checked])
     app[WEB] = shared
-    signin.add_routes(app.router)
-    pages.add_routes(app.router)
+    # Each part of the console adds its own routes.
+    for part in PARTS:
+        part.add_routes(app.router)
     app.router.add_static("/static", STATIC, append_version=False)
     return app
 
