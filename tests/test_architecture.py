@@ -201,12 +201,16 @@ def test_core_outside_adapters_does_not_import_platform_libraries() -> None:
     assert offenders == set()
 
 
+#: Shared files that are not Python: a feature's settings or packaging live in them too.
+SHARED_FILES = (REPO / "pyproject.toml", REPO / "config.yaml", REPO / "Makefile")
+
+
 def test_no_splice_markers() -> None:
     """Sections between ``# ---`` markers were how a feature used to be spliced into shared
     files; a feature now lives in its package."""
     offenders = [
         f"{path.relative_to(REPO)}:{number}"
-        for path in [*source_files(*PACKAGES, "tests", "bench"), REPO / "pyproject.toml"]
+        for path in [*source_files(*PACKAGES, "tests", "bench"), *SHARED_FILES]
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
         if line.lstrip().startswith("# ---")
     ]
