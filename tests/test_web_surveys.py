@@ -71,7 +71,7 @@ async def test_hr_schedules_pauses_resumes_and_stops_a_survey_and_bad_posts_chan
             assert 'id="error-schedule-P-1"' in await twice.text()
             assert "P-1 è in pausa" in text_of(await twice.text())
             unknown = await post(browser, "/hr/surveys/P-9/resume", csrf)
-            assert unknown.status == 400 and "P-9" in text_of(await unknown.text())
+            assert unknown.status == 404
             assert await campaigns(db) == [(1, CampaignStatus.paused)]
 
             assert (await post(browser, "/hr/surveys/P-1/resume", csrf)).status == 303
@@ -122,6 +122,8 @@ async def test_rounds_show_the_rates_survey_rates_gives_and_close_from_the_page(
             assert f"{invited} 3 3" in after  # closed: the exact final counts, as in chat
             again = await post(browser, f"/hr/surveys/rounds/{round_.id}/close", csrf)
             assert again.status == 400 and f'id="error-round-{round_.id}"' in await again.text()
+            assert f"Il turno {round_.id} è già chiuso" in text_of(await again.text())
+            assert (await post(browser, "/hr/surveys/rounds/999/close", csrf)).status == 404
 
     async with db.session() as session:
         status = await session.scalar(select(SurveyRound.status))

@@ -159,7 +159,10 @@ async def status(
     given, action = request.match_info["ref"][:20], request.match_info["action"]
     try:
         found = await find_campaign(session, given, CampaignKind.pulse)
-        ref = await ref_of(session, found)
+    except InputError:
+        raise web.HTTPNotFound() from None  # no such schedule: no form of the page names it
+    ref = await ref_of(session, found)
+    try:
         await _service(shared).set_status_in(session, found.id, STATUS_OF[action], person.email)
     except InputError as exc:
         raise _refuse(shared, person, f"schedule:{given}", exc) from None
@@ -174,11 +177,12 @@ async def close(
     """``survey close ROUND``: the round closes now, its secret is destroyed."""
     round_id = int(request.match_info["round"])
     found = await session.get(SurveyRound, round_id)
-    if found is None or found.status != RoundStatus.open:
+    if found is None:
+        raise web.HTTPNotFound()
+    if found.status != RoundStatus.open:
         # Chat closes a closed round again without a word; here the button was stale.
-        problem = InputError(str(round_id), "no open survey round with this id", "no_round")
-        problem.params["id"] = round_id
-        raise _refuse(shared, person, f"round:{round_id}", problem)
+        said = texts(person.locale)["surveys.error.closed"].format(id=round_id)
+        raise Refused({f"round:{round_id}": said}, {})
     await _service(shared).close_round_in(session, round_id, person.email)
     _audit(shared, session, person, f"close {round_id}")
     return see_other(f"/hr/surveys?done=close&ref={round_id}")
