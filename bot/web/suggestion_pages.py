@@ -43,6 +43,7 @@ WEB_WORDS = {
     "suggestions/reply_usage": "suggestions.error.reply",
     "suggestions/ask_usage": "suggestions.error.ask",
     "suggestions/merge_usage": "suggestions.error.merge",
+    "suggestions/reason_needed": "suggestions.error.reason",
 }
 #: The field an action's refusal belongs to (declining without a reason: the reason).
 FIELD_OF = {"status": "status", "reply": "reply", "ask": "question", "publish": "publish"}
