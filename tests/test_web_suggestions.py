@@ -112,7 +112,12 @@ async def test_status_reply_and_ask_reach_the_author_and_bad_posts_change_nothin
         csrf = await signed_in(settings, db, clock, HR, browser)
         before = await state(db)
         for path, form, field, words in (
-            ("/suggestions/1/status", {"status": "declined"}, "reason", "serve un motivo, per chi l'ha scritto: scrivilo qui"),
+            (
+                "/suggestions/1/status",
+                {"status": "declined"},
+                "reason",
+                "serve un motivo, per chi l'ha scritto: scrivilo qui",
+            ),
             ("/suggestions/1/status", {"status": "merged"}, "status", "merged"),
             ("/suggestions/1/status", {"status": "new"}, "status", "S-0001 è già nuovo"),
             ("/suggestions/1/reply", {"reply": "  "}, "reply", "Scrivi la risposta."),
