@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, cast
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -13,6 +13,7 @@ from rich.table import Table
 from bot.cli.common import group, load, local_time, out, run_async
 from bot.config import Settings
 from bot.errors import InputError
+from bot.pulse.preview import next_openings
 
 survey_app = group(
     "Pulse surveys: schedule, pause, resume, stop, close rounds, response rates, preview."
@@ -291,78 +292,31 @@ def survey_preview(
 ) -> None:
     """Print what people receive in round N: the invitation, then every question with its
     answer choices, as the console shows them. Reads only the content files."""
-    import io
-    from types import SimpleNamespace
-
-    from bot.channels.console import ConsoleChannel
-    from bot.channels.port import Address
     from bot.clock import SystemClock
-    from bot.pulse.content import load_survey
-    from bot.pulse.schedule import Schedule, invitation
-    from bot.pulse.tables import SurveyRound
+    from bot.pulse.preview import console_text, preview_round
     from bot.render import Renderer
-    from bot.settings_section import SUPPORTED_LOCALES
-    from handlers.pulse import question
 
     settings = load()
     chosen = locale or settings.organisation.default_locale
     zone = settings.organisation.default_timezone
 
-    async def go() -> tuple[str, Any, Any]:
-        if chosen not in SUPPORTED_LOCALES:
-            raise InputError(
-                "--locale", f"{chosen!r} is not supported ({', '.join(SUPPORTED_LOCALES)})"
-            )
-        if round_number < 1:
-            raise InputError("--round", "must be 1 or more")
-        survey, items = load_survey(settings.content_dir / "surveys", survey_id)
-        now = SystemClock().now()
-        window = timedelta(seconds=survey.open_for_s)
-        cadence = survey.cadence.pinned(now - window)
-        openings = next_openings(cadence, now - window, round_number)
-        if len(openings) < round_number:
-            raise InputError(
-                "--round", f"the cadence has no round {round_number} in the next 5 years"
-            )
-        opens = openings[round_number - 1]
-        round_ = SurveyRound(
-            id=0,
-            number=round_number,
-            opens_at=opens,
-            closes_at=opens + window,
-            items=survey.items_for_round(round_number - 1),
-        )
-        schedule = Schedule(cast(Any, None), survey, items)  # no stored campaign
+    async def go() -> tuple[str, Any]:
+        preview = preview_round(settings, survey_id, chosen, round_number, SystemClock().now())
         renderer = Renderer(
             settings.content_dir / "templates", settings.organisation.default_locale, zone
         )
-        buffer = io.StringIO()
-        console = ConsoleChannel(out=buffer)
-        console.active = "preview"
-        address = Address("console", "preview")
-        # The handler's own question builder; the text item's conversation state is not kept.
-        ctx: Any = SimpleNamespace(
-            locale=chosen,
-            channel="console",
-            person=SimpleNamespace(id=0),
-            clock=SystemClock(),
-            session=SimpleNamespace(add=lambda _obj: None),
-        )
-        replies = [invitation(round_, schedule)]
-        replies += [question(ctx, round_, schedule, i) for i in range(len(round_.items))]
-        for reply in replies:
-            await console.send(address, renderer.render(reply, chosen, "console", zone))
-        return buffer.getvalue(), round_, survey
+        return await console_text(preview.messages(renderer, "console", zone)), preview
 
-    text, round_, survey = run_async(go())
+    text, preview = run_async(go())
+    round_ = preview.round_
     out.print(
-        f"[bold]{survey.id}[/bold], round {round_number} if scheduled now: opens "
+        f"[bold]{preview.survey.id}[/bold], round {round_number} if scheduled now: opens "
         f"{local_time(settings, round_.opens_at)}, closes {local_time(settings, round_.closes_at)} "
         f"({zone}); {len(round_.items)} questions; locale {chosen}",
         highlight=False,
         soft_wrap=True,
     )
-    print(text.rstrip("\n"))
+    print(text)
 
 
 def survey_summaries(folder: Path, now: Any) -> tuple[list[str], list[InputError]]:
@@ -393,16 +347,6 @@ def survey_summaries(folder: Path, now: Any) -> tuple[list[str], list[InputError
             f"reminders {reminder_summary(survey)}"
         )
     return lines, content.problems
-
-
-def next_openings(cadence: Any, after: Any, count: int) -> list[Any]:
-    """The first ``count`` openings after ``after`` (looking up to five years ahead)."""
-    span = timedelta(days=60)
-    while True:
-        found = cadence.occurrences(after, after + span)
-        if len(found) >= count or span >= timedelta(days=5 * 366):
-            return list(found[:count])
-        span *= 2
 
 
 def short_duration(seconds: int) -> str:
