@@ -36,11 +36,15 @@ import yaml
 from typer.testing import CliRunner
 
 from bot.cli.main import app
+from bot.clock import ManualClock
+from bot.console_session import console_person
+from bot.db.session import Database
 from bot.loyalty.metrics import enps, enps_interval, person_index, segment, wilson
 from bot.pulse.content import load_survey
 from bot.reference.pages import CHAT_COMMANDS, COMMAND_LINE, CONFIGURATION
 
-from .harness import REPO, STRONG_KEY
+from .harness import REPO, STRONG_KEY, ConsoleDialog, console_runtime, make_settings
+from .test_summaries_e2e import seed
 
 README = REPO / "README.md"
 GENERATED = {CONFIGURATION, COMMAND_LINE, CHAT_COMMANDS}
@@ -142,7 +146,10 @@ NOT_REPLAYED = {
         "docs/manager-guide.md",
         "Loyalty summaries",
         "Loyalty summary: the organisation (latest round 1 Feb 2027; 3 of 3 rounds reportable)",
-    ): "needs three closed rounds answered by the demo people",
+    ): (
+        "needs three closed rounds answered by the demo people: "
+        "test_the_loyalty_summary_example_is_what_summary_answers writes them and compares"
+    ),
     ("docs/hr-guide.md", "The web console", "-- Web console: http://127.0.0.1:8080"): (
         "printed by the interactive `fidelio run` at start-up with a fresh link each time; "
         "tests/test_web_browser.py signs in with the link the console prints"
@@ -491,3 +498,24 @@ def test_measurement_worked_examples() -> None:
     assert segment(4, 4, 9, 4) == "apostle"
     assert segment(2, 2, 5, 4) == "loose_cannon"
     assert segment(3, 2, None, 4) == "disloyal_unknown"
+
+
+async def test_the_loyalty_summary_example_is_what_summary_answers(
+    db: Database, clock: ManualClock, database_url: str, tmp_path: Path
+) -> None:
+    """The summary shown in docs/manager-guide.md is HR's `summary`, in English, after three
+    closed rounds of the demo organisation (the rounds tests/test_summaries_e2e.py writes)."""
+    (example,) = [b for b in console_blocks() if b.key.startswith("Loyalty summary:")]
+    await seed(db, clock, database_url, rounds=3)
+    hr = "hr@demo.fidelio.example"
+    settings = make_settings(database_url, console={"enabled": True})
+    async with console_runtime(settings, clock) as runtime:
+        await console_person(runtime, hr)
+        runtime.channels["console"].image_dir = tmp_path
+        dialog = ConsoleDialog(runtime, hr)
+        await dialog.say("language en")
+        answer = await dialog.say("summary")
+    shown = [line.removeprefix("fidelio>").strip() for line in answer.splitlines()]
+    expected = [line.strip() for line in example.lines if line.strip()]
+    start = shown.index(expected[0])
+    assert shown[start : start + len(expected)] == expected, answer
