@@ -227,13 +227,13 @@ class SchedulerSettings(Section):
         gt=0,
         description="Several instances on one PostgreSQL: when the active instance dies or "
         "loses its database connection, another one runs the scheduled work within this many "
-        "seconds (see [Several instances](../README.md#several-instances)). The lock is checked "
+        "seconds (see [Several instances](administration.md#several-instances)). The lock is checked "
         "and retried every `failover_s / 8` seconds, so a small value costs a few more queries.",
     )
 
 
 class OutboxSettings(Section):
-    """Retries of outgoing messages (see [Delivery guarantees](../README.md#delivery-guarantees))."""
+    """Retries of outgoing messages (see [Delivery guarantees](delivery.md))."""
 
     max_attempts: int = Field(
         default=8,
@@ -298,7 +298,7 @@ class AnonymitySettings(Section):
         default=5,
         ge=3,
         description="Smallest group any reported figure may describe (see "
-        "[Response rates](../README.md#response-rates)).",
+        "[Response rates](measurement.md#response-rates)).",
     )
     comment_min_group: int = Field(
         default=10,

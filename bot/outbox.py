@@ -1,6 +1,6 @@
 """Durable deliveries: enqueue, claim, render, send, retry, record.
 
-Policy (also in README, "Delivery guarantees"):
+Policy (also in docs/delivery.md):
 
 * One row per (campaign, person, purpose) — the unique ``key`` — so enqueuing twice is a no-op.
 * A row is claimed (``sending``, with a lease) before the send and marked ``sent`` with the
@@ -180,7 +180,7 @@ class OutboxDispatcher(SendingService):
         if released:
             log.warning(
                 "outbox: %d deliveries were being sent when Fidelio last stopped; "
-                "their outcome is unknown (see README, Delivery guarantees)",
+                "their outcome is unknown (see docs/delivery.md)",
                 released,
             )
         return released
@@ -221,7 +221,7 @@ class OutboxDispatcher(SendingService):
             stats.in_doubt += len(expired)
             log.warning(
                 "outbox: %d deliveries were left sending by a stopped process; "
-                "their send may have gone out (see README, Delivery guarantees)",
+                "their send may have gone out (see docs/delivery.md)",
                 len(expired),
             )
             await session.execute(

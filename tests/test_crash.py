@@ -1,7 +1,7 @@
 """Crash safety: ``fidelio run`` as a real process, SIGKILLed in the middle of a briefing
 broadcast and in the middle of a survey round, then restarted.
 
-What must hold (README, "Delivery guarantees"):
+What must hold (docs/delivery.md):
 
 * every recipient gets each message exactly once, except deliveries to Telegram that were
   ``sending`` when the process was killed (their outcome is unknown): those arrive once or

@@ -253,7 +253,7 @@ async def test_people_export_and_forget_commands(
     code, out, err = await fidelio(config, "people", "export", AISHA, "-o", str(target))
     assert code == 0 and json.loads(target.read_text())["directory"]["email"] == AISHA
     code, out, err = await fidelio(config, "people", "forget", AISHA, stdin="n\n")
-    # Not confirmed: nothing erased, and that is a normal ending (README: exit 0 or 2).
+    # Not confirmed: nothing erased, and that is a normal ending (docs/administration.md: exit 0 or 2).
     assert code == 0 and "Nothing was erased" in " ".join(out.split()), (out, err)
     code, out, err = await fidelio(config, "people", "forget", AISHA, "--yes")
     assert code == 0 and "Erased person #" in out, err

@@ -1,6 +1,6 @@
 """Briefing files: ``content/briefings/*.md`` = YAML front matter + Markdown body per locale.
 
-Format (README, "Writing a briefing", has a full example)::
+Format (docs/content-authoring.md, "Writing a briefing", has a full example)::
 
     ---
     id: aurora-oled-2027          # 3-32 chars of a-z 0-9 -; unique; travels in button data

@@ -10,7 +10,7 @@ from bot.settings_section import Section
 
 class LoyaltySettings(Section):
     """Which items feed the satisfaction x loyalty matrix and eNPS, and how summaries read (see
-    [Loyalty measurement](../README.md#loyalty-measurement))."""
+    [Loyalty measurement](measurement.md#loyalty-measurement))."""
 
     satisfied_from: int = Field(
         default=4,
@@ -80,7 +80,7 @@ class IndicatorBounds(Section):
 
 class ObjectiveSettings(Section):
     """The objective index (MEASUREMENT.md; see [Objective indicators and
-    charts](../README.md#objective-indicators-and-charts)): each indicator maps to 0-100
+    charts](measurement.md#objective-indicators-and-charts)): each indicator maps to 0-100
     between fixed bounds, `worst` to 0 and `best` to 100 (either may be the larger; values
     outside are clipped), and the index is the weighted mean. `worst` and `best` must differ,
     and the weights must sum to 1. Counts of events are over the period asked; the default

@@ -12,7 +12,7 @@ from bot.settings_section import Section
 
 class OperationsSettings(Section):
     """The optional operations HTTP port (`/healthz`, `/metrics`; see [Operations and personal
-    data](../README.md#operations-and-personal-data)) and the log format."""
+    data](administration.md#monitoring)) and the log format."""
 
     # Off by default: nothing listens unless asked.
     http_enabled: bool = Field(default=False, description="Serve `/healthz` and `/metrics`.")

@@ -19,10 +19,11 @@ HEADER = """\
 
 The same commands work on every channel. Type them as a message, with or without a leading
 `/`; on Slack also as `/fidelio <command>`. What a person may run depends on their role in the
-directory (the `role` column of [the people CSV file](../README.md#the-people-csv-file)); the
+directory (the `role` column of [the people CSV file](hr-guide.md#the-people-csv-file)); the
 lists below are what `help` shows each role, grouped as it groups them, with the same one-line
-help. *Audited*: each use is written to the audit log. The README's
-[Chat commands](../README.md#chat-commands) section says more about each command.
+help. *Audited*: each use is written to the audit log. The guides for
+[employees](employee-guide.md#chat-commands), [managers](manager-guide.md#your-commands) and
+[HR](hr-guide.md#chat-commands-for-hr) say more about each command.
 
 | Command | Aliases | Roles | Audited |
 |---|---|---|---|

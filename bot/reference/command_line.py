@@ -28,8 +28,8 @@ HEADER = """\
 
 Every `fidelio` command with its `--help`. `-c`/`--config FILE` is a global option and goes
 before the command (`fidelio -c /etc/fidelio.yaml run`). Commands exit with status 0 on success
-and 2 on a configuration or input problem, after printing what is wrong. The README's
-[Command line](../README.md#command-line) section says what each command does in more words.
+and 2 on a configuration or input problem, after printing what is wrong.
+[Running Fidelio](administration.md#the-command-line) says what each command does in more words.
 
 {contents}
 """

@@ -38,7 +38,7 @@ def _default_categories() -> tuple[SuggestionCategory, ...]:
 
 
 class SuggestionSettings(Section):
-    """The idea box (see [Suggestions](../README.md#suggestions)): its categories, the
+    """The idea box (see [Suggestions](hr-guide.md#triaging-suggestions)): its categories, the
     anonymity of authors' teams, and the "You said, we did" digest."""
 
     categories: tuple[SuggestionCategory, ...] = Field(
