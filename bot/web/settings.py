@@ -12,7 +12,7 @@ class WebSettings(Section):
 
     enabled: bool = Field(
         default=False,
-        description="Serve the web console with `fidelio run` (README, Web console).",
+        description="Serve the web console with `fidelio run` (docs/hr-guide.md, The web console).",
     )
     listen: str = Field(
         default="127.0.0.1",
