@@ -57,7 +57,7 @@ from bench.common import (
     scratch_database,
     task_progress,
 )
-from bench.report import REPO, START, _analyze, generate, measure
+from bench.report import REPO, START, analyze, generate, measure
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.db.migrate import upgrade
@@ -159,7 +159,7 @@ async def build(url: str, args: argparse.Namespace) -> None:
             await rewrite_closed_rounds(
                 db, settings, START, lambda done, _t: progress.update(task, completed=done)
             )
-        await _analyze(db)
+        await analyze(db)
         console.print(f"organisation built in {time.perf_counter() - started:.0f} s")
     finally:
         await db.dispose()
@@ -171,7 +171,7 @@ def bench_settings(url: str) -> Settings:
             "database": {"url": url},
             "content_dir": str(REPO / "content"),
             # The port is not used: the pages are served on a port the system chooses.
-        "web": {"enabled": True, "port": 8089, "idle_minutes": 24 * 60},
+            "web": {"enabled": True, "port": 8089, "idle_minutes": 24 * 60},
             "security": {"secret_key": "bench-web-secret-key-not-for-production"},
             "telegram": {"bot_username": "fidelio_bench_bot"},
         }
