@@ -146,14 +146,14 @@ async def _invites_context(
     now = shared.clock.now()
     rows = []
     for who, team_name in found:
-        invite = latest.get(who.id)
+        last = latest.get(who.id)
         rows.append(
             {
                 "email": who.email,
                 "name": who.name,
                 "team": team_name,
-                "state": _state(invite, now),
-                "until": invite.expires_at if invite else None,
+                "state": _state(last, now),
+                "until": last.expires_at if last else None,
             }
         )
     return context | {"rows": rows, "total": total, "page": page, "pages": pages}
