@@ -53,7 +53,8 @@ async def people(
     """The people pages' start: upload a file, invites, a person's data; the notice of the
     form just sent (numbers only: the page after a redirect)."""
     notice = request.query.get("notice", "")
-    counts = {key: int(request.query.get(key, "0") or 0) for key in ("created", "updated", "teams")}
+    given = {key: request.query.get(key, "") for key in ("created", "updated", "teams")}
+    counts = {key: int(value) if value.isdigit() else 0 for key, value in given.items()}
     return shared.page(
         request,
         "people",
