@@ -19,14 +19,18 @@ The web console runs as it does in Fidelio (:func:`bot.web.server.build_app` on 
 time, after one request to warm it up. **Server time** is measured by a middleware placed
 before every other one: from the moment aiohttp hands the request to the application until
 its response is ready (session check, CSRF, role check, the page's queries, rendering), sent
-back in a response header. The round trip on loopback is printed beside it. Then, in the
-same run and on the same data, the loyalty report's own organisation summary
-(:func:`bench.report.measure`, median of three).
+back in a response header. The round trip on loopback is printed beside it.
 
-Goal: p95 under 150 ms for every page, except the organisation loyalty page, whose goal is
-under twice the report's own organisation time. The last line is one JSON object with
+In the same run and on the same data, the loyalty report's own organisation summary (what
+:func:`bench.report.measure` times) runs once after each request of the organisation
+loyalty page, so that both see the machine in the same state (on a shared machine the load
+moves during a run); and once more as bench/report.py times it (median of three).
+
+Goal: p95 under 150 ms for every page, except the organisation loyalty page, whose p95 must
+stay under twice the report's own p95. The last line is one JSON object with
 ``web_p95_ms_max`` (the largest p95 of the pages under the 150 ms goal), ``org_page_p95_ms``,
-``report_org_ms``, ``org_page_vs_report`` and ``<page>_p50_ms`` / ``<page>_p95_ms`` per page.
+``report_org_p95_ms``, ``org_page_vs_report`` (the ratio of the two), ``report_org_ms``
+(bench/report.py's median of three) and ``<page>_p50_ms`` / ``<page>_p95_ms`` per page.
 
 ``--quick``: a small organisation (300 people, 6 rounds) and 5 requests per page, on SQLite
 unless ``--database`` says otherwise: a check that the benchmark runs, not a measurement.
@@ -65,6 +69,7 @@ from bot.db.models import Person, Role, Team
 from bot.db.session import Database
 from bot.features import privacy_registry
 from bot.loyalty.release import rewrite_closed_rounds
+from bot.loyalty.service import LoyaltyService, TeamTree, Window
 from bot.pulse.tables import SurveyRound
 from bot.web.access import issue_link
 from bot.web.rendering import Pages
@@ -239,8 +244,42 @@ def p95(values: list[float]) -> float:
     return ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
 
 
+class ReportSummary:
+    """The report's own organisation summary (what :func:`bench.report.measure` times: the
+    summary of every team over the default window, for a new viewer each time)."""
+
+    def __init__(self, db: Database, settings: Settings):
+        self.db = db
+        self.service = LoyaltyService(settings)
+        self.window = Window(last=settings.loyalty.default_rounds)
+        self.viewers = iter(range(1_000_000))
+
+    async def timed(self) -> float:
+        started = time.perf_counter()
+        async with self.db.session() as session:
+            tree = await TeamTree.load(session)
+            result = await self.service.summarise(
+                session,
+                f"bench:{next(self.viewers)}",
+                TeamTree.scope(tree, None),
+                self.window,
+                datetime.now(UTC),
+            )
+            assert result is not None
+        return (time.perf_counter() - started) * 1000
+
+
+def percentiles(server: list[float], trip: list[float] | None = None) -> dict[str, float]:
+    out = {"p50_ms": statistics.median(server), "p95_ms": p95(server)}
+    if trip:
+        out |= {"trip_p50_ms": statistics.median(trip), "trip_p95_ms": p95(trip)}
+    return out
+
+
 async def measure_pages(url: str, args: argparse.Namespace) -> dict[str, dict[str, float]]:
-    """p50 and p95 of server time and round trip of every page."""
+    """p50 and p95 of server time and round trip of every page; and, one run after each
+    request of the organisation loyalty page (so both see the machine in the same state),
+    the report's own organisation summary (as ``report``)."""
     settings = bench_settings(url)
     db = Database(url)
     clock = SystemClock()
@@ -252,12 +291,14 @@ async def measure_pages(url: str, args: argparse.Namespace) -> dict[str, dict[st
     await site.start()
     port = runner.addresses[0][1]
     browsers: dict[str, ClientSession] = {}
+    report = ReportSummary(db, settings)
     try:
         emails = await viewers(db)
         base = f"http://127.0.0.1:{port}"
         for who, email in emails.items():
             browsers[who] = await sign_in(db, settings, clock, base, email)
         figures: dict[str, dict[str, float]] = {}
+        report_ms: list[float] = []
         with task_progress(console, "{task.description}") as progress:
             task = progress.add_task("pages", total=len(PAGES) * args.requests)
             for path, who, name in PAGES:
@@ -268,13 +309,11 @@ async def measure_pages(url: str, args: argparse.Namespace) -> dict[str, dict[st
                     s, r = await timed_page(browsers[who], path)
                     server.append(s)
                     trip.append(r)
+                    if name == ORG_PAGE:
+                        report_ms.append(await report.timed())
                     progress.advance(task)
-                figures[name] = {
-                    "p50_ms": statistics.median(server),
-                    "p95_ms": p95(server),
-                    "trip_p50_ms": statistics.median(trip),
-                    "trip_p95_ms": p95(trip),
-                }
+                figures[name] = percentiles(server, trip)
+        figures["report"] = percentiles(report_ms)
         return figures
     finally:
         for browser in browsers.values():
@@ -284,13 +323,12 @@ async def measure_pages(url: str, args: argparse.Namespace) -> dict[str, dict[st
 
 
 async def report_time(url: str, args: argparse.Namespace) -> float:
-    """The report's own organisation summary on the same data (median of three)."""
+    """The report's own organisation summary as bench/report.py times it (median of three)."""
     db = Database(url)
     try:
         settings = bench_settings(url)
-        return (await measure(db, settings, argparse.Namespace(samples=5, rounds=args.rounds)))[
-            "org_ms"
-        ]
+        figures = await measure(db, settings, argparse.Namespace(samples=5, rounds=args.rounds))
+        return figures["org_ms"]
     finally:
         await db.dispose()
 
@@ -299,15 +337,15 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     async with organisation(args) as url:
         pages = await measure_pages(url, args)
         report_ms = await report_time(url, args)
+    report = pages.pop("report")
     table = results_table(
         f"Web console, {args.people:,} people, {args.database} "
         f"({args.requests} requests a page; server time, round trip on loopback)",
         ["server p50", "server p95", "trip p95", "goal"],
     )
-    result: dict[str, Any] = {}
     for _path, _who, name in PAGES:
         f = pages[name]
-        goal = ORG_GOAL_RATIO * report_ms if name == ORG_PAGE else GOAL_MS
+        goal = ORG_GOAL_RATIO * report["p95_ms"] if name == ORG_PAGE else GOAL_MS
         met = "met" if f["p95_ms"] < goal else "MISSED"
         table.add_row(
             name,
@@ -316,15 +354,29 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             f"{f['trip_p95_ms']:.1f} ms",
             f"< {goal:.0f} ms: {met}",
         )
+    table.add_row(
+        "report (org)", f"{report['p50_ms']:.1f} ms", f"{report['p95_ms']:.1f} ms", "", ""
+    )
     console.print(table)
-    console.print(f"the report's own organisation summary: {report_ms:.1f} ms", highlight=False)
+    console.print(
+        f"the report's own organisation summary: {report['p50_ms']:.1f} ms p50, "
+        f"{report['p95_ms']:.1f} ms p95 (run after each request of the {ORG_PAGE} page); "
+        f"{report_ms:.1f} ms as bench/report.py times it (median of three)",
+        highlight=False,
+    )
     under_goal = [pages[name]["p95_ms"] for _p, _w, name in PAGES if name != ORG_PAGE]
-    result["web_p95_ms_max"] = round(max(under_goal), 1)
-    result["org_page_p95_ms"] = round(pages[ORG_PAGE]["p95_ms"], 1)
-    result["report_org_ms"] = round(report_ms, 1)
-    result["org_page_vs_report"] = round(pages[ORG_PAGE]["p95_ms"] / report_ms, 2)
-    result["people"] = args.people
-    result["database"] = args.database
+    org = pages[ORG_PAGE]
+    result: dict[str, Any] = {
+        "web_p95_ms_max": round(max(under_goal), 1),
+        "org_page_p95_ms": round(org["p95_ms"], 1),
+        "report_org_p95_ms": round(report["p95_ms"], 1),
+        "org_page_vs_report": round(org["p95_ms"] / report["p95_ms"], 2),
+        "org_page_p50_vs_report_p50": round(org["p50_ms"] / report["p50_ms"], 2),
+        "report_org_p50_ms": round(report["p50_ms"], 1),
+        "report_org_ms": round(report_ms, 1),
+        "people": args.people,
+        "database": args.database,
+    }
     for _path, _who, name in PAGES:
         result[f"{name}_p50_ms"] = round(pages[name]["p50_ms"], 1)
         result[f"{name}_p95_ms"] = round(pages[name]["p95_ms"], 1)
