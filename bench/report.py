@@ -225,11 +225,12 @@ async def generate(db: Database, settings: Settings, args: argparse.Namespace, l
                 advance=args.people * len(ITEMS),
                 description=f"responses (round {number}/{args.rounds})",
             )
-    await _analyze(db)
+    await analyze(db)
     return responses
 
 
-async def _analyze(db: Database) -> None:
+async def analyze(db: Database) -> None:
+    """Refresh the planner's statistics (PostgreSQL: VACUUM ANALYZE) after a bulk load."""
     async with db.engine.connect() as conn:
         if db.is_sqlite:
             await conn.execute(text("ANALYZE"))
@@ -330,7 +331,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                         lambda done, _total, task=task: progress.update(task, completed=done),
                     )
                 plan_round_ms = (time.perf_counter() - started) * 1000 / args.rounds
-                await _analyze(db)
+                await analyze(db)
                 result = await measure(db, settings, args)
                 size = await size_mb(db, url)
             finally:

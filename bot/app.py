@@ -18,7 +18,7 @@ from bot.config import Settings
 from bot.db.session import Database
 from bot.dispatch import Dispatcher
 from bot.feature import Server, Wired, Wiring
-from bot.features import FEATURES, build_registry, retention_rules
+from bot.features import FEATURES, build_registry, privacy_registry, retention_rules
 from bot.operations.server import Metrics, OpsServer
 from bot.outbox import OutboxDispatcher
 from bot.privacy.retention import retention_jobs
@@ -186,7 +186,7 @@ def build_runtime(
     outbox = OutboxDispatcher(settings, db, sender, renderer, clock)
     metrics.watch_outbox(outbox)
     scheduler = Scheduler(settings, db, clock)
-    wiring = Wiring(settings, db, clock, sender, renderer)
+    wiring = Wiring(settings, db, clock, sender, renderer, privacy_registry())
     features = {f.name: f.wire(wiring) for f in FEATURES if f.wire is not None}
     for wired in features.values():
         scheduler.job_factories.extend(wired.jobs)

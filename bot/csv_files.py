@@ -63,6 +63,11 @@ def read_text(path: Path, problems: LineProblems) -> str | None:
     except OSError as exc:
         problems.add_file(f"cannot read the file ({exc.strerror or exc})")
         return None
+    return decode_text(raw, problems)
+
+
+def decode_text(raw: bytes, problems: LineProblems) -> str | None:
+    """The text of a file's bytes, or None (and a problem) when they are not UTF-8."""
     try:
         # utf-8-sig drops a leading byte-order mark (Excel writes one), which would otherwise
         # stick to the first column name and make it unknown.

@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # annotations only: these modules never import this one back
     from bot.config import Settings
     from bot.db.session import Database
     from bot.handling import Registry
-    from bot.privacy.parts import PersonalDataPart
+    from bot.privacy.parts import PersonalDataPart, PrivacyRegistry
     from bot.privacy.retention import RetentionRule
     from bot.render import Renderer
     from bot.sender import Sender
@@ -56,6 +56,8 @@ class Wiring:
     clock: Clock
     sender: Sender
     renderer: Renderer
+    #: Every feature's personal-data parts (the web console exports and forgets people).
+    privacy: PrivacyRegistry | None = None
 
 
 @dataclass

@@ -16,6 +16,7 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.db.models import Person
 from bot.db.session import Database
+from bot.features import privacy_registry
 from bot.web.access import issue_link
 from bot.web.rendering import Pages
 from bot.web.server import build_app
@@ -46,7 +47,7 @@ async def link_token(db: Database, email: str, clock: Clock, settings: Settings)
 @asynccontextmanager
 async def web_client(settings: Settings, db: Database, clock: Clock) -> AsyncIterator[TestClient]:
     """An HTTP client on the web console's application (its own cookie jar: one browser)."""
-    app = build_app(Web(settings, db, clock, Pages()))
+    app = build_app(Web(settings, db, clock, Pages(), privacy_registry()))
     async with TestClient(TestServer(app)) as client:
         yield client
 

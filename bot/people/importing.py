@@ -31,20 +31,22 @@ parent and one manager per team, letter case of team names), the checks against 
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
 from bot.config import check_timezone
-from bot.csv_files import LineProblems, read_text
+from bot.csv_files import LineProblems, decode_text, read_text
 from bot.db.models import AuditEntry, Person, Team, TeamChange
 from bot.db.session import Database
 from bot.people.csv_rows import PersonRow, TeamLinks, read_rows
 from bot.people.directory import people_by_email
+from bot.people.preview import ImportPreview, PersonPreview, person_changes, team_previews
 from bot.settings_section import SUPPORTED_LOCALES
 
 
@@ -71,16 +73,51 @@ class _Plan:
     managers: dict[str, tuple[str, int]]
 
 
-async def import_people(
+@dataclass(frozen=True)
+class CsvUpload:
+    """A people file as bytes (an upload in the web console), with the name it came with."""
+
+    name: str
+    raw: bytes
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.raw).hexdigest()
+
+
+class PlanChanged(Exception):
+    """Applying the file now would not make the changes that were shown (the directory, or
+    the file, changed since the dry run, or it was applied already); nothing was written."""
+
+
+async def preview_import(
     db: Database,
-    path: Path,
+    source: Path | CsvUpload,
     clock: Clock,
     *,
-    actor: str = "cli",
     default_locale: str = "en",
     default_timezone: str = "Europe/Rome",
+) -> ImportPreview:
+    """What importing ``source`` would change, with every check of the import; writes
+    nothing. Raises :class:`ImportFailed` listing every problem, as the import does."""
+    rows, plan, problems = _read(source, default_locale, default_timezone)
+    async with db.session() as session:
+        checked = await _check(session, rows, plan, problems, source_name(source), clock)
+        return checked.preview
+
+
+async def import_people(
+    db: Database,
+    source: Path | CsvUpload,
+    clock: Clock,
+    *,
+    actor: Person | str = "cli",
+    default_locale: str = "en",
+    default_timezone: str = "Europe/Rome",
+    expected: str | None = None,
 ) -> ImportSummary:
-    """Create or update people and teams from the CSV file at ``path``.
+    """Create or update people and teams from the CSV file ``source`` (a path, or the bytes
+    of an upload).
 
     People are matched by email (case-insensitive). New people, and people whose team
     changes, get a :class:`TeamChange` row at ``clock.now()``. One :class:`AuditEntry`
@@ -88,45 +125,84 @@ async def import_people(
 
     Raises :class:`ImportFailed` listing every problem in the file — or in how it fits the
     database (unknown parent team or manager, a cycle in the team tree) — without writing
-    anything; otherwise applies the whole file in one transaction.
+    anything; otherwise applies the whole file in one transaction. ``expected``: the
+    :attr:`ImportPreview.digest` of the dry run that was confirmed; when the changes would
+    now be different, :class:`PlanChanged` is raised and nothing is written.
     """
-    if default_locale not in SUPPORTED_LOCALES:
-        raise ValueError(f"default_locale must be one of {', '.join(SUPPORTED_LOCALES)}")
-    check_timezone(default_timezone)
-
-    problems = LineProblems(path.name)
-    text = read_text(path, problems)
-    rows = read_rows(text, problems, default_locale, default_timezone) if text is not None else None
-    if rows is None:
-        # The file cannot be read as a table at all: there is nothing to cross-check.
-        raise problems.failure()
-
-    plan = _plan(rows, problems)
-    emails = {row.email for row in rows if row.email}
-    emails |= {email for email, _ in plan.managers.values()}
-
+    rows, plan, problems = _read(source, default_locale, default_timezone)
+    name = source_name(source)
     async with db.session() as session:
         # Reading the database in the same transaction that writes means the checks and the
         # changes see the same state.
-        teams = {team.name: team for team in (await session.scalars(select(Team))).all()}
-        people = {person.email: person for person in await people_by_email(session, emails)}
-        _check_against_database(rows, plan, teams, people, problems)
-        if problems:
-            # Raising inside the session rolls the (so far read-only) transaction back.
-            raise problems.failure()
-        summary = await _apply(session, rows, plan, teams, people, clock.now())
+        checked = await _check(session, rows, plan, problems, name, clock)
+        if expected is not None and checked.preview.digest != expected:
+            raise PlanChanged(name)
+        summary = await _apply(session, rows, plan, checked.teams, checked.people, clock.now())
+        detail = {"sha256": source.sha256} if isinstance(source, CsvUpload) else {}
         session.add(
             AuditEntry.by(
                 actor,
                 clock.now(),
                 "people.import",
-                file=path.name,
+                file=name,
                 created=summary.created,
                 updated=summary.updated,
                 teams_created=summary.teams_created,
+                **detail,
             )
         )
     return summary
+
+
+def source_name(source: Path | CsvUpload) -> str:
+    return source.name
+
+
+def _read(
+    source: Path | CsvUpload, default_locale: str, default_timezone: str
+) -> tuple[list[PersonRow | TeamLinks], _Plan, LineProblems]:
+    """The file's rows and team structure; ImportFailed when it cannot be read as a table."""
+    if default_locale not in SUPPORTED_LOCALES:
+        raise ValueError(f"default_locale must be one of {', '.join(SUPPORTED_LOCALES)}")
+    check_timezone(default_timezone)
+    problems = LineProblems(source.name)
+    if isinstance(source, CsvUpload):
+        text = decode_text(source.raw, problems)
+    else:
+        text = read_text(source, problems)
+    rows = read_rows(text, problems, default_locale, default_timezone) if text is not None else None
+    if rows is None:
+        # The file cannot be read as a table at all: there is nothing to cross-check.
+        raise problems.failure()
+    return rows, _plan(rows, problems), problems
+
+
+@dataclass
+class _Checked:
+    teams: dict[str, Team]
+    people: dict[str, Person]
+    preview: ImportPreview
+
+
+async def _check(
+    session: AsyncSession,
+    rows: list[PersonRow | TeamLinks],
+    plan: _Plan,
+    problems: LineProblems,
+    name: str,
+    clock: Clock,
+) -> _Checked:
+    """The checks against the database, and what applying would change; ImportFailed
+    (raised inside the session: its read-only transaction is rolled back) on any problem."""
+    emails = {row.email for row in rows if row.email}
+    emails |= {email for email, _ in plan.managers.values()}
+    teams = {team.name: team for team in (await session.scalars(select(Team))).all()}
+    people = {person.email: person for person in await people_by_email(session, emails)}
+    _check_against_database(rows, plan, teams, people, problems)
+    if problems:
+        raise problems.failure()
+    preview = await _preview(session, rows, plan, teams, people, name, clock.now().date())
+    return _Checked(teams, people, preview)
 
 
 def _plan(rows: list[PersonRow | TeamLinks], problems: LineProblems) -> _Plan:
@@ -277,6 +353,73 @@ def _cycles(parent_of: dict[str, str | None]) -> list[list[str]]:
             cycles.append(path[path.index(node) :])
         finished.update(path)
     return cycles
+
+
+# Previewing
+
+
+async def _preview(
+    session: AsyncSession,
+    rows: list[PersonRow | TeamLinks],
+    plan: _Plan,
+    teams: dict[str, Team],
+    people: dict[str, Person],
+    name: str,
+    today: date,
+) -> ImportPreview:
+    """What :func:`_apply` would do to a checked file, field by field."""
+    team_names = {team.id: team.name for team in teams.values()}
+    preview = ImportPreview(name, len(rows))
+    mentioned = 0
+    for row in rows:
+        assert isinstance(row, PersonRow)  # a row with a problem stops the import
+        values = {key: getattr(row, key) for key in ("name", "team", "role", "locale")}
+        values |= {key: getattr(row, key) for key in ("timezone", "location")}
+        values |= {"hire_date": row.hire_date, "leave_date": row.leave_date}
+        person = people.get(row.email)
+        if person is None:
+            preview.added.append(PersonPreview(row.line, row.email, row.name, row.team))
+            continue
+        mentioned += person.is_active(today)
+        changes = person_changes(person, values, team_names)
+        if changes:
+            preview.changed.append(
+                PersonPreview(row.line, row.email, person.name, row.team, changes)
+            )
+        else:
+            preview.unchanged += 1
+    manager_ids = {team.manager_id for team in teams.values() if team.manager_id is not None}
+    manager_emails = (
+        dict(
+            (
+                await session.execute(
+                    select(Person.id, Person.email).where(Person.id.in_(manager_ids))
+                )
+            )
+            .tuples()
+            .all()
+        )
+        if manager_ids
+        else {}
+    )
+    preview.teams.extend(
+        team_previews(
+            list(plan.teams),
+            {team: parent for team, (parent, _) in plan.parents.items()},
+            {team: email for team, (email, _) in plan.managers.items()},
+            teams,
+            manager_emails,
+        )
+    )
+    active = await session.scalar(
+        select(func.count())
+        .select_from(Person)
+        .where(
+            Person.erased_at.is_(None), or_(Person.leave_date.is_(None), Person.leave_date > today)
+        )
+    )
+    preview.untouched = int(active or 0) - mentioned
+    return preview
 
 
 # Applying

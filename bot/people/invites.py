@@ -49,7 +49,7 @@ async def issue_invites(
     ttl: timedelta,
     *,
     channel: ChannelName = ChannelName.telegram,
-    actor: str = "cli",
+    actor: Person | str = "cli",
 ) -> list[IssuedInvite]:
     """Create a fresh invite per person; their earlier unused invites are revoked."""
     now = clock.now()

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.clock import Clock
-from bot.db.models import AuditEntry
+from bot.db.models import AuditEntry, Person
 from bot.db.session import Database
 from bot.people import person_by_email
 from bot.privacy.parts import Erasure, PrivacyRegistry
@@ -35,7 +35,7 @@ async def export_person(
     email: str,
     clock: Clock,
     *,
-    actor: str = "cli",
+    actor: Person | str = "cli",
     registry: PrivacyRegistry,
 ) -> dict[str, Any]:
     """Everything held about the person with ``email``, as JSON-ready data (audited)."""
@@ -60,7 +60,7 @@ async def forget_person(
     email: str,
     clock: Clock,
     *,
-    actor: str = "cli",
+    actor: Person | str = "cli",
     registry: PrivacyRegistry,
 ) -> ForgetSummary:
     """Erase the identities and personal fields of the person with ``email``, in one

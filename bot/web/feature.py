@@ -19,7 +19,7 @@ def wire(wiring: Wiring) -> Wired:
     """The server (when ``web.enabled``), its sweep and the console's greeting."""
     if not wiring.settings.web.enabled:
         return Wired()
-    server = WebServer(wiring.settings, wiring.db, wiring.clock)
+    server = WebServer(wiring.settings, wiring.db, wiring.clock, wiring.privacy)
     lapsed = LapsedSessions(wiring.db, wiring.clock)
     return Wired(
         services={"web": server},

@@ -19,7 +19,8 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.db.session import Database
 from bot.errors import InputError
-from bot.web import pages, signin, suggestion_pages, surveys
+from bot.privacy.parts import PrivacyRegistry
+from bot.web import pages, people_pages, signin, suggestion_pages, surveys
 from bot.web.access import csrf_token, current_session, same_token
 from bot.web.rendering import STATIC, Pages
 from bot.web.shared import SIGNIN_COOKIE, VIEWER, WEB, Web, viewer_of
@@ -41,7 +42,10 @@ SECURITY_HEADERS = {
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 #: The console's parts, each a module with ``add_routes(router)``.
-PARTS = (signin, pages, surveys, suggestion_pages)
+PARTS = (signin, pages, surveys, suggestion_pages, people_pages)
+#: The largest request body: a people file (at most 2 MiB) comes back base64-encoded with
+#: the confirmation of its dry run.
+MAX_BODY = 4 * 1024 * 1024
 
 
 @web.middleware
@@ -52,7 +56,9 @@ async def security_headers(request: web.Request, handler: Handler) -> web.Stream
         response = await handler(request)
     except web.HTTPException as exc:
         if exc.status >= 400:
-            problem = {404: "not_found", 405: "not_allowed"}.get(exc.status, "bad_request")
+            problem = {404: "not_found", 405: "not_allowed", 413: "too_large"}.get(
+                exc.status, "bad_request"
+            )
             response = shared.error(request, exc.status, problem)
         else:
             response = web.Response(status=exc.status, headers=exc.headers)
@@ -115,7 +121,9 @@ async def csrf_checked(request: web.Request, handler: Handler) -> web.StreamResp
 
 def build_app(shared: Web) -> web.Application:
     """The web console as an aiohttp application (tests serve it with aiohttp's test server)."""
-    app = web.Application(middlewares=[security_headers, signed_in, csrf_checked])
+    app = web.Application(
+        middlewares=[security_headers, signed_in, csrf_checked], client_max_size=MAX_BODY
+    )
     app[WEB] = shared
     # Each part of the console adds its own routes.
     for part in PARTS:
@@ -127,8 +135,14 @@ def build_app(shared: Web) -> web.Application:
 class WebServer:
     """The web console on ``web.listen:web.port``, started and stopped with Fidelio."""
 
-    def __init__(self, settings: Settings, db: Database, clock: Clock):
-        self.shared = Web(settings, db, clock, Pages())
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        clock: Clock,
+        privacy: PrivacyRegistry | None = None,
+    ):
+        self.shared = Web(settings, db, clock, Pages(), privacy)
         self.port: int | None = None
         self._runner: web.AppRunner | None = None
 

@@ -11,6 +11,7 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.db.session import Database
 from bot.handling import HR, MANAGERS
+from bot.privacy.parts import PrivacyRegistry
 from bot.web.access import Viewer
 from bot.web.rendering import Pages
 
@@ -28,6 +29,8 @@ class Web:
     db: Database
     clock: Clock
     pages: Pages
+    #: Every feature's personal-data parts, for exporting and forgetting people.
+    privacy: PrivacyRegistry | None = None
 
     @property
     def secret(self) -> str:
