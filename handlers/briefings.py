@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bot.briefings.body import render_body
+from bot.briefings.body import body_reply, render_body
 from bot.briefings.content import Briefing, load_briefing, timing_warnings
 from bot.briefings.readiness import team_readiness
 from bot.briefings.search import passages_for, search
@@ -97,19 +97,8 @@ async def read_more(ctx: HandlerContext) -> Reply:
     campaign, receipt, briefing = await _receipt(ctx, ctx.args)
     if receipt.read_more_at is None:
         receipt.read_more_at = ctx.clock.now()
-    chosen = briefing.locale_for(ctx.locale)
-    buttons: tuple[ReplyButton, ...] = ()
-    if briefing.ack_required and receipt.acknowledged_at is None:
-        buttons = (ReplyButton("got_it", "brief_ack", str(campaign.id)),)
-    return Reply(
-        "briefings/body",
-        {
-            "title": briefing.title,
-            "body": Trusted(render_body(briefing, ctx.locale, ctx.person.timezone)),
-            "faq": [{"q": f.q[chosen], "a": f.a[chosen]} for f in briefing.faq],
-        },
-        buttons,
-    )
+    with_ack = briefing.ack_required and receipt.acknowledged_at is None
+    return body_reply(campaign.id, briefing, ctx.locale, ctx.person.timezone, with_ack=with_ack)
 
 
 async def acknowledge(ctx: HandlerContext) -> list[Reply]:
