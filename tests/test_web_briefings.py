@@ -258,7 +258,9 @@ async def test_readiness_per_team_follows_the_campaign(
         csrf = await hr_browser(db, clock, database_url, browser)
         good = {"csrf": csrf, "launch_at": "2027-03-01 09:00 Europe/Rome", "brief": "3d"}
         await browser.post("/hr/briefings/spring-trade-in/schedule", data=good)
-        before = text_of(await (await browser.get("/hr/briefings/spring-trade-in/readiness")).text())
+        before = text_of(
+            await (await browser.get("/hr/briefings/spring-trade-in/readiness")).text()
+        )
         assert "Non l'ha ancora ricevuto nessuno" in before
         clock.set(BRIEFED)
         await BriefingService(settings, db, clock).run_due()
