@@ -9,10 +9,11 @@ from typing import Any
 from sqlalchemy import select
 
 from bot.briefings.body import body_reply, render_body
-from bot.briefings.content import Briefing, load_briefing, timing_warnings
+from bot.briefings.content import Briefing, timing_warnings
 from bot.briefings.readiness import team_readiness
 from bot.briefings.search import passages_for, search
 from bot.briefings.service import BriefingService
+from bot.briefings.stored import load_scheduled_briefing
 from bot.briefings.tables import BriefingReceipt
 from bot.campaign_refs import find_campaign, parse_ref, ref_of, refs_of, shown_ref
 from bot.changes import note_change
@@ -349,7 +350,8 @@ async def campaign(ctx: HandlerContext) -> Reply:
         if action == "schedule":
             if not rest:
                 raise UserFacingError("briefings/campaign_usage")
-            briefing = load_briefing(
+            briefing = await load_scheduled_briefing(
+                ctx.session,
                 ctx.settings.content_dir / "briefings",
                 rest,
                 ctx.settings.organisation.default_timezone,

@@ -20,15 +20,19 @@ from bot.briefings.tables import BriefingText
 from bot.clock import ManualClock
 from bot.db.models import AuditEntry, Campaign, CampaignStatus
 from bot.db.session import Database
+from bot.features import privacy_registry
 from bot.markup import to_plain, to_slack_mrkdwn, to_telegram_html
+from bot.privacy.service import forget_person
 from bot.render import Renderer
+from bot.web.briefing_form import form_of_text
 
-from .harness import REPO, load_demo
+from .harness import REPO, ConsoleDialog, demo_console, load_demo
 from .test_web_pages import text_of
 from .web_helpers import AISHA, HR, LUCA, signed_in, web_client, web_settings
 
 ROME = ZoneInfo("Europe/Rome")
 BEFORE = datetime(2027, 1, 1, 12, 0, tzinfo=ROME)
+BRIEFINGS = REPO / "content" / "briefings"
 BRIEFED = datetime(2027, 2, 26, 9, 30, tzinfo=ROME)  # spring-trade-in goes out on 26 Feb
 
 GOOD: dict[str, Any] = {
@@ -303,3 +307,31 @@ async def test_employees_managers_and_forms_without_their_token_are_refused(
     assert await count(db, BriefingText) == 0 and await count(db, Campaign) == 0
     denied = await count(db, AuditEntry, AuditEntry.action == "denied")
     assert denied == 8
+
+
+async def test_a_briefing_saved_in_the_browser_is_the_one_chat_schedules_and_forgets_its_author(
+    db: Database, clock: ManualClock, database_url: str
+) -> None:
+    async with demo_console(db, clock, database_url, HR, at=BEFORE, web={"enabled": True}) as rt:
+        async with web_client(rt.settings, db, clock) as browser:
+            csrf = await signed_in(rt.settings, db, clock, HR, browser)
+            editor = await (await browser.get("/hr/briefings/spring-trade-in/edit")).text()
+            assert "il file non cambia" in editor and 'name="version" value="0"' in editor
+            values = form_of_text((BRIEFINGS / "spring-trade-in.md").read_text(encoding="utf-8"))
+            values["title.it"] = "Permuta di primavera, riveduta"
+            posted = [("csrf", csrf), ("version", "0"), ("ack_required", "on")]
+            posted += [(k, v) for k, v in values.items() if isinstance(v, str)]
+            posted += [("locales", locale) for locale in values["locales"]]
+            saved = await browser.post(
+                "/hr/briefings/spring-trade-in/edit", data=posted, allow_redirects=False
+            )
+            assert saved.status == 303, await saved.text()
+        answer = await ConsoleDialog(rt, HR).say("campaign schedule spring-trade-in")
+        assert "B-1" in answer, answer
+        await forget_person(db, HR, clock, registry=privacy_registry())
+    async with db.session() as session:
+        campaign = await session.scalar(select(Campaign))
+        stored = await session.scalar(select(BriefingText))
+    assert campaign is not None and campaign.snapshot["title"]["it"].endswith("riveduta")
+    assert stored is not None and stored.created_by == stored.updated_by == "[erased]"
+    assert "riveduta" in stored.text  # the briefing itself stays

@@ -22,7 +22,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.briefings.content import Briefing, declared_id, parse_briefing
+from bot.briefings.content import Briefing, declared_id, load_briefing, parse_briefing
 from bot.briefings.tables import BriefingText
 from bot.db.models import AuditEntry, Person
 from bot.errors import InputError
@@ -140,3 +140,18 @@ async def save_text(
     await session.flush()
     session.add(AuditEntry.by(actor, now, action, briefing=briefing.id, version=row.version))
     return briefing, []
+
+
+async def load_scheduled_briefing(
+    session: AsyncSession, folder: Path, briefing_id: str, zone: str
+) -> Briefing:
+    """The briefing ``campaign schedule`` schedules: its stored text when the web console
+    keeps one (every instance agrees on it), else its file; InputError when it has a problem."""
+    row = await session.scalar(select(BriefingText).where(BriefingText.briefing_id == briefing_id))
+    if row is None:
+        return load_briefing(folder, briefing_id, zone)
+    briefing, problems = parse_source(BriefingSource(briefing_id, row.text, stored=row), zone)
+    if briefing is None:
+        first = problems[0]
+        raise InputError(first.where, first.reason)
+    return briefing
