@@ -335,3 +335,32 @@ async def test_a_briefing_saved_in_the_browser_is_the_one_chat_schedules_and_for
     assert campaign is not None and campaign.snapshot["title"]["it"].endswith("riveduta")
     assert stored is not None and stored.created_by == stored.updated_by == "[erased]"
     assert "riveduta" in stored.text  # the briefing itself stays
+
+
+async def test_a_campaign_already_sent_is_not_rescheduled_over_peoples_heads(
+    db: Database, clock: ManualClock, database_url: str
+) -> None:
+    await load_demo(db, clock)
+    clock.set(BEFORE)
+    settings = web_settings(database_url)
+    where = "/hr/briefings/spring-trade-in"
+    async with web_client(settings, db, clock) as browser:
+        csrf = await hr_browser(db, clock, database_url, browser)
+        good = {"csrf": csrf, "launch_at": "2027-03-01 09:00 Europe/Rome", "brief": "3d"}
+        assert (await browser.post(f"{where}/schedule", data=good)).status == 200
+        clock.set(BRIEFED)
+        await BriefingService(settings, db, clock).run_due()
+        csrf = await hr_browser(db, clock, database_url, browser)
+        later = {"csrf": csrf, "launch_at": "2027-03-08 09:00 Europe/Rome", "brief": "3d"}
+        refused = await browser.post(f"{where}/schedule", data=later)
+        page = await refused.text()
+        assert refused.status == 400 and 'id="e-brief"' in page
+        assert "B-1 has already been sent to people" in text_of(page)
+        assert 'value="2027-03-08 09:00 Europe/Rome"' in page  # what HR asked stays
+    async with db.session() as session:
+        campaigns = list(await session.scalars(select(Campaign)))
+        stored = await session.scalar(select(BriefingText))
+    assert [(c.status, c.launch_at) for c in campaigns] == [
+        (CampaignStatus.scheduled, datetime(2027, 3, 1, 9, 0, tzinfo=ROME))
+    ]
+    assert stored is not None and "2027-03-08" not in stored.text and stored.version == 1

@@ -20,7 +20,9 @@ from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.exc import StaleDataError
 
 from bot.briefings.content import Briefing, declared_id, load_briefing, parse_briefing
 from bot.briefings.tables import BriefingText
@@ -125,7 +127,6 @@ async def save_text(
         row = BriefingText(
             briefing_id=briefing.id,
             text=text,
-            version=1,
             created_at=now,
             created_by=actor.email,
             updated_at=now,
@@ -134,10 +135,15 @@ async def save_text(
         session.add(row)
         action = "briefing.import" if editing is not None else "briefing.create"
     else:
-        row.text, row.version = text, row.version + 1
-        row.updated_at, row.updated_by = now, actor.email
+        row.text, row.updated_at, row.updated_by = text, now, actor.email
         action = "briefing.edit"
-    await session.flush()
+    try:
+        await session.flush()
+    except (IntegrityError, StaleDataError):
+        # Another instance stored this id, or saved this version, a moment ago. The caller
+        # rolls its transaction back (nothing of this request is kept).
+        reason = "was saved by someone else a moment ago: open it again to see their changes"
+        return None, [InputError(f"{source_of(wanted)}: (file)", reason)]
     session.add(AuditEntry.by(actor, now, action, briefing=briefing.id, version=row.version))
     return briefing, []
 

@@ -64,3 +64,7 @@ class BriefingText(Base):
     created_by: Mapped[str] = mapped_column(String(254))
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
     updated_by: Mapped[str] = mapped_column(String(254))
+
+    # Each UPDATE says ``WHERE version = <the one read>``: of two instances saving the same
+    # version at once, the second changes no row and is refused instead of overwriting.
+    __mapper_args__ = {"version_id_col": version}
