@@ -8,11 +8,12 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bot.briefings.body import render_body
-from bot.briefings.content import Briefing, load_briefing, timing_warnings
+from bot.briefings.body import body_reply, render_body
+from bot.briefings.content import Briefing, timing_warnings
 from bot.briefings.readiness import team_readiness
 from bot.briefings.search import passages_for, search
 from bot.briefings.service import BriefingService
+from bot.briefings.stored import load_scheduled_briefing
 from bot.briefings.tables import BriefingReceipt
 from bot.campaign_refs import find_campaign, parse_ref, ref_of, refs_of, shown_ref
 from bot.changes import note_change
@@ -97,19 +98,8 @@ async def read_more(ctx: HandlerContext) -> Reply:
     campaign, receipt, briefing = await _receipt(ctx, ctx.args)
     if receipt.read_more_at is None:
         receipt.read_more_at = ctx.clock.now()
-    chosen = briefing.locale_for(ctx.locale)
-    buttons: tuple[ReplyButton, ...] = ()
-    if briefing.ack_required and receipt.acknowledged_at is None:
-        buttons = (ReplyButton("got_it", "brief_ack", str(campaign.id)),)
-    return Reply(
-        "briefings/body",
-        {
-            "title": briefing.title,
-            "body": Trusted(render_body(briefing, ctx.locale, ctx.person.timezone)),
-            "faq": [{"q": f.q[chosen], "a": f.a[chosen]} for f in briefing.faq],
-        },
-        buttons,
-    )
+    with_ack = briefing.ack_required and receipt.acknowledged_at is None
+    return body_reply(campaign.id, briefing, ctx.locale, ctx.person.timezone, with_ack=with_ack)
 
 
 async def acknowledge(ctx: HandlerContext) -> list[Reply]:
@@ -360,7 +350,8 @@ async def campaign(ctx: HandlerContext) -> Reply:
         if action == "schedule":
             if not rest:
                 raise UserFacingError("briefings/campaign_usage")
-            briefing = load_briefing(
+            briefing = await load_scheduled_briefing(
+                ctx.session,
                 ctx.settings.content_dir / "briefings",
                 rest,
                 ctx.settings.organisation.default_timezone,

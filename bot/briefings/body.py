@@ -9,6 +9,8 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from bot.briefings.content import Briefing
 from bot.locale import format_local_time
+from bot.render import Trusted
+from bot.replies import Reply, ReplyButton
 
 _ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
 _HEADING = re.compile(r"^#{1,6}\s+(.*)$")
@@ -40,3 +42,21 @@ def markdown_to_neutral(text: str) -> str:
         else:
             lines.append(line.rstrip())
     return "\n".join(lines).strip()
+
+
+def body_reply(
+    campaign_id: int, briefing: Briefing, locale: str, timezone: str, *, with_ack: bool
+) -> Reply:
+    """What *Read more* shows: the body for the reader, the FAQ, and *Got it* (``with_ack``:
+    the briefing asks for it and the reader has not given it yet)."""
+    chosen = briefing.locale_for(locale)
+    buttons = (ReplyButton("got_it", "brief_ack", str(campaign_id)),) if with_ack else ()
+    return Reply(
+        "briefings/body",
+        {
+            "title": briefing.title,
+            "body": Trusted(render_body(briefing, locale, timezone)),
+            "faq": [{"q": f.q[chosen], "a": f.a[chosen]} for f in briefing.faq],
+        },
+        buttons,
+    )

@@ -30,21 +30,25 @@ CampaignRef = Annotated[
 def campaign_schedule(
     briefing_id: Annotated[str, typer.Argument(help="The id in the briefing file's front matter")],
 ) -> None:
-    """Schedule a briefing: delivered at its briefing time to its audience as it stands then."""
-    from bot.briefings.content import load_briefing
-
+    """Schedule a briefing: delivered at its briefing time to its audience as it stands then.
+    A briefing kept in the database (written or imported in the web console) is scheduled as
+    kept there; any other from its file in content/briefings."""
     settings = load()
 
     async def go() -> tuple[Any, list[str], Any, str]:
+        from bot.briefings.stored import load_scheduled_briefing
         from bot.campaign_refs import ref_of
 
-        briefing = load_briefing(
-            settings.content_dir / "briefings", briefing_id, settings.organisation.default_timezone
-        )
         service = _briefing_service(settings)
         try:
-            campaign, warnings = await service.schedule(briefing, actor="cli")
             async with service.db.session() as session:
+                briefing = await load_scheduled_briefing(
+                    session,
+                    settings.content_dir / "briefings",
+                    briefing_id,
+                    settings.organisation.default_timezone,
+                )
+                campaign, warnings = await service.schedule_in(session, briefing, actor="cli")
                 ref = await ref_of(session, campaign)
             return campaign, warnings, briefing, ref
         finally:

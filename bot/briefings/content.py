@@ -201,6 +201,26 @@ def parse_briefing(
     )
 
 
+def file_parts(text: str) -> tuple[str, str] | None:
+    """The front matter and the body of a briefing file's text, or None when it has no
+    front matter (what :func:`parse_briefing` reports as a problem)."""
+    match = _FRONT.match(text.replace("\r\n", "\n"))
+    return (match.group(1), match.group(2)) if match else None
+
+
+def body_sections(text: str) -> dict[str, str]:
+    """The body's ``::: <locale>`` sections (the first of each locale), or the whole body
+    under ``""`` when it has none: to show a body again in a form, not to check it."""
+    markers = list(_SECTION.finditer(text))
+    if not markers:
+        return {"": text.strip()}
+    sections: dict[str, str] = {}
+    for i, marker in enumerate(markers):
+        end = markers[i + 1].start() if i + 1 < len(markers) else len(text)
+        sections.setdefault(marker.group(1), text[marker.end() : end].strip())
+    return sections
+
+
 def _parse_body(text: str, locales: tuple[str, ...], problems: Problems) -> dict[str, str]:
     markers = list(_SECTION.finditer(text))
     sections: dict[str, str] = {}
@@ -324,7 +344,7 @@ def load_briefing(folder: Path, briefing_id: str, default_zone: str = "Europe/Ro
             if briefing.id == briefing_id:
                 return briefing
             continue
-        if _declared_id(text) == briefing_id:
+        if declared_id(text) == briefing_id:
             first = problems[0]
             more = (
                 f" (and {len(problems) - 1} more; run fidelio content check)"
@@ -337,7 +357,7 @@ def load_briefing(folder: Path, briefing_id: str, default_zone: str = "Europe/Ro
     )
 
 
-def _declared_id(text: str) -> str | None:
+def declared_id(text: str) -> str | None:
     """The id a possibly broken file declares, to report its problems under the right name."""
     match = _FRONT.match(text.replace("\r\n", "\n"))
     if not match:

@@ -1,4 +1,5 @@
-"""Briefing receipts: who got, read and passed which briefing."""
+"""Briefing receipts (who got, read and passed which briefing) and the briefings written or
+edited in the web console (their file text)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from sqlalchemy import (
     JSON,
     ForeignKey,
     Integer,
+    String,
+    Text,
     UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -41,3 +44,27 @@ class BriefingReceipt(Base):
     quiz_answers: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
     quiz_score: Mapped[int | None] = mapped_column(Integer)
     quiz_completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class BriefingText(Base):
+    """A briefing written or edited in the web console: the text of a briefing file (YAML
+    front matter and ``::: <locale>`` body sections), checked by the same parser as
+    ``content/briefings/*.md``. Kept in the database so every instance on one PostgreSQL
+    sees and schedules the same briefing; ``version`` counts saves, so an edit based on an
+    older version is refused instead of silently overwriting another person's."""
+
+    __tablename__ = "briefing_texts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    #: The ``id`` of its front matter (it cannot change once stored).
+    briefing_id: Mapped[str] = mapped_column(String(32), unique=True)
+    text: Mapped[str] = mapped_column(Text)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    created_by: Mapped[str] = mapped_column(String(254))
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_by: Mapped[str] = mapped_column(String(254))
+
+    # Each UPDATE says ``WHERE version = <the one read>``: of two instances saving the same
+    # version at once, the second changes no row and is refused instead of overwriting.
+    __mapper_args__ = {"version_id_col": version}

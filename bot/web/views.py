@@ -56,23 +56,31 @@ async def launches(
         .limit(DASHBOARD_ROWS)
     )
     refs = await refs_of(session, CampaignKind.briefing)
-    out = []
-    for campaign in campaigns:
-        briefing = Briefing.from_json(campaign.snapshot)
-        report = await team_readiness(session, campaign, briefing, viewer=viewer)
-        context = report.context(briefing, with_names=False)
-        out.append(
-            {
-                "ref": refs.get(campaign.id, str(campaign.id)),
-                "title": pick(briefing.title, locale),
-                "brief_at": campaign.starts_at,
-                "launch_at": briefing.launch_at,
-                "started": now >= campaign.starts_at,
-                "teams": context["teams"],
-                "total": context["total"],
-            }
+    return [
+        await launch(
+            session, campaign, refs.get(campaign.id, str(campaign.id)), viewer, now, locale
         )
-    return out
+        for campaign in campaigns
+    ]
+
+
+async def launch(
+    session: AsyncSession, campaign: Campaign, ref: str, viewer: Person, now: datetime, locale: str
+) -> dict[str, Any]:
+    """One briefing campaign with its readiness per team as ``viewer`` may see it, names
+    left out (``campaign show`` and ``readiness`` in chat use the same report)."""
+    briefing = Briefing.from_json(campaign.snapshot)
+    report = await team_readiness(session, campaign, briefing, viewer=viewer)
+    context = report.context(briefing, with_names=False)
+    return {
+        "ref": ref,
+        "title": pick(briefing.title, locale),
+        "brief_at": campaign.starts_at,
+        "launch_at": briefing.launch_at,
+        "started": now >= campaign.starts_at,
+        "teams": context["teams"],
+        "total": context["total"],
+    }
 
 
 async def open_rounds(
