@@ -19,7 +19,7 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.db.session import Database
 from bot.errors import InputError
-from bot.web import pages, signin
+from bot.web import loyalty_pages, pages, signin
 from bot.web.access import csrf_token, current_session, same_token
 from bot.web.rendering import STATIC, Pages
 from bot.web.shared import SIGNIN_COOKIE, VIEWER, WEB, Web, viewer_of
@@ -41,7 +41,7 @@ SECURITY_HEADERS = {
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 #: The console's parts, each a module with ``add_routes(router)``.
-PARTS = (signin, pages)
+PARTS = (signin, pages, loyalty_pages)
 
 
 @web.middleware
