@@ -82,18 +82,11 @@ async def _summary_page(
         with_heatmap=with_heatmap,
     )
     context["found"] = found
-    session.add(
-        AuditEntry.by(
-            person,
-            now,
-            "web.view",
-            page=name,
-            asked=team or None,
-            last=last,
-            shown=found.shown,
-            heatmap=found.heatmap is not None if with_heatmap else None,
-        )
-    )
+    detail: dict[str, Any] = {"page": name, "asked": team or None, "last": last}
+    detail["shown"] = found.shown
+    if with_heatmap:
+        detail["heatmap"] = found.heatmap is not None
+    session.add(AuditEntry.by(person, now, "web.view", **detail))
     return shared.page(request, template, **context)
 
 
