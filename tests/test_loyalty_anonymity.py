@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import random
 import shutil
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -27,13 +28,17 @@ from bot.clock import ManualClock
 from bot.config import AnonymitySettings
 from bot.db.models import Person
 from bot.db.session import Database
+from bot.handling import HR
+from bot.loyalty.access import ScopeRefused
 from bot.loyalty.anonymity import Rules
 from bot.loyalty.asked import summary_for
 from bot.loyalty.cli import loyalty_report
 from bot.loyalty.digest import DigestService, DigestStats
 from bot.loyalty.objective import objective_summary
-from bot.loyalty.service import LoyaltyService, Summary, TeamTree, Unreportable, Window
+from bot.loyalty.report_files import report_file
+from bot.loyalty.service import HeatMap, LoyaltyService, Summary, TeamTree, Unreportable, Window
 from bot.replies import Reply
+from bot.web.loyalty_views import loyalty_page
 from bot.web.views import loyalty_summary
 
 from .attack import (
@@ -75,28 +80,85 @@ def test_rule_1_and_comments() -> None:
 # Every viewer, every route
 
 
+@dataclass
+class Released:
+    """What the routes a person asks on released: summaries and heat maps as the service
+    computed them, what the charts were drawn from, and the JSON files downloaded."""
+
+    summaries: list[Summary | Unreportable] = field(default_factory=list)
+    heatmaps: list[tuple[int, HeatMap]] = field(default_factory=list)
+    json_files: list[str] = field(default_factory=list)
+
+    def pool_into(self, pool: Pool) -> None:
+        for result in self.summaries:
+            pool.add_summary(result)
+        for round_id, heat in self.heatmaps:
+            pool.add_heatmap(round_id, heat.names, heat.dimensions, heat.values)
+        for text in self.json_files:
+            pool.add_report_json(text)
+
+
 async def released_on_routes(
     db: Database, config: Any, email: str, team: str, last: int
-) -> list[Summary | Unreportable]:
+) -> Released:
     """What ``summary [team]`` releases to ``email`` in chat and on the Slack Home tab (both
-    :func:`summary_for`) and on the web console's team page, as the service computed it for
-    those routes (refusals release nothing)."""
-    released: list[Summary | Unreportable] = []
-    summarise = LoyaltyService.summarise
+    :func:`summary_for`), on the web console's team page, HR's loyalty page (with its heat
+    map) and a manager's trends page, and in the web console's downloads (the files of
+    ``report loyalty``), as the service computed it for those routes; what each chart was
+    drawn from is pooled too (refusals release nothing)."""
+    released = Released()
+    summarise, heatmap = LoyaltyService.summarise, LoyaltyService.heatmap
 
     async def recording(self, *args, **kwargs):  # type: ignore[no-untyped-def]
         result = await summarise(self, *args, **kwargs)
-        released.append(result)
+        released.summaries.append(result)
         return result
 
-    with patch.object(LoyaltyService, "summarise", recording):
+    async def recording_heat(self, session, viewer, round_, now):  # type: ignore[no-untyped-def]
+        heat = await heatmap(self, session, viewer, round_, now)
+        released.heatmaps.append((round_.id, heat))
+        return heat
+
+    def summary_chart(shown: Summary, *args: Any) -> bytes:
+        released.summaries.append(shown)  # the chart's figures: the summary it draws
+        return b"\x89PNG"
+
+    def heat_chart(heat: HeatMap, *args: Any) -> bytes:
+        # Drawn from a heat map the service made (recorded with its round above).
+        assert any(heat is h for _, h in released.heatmaps)
+        return b"\x89PNG"
+
+    with (
+        patch.object(LoyaltyService, "summarise", recording),
+        patch.object(LoyaltyService, "heatmap", recording_heat),
+        patch("bot.web.loyalty_views.summary_png", summary_chart),
+        patch("bot.web.loyalty_views.heatmap_png", heat_chart),
+        patch("bot.loyalty.report_files.summary_png", summary_chart),
+        patch("bot.loyalty.report_files.heatmap_png", heat_chart),
+    ):
         async with db.session() as session:
             viewer = await session.scalar(select(Person).where(Person.email == email))
             assert viewer is not None
             clock = ManualClock(NOW)
-            await summary_for(session, config, clock, viewer, team, Window(last=last), via="chat")
-            await summary_for(session, config, clock, viewer, team, Window(last=last), via="home")
+            window = Window(last=last)
+            await summary_for(session, config, clock, viewer, team, window, via="chat")
+            await summary_for(session, config, clock, viewer, team, window, via="home")
             await loyalty_summary(session, config, viewer, team, NOW, "en")
+            # HR's loyalty page (with the heat map) and the trends page.
+            hr = viewer.role in HR
+            await loyalty_page(session, config, viewer, team, window, NOW, "en", with_heatmap=hr)
+            # The downloads: every format is formatted from one summary computed the same
+            # way (bot.loyalty.report_files), so JSON (pooled as the file says) and HTML (its
+            # chart and, for HR, the heat map) release all that CSV, PNG and text can.
+            for fmt in ("json", "html"):
+                try:
+                    made = await report_file(
+                        session, config, viewer, team, window, fmt, "en", NOW, route="web"
+                    )
+                except ScopeRefused:
+                    break  # the same refusal for every format
+                if fmt == "json":
+                    released.json_files.append(str(made.payload))
     return released
 
 
@@ -104,15 +166,14 @@ async def ask_everything(
     db: Database, org: Org, k: int, requests: list[tuple[str, int | None, int]]
 ) -> Pool:
     """Run ``requests`` (viewer email, team or None for the organisation, last N rounds) on
-    every route a person asks on (chat, the Home tab, the web console's team page), HR's
+    every route a person asks on (chat, the Home tab, the web console's pages and downloads), HR's
     command-line JSON report, and every round's digest; pool all that was shown."""
     config = make_settings(db.url, anonymity={"min_group": k, "comment_min_group": max(k, 10)})
     pool = Pool(org, k)
     await pool.load_plans(db)
     for email, team, last in requests:
         name = "" if team is None else org.names[team]
-        for result in await released_on_routes(db, config, email, name, last):
-            pool.add_summary(result)
+        (await released_on_routes(db, config, email, name, last)).pool_into(pool)
         if email == org.hr:
             # The same person on the command line (its JSON report).
             text = await loyalty_report(config, name or None, None, last, "json", "en", email)

@@ -104,31 +104,29 @@ async def loyalty_report(
     from bot.clock import SystemClock
     from bot.db.session import Database
     from bot.errors import InputError
-    from bot.loyalty import report
-    from bot.loyalty.access import ScopeRefused, resolve_scope
-    from bot.loyalty.present import heatmap_png, labels, summary_png
-    from bot.loyalty.privacy import viewer_label
-    from bot.loyalty.service import LoyaltyService, NoClosedRounds, Summary, TeamTree, Window
-    from bot.loyalty.viewer import acting_person, audit_entry
-    from bot.render import Renderer
+    from bot.loyalty.access import ScopeRefused
+    from bot.loyalty.report_files import report_file
+    from bot.loyalty.service import NoClosedRounds, Window
+    from bot.loyalty.viewer import acting_person
 
     window = Window(since=since) if since else Window(last=last or settings.loyalty.default_rounds)
-    renderer = Renderer(
-        settings.content_dir / "templates",
-        settings.organisation.default_locale,
-        settings.organisation.default_timezone,
-    )
-    texts = labels(settings.content_dir / "templates", locale)
-    service = LoyaltyService(settings, alpha_every_round=True)
     clock = SystemClock()
     db = Database(settings.database.url)
     try:
         async with db.session() as session:
             person = await acting_person(session, as_person, clock.now().date())
-            viewer = viewer_label(person)
-            tree = await TeamTree.load(session)
             try:
-                scope, may_see = await resolve_scope(session, person, team or "", tree)
+                made = await report_file(
+                    session,
+                    settings,
+                    person,
+                    team or "",
+                    window,
+                    fmt,
+                    locale,
+                    clock.now(),
+                    route="cli",
+                )
             except ScopeRefused as refused:
                 if refused.reason == "summaries/unknown_team":
                     raise InputError(
@@ -137,45 +135,13 @@ async def loyalty_report(
                 raise InputError(
                     "--team", f"{person.email} ({person.role.value}) may not see {refused.team!r}"
                 ) from None
-            try:
-                result = await service.summarise(
-                    session, viewer, scope, window, clock.now(), may_see=may_see, tree=tree
-                )
             except NoClosedRounds:
                 raise _no_closed_rounds(since) from None
-            session.add(
-                audit_entry(
-                    person,
-                    clock.now(),
-                    "loyalty.report",
-                    asked=scope.name or "organisation",
-                    reportable=isinstance(result, Summary),
-                    format=fmt,
-                    window=window.describe(),
-                )
-            )
-            heat = None
-            shown = result if isinstance(result, Summary) else result.fallback
-            if fmt == "html" and shown is not None and shown.scope.is_org:
-                from bot.loyalty.service import closed_rounds
-
-                rounds = await closed_rounds(session, window)
-                heat_map = await service.heatmap(session, viewer, rounds[-1], clock.now())
-                if heat_map:
-                    heat = heatmap_png(heat_map, texts, locale)
     finally:
         await db.dispose()
-    if fmt == "text":
-        return report.as_text(result, renderer, locale, texts)
-    if fmt == "json":
-        return report.as_json(result)
-    if fmt == "csv":
-        return report.as_csv(result)
-    if fmt == "png":
-        if shown is None:
-            raise InputError("--team", "not enough answers to report without identifying people")
-        return summary_png(shown, locale, texts)
-    return report.as_html(result, renderer, locale, texts, heat)
+    if made.payload is None:
+        raise InputError("--team", "not enough answers to report without identifying people")
+    return made.payload
 
 
 @report_app.command("comments")

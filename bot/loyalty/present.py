@@ -120,6 +120,52 @@ def summary_context(summary: Summary, locale: str, texts: dict[str, str]) -> dic
     }
 
 
+def rounds_context(summary: Summary, locale: str, texts: dict[str, str]) -> list[dict[str, Any]]:
+    """The summary's figures round by round, formatted in ``locale`` (the trend the chart
+    draws, as a table): a round the plan does not release for this group has no figure."""
+    out: list[dict[str, Any]] = []
+    for r in summary.rounds:
+        row: dict[str, Any] = {"label": round_day(r.label, locale), "reportable": r.reportable}
+        if r.reportable:
+            row |= {
+                "respondents": format_number(r.respondents, locale),
+                "invited": format_number(r.invited, locale) if r.invited else "",
+                "response_rate": format_pct(r.response_rate, locale) if r.invited else "",
+                "index": format_number(r.index, locale),
+                "index_range": _range(r.index_ci, locale),
+                "enps": format_number(r.enps, locale, signed=r.enps is not None),
+                "enps_range": _range(r.enps_ci, locale, signed=True),
+                "alpha": "" if r.alpha is None else format_number(r.alpha, locale, decimals=2),
+                "segments": [
+                    {
+                        "name": texts.get(f"seg.{name}", name),
+                        "share": format_pct(100 * r.segments[name], locale),
+                    }
+                    for name in SEGMENTS
+                    if r.segments and name in r.segments
+                ],
+            }
+        out.append(row)
+    return out
+
+
+def heatmap_context(heat: HeatMap, texts: dict[str, str], locale: str) -> dict[str, Any]:
+    """The heat map as a table (what :func:`heatmap_png` draws): each row named by what it
+    covers, each cell its favorable % or None where the plan shows nothing."""
+    chart_texts = chart_labels(texts)
+    return {
+        "dimensions": [dimension_name(texts, d) for d in heat.dimensions],
+        "rows": [
+            {
+                "name": row_label(row.name, row.covers, chart_texts),
+                "cells": [None if v is None else format_pct(v, locale) for v in row.cells],
+                "reason": row.reason,
+            }
+            for row in heat.rows
+        ],
+    }
+
+
 def chart_labels(texts: dict[str, str]) -> dict[str, str]:
     return translated_labels(lambda key: texts.get(key, ""))
 

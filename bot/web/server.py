@@ -20,7 +20,15 @@ from bot.config import Settings
 from bot.db.session import Database
 from bot.errors import InputError
 from bot.privacy.parts import PrivacyRegistry
-from bot.web import briefing_pages, pages, people_pages, signin, suggestion_pages, surveys
+from bot.web import (
+    briefing_pages,
+    loyalty_pages,
+    pages,
+    people_pages,
+    signin,
+    suggestion_pages,
+    surveys,
+)
 from bot.web.access import csrf_token, current_session, same_token
 from bot.web.rendering import STATIC, Pages
 from bot.web.shared import SIGNIN_COOKIE, VIEWER, WEB, Web, viewer_of
@@ -42,7 +50,7 @@ SECURITY_HEADERS = {
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 #: The console's parts, each a module with ``add_routes(router)``.
-PARTS = (signin, pages, briefing_pages, surveys, suggestion_pages, people_pages)
+PARTS = (signin, pages, briefing_pages, surveys, suggestion_pages, loyalty_pages, people_pages)
 #: The largest request body: a people file (at most 2 MiB) comes back base64-encoded with
 #: the confirmation of its dry run.
 MAX_BODY = 4 * 1024 * 1024
