@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import struct
 
@@ -13,6 +14,7 @@ from matplotlib.image import imread
 from bot.loyalty.charts import (
     LOW_PRECISION_MARK,
     TrendPoint,
+    figure_png,
     heatmap_chart,
     heatmap_figure,
     row_label,
@@ -73,10 +75,19 @@ def test_summary_chart_is_a_valid_deterministic_png() -> None:
     assert size_of(png) == (800, 1400)
     assert 20_000 < len(png) < 1_000_000
     assert pixels(png).shape[:2] == (1400, 800)
+    # Drawn afresh (not from the charts already drawn), the same figure gives the same bytes.
+    figure = summary_figure(TREND, SEGMENTS, FAVORABLE, title="Sales Roma", labels=LABELS_IT)
+    assert figure_png(figure) == png
     again = summary_chart(TREND, SEGMENTS, FAVORABLE, title="Sales Roma", labels=LABELS_IT)
     assert png == again
     other = summary_chart(TREND[:1], SEGMENTS, FAVORABLE, title="Sales Roma", labels=LABELS_IT)
     assert other != png
+    # A figure changed by a hair is drawn anew, never taken for the one already drawn.
+    moved = [dataclasses.replace(TREND[0], index=61.001), *TREND[1:]]
+    closer = summary_chart(moved, SEGMENTS, FAVORABLE, title="Sales Roma", labels=LABELS_IT)
+    assert closer == figure_png(
+        summary_figure(moved, SEGMENTS, FAVORABLE, title="Sales Roma", labels=LABELS_IT)
+    )
 
 
 @pytest.mark.parametrize(

@@ -12,8 +12,11 @@ Figures are written as ``locale`` writes numbers (bot/locale.py).
 
 from __future__ import annotations
 
+import hashlib
 import io
 import math
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ParamSpec
@@ -130,7 +133,8 @@ def row_label(name: str, covers: str, labels: dict[str, str]) -> str:
     return name
 
 
-def _png(figure: Figure) -> bytes:
+def figure_png(figure: Figure) -> bytes:
+    """A figure as PNG bytes (the same figure gives the same bytes: no time stamp)."""
     canvas = FigureCanvasAgg(figure)
     buffer = io.BytesIO()
     canvas.print_png(buffer, metadata=_METADATA)
@@ -344,11 +348,34 @@ def _favorable_panel(
     ax.grid(axis="x", alpha=0.3)
 
 
+#: Charts already drawn, by a digest of what each was drawn from. Drawing a summary takes a
+#: few hundred milliseconds and a closed round's released figures never change, so the
+#: same picture is asked for again and again (every manager of one team, each page view,
+#: the digest and the report). The key is everything the picture is made of, so a hit is
+#: the picture that would be drawn; it holds nothing that was not released, and no name.
+_DRAWN: OrderedDict[str, bytes] = OrderedDict()
+_DRAWN_MOST = 64
+# Matplotlib's drawing is not safe across threads; the web console draws off the event loop.
+_DRAWING = threading.Lock()
+
+
 def png_chart(draw: Callable[P, Figure]) -> Callable[P, bytes]:
-    """A function taking the arguments of ``draw`` and giving its figure as PNG bytes."""
+    """A function taking the arguments of ``draw`` and giving its figure as PNG bytes (the
+    same arguments give the same bytes, drawn once while they are asked for)."""
 
     def chart(*args: P.args, **kwargs: P.kwargs) -> bytes:
-        return _png(draw(*args, **kwargs))
+        made_of = repr((draw.__qualname__, args, sorted(kwargs.items())))
+        key = hashlib.sha256(made_of.encode()).hexdigest()
+        with _DRAWING:
+            png = _DRAWN.get(key)
+            if png is None:
+                png = figure_png(draw(*args, **kwargs))
+                _DRAWN[key] = png
+                if len(_DRAWN) > _DRAWN_MOST:
+                    _DRAWN.popitem(last=False)
+            else:
+                _DRAWN.move_to_end(key)
+        return png
 
     return chart
 

@@ -7,6 +7,7 @@ here: every one comes out of the closed rounds' release plans."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -86,7 +87,8 @@ async def loyalty_page(
     page.shown = scope_name(shown.scope, locale)
     page.figures = summary_context(shown, locale, texts)
     page.rounds = rounds_context(shown, locale, texts)
-    page.chart = data_url(summary_png(shown, locale, texts))
+    # Drawn off the event loop: chat and the other pages keep being served meanwhile.
+    page.chart = data_url(await asyncio.to_thread(summary_png, shown, locale, texts))
     if with_heatmap:
         latest = (await closed_rounds(session, window))[-1]
         heat = await LoyaltyService(settings).heatmap(session, viewer_label(person), latest, now)
@@ -94,7 +96,7 @@ async def loyalty_page(
             page.heatmap = {
                 **heatmap_context(heat, texts, locale),
                 "round": round_day(latest.label, locale),
-                "chart": data_url(heatmap_png(heat, texts, locale)),
+                "chart": data_url(await asyncio.to_thread(heatmap_png, heat, texts, locale)),
             }
     return page
 
