@@ -22,6 +22,7 @@ from bot.errors import InputError
 from bot.privacy.parts import PrivacyRegistry
 from bot.web import (
     briefing_pages,
+    language,
     loyalty_pages,
     pages,
     people_pages,
@@ -50,7 +51,10 @@ SECURITY_HEADERS = {
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 #: The console's parts, each a module with ``add_routes(router)``.
-PARTS = (signin, pages, briefing_pages, surveys, suggestion_pages, loyalty_pages, people_pages)
+PARTS = (
+    signin,
+    language,
+    pages, briefing_pages, surveys, suggestion_pages, loyalty_pages, people_pages)
 #: The largest request body: a people file (at most 2 MiB) comes back base64-encoded with
 #: the confirmation of its dry run.
 MAX_BODY = 4 * 1024 * 1024

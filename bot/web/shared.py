@@ -11,12 +11,16 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.db.session import Database
 from bot.handling import HR, MANAGERS
+from bot.locale import language_choice
 from bot.privacy.parts import PrivacyRegistry
+from bot.settings_section import SUPPORTED_LOCALES
 from bot.web.access import Viewer
 from bot.web.rendering import Pages
 
 #: The statuses whose error pages have a title of their own (``errors.title.<status>``).
 ERROR_TITLES = frozenset({400, 401, 403, 404, 405, 410, 500})
+#: The languages of the header's switch, each named in itself.
+LANGUAGES = tuple((code, language_choice(code)) for code in SUPPORTED_LOCALES)
 #: The cookie a sign-in page sets; its form's CSRF token is derived from it.
 SIGNIN_COOKIE = "fidelio_signin"
 
@@ -75,6 +79,7 @@ class Web:
             csrf=viewer.csrf if viewer else "",
             path=request.path,
             link_minutes=self.settings.web.link_ttl_minutes,
+            languages=LANGUAGES,
             **context,
         )
         return web.Response(text=html, content_type="text/html", status=status)
