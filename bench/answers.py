@@ -25,7 +25,9 @@ after each question they tap one of its answers (never Skip), until the thank-yo
 tap: **tap → next question shown**, from the press being queued on the fake (available to the
 polling bot) to the fake storing the bot's next message (or edit) for that person, p50 / p95
 / p99 over the answer taps; and tap → reply handed to Fidelio's sender, its own part before
-the pace. Goal: p99 under 300 ms.
+the pace. Goals: Fidelio's own part p99 < 300 ms at saturation (the platform's rate, the
+default); tap → next question p99 < 300 ms below the platform rate (``--global-scale`` above
+what the crowd asks for), since at saturation the rest is time in the platform's queue.
 
 **Burst** (throughput): the fake's rate limits are scaled far up (``RATE_SCALE``) and Fidelio's
 pacing raised to match; the invitations are sent by the real outbox first. Then, measured on
@@ -421,7 +423,11 @@ async def measure_burst(
     if fake.pending_update_count:
         raise RuntimeError(f"{fake.pending_update_count} updates still pending on the fake")
     task = progress.add_task(label, total=len(presses), rate=0.0)
+    # Every run starts from the same heap: what exists now (the fake's records of the runs
+    # before, the presses) is set aside from the garbage collector for this run, so no run
+    # pays for scanning what earlier runs left (the last run's heap is twice the first's).
     gc.collect()
+    gc.freeze()
     cpu_began = time.process_time()
     await queue_burst(fake, presses, timing)
     began = min(timing.queued.values())
@@ -431,6 +437,7 @@ async def measure_burst(
     finally:
         timing.cpu_s = time.process_time() - cpu_began
         timing.wall_s = time.perf_counter() - began
+        gc.unfreeze()
 
 
 async def _wait(
@@ -994,7 +1001,8 @@ def report_realistic(console: Console, results: Sequence[RealisticResult]) -> No
     row("answer taps timed", *(f"{len(r.crowd.shown_ms) if r.crowd else 0}" for r in results))
     for q in (0.5, 0.95, 0.99):
         row(
-            f"tap → next question shown p{round(q * 100)}",
+            f"tap → next question shown p{round(q * 100)}"
+            + (" (goal < 300 ms below the platform rate)" if q == 0.99 else ""),
             *(f"{r.shown(q):.0f} ms" for r in results),
         )
     row(
@@ -1011,7 +1019,8 @@ def report_realistic(console: Console, results: Sequence[RealisticResult]) -> No
         )
     for q in (0.5, 0.95, 0.99):
         row(
-            f"tap → reply handed to the sender p{round(q * 100)} (Fidelio's own part)",
+            f"tap → reply handed to the sender p{round(q * 100)} (Fidelio's own part"
+            + ("; goal < 300 ms at saturation)" if q == 0.99 else ")"),
             *(f"{percentile(r.crowd.ready_ms if r.crowd else [], q):.0f} ms" for r in results),
         )
     row(

@@ -11,9 +11,15 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 _SPECIAL = "\\*_`[]"
 _LINK = re.compile(r"\[((?:\\.|[^\]\\])*)\]\((https?://[^\s)]+)\)")
+#: A run of characters that start no markup: taken whole rather than one by one.
+_PLAIN_RUN = re.compile(r"[^\\\[*_`]+")
+#: Converted texts kept per target: a question, a card or a thank-you goes to many people in
+#: the same words, and converting is pure (the same text always gives the same result).
+_CONVERTED = 512
 
 
 @dataclass(frozen=True)
@@ -47,6 +53,11 @@ def parse(text: str) -> list[Span]:
             buf.clear()
 
     while i < n:
+        plain = _PLAIN_RUN.match(text, i)
+        if plain:
+            buf.append(plain.group())
+            i = plain.end()
+            continue
         ch = text[i]
         if ch == "\\" and i + 1 < n:
             buf.append(text[i + 1])
@@ -95,6 +106,7 @@ def _find_closing(text: str, marker: str, start: int) -> int | None:
 _HTML_TAGS = {"bold": "b", "italic": "i", "code": "code"}
 
 
+@lru_cache(maxsize=_CONVERTED)
 def to_telegram_html(text: str) -> str:
     """Telegram ``parse_mode=HTML``: only b, i, code and a tags; everything else escaped."""
     out = []
@@ -125,6 +137,7 @@ def _slack_literal(text: str) -> str:
     return _SLACK_FORMATTING.sub("\\1\u200b", _slack_escape(text))
 
 
+@lru_cache(maxsize=_CONVERTED)
 def to_slack_mrkdwn(text: str) -> str:
     """Slack mrkdwn: *bold*, _italic_, `code`, <url|label>."""
     out = []
@@ -141,6 +154,7 @@ def to_slack_mrkdwn(text: str) -> str:
     return "".join(out)
 
 
+@lru_cache(maxsize=_CONVERTED)
 def to_plain(text: str) -> str:
     """Plain text for the console and for notification fallbacks."""
     out = []

@@ -184,9 +184,12 @@ async def answer_many(ctxs: list[HandlerContext]) -> list[HandlerResult | UserFa
             outcomes[i] = UserFacingError("errors/stale_button")
             continue
         accepted.append((i, press, round_, schedule, participation, item.id))
-    # One query for everybody's earlier answers serves both the change and the next question.
+    # One query for everybody's earlier answers serves both the change and the next question
+    # (only those two items' rows are read).
     responses = await service.responses_of_many(
-        session, [(round_, press.ctx.person) for _, press, round_, *_ in accepted]
+        session,
+        [(round_, press.ctx.person) for _, press, round_, *_ in accepted],
+        [round_.items[press.index : press.index + 2] for _, press, round_, *_ in accepted],
     )
     for (i, press, round_, schedule, participation, item_id), rows in zip(
         accepted, responses, strict=True

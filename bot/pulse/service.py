@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -433,24 +434,37 @@ class SurveyService(Service):
         return results
 
     async def responses_of_many(
-        self, session: AsyncSession, wanted: list[tuple[SurveyRound, Person]]
+        self,
+        session: AsyncSession,
+        wanted: list[tuple[SurveyRound, Person]],
+        items: Sequence[Collection[str]] | None = None,
     ) -> list[dict[str, Response]]:
-        """:meth:`responses_of` for many (open round, person) pairs in one query."""
+        """:meth:`responses_of` for many (open round, person) pairs in one query.
+
+        ``items``: for each pair, the only items whose rows are wanted (by default all). An
+        answer needs two (the item answered and the next one), and loading every earlier row
+        would grow with each item of the round.
+        """
         keys = []
         for round_, person in wanted:
             assert round_.secret is not None
             keys.append((round_.id, respondent_key(round_.secret, person.id)))
         rows: dict[tuple[int, str], dict[str, Response]] = {key: {} for key in keys}
-        if keys:
-            found = await session.scalars(
-                select(Response).where(
-                    Response.round_id.in_(sorted({round_id for round_id, _ in keys})),
-                    Response.respondent_key.in_(sorted({key for _, key in keys})),
-                )
+        allowed: dict[tuple[int, str], set[str]] = {}
+        if items is not None:
+            for key, only in zip(keys, items, strict=True):
+                allowed.setdefault(key, set()).update(only)
+        if keys and (items is None or any(allowed.values())):
+            query = select(Response).where(
+                Response.round_id.in_(sorted({round_id for round_id, _ in keys})),
+                Response.respondent_key.in_(sorted({key for _, key in keys})),
             )
-            for row in found:
-                if (row.round_id, row.respondent_key) in rows:
-                    rows[(row.round_id, row.respondent_key)][row.item_id] = row
+            if items is not None:
+                query = query.where(Response.item_id.in_(sorted(set().union(*allowed.values()))))
+            for row in await session.scalars(query):
+                key = (row.round_id, row.respondent_key)
+                if key in rows and (items is None or row.item_id in allowed[key]):
+                    rows[key][row.item_id] = row
         return [rows[key] for key in keys]
 
     async def answers_of(
