@@ -26,9 +26,9 @@ from bot.privacy.service import forget_person
 from bot.render import Renderer
 from bot.web.briefing_form import form_of_text
 
-from .harness import REPO, ConsoleDialog, demo_console, load_demo
+from .harness import REPO, ConsoleDialog, demo_console
 from .test_web_pages import text_of
-from .web_helpers import AISHA, HR, LUCA, signed_in, web_client, web_settings
+from .web_helpers import AISHA, HR, LUCA, demo_on_the_web, signed_in, web_client, web_settings
 
 ROME = ZoneInfo("Europe/Rome")
 BEFORE = datetime(2027, 1, 1, 12, 0, tzinfo=ROME)
@@ -87,9 +87,7 @@ async def actions(db: Database) -> list[str]:
 async def test_a_bad_briefing_is_refused_field_by_field_and_nothing_is_stored(
     db: Database, clock: ManualClock, database_url: str
 ) -> None:
-    await load_demo(db, clock)
-    clock.set(BEFORE)
-    settings = web_settings(database_url)
+    settings = await demo_on_the_web(db, clock, database_url, BEFORE)
     async with web_client(settings, db, clock) as browser:
         csrf = await hr_browser(db, clock, database_url, browser)
         editor = await browser.get("/hr/briefings/new")
@@ -126,9 +124,7 @@ async def test_a_bad_briefing_is_refused_field_by_field_and_nothing_is_stored(
 async def test_hr_creates_a_briefing_then_edits_it_and_stale_or_renaming_edits_are_refused(
     db: Database, clock: ManualClock, database_url: str
 ) -> None:
-    await load_demo(db, clock)
-    clock.set(BEFORE)
-    settings = web_settings(database_url)
+    settings = await demo_on_the_web(db, clock, database_url, BEFORE)
     async with web_client(settings, db, clock) as browser:
         csrf = await hr_browser(db, clock, database_url, browser)
         created = await browser.post("/hr/briefings/new", data=form(csrf), allow_redirects=False)
@@ -172,9 +168,7 @@ async def test_hr_creates_a_briefing_then_edits_it_and_stale_or_renaming_edits_a
 async def test_the_preview_is_what_each_channel_shows_in_each_language(
     db: Database, clock: ManualClock, database_url: str
 ) -> None:
-    await load_demo(db, clock)
-    clock.set(BEFORE)
-    settings = web_settings(database_url)
+    settings = await demo_on_the_web(db, clock, database_url, BEFORE)
     briefing = load_briefing(REPO / "content" / "briefings", "spring-trade-in")
     chat = Renderer(REPO / "content" / "templates")
     markup = {"telegram": to_telegram_html, "slack": to_slack_mrkdwn, "console": to_plain}
@@ -202,9 +196,7 @@ async def test_the_preview_is_what_each_channel_shows_in_each_language(
 async def test_schedule_reschedule_and_cancel_with_problems_at_their_fields(
     db: Database, clock: ManualClock, database_url: str
 ) -> None:
-    await load_demo(db, clock)
-    clock.set(BEFORE)
-    settings = web_settings(database_url)
+    settings = await demo_on_the_web(db, clock, database_url, BEFORE)
     where = "/hr/briefings/spring-trade-in"
     async with web_client(settings, db, clock) as browser:
         csrf = await hr_browser(db, clock, database_url, browser)
@@ -255,9 +247,7 @@ async def test_schedule_reschedule_and_cancel_with_problems_at_their_fields(
 async def test_readiness_per_team_follows_the_campaign(
     db: Database, clock: ManualClock, database_url: str
 ) -> None:
-    await load_demo(db, clock)
-    clock.set(BEFORE)
-    settings = web_settings(database_url)
+    settings = await demo_on_the_web(db, clock, database_url, BEFORE)
     async with web_client(settings, db, clock) as browser:
         csrf = await hr_browser(db, clock, database_url, browser)
         good = {"csrf": csrf, "launch_at": "2027-03-01 09:00 Europe/Rome", "brief": "3d"}
@@ -282,9 +272,7 @@ async def test_readiness_per_team_follows_the_campaign(
 async def test_employees_managers_and_forms_without_their_token_are_refused(
     db: Database, clock: ManualClock, database_url: str
 ) -> None:
-    await load_demo(db, clock)
-    clock.set(BEFORE)
-    settings = web_settings(database_url)
+    settings = await demo_on_the_web(db, clock, database_url, BEFORE)
     for email in (AISHA, LUCA):
         async with web_client(settings, db, clock) as browser:
             csrf = await signed_in(settings, db, clock, email, browser)
@@ -340,9 +328,7 @@ async def test_a_briefing_saved_in_the_browser_is_the_one_chat_schedules_and_for
 async def test_a_campaign_already_sent_is_not_rescheduled_over_peoples_heads(
     db: Database, clock: ManualClock, database_url: str
 ) -> None:
-    await load_demo(db, clock)
-    clock.set(BEFORE)
-    settings = web_settings(database_url)
+    settings = await demo_on_the_web(db, clock, database_url, BEFORE)
     where = "/hr/briefings/spring-trade-in"
     async with web_client(settings, db, clock) as browser:
         csrf = await hr_browser(db, clock, database_url, browser)

@@ -14,8 +14,7 @@ from bot.clock import ManualClock
 from bot.db.models import AuditEntry, Person
 from bot.db.session import Database
 
-from .harness import load_demo
-from .web_helpers import HR, signed_in, web_client, web_settings
+from .web_helpers import HR, demo_on_the_web, signed_in, web_client
 
 BEFORE = datetime(2027, 1, 1, 12, 0, tzinfo=ZoneInfo("Europe/Rome"))
 
@@ -30,9 +29,7 @@ async def locale_of(db: Database, email: str) -> str:
 async def test_the_switch_sets_the_person_s_language_and_goes_back_to_the_page(
     db: Database, clock: ManualClock, database_url: str
 ) -> None:
-    await load_demo(db, clock)
-    clock.set(BEFORE)
-    settings = web_settings(database_url)
+    settings = await demo_on_the_web(db, clock, database_url, BEFORE)
     async with web_client(settings, db, clock) as browser:
         csrf = await signed_in(settings, db, clock, HR, browser)
         page = await (await browser.get("/hr/audit")).text()
@@ -60,9 +57,7 @@ async def test_the_switch_sets_the_person_s_language_and_goes_back_to_the_page(
 async def test_unknown_languages_forged_forms_and_other_sites_are_refused(
     db: Database, clock: ManualClock, database_url: str
 ) -> None:
-    await load_demo(db, clock)
-    clock.set(BEFORE)
-    settings = web_settings(database_url)
+    settings = await demo_on_the_web(db, clock, database_url, BEFORE)
     async with web_client(settings, db, clock) as browser:
         refused = await browser.post("/language", data={"language": "en"})
         assert refused.status == 403  # not signed in: no CSRF token to give

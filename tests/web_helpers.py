@@ -6,13 +6,14 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Any
 
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 
-from bot.clock import Clock
+from bot.clock import Clock, ManualClock
 from bot.config import Settings
 from bot.db.models import Person
 from bot.db.session import Database
@@ -22,7 +23,7 @@ from bot.web.rendering import Pages
 from bot.web.server import build_app
 from bot.web.shared import Web
 
-from .harness import free_port, make_settings
+from .harness import free_port, load_demo, make_settings
 
 HR = "hr@demo.fidelio.example"  # Marta Galli, HR, writes in Italian
 SILVIA = "silvia.rossi@demo.fidelio.example"  # manages HR & People (4 people)
@@ -34,6 +35,16 @@ CSRF_FIELD = re.compile(r'name="csrf" value="([^"]+)"')
 def web_settings(database_url: str, **web: Any) -> Settings:
     """Test settings with the web console on a free port of 127.0.0.1 (``web`` adds keys)."""
     return make_settings(database_url, web={"enabled": True, "port": free_port(), **web})
+
+
+async def demo_on_the_web(
+    db: Database, clock: ManualClock, database_url: str, at: datetime
+) -> Settings:
+    """The demo organisation loaded, the clock set to ``at``, and settings with the web
+    console on."""
+    await load_demo(db, clock)
+    clock.set(at)
+    return web_settings(database_url)
 
 
 async def link_token(db: Database, email: str, clock: Clock, settings: Settings) -> str:
