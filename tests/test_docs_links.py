@@ -105,3 +105,22 @@ def test_slugs_follow_githubs_rules(tmp_path: Path) -> None:
     assert anchors(page) == {"title", "same", "same-1"}
     problems = broken_links(page)
     assert len(problems) == 2 and "#not-a-heading" in problems[0] and "missing.md" in problems[1]
+
+
+TEST_NAME = re.compile(r"`(test_\w+\.py)::(test_\w+)`")
+
+
+def test_every_test_security_md_names_exists() -> None:
+    """SECURITY.md shows each promise with its tests: each named test is defined in the file
+    it names (a renamed or removed test would leave a promise shown by nothing)."""
+    named = TEST_NAME.findall((REPO / "SECURITY.md").read_text(encoding="utf-8"))
+    assert len(named) > 50
+    missing = [
+        f"{file}::{test}"
+        for file, test in named
+        if not (REPO / "tests" / file).is_file()
+        or not re.search(
+            rf"^(async )?def {test}\(", (REPO / "tests" / file).read_text(encoding="utf-8"), re.M
+        )
+    ]
+    assert missing == []
