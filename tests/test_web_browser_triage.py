@@ -101,7 +101,7 @@ async def test_hr_pauses_a_schedule_and_previews_a_round_on_a_desktop_and_a_phon
             await page.screenshot(path=str(SCREENSHOTS / "surveys.png"), full_page=True)
 
             await page.get_by_role("link", name=re.compile("Anteprima di un turno")).click()
-            await page.get_by_label("Lingua").select_option("en")
+            await page.get_by_label("Lingua", exact=True).select_option("en")
             await page.get_by_label("Numero del turno").fill("0")
             await page.get_by_role("button", name="Mostra").click()
             await expect(page.locator("#error-round")).to_be_visible()

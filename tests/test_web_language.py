@@ -34,7 +34,7 @@ async def test_the_switch_sets_the_person_s_language_and_goes_back_to_the_page(
         csrf = await signed_in(settings, db, clock, HR, browser)
         page = await (await browser.get("/hr/audit")).text()
         assert 'lang="it"' in page and "Registro delle attività" in page
-        assert '<label for="language">Lingua</label>' in page
+        assert '<label for="language">La tua lingua</label>' in page
         switched = await browser.post(
             "/language",
             data={"csrf": csrf, "language": "en", "next": "/hr/audit"},
