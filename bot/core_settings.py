@@ -267,7 +267,11 @@ class RateSettings(Section):
         description="Messages per second across all Telegram chats (Telegram allows about 30).",
     )
     telegram_per_chat_per_s: float = Field(
-        default=1.0, gt=0, description="Messages per second within one Telegram chat."
+        default=0.9,
+        gt=0,
+        description="Messages per second within one Telegram chat (Telegram allows about 1; "
+        "the margin absorbs the jitter of requests on their way, which could bring two sends "
+        "paced a second apart closer together when they arrive).",
     )
     slack_global_per_s: float = Field(
         default=40.0, gt=0, description="Messages per second across all Slack channels."

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from bot.channels.port import Address, Message
 from bot.clock import ManualClock
+from bot.core_settings import RateSettings
 from bot.db.models import ChannelName, DeliveryImage, DeliveryStatus
 from bot.db.session import Database
 from bot.identities import link
@@ -134,7 +135,9 @@ async def test_several_charts_to_one_chat_keep_within_telegram_flood_limits(
         for number in range(3):
             await queue_chart(db, clock, tg, chart, f"summary:pace:{number}")
         settings = outbox_settings(
-            database_url, telegram=telegram, rates={"telegram_per_chat_per_s": 1.0}
+            database_url,
+            telegram=telegram,
+            rates={"telegram_per_chat_per_s": RateSettings().telegram_per_chat_per_s},
         )
         async with outbox_runtime(settings, clock) as runtime:
             stats = await runtime.outbox.drain()
