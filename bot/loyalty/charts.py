@@ -357,6 +357,7 @@ _DRAWN: OrderedDict[str, bytes] = OrderedDict()
 _DRAWN_MOST = 64
 # Matplotlib's drawing is not safe across threads; the web console draws off the event loop.
 _DRAWING = threading.Lock()
+_KEEPING = threading.Lock()
 
 
 def png_chart(draw: Callable[P, Figure]) -> Callable[P, bytes]:
@@ -366,15 +367,18 @@ def png_chart(draw: Callable[P, Figure]) -> Callable[P, bytes]:
     def chart(*args: P.args, **kwargs: P.kwargs) -> bytes:
         made_of = repr((draw.__qualname__, args, sorted(kwargs.items())))
         key = hashlib.sha256(made_of.encode()).hexdigest()
-        with _DRAWING:
+        with _KEEPING:
             png = _DRAWN.get(key)
-            if png is None:
-                png = figure_png(draw(*args, **kwargs))
-                _DRAWN[key] = png
-                if len(_DRAWN) > _DRAWN_MOST:
-                    _DRAWN.popitem(last=False)
-            else:
+            if png is not None:
                 _DRAWN.move_to_end(key)
+                return png
+        # A picture already drawn is handed out while another one is being drawn.
+        with _DRAWING:
+            png = figure_png(draw(*args, **kwargs))
+        with _KEEPING:
+            _DRAWN[key] = png
+            if len(_DRAWN) > _DRAWN_MOST:
+                _DRAWN.popitem(last=False)
         return png
 
     return chart
